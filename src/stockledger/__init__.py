@@ -1,0 +1,3 @@
+"""stockledger: an event-sourced inventory ledger."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,90 @@
+"""Settings, read from STOCKLEDGER_* environment variables (no I/O at import)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Role(StrEnum):
+    ORDERS = "orders"
+    WAREHOUSE = "warehouse"
+    AUDITOR = "auditor"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    key: str
+    principal: str
+    role: Role
+
+
+def parse_api_keys(raw: str) -> tuple[ApiKey, ...]:
+    """Parse `key:principal:role,...` into API keys; raise ValueError on a malformed entry."""
+    keys: list[ApiKey] = []
+    for entry in filter(None, (part.strip() for part in raw.split(","))):
+        parts = entry.split(":")
+        if len(parts) != 3 or not all(parts):
+            raise ValueError(f"API key entry {entry[:4]}… must be key:principal:role")
+        key, principal, role = parts
+        keys.append(ApiKey(key=key, principal=principal, role=Role(role)))
+    return tuple(keys)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STOCKLEDGER_", env_file=None, extra="ignore")
+
+    database_url: str | None = Field(default=None, description="Postgres DSN")
+    redis_url: str | None = Field(default=None, description="Redis URL")
+    kafka_bootstrap_servers: str | None = Field(default=None, description="Kafka bootstrap servers")
+    kafka_topic: str = Field(default="inventory.events", description="Topic the relay publishes to")
+    kafka_partitions: int = Field(default=6, ge=1, description="Partitions when creating the topic")
+    kafka_idempotence: bool = Field(
+        default=True, description="Idempotent producer (off for brokers without InitProducerId)"
+    )
+    kafka_consumer_group: str = Field(
+        default="stockledger-projector", description="Consumer group of the projectors"
+    )
+    api_keys: str = Field(default="", description="Comma-separated key:principal:role entries")
+    reservation_ttl_seconds: int = Field(default=900, gt=0, description="Default reservation TTL")
+    host: str = Field(default="127.0.0.1", description="HTTP bind address")
+    port: int = Field(default=8000, ge=0, le=65535, description="HTTP bind port")
+    snapshot_every: int = Field(default=100, gt=0, description="Snapshot a stream every N events")
+    state_cache_size: int = Field(default=100_000, gt=0, description="Stream states cached")
+    db_pool_size: int = Field(default=10, gt=0, description="asyncpg pool size per process")
+    expiry_interval_seconds: float = Field(default=1.0, gt=0, description="Expiry poll period")
+    log_level: str = Field(default="INFO", description="Log level")
+    log_json: bool = Field(default=True, description="JSON logs (false: console)")
+    audit_key: SecretStr | None = Field(
+        default=None, description="HMAC-SHA256 key signing audit checkpoints (none: no checkpoints)"
+    )
+    checkpoint_every_seconds: float = Field(
+        default=300.0, gt=0, description="Sign a checkpoint this often (if anything landed)"
+    )
+    checkpoint_every_events: int = Field(
+        default=10_000, gt=0, description="... or as soon as this many events landed"
+    )
+    http_body_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="A request body must arrive within this (else 408)"
+    )
+    http_keep_alive_seconds: int = Field(
+        default=5, gt=0, description="Idle keep-alive connections are closed after this"
+    )
+
+    @field_validator("api_keys")
+    @classmethod
+    def _valid_keys(cls, value: str) -> str:
+        parse_api_keys(value)
+        return value
+
+    def parsed_api_keys(self) -> tuple[ApiKey, ...]:
+        return parse_api_keys(self.api_keys)
+
+    def require_database_url(self) -> str:
+        if not self.database_url:
+            raise RuntimeError("STOCKLEDGER_DATABASE_URL is not set (or use `stockledger dev`)")
+        return self.database_url

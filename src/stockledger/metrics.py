@@ -1,0 +1,35 @@
+"""Prometheus metrics (one registry per process; `/metrics` serves them)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+COMMAND_SECONDS = Histogram(
+    "stockledger_command_seconds",
+    "Command latency through the write path",
+    ["command"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+CONFLICTS = Counter("stockledger_append_conflicts_total", "Appends refused by a version conflict")
+RETRIES = Counter("stockledger_append_retries_total", "Batches decided again after a conflict")
+BATCH_SIZE = Histogram(
+    "stockledger_write_batch_commands",
+    "Commands per group-committed transaction",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+)
+EXPIRATIONS = Counter("stockledger_reservations_expired_total", "Reservations expired")
+OUTBOX_BACKLOG = Gauge("stockledger_outbox_backlog", "Events committed but not yet published")
+OUTBOX_OLDEST_AGE = Gauge(
+    "stockledger_outbox_oldest_age_seconds", "Age of the oldest unpublished event"
+)
+RELAY_PUBLISHED = Counter("stockledger_relay_published_total", "Events published to Kafka")
+RELAY_LEADER = Gauge("stockledger_relay_leader", "1 while this process is the active relay")
+CONSUMER_LAG = Gauge("stockledger_consumer_lag", "Messages behind the partition end", ["partition"])
+PROJECTION_APPLY = Histogram(
+    "stockledger_projection_apply_seconds",
+    "Commit of an event -> applied to the read models",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+PROJECTED = Counter("stockledger_projected_events_total", "Events applied", ["projection"])
+PARKED = Counter("stockledger_parked_streams_total", "Streams parked on a poison event")
+REDIS_ERRORS = Counter("stockledger_redis_errors_total", "Redis writes or reads that failed")
