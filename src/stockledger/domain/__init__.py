@@ -1,0 +1,1 @@
+"""The pure inventory domain: events, commands, per-stream state, decide and evolve."""

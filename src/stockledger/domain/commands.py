@@ -1,0 +1,144 @@
+"""Commands: imperative, frozen, already validated for shape at the edge (API schemas)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from .events import AdjustmentReason, Line, ReturnCondition, ReturnReason
+from .streams import reservation_stream, stock_stream, transfer_stream
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiveStock:
+    sku: str
+    warehouse_id: str
+    quantity: int
+    purchase_order_id: str
+    unit_cost: Decimal
+    supplier: str
+    receipt_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReserveStock:
+    reservation_id: str
+    order_id: str
+    lines: tuple[Line, ...]
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmReservation:
+    reservation_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseReservation:
+    reservation_id: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExpireReservation:
+    reservation_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ShipStock:
+    shipment_id: str
+    order_id: str
+    reservation_id: str | None = None
+    lines: tuple[Line, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnStock:
+    return_id: str
+    order_id: str
+    sku: str
+    warehouse_id: str
+    quantity: int
+    reason: ReturnReason
+    condition: ReturnCondition
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchTransfer:
+    transfer_id: str
+    sku: str
+    from_warehouse_id: str
+    to_warehouse_id: str
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiveTransfer:
+    transfer_id: str
+    received_quantity: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AdjustStock:
+    sku: str
+    warehouse_id: str
+    quantity_change: int
+    reason: AdjustmentReason
+    notes: str | None = None
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CountStock:
+    sku: str
+    warehouse_id: str
+    counted_quantity: int
+    notes: str | None = None
+    expected_version: int | None = None
+
+
+Command = (
+    ReceiveStock
+    | ReserveStock
+    | ConfirmReservation
+    | ReleaseReservation
+    | ExpireReservation
+    | ShipStock
+    | ReturnStock
+    | DispatchTransfer
+    | ReceiveTransfer
+    | AdjustStock
+    | CountStock
+)
+
+
+def merge_lines(lines: tuple[Line, ...]) -> tuple[Line, ...]:
+    """Sum lines on the same SKU+warehouse, keeping first-seen order."""
+    totals: dict[tuple[str, str], int] = {}
+    for line in lines:
+        key = (line.sku, line.warehouse_id)
+        totals[key] = totals.get(key, 0) + line.quantity
+    return tuple(Line(sku=s, warehouse_id=w, quantity=q) for (s, w), q in totals.items())
+
+
+def primary_streams(command: Command) -> tuple[str, ...]:
+    """Streams a command reads before anything else is known (its own ids)."""
+    match command:
+        case ReceiveStock(sku=s, warehouse_id=w) | ReturnStock(sku=s, warehouse_id=w):
+            return (stock_stream(s, w),)
+        case AdjustStock(sku=s, warehouse_id=w) | CountStock(sku=s, warehouse_id=w):
+            return (stock_stream(s, w),)
+        case ReserveStock(reservation_id=rid, lines=lines):
+            return (reservation_stream(rid), *(stock_stream(x.sku, x.warehouse_id) for x in lines))
+        case ConfirmReservation(reservation_id=rid) | ReleaseReservation(reservation_id=rid):
+            return (reservation_stream(rid),)
+        case ExpireReservation(reservation_id=rid):
+            return (reservation_stream(rid),)
+        case ShipStock(reservation_id=rid, lines=lines):
+            own = () if rid is None else (reservation_stream(rid),)
+            return own + tuple(stock_stream(x.sku, x.warehouse_id) for x in lines or ())
+        case DispatchTransfer(transfer_id=tid, sku=s, from_warehouse_id=a, to_warehouse_id=b):
+            return (transfer_stream(tid), stock_stream(s, a), stock_stream(s, b))
+        case ReceiveTransfer(transfer_id=tid):
+            return (transfer_stream(tid),)

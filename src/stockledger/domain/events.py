@@ -1,0 +1,212 @@
+"""Domain events: frozen, past tense, each with an explicit wire type name and schema version.
+
+One class per type name of the contract. Multi-stream facts (a reservation, a shipment, a
+transfer) are appended to every stream they touch with the same shape: on a stock stream the
+`lines` hold only that stream's line, on the reservation/transfer stream all of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar, Literal
+
+from pydantic import ConfigDict, TypeAdapter
+from pydantic.alias_generators import to_camel
+
+# Events are plain frozen dataclasses (cheap to create in `decide`); pydantic validates and
+# encodes them only at the edges (`to_data` / `from_data`) through this config.
+WIRE = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+ReturnReason = Literal["defective", "wrong_item", "customer_changed_mind", "damaged_in_transit"]
+ReturnCondition = Literal["resellable", "damaged", "dispose"]
+AdjustmentReason = Literal["physical_count", "damage", "expiry", "theft", "system_correction"]
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    __pydantic_config__: ClassVar[ConfigDict] = WIRE
+    sku: str
+    warehouse_id: str
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class ShippedLine:
+    __pydantic_config__: ClassVar[ConfigDict] = WIRE
+    sku: str
+    warehouse_id: str
+    quantity: int
+    reserved_quantity: int  # how much of the line's reservation the shipment consumed
+
+
+@dataclass(frozen=True, slots=True)
+class StockReceived:
+    __pydantic_config__: ClassVar[ConfigDict] = WIRE
+    TYPE: ClassVar[str] = "StockReceived"
+    sku: str
+    warehouse_id: str
+    quantity: int
+    purchase_order_id: str
+    unit_cost: Decimal
+    supplier: str
+    receipt_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StockReserved:
+    __pydantic_config__: ClassVar[ConfigDict] = WIRE
+    TYPE: ClassVar[str] = "StockReserved"
+    reservation_id: str
+    order_id: str
+    expires_at: datetime
+    lines: tuple[Line, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ReservationConfirmed:
+    __pydantic_config__: ClassVar[ConfigDict] = WIRE
+    TYPE: ClassVar[str] = "ReservationConfirmed"
+    reservation_id: str
+    order_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReservationReleased:
+    __pydantic_config__: ClassVar[ConfigDict] = WIRE
+    TYPE: ClassVar[str] = "ReservationReleased"
+    reservation_id: str
+    order_id: str
+    lines: tuple[Line, ...]
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReservationExpired:
+    __pydantic_config__: ClassVar[ConfigDict] = WIRE
+    TYPE: ClassVar[str] = "ReservationExpired"
+    reservation_id: str
+    order_id: str
+    lines: tuple[Line, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StockShipped:
+    __pydantic_config__: ClassVar[ConfigDict] = WIRE
+    TYPE: ClassVar[str] = "StockShipped"
+    shipment_id: str
+    order_id: str
+    lines: tuple[ShippedLine, ...]
+    reservation_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StockReturned:
+    __pydantic_config__: ClassVar[ConfigDict] = WIRE
+    TYPE: ClassVar[str] = "StockReturned"
+    return_id: str
+    order_id: str
+    sku: str
+    warehouse_id: str
+    quantity: int
+    reason: ReturnReason
+    condition: ReturnCondition
+
+
+@dataclass(frozen=True, slots=True)
+class TransferDispatched:
+    __pydantic_config__: ClassVar[ConfigDict] = WIRE
+    TYPE: ClassVar[str] = "TransferDispatched"
+    transfer_id: str
+    sku: str
+    from_warehouse_id: str
+    to_warehouse_id: str
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class TransferReceived:
+    __pydantic_config__: ClassVar[ConfigDict] = WIRE
+    """Arrival at the destination; a shortfall is the recorded transit loss (`lostQuantity`)."""
+
+    TYPE: ClassVar[str] = "TransferReceived"
+    transfer_id: str
+    sku: str
+    from_warehouse_id: str
+    to_warehouse_id: str
+    quantity: int
+    received_quantity: int
+    lost_quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class StockAdjusted:
+    __pydantic_config__: ClassVar[ConfigDict] = WIRE
+    TYPE: ClassVar[str] = "StockAdjusted"
+    sku: str
+    warehouse_id: str
+    quantity_change: int
+    reason: AdjustmentReason
+    previous_quantity: int
+    new_quantity: int
+    notes: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StockCounted:
+    __pydantic_config__: ClassVar[ConfigDict] = WIRE
+    TYPE: ClassVar[str] = "StockCounted"
+    sku: str
+    warehouse_id: str
+    counted_quantity: int
+    previous_quantity: int
+    notes: str | None = None
+
+
+Event = (
+    StockReceived
+    | StockReserved
+    | ReservationConfirmed
+    | ReservationReleased
+    | ReservationExpired
+    | StockShipped
+    | StockReturned
+    | TransferDispatched
+    | TransferReceived
+    | StockAdjusted
+    | StockCounted
+)
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.TYPE: cls
+    for cls in (
+        StockReceived,
+        StockReserved,
+        ReservationConfirmed,
+        ReservationReleased,
+        ReservationExpired,
+        StockShipped,
+        StockReturned,
+        TransferDispatched,
+        TransferReceived,
+        StockAdjusted,
+        StockCounted,
+    )
+}
+SCHEMA_VERSION = 1
+
+_ADAPTERS: dict[str, TypeAdapter[Any]] = {
+    name: TypeAdapter(cls) for name, cls in EVENT_TYPES.items()
+}
+
+
+def to_data(event: Event) -> dict[str, Any]:
+    """The event's `data` as it goes on the wire (camelCase, decimals and times as strings)."""
+    data: dict[str, Any] = _ADAPTERS[event.TYPE].dump_python(event, mode="json", by_alias=True)
+    return data
+
+
+def from_data(type_name: str, data: dict[str, Any]) -> Event:
+    event: Event = _ADAPTERS[type_name].validate_python(data)
+    return event

@@ -1,0 +1,229 @@
+"""Per-stream state and `evolve`: pure folds of events. One state type per stream category."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from .events import (
+    Event,
+    Line,
+    ReservationConfirmed,
+    ReservationExpired,
+    ReservationReleased,
+    StockAdjusted,
+    StockReceived,
+    StockReserved,
+    StockReturned,
+    StockShipped,
+    TransferDispatched,
+    TransferReceived,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Levels:
+    """Stock buckets; also used as the per-event delta of a stock stream."""
+
+    on_hand: int = 0
+    reserved: int = 0
+    in_transit: int = 0
+    damaged: int = 0
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.reserved
+
+    def __add__(self, other: Levels) -> Levels:
+        return Levels(
+            self.on_hand + other.on_hand,
+            self.reserved + other.reserved,
+            self.in_transit + other.in_transit,
+            self.damaged + other.damaged,
+        )
+
+    def is_valid(self) -> bool:
+        """Invariant 2: 0 <= reserved <= onHand, inTransit >= 0, damaged >= 0."""
+        return 0 <= self.reserved <= self.on_hand and self.in_transit >= 0 and self.damaged >= 0
+
+
+NO_CHANGE = Levels()
+
+
+@dataclass(frozen=True, slots=True)
+class StockState:
+    sku: str
+    warehouse_id: str
+    version: int = 0
+    levels: Levels = NO_CHANGE
+    updated_at: datetime | None = None
+    # Ids already applied on this stream (`return:R1`, `receipt:X`, `shipment:S`): retries of
+    # those commands append nothing (invariant 4).
+    processed: frozenset[str] = frozenset()
+
+
+def _own(lines: tuple[Any, ...], state: StockState) -> int:
+    return sum(
+        x.quantity for x in lines if (x.sku, x.warehouse_id) == (state.sku, state.warehouse_id)
+    )
+
+
+def delta(state: StockState, event: Event) -> Levels:
+    """How one event moves this stock stream's buckets (stored per event for set-based reads)."""
+    match event:
+        case StockReceived(quantity=q):
+            return Levels(on_hand=q)
+        case StockReserved(lines=lines):
+            return Levels(reserved=_own(lines, state))
+        case ReservationReleased(lines=lines) | ReservationExpired(lines=lines):
+            return Levels(reserved=-_own(lines, state))
+        case StockShipped(lines=lines):
+            own = [x for x in lines if (x.sku, x.warehouse_id) == (state.sku, state.warehouse_id)]
+            return Levels(
+                on_hand=-sum(x.quantity for x in own),
+                reserved=-sum(x.reserved_quantity for x in own),
+            )
+        case StockReturned(quantity=q, condition="resellable"):
+            return Levels(on_hand=q)
+        case StockReturned(quantity=q, condition="damaged"):
+            return Levels(damaged=q)
+        case TransferDispatched(quantity=q, from_warehouse_id=src, to_warehouse_id=dst):
+            if state.warehouse_id == src:
+                return Levels(on_hand=-q)
+            return Levels(in_transit=q) if state.warehouse_id == dst else NO_CHANGE
+        case TransferReceived(quantity=q, received_quantity=received):
+            return Levels(on_hand=received, in_transit=-q)
+        case StockAdjusted(quantity_change=change):
+            return Levels(on_hand=change)
+        case _:
+            return NO_CHANGE
+
+
+def _processed_key(event: Event) -> str | None:
+    match event:
+        case StockReceived(receipt_id=str(receipt_id)):
+            return f"receipt:{receipt_id}"
+        case StockReturned(return_id=return_id):
+            return f"return:{return_id}"
+        case StockShipped(shipment_id=shipment_id, reservation_id=None):
+            return f"shipment:{shipment_id}"
+        case _:
+            return None
+
+
+def evolve_stock(state: StockState, event: Event, recorded_at: datetime) -> StockState:
+    key = _processed_key(event)
+    return replace(
+        state,
+        version=state.version + 1,
+        levels=state.levels + delta(state, event),
+        updated_at=recorded_at,
+        processed=state.processed | {key} if key else state.processed,
+    )
+
+
+class ReservationStatus(StrEnum):
+    NONE = "none"
+    ACTIVE = "active"
+    CONFIRMED = "confirmed"
+    RELEASED = "released"
+    EXPIRED = "expired"
+    SHIPPED = "shipped"
+
+
+@dataclass(frozen=True, slots=True)
+class ReservationState:
+    reservation_id: str
+    version: int = 0
+    status: ReservationStatus = ReservationStatus.NONE
+    order_id: str = ""
+    lines: tuple[Line, ...] = ()
+    expires_at: datetime | None = None
+    shipment_id: str | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in (ReservationStatus.ACTIVE, ReservationStatus.CONFIRMED)
+
+
+def _reservation_change(event: Event, state: ReservationState) -> ReservationState:
+    match event:
+        case StockReserved():
+            return replace(
+                state,
+                status=ReservationStatus.ACTIVE,
+                order_id=event.order_id,
+                lines=event.lines,
+                expires_at=event.expires_at,
+            )
+        case ReservationConfirmed():
+            return replace(state, status=ReservationStatus.CONFIRMED)
+        case ReservationReleased():
+            return replace(state, status=ReservationStatus.RELEASED)
+        case ReservationExpired():
+            return replace(state, status=ReservationStatus.EXPIRED)
+        case StockShipped():
+            return replace(state, status=ReservationStatus.SHIPPED, shipment_id=event.shipment_id)
+        case _:
+            return state
+
+
+def evolve_reservation(
+    state: ReservationState, event: Event, recorded_at: datetime
+) -> ReservationState:
+    changed = _reservation_change(event, state)
+    return replace(changed, version=state.version + 1, updated_at=recorded_at)
+
+
+class TransferStatus(StrEnum):
+    NONE = "none"
+    IN_TRANSIT = "in_transit"
+    RECEIVED = "received"
+
+
+@dataclass(frozen=True, slots=True)
+class TransferState:
+    transfer_id: str
+    version: int = 0
+    status: TransferStatus = TransferStatus.NONE
+    dispatched: TransferDispatched | None = None
+    updated_at: datetime | None = None
+
+
+def evolve_transfer(state: TransferState, event: Event, recorded_at: datetime) -> TransferState:
+    match event:
+        case TransferDispatched():
+            state = replace(state, status=TransferStatus.IN_TRANSIT, dispatched=event)
+        case TransferReceived():
+            state = replace(state, status=TransferStatus.RECEIVED)
+    return replace(state, version=state.version + 1, updated_at=recorded_at)
+
+
+State = StockState | ReservationState | TransferState
+
+
+def evolve(state: State, event: Event, recorded_at: datetime) -> State:
+    """Fold one event into the state of the stream it was appended to."""
+    match state:
+        case StockState():
+            return evolve_stock(state, event, recorded_at)
+        case ReservationState():
+            return evolve_reservation(state, event, recorded_at)
+        case TransferState():
+            return evolve_transfer(state, event, recorded_at)
+
+
+def initial_state(stream_id: str) -> State:
+    """The state of a stream before its first event."""
+    kind, _, rest = stream_id.partition(":")
+    if kind == "stock":
+        sku, warehouse_id = rest.split(":")
+        return StockState(sku=sku, warehouse_id=warehouse_id)
+    if kind == "reservation":
+        return ReservationState(reservation_id=rest)
+    if kind == "transfer":
+        return TransferState(transfer_id=rest)
+    raise ValueError(f"unknown stream category in {stream_id!r}")

@@ -1,0 +1,37 @@
+"""Stream identities. Ids match `^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`, so `:` separates safely."""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+_ID = re.compile(ID_PATTERN)
+
+
+def is_valid_id(value: str) -> bool:
+    return bool(_ID.match(value))
+
+
+def stock_stream(sku: str, warehouse_id: str) -> str:
+    return f"stock:{sku}:{warehouse_id}"
+
+
+def reservation_stream(reservation_id: str) -> str:
+    return f"reservation:{reservation_id}"
+
+
+def transfer_stream(transfer_id: str) -> str:
+    return f"transfer:{transfer_id}"
+
+
+def category(stream_id: str) -> str:
+    return stream_id.split(":", 1)[0]
+
+
+def stock_key(stream_id: str) -> tuple[str, str]:
+    """`stock:SKU:WH` -> (SKU, WH)."""
+    kind, sku, warehouse_id = stream_id.split(":")
+    if kind != "stock":
+        raise ValueError(f"{stream_id} is not a stock stream")
+    return sku, warehouse_id
