@@ -1,0 +1,1 @@
+"""Postgres event store (asyncpg): append with expected versions, reads, snapshots."""

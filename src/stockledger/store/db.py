@@ -1,0 +1,63 @@
+"""Connection pool and migrations."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import orjson
+
+MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
+
+
+def sqlalchemy_url(dsn: str) -> str:
+    """A libpq/asyncpg DSN as SQLAlchemy's asyncpg URL."""
+    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+        if dsn.startswith(prefix):
+            return "postgresql+asyncpg://" + dsn[len(prefix) :]
+    raise ValueError("STOCKLEDGER_DATABASE_URL must be a postgresql:// URL")
+
+
+async def _init_connection(conn: asyncpg.Connection[Any]) -> None:
+    await conn.set_type_codec(
+        "jsonb",
+        encoder=lambda v: orjson.dumps(v).decode(),
+        decoder=orjson.loads,
+        schema="pg_catalog",
+    )
+
+
+async def create_pool(dsn: str, size: int = 10) -> asyncpg.Pool[Any]:
+    pool: asyncpg.Pool[Any] = await asyncpg.create_pool(
+        dsn, min_size=1, max_size=size, init=_init_connection, command_timeout=60
+    )
+    return pool
+
+
+def alembic_config(dsn: str) -> Any:
+    from alembic.config import Config
+
+    config = Config(str(MIGRATIONS.parent / "alembic.ini"))
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.cmd_opts = None
+    config.attributes["url"] = dsn
+    return config
+
+
+def migrate(dsn: str) -> None:
+    """`alembic upgrade heads` against this database (blocking; run before serving)."""
+    from alembic import command
+
+    command.upgrade(alembic_config(dsn), "heads")
+
+
+@functools.cache
+def head_revisions() -> frozenset[str]:
+    """Every head of the migration graph (`alembic_version` holds one row per head)."""
+    from alembic.script import ScriptDirectory
+
+    return frozenset(
+        ScriptDirectory.from_config(alembic_config("postgresql://unused/")).get_heads()
+    )

@@ -1,0 +1,353 @@
+"""The Postgres event store: atomic multi-stream appends with expected versions, and reads.
+
+Global position and commit order
+--------------------------------
+An identity/sequence position is taken at INSERT but becomes visible at COMMIT, and transactions
+commit out of order, so a reader tailing "position > last" could pass an event that commits late.
+We use design (b) of DESIGN.md, in one number: `position = (writer's xid8 << 16) + index of the
+event in its transaction`. Positions sort exactly like (transaction id, index), and a tailing
+reader only returns rows whose transaction is below the snapshot's xmin (the oldest transaction
+still running). Every transaction below it has committed or aborted; every transaction that may
+still commit has, or will get, an xid (hence positions) at or above it. So nothing is skipped
+and the positions a reader sees only grow. The cost: one long-open writing transaction holds
+tailing readers back (servers set idle_in_transaction_session_timeout). Stream reads need no
+horizon: a stream's versions commit in order (UNIQUE(stream_id, version) + expected version).
+
+Hash chain
+----------
+Each event's `hash` chains onto the previous event of its stream (definition: hashchain.py).
+The append stays one round trip: Python sends each new event's canonical bytes, and the same
+statement reads the stored hash at the expected version (the `heads` CTE, by the unique
+(stream_id, version) index) and folds the new events onto it in SQL. The chain cannot fork:
+two appends that read the same head both insert version expected+1, and UNIQUE(stream_id,
+version) lets exactly one commit; the other fails as a ConcurrencyConflict like any stale append.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from ..domain.streams import category
+from .hashchain import canonical
+from .records import (
+    ConcurrencyConflict,
+    IdempotencyKeyTaken,
+    IdempotencyRecord,
+    NewEvent,
+    RecordedEvent,
+    StreamWrite,
+)
+
+MAX_EVENTS_PER_TRANSACTION = 65_535  # the low 16 bits of a position
+
+_APPEND = """
+WITH heads AS (
+    SELECT x.stream_id, x.expected, x.n,
+           COALESCE((SELECT max(e.version) FROM events e WHERE e.stream_id = x.stream_id), 0)
+             AS actual,
+           -- the hash the stream's next event chains from (32 zero bytes before version 1)
+           CASE WHEN x.expected = 0 THEN decode(repeat('00', 32), 'hex')
+                ELSE (SELECT e.hash FROM events e
+                      WHERE e.stream_id = x.stream_id AND e.version = x.expected) END AS previous
+    FROM unnest($1::text[], $2::int[]) WITH ORDINALITY AS x(stream_id, expected, n)
+), allowed AS (
+    SELECT NOT EXISTS (SELECT 1 FROM heads WHERE actual <> expected) AS ok
+), inserted AS (
+    INSERT INTO events (position, event_id, stream_id, version, type, schema_version, data,
+                        metadata, recorded_at, correlation_id, order_id,
+                        d_on_hand, d_reserved, d_in_transit, d_damaged, hash)
+    SELECT (pg_current_xact_id()::text::bigint << 16) + r.ord, r.event_id, r.stream_id,
+           r.version, r.type, r.schema_version, r.data::jsonb, r.metadata::jsonb, r.recorded_at,
+           r.correlation_id, r.order_id, r.d1, r.d2, r.d3, r.d4,
+           -- hash chain (store/hashchain.py): sha256(previous || canonical bytes), folded
+           -- over the stream's new events in version order from the stored head's hash
+           event_hash_chain(h.previous, r.body) OVER (PARTITION BY r.stream_id ORDER BY r.version)
+    FROM unnest($3::uuid[], $4::text[], $5::int[], $6::text[], $7::int2[], $8::text[],
+                $9::text[], $10::timestamptz[], $11::text[], $12::text[],
+                $13::int[], $14::int[], $15::int[], $16::int[], $20::bytea[])
+         WITH ORDINALITY AS r(event_id, stream_id, version, type, schema_version, data, metadata,
+                              recorded_at, correlation_id, order_id, d1, d2, d3, d4, body, ord)
+    JOIN heads h ON h.stream_id = r.stream_id
+    WHERE (SELECT ok FROM allowed)
+    RETURNING position, stream_id, version, hash
+), outboxed AS (
+    INSERT INTO outbox (position, stream_id, version)
+    SELECT position, stream_id, version FROM inserted
+), deadlines_set AS (
+    INSERT INTO reservation_deadlines (reservation_id, expires_at)
+    SELECT * FROM unnest($17::text[], $18::timestamptz[]) WHERE (SELECT ok FROM allowed)
+    ON CONFLICT (reservation_id) DO UPDATE SET expires_at = EXCLUDED.expires_at
+), deadlines_cleared AS (
+    DELETE FROM reservation_deadlines
+    WHERE reservation_id = ANY($19::text[]) AND (SELECT ok FROM allowed)
+)
+SELECT h.stream_id, h.expected, h.actual, (SELECT min(position) - 1 FROM inserted) AS base,
+       CASE WHEN h.n = 1 THEN (SELECT array_agg(hash ORDER BY position) FROM inserted) END
+         AS hashes,
+       pg_notify('stockledger_outbox', '') AS woke_relay  -- sent at COMMIT, once per transaction
+FROM heads h ORDER BY h.n
+"""
+
+_COLUMNS = (
+    "position, event_id, stream_id, version, type, schema_version, data, metadata, recorded_at,"
+    " hash"
+)
+_CLOSING = {"ReservationConfirmed", "ReservationReleased", "ReservationExpired", "StockShipped"}
+
+
+def _row(row: asyncpg.Record) -> RecordedEvent:
+    return RecordedEvent(*row.values())
+
+
+def _deadlines(writes: Sequence[StreamWrite]) -> tuple[list[str], list[datetime], list[str]]:
+    """The due-reservation index follows the reservation stream in the same transaction.
+
+    Only each reservation's last word in this append counts: the INSERT and DELETE run in one
+    statement and cannot see each other's rows, so a reservation opened and closed in the same
+    append must simply not be inserted."""
+    due: dict[str, datetime | None] = {}  # reservation id -> its deadline, or None once closed
+    for write in writes:
+        if category(write.stream_id) != "reservation":
+            continue
+        reservation_id = write.stream_id.split(":", 1)[1]
+        for event in write.events:
+            if event.type == "StockReserved":
+                due[reservation_id] = datetime.fromisoformat(event.data["expiresAt"])
+            elif event.type in _CLOSING:
+                due[reservation_id] = None
+    set_ids = [r for r, at in due.items() if at is not None]
+    set_at = [at for at in due.values() if at is not None]
+    cleared = [r for r, at in due.items() if at is None]
+    return set_ids, set_at, cleared
+
+
+class EventStore:
+    def __init__(self, pool: asyncpg.Pool[Any]) -> None:
+        self.pool = pool
+
+    async def append(
+        self,
+        writes: Sequence[StreamWrite],
+        idempotency: Callable[[list[RecordedEvent]], Sequence[IdempotencyRecord]] | None = None,
+    ) -> list[RecordedEvent]:
+        """Append to every stream in ONE transaction, each at its expected version, or nothing.
+
+        `idempotency` turns the recorded events into idempotency records stored in the same
+        transaction. Raises ConcurrencyConflict or IdempotencyKeyTaken; nothing is then written.
+        """
+        flat = [
+            (w.stream_id, w.expected_version + i + 1, e)
+            for w in writes
+            for i, e in enumerate(w.events)
+        ]
+        if len(flat) > MAX_EVENTS_PER_TRANSACTION:
+            raise ValueError(f"at most {MAX_EVENTS_PER_TRANSACTION} events per transaction")
+        if len({w.stream_id for w in writes}) != len(writes):
+            raise ValueError("one StreamWrite per stream and append")
+        args = _append_args(writes, flat)
+        async with self.pool.acquire() as conn, conn.transaction():
+            try:
+                heads = await conn.fetch(_APPEND, *args)
+            except asyncpg.UniqueViolationError as error:
+                raise await self._conflict(error, writes) from error
+            for head in heads:
+                if head["actual"] != head["expected"]:
+                    raise ConcurrencyConflict(head["stream_id"], head["expected"], head["actual"])
+            base: int = heads[0]["base"]
+            hashes: list[bytes] = heads[0]["hashes"]
+            recorded = [
+                RecordedEvent(
+                    base + i + 1,
+                    e.event_id,
+                    stream_id,
+                    version,
+                    e.type,
+                    e.schema_version,
+                    e.data,
+                    e.metadata,
+                    e.recorded_at,
+                    hashes[i],
+                )
+                for i, (stream_id, version, e) in enumerate(flat)
+            ]
+            if idempotency is not None:
+                await self._save_idempotency(conn, idempotency(recorded))
+            return recorded
+
+    async def _conflict(
+        self, error: asyncpg.UniqueViolationError, writes: Sequence[StreamWrite]
+    ) -> ConcurrencyConflict:
+        """Translate the driver's unique violation, naming the stream and its actual version."""
+        detail = str(getattr(error, "detail", "") or "")
+        for write in writes:
+            if f"={write.stream_id}," in detail.replace("(", "=").replace(" ", ""):
+                actual = await self.pool.fetchval(
+                    "SELECT max(version) FROM events WHERE stream_id = $1", write.stream_id
+                )
+                return ConcurrencyConflict(write.stream_id, write.expected_version, actual)
+        first = writes[0]
+        return ConcurrencyConflict(first.stream_id, first.expected_version, None)
+
+    @staticmethod
+    async def _save_idempotency(conn: Any, records: Sequence[IdempotencyRecord]) -> None:
+        for record in records:
+            try:
+                async with conn.transaction():  # a savepoint keeps the error typed
+                    await conn.execute(
+                        "INSERT INTO idempotency_keys "
+                        "(principal, key, request_hash, status_code, response) "
+                        "VALUES ($1, $2, $3, $4, $5)",
+                        record.principal,
+                        record.key,
+                        record.request_hash,
+                        record.status_code,
+                        record.response,
+                    )
+            except asyncpg.UniqueViolationError as error:
+                raise IdempotencyKeyTaken(record.principal, record.key) from error
+
+    async def find_idempotency(self, principal: str, key: str) -> IdempotencyRecord | None:
+        row = await self.pool.fetchrow(
+            "SELECT principal, key, request_hash, status_code, response FROM idempotency_keys "
+            "WHERE principal = $1 AND key = $2",
+            principal,
+            key,
+        )
+        return None if row is None else IdempotencyRecord(*row.values())
+
+    async def forget_idempotency_before(self, cutoff: datetime) -> int:
+        result: str = await self.pool.execute(
+            "DELETE FROM idempotency_keys WHERE created_at < $1", cutoff
+        )
+        return int(result.split()[-1])
+
+    # -- reads -------------------------------------------------------------------------------
+
+    async def read_stream(
+        self,
+        stream_id: str,
+        after_version: int = 0,
+        *,
+        to_version: int | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[RecordedEvent]:
+        rows = await self.pool.fetch(
+            f"SELECT {_COLUMNS} FROM events WHERE stream_id = $1 AND version > $2 "
+            "AND ($3::int IS NULL OR version <= $3) "
+            "AND ($4::timestamptz IS NULL OR recorded_at <= $4) ORDER BY version LIMIT $5",
+            stream_id,
+            after_version,
+            to_version,
+            until,
+            limit,
+        )
+        return [_row(r) for r in rows]
+
+    async def read_tails(self, heads: dict[str, int]) -> dict[str, list[RecordedEvent]]:
+        """Events after the given version of each stream, in one round trip."""
+        rows = await self.pool.fetch(
+            f"SELECT {', '.join('e.' + c.strip() for c in _COLUMNS.split(','))} "
+            "FROM unnest($1::text[], $2::int[]) AS x(stream_id, after) "
+            "JOIN events e ON e.stream_id = x.stream_id AND e.version > x.after "
+            "ORDER BY e.stream_id, e.version",
+            list(heads),
+            list(heads.values()),
+        )
+        tails: dict[str, list[RecordedEvent]] = {s: [] for s in heads}
+        for row in rows:
+            tails[row["stream_id"]].append(_row(row))
+        return tails
+
+    async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[RecordedEvent]:
+        """The global feed in position order, gap-safe (see the module docstring)."""
+        rows = await self.pool.fetch(
+            f"SELECT {_COLUMNS} FROM events WHERE position > $1 AND position < "
+            "(pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16) "
+            "ORDER BY position LIMIT $2",
+            after_position,
+            limit,
+        )
+        return [_row(r) for r in rows]
+
+    async def read_correlation(
+        self, correlation_id: str, after_position: int = 0, limit: int = 1000
+    ) -> list[RecordedEvent]:
+        rows = await self.pool.fetch(
+            f"SELECT {_COLUMNS} FROM events WHERE correlation_id = $1 AND position > $2 "
+            "ORDER BY position LIMIT $3",
+            correlation_id,
+            after_position,
+            limit,
+        )
+        return [_row(r) for r in rows]
+
+    async def read_order(
+        self, order_id: str, after_position: int = 0, limit: int = 1000
+    ) -> list[RecordedEvent]:
+        rows = await self.pool.fetch(
+            f"SELECT {_COLUMNS} FROM events WHERE order_id = $1 AND position > $2 "
+            "ORDER BY position LIMIT $3",
+            order_id,
+            after_position,
+            limit,
+        )
+        return [_row(r) for r in rows]
+
+    async def find(
+        self, stream_id: str, type_name: str, match: dict[str, Any]
+    ) -> list[RecordedEvent]:
+        """Events of one type on a stream whose data contains `match` (answers to retries)."""
+        rows = await self.pool.fetch(
+            f"SELECT {_COLUMNS} FROM events WHERE stream_id = $1 AND type = $2 AND data @> $3 "
+            "ORDER BY version",
+            stream_id,
+            type_name,
+            match,
+        )
+        return [_row(r) for r in rows]
+
+
+def _append_args(writes: Sequence[StreamWrite], flat: list[tuple[str, int, NewEvent]]) -> list[Any]:
+    from orjson import dumps
+
+    set_ids, set_at, cleared = _deadlines(writes)
+    events = [e for _, _, e in flat]
+    return [
+        [w.stream_id for w in writes],
+        [w.expected_version for w in writes],
+        [e.event_id for e in events],
+        [s for s, _, _ in flat],
+        [v for _, v, _ in flat],
+        [e.type for e in events],
+        [e.schema_version for e in events],
+        [dumps(e.data).decode() for e in events],
+        [dumps(e.metadata).decode() for e in events],
+        [e.recorded_at for e in events],
+        [e.correlation_id for e in events],
+        [e.order_id for e in events],
+        [e.delta.on_hand for e in events],
+        [e.delta.reserved for e in events],
+        [e.delta.in_transit for e in events],
+        [e.delta.damaged for e in events],
+        set_ids,
+        set_at,
+        cleared,
+        [
+            canonical(
+                event_id=e.event_id,
+                type=e.type,
+                stream_id=stream_id,
+                version=version,
+                recorded_at=e.recorded_at,
+                schema_version=e.schema_version,
+                data=e.data,
+                metadata=e.metadata,
+            )
+            for stream_id, version, e in flat
+        ],
+    ]

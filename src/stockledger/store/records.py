@@ -1,0 +1,94 @@
+"""What goes into and comes out of the event store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from ..domain.state import Levels
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    event_id: UUID
+    type: str
+    schema_version: int
+    data: dict[str, Any]
+    metadata: dict[str, Any]
+    recorded_at: datetime
+    correlation_id: str
+    order_id: str | None
+    delta: Levels
+
+
+@dataclass(frozen=True, slots=True)
+class StreamWrite:
+    """Events for one stream; they land as versions expected_version+1, +2, ... or not at all."""
+
+    stream_id: str
+    expected_version: int
+    events: tuple[NewEvent, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    position: int
+    event_id: UUID
+    stream_id: str
+    version: int
+    type: str
+    schema_version: int
+    data: dict[str, Any]
+    metadata: dict[str, Any]
+    recorded_at: datetime
+    hash: bytes | None = None  # the hash chain link (store/hashchain.py); None if not read
+
+    def envelope(self) -> dict[str, Any]:
+        """The contract's event envelope (HTTP and Kafka alike), with `hash` in hex if read."""
+        envelope = {
+            "eventId": str(self.event_id),
+            "type": self.type,
+            "streamId": self.stream_id,
+            "version": self.version,
+            "position": self.position,
+            "recordedAt": self.recorded_at.isoformat(),
+            "schemaVersion": self.schema_version,
+            "data": self.data,
+            "metadata": self.metadata,
+        }
+        if self.hash is not None:
+            envelope["hash"] = self.hash.hex()
+        return envelope
+
+
+class ConcurrencyConflict(Exception):
+    """An append whose expected version is not the stream's version; nothing was written."""
+
+    def __init__(self, stream_id: str, expected: int, actual: int | None) -> None:
+        self.stream_id = stream_id
+        self.expected = expected
+        self.actual = actual
+        shown = "unknown" if actual is None else str(actual)
+        super().__init__(
+            f"Wrong expected version: {expected} (Stream: {stream_id}, Stream Version: {shown})"
+        )
+
+
+class IdempotencyKeyTaken(Exception):
+    """Another request recorded the same idempotency key first; nothing was written."""
+
+    def __init__(self, principal: str, key: str) -> None:
+        self.principal = principal
+        self.key = key
+        super().__init__(f"idempotency key {key!r} of {principal} was recorded concurrently")
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyRecord:
+    principal: str
+    key: str
+    request_hash: str
+    status_code: int
+    response: dict[str, Any]
