@@ -1,0 +1,181 @@
+"""Read side over the event store: levels, time travel and history from per-event deltas.
+
+Every stock event stores how it moved its stream (`d_on_hand`, ...), and snapshots hold the
+levels every N events, so "the levels at version v / time t" is the nearest snapshot plus one
+indexed SUM over the events after it: no decoding, no fold, and the same query for 1 or 45,000
+streams.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from .domain.state import Levels
+from .domain.streams import stock_key, stock_stream
+from .store.records import RecordedEvent
+
+_LEVELS = """
+SELECT x.stream_id, snap.state -> 'levels' AS base, snap.version AS base_version,
+       snap.recorded_at AS base_at, t.on_hand, t.reserved, t.in_transit, t.damaged,
+       t.version, t.updated_at
+FROM unnest($1::text[]) WITH ORDINALITY AS x(stream_id, n)
+-- The target as a version. For a timestamp: the last event at or before it, found in two
+-- descents of the (stream_id, recorded_at) index because recordedAt never decreases within a
+-- stream. Snapshot and SUM are then bounded by version (index ranges, no filter walking a
+-- 100,000-event stream or its 1,000 snapshots); NULL means "now".
+CROSS JOIN LATERAL (
+    SELECT CASE WHEN $3::timestamptz IS NULL THEN $2::int
+                ELSE LEAST($2::int, COALESCE((
+                    SELECT max(e.version) FROM events e
+                    WHERE e.stream_id = x.stream_id AND e.recorded_at = (
+                        SELECT max(m.recorded_at) FROM events m
+                        WHERE m.stream_id = x.stream_id AND m.recorded_at <= $3)), 0)) END
+           AS upto
+) target
+LEFT JOIN LATERAL (
+    SELECT version, recorded_at, state FROM snapshots
+    WHERE stream_id = x.stream_id AND version <= COALESCE(target.upto, 2147483647)
+    ORDER BY version DESC LIMIT 1
+) snap ON true
+CROSS JOIN LATERAL (
+    SELECT COALESCE(sum(d_on_hand), 0)::int AS on_hand, COALESCE(sum(d_reserved), 0)::int
+             AS reserved,
+           COALESCE(sum(d_in_transit), 0)::int AS in_transit,
+           COALESCE(sum(d_damaged), 0)::int AS damaged,
+           max(version) AS version, max(recorded_at) AS updated_at
+    FROM events e
+    WHERE e.stream_id = x.stream_id AND e.version > COALESCE(snap.version, 0)
+      AND e.version <= COALESCE(target.upto, 2147483647)
+) t
+ORDER BY x.n
+"""
+
+_SKU_STREAMS = """
+WITH RECURSIVE s AS (
+    (SELECT stream_id FROM events WHERE stream_id LIKE $1 ORDER BY stream_id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT e.stream_id FROM events e WHERE e.stream_id > s.stream_id
+              AND e.stream_id LIKE $1 ORDER BY e.stream_id LIMIT 1)
+    FROM s WHERE s.stream_id IS NOT NULL
+)
+SELECT stream_id FROM s WHERE stream_id IS NOT NULL
+"""
+
+_HISTORY = """
+SELECT * FROM (
+    SELECT position, event_id, stream_id, version, type, schema_version, data, metadata,
+           recorded_at, hash,
+           sum(d_on_hand) OVER w AS on_hand, sum(d_reserved) OVER w AS reserved,
+           sum(d_in_transit) OVER w AS in_transit, sum(d_damaged) OVER w AS damaged
+    FROM events WHERE stream_id = $1 AND version > $2
+    WINDOW w AS (ORDER BY version)
+) t
+WHERE ($3::text[] IS NULL OR type = ANY($3)) AND ($4::timestamptz IS NULL OR recorded_at >= $4)
+  AND ($5::timestamptz IS NULL OR recorded_at <= $5)
+ORDER BY version LIMIT $6
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class StockLevel:
+    sku: str
+    warehouse_id: str
+    levels: Levels
+    version: int
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    event: RecordedEvent
+    balance: Levels
+
+
+class StockReader:
+    def __init__(self, pool: asyncpg.Pool[Any]) -> None:
+        self.pool = pool
+
+    async def levels(
+        self,
+        stream_ids: Sequence[str],
+        *,
+        version: int | None = None,
+        until: datetime | None = None,
+    ) -> list[StockLevel]:
+        """Levels of each stock stream (now, or at a version / time); streams without events
+        (then) are left out."""
+        rows = await self.pool.fetch(_LEVELS, list(stream_ids), version, until)
+        out = []
+        for row in rows:
+            base = row["base"] or {}
+            sums = Levels(row["on_hand"], row["reserved"], row["in_transit"], row["damaged"])
+            stream_version = row["version"] or row["base_version"]
+            if not stream_version:
+                continue
+            sku, warehouse_id = stock_key(row["stream_id"])
+            out.append(
+                StockLevel(
+                    sku,
+                    warehouse_id,
+                    Levels(**base) + sums,
+                    stream_version,
+                    row["updated_at"] or row["base_at"],
+                )
+            )
+        return out
+
+    async def level(
+        self,
+        sku: str,
+        warehouse_id: str,
+        *,
+        version: int | None = None,
+        until: datetime | None = None,
+    ) -> StockLevel | None:
+        found = await self.levels([stock_stream(sku, warehouse_id)], version=version, until=until)
+        return found[0] if found else None
+
+    async def sku_levels(self, sku: str) -> list[StockLevel]:
+        pattern = stock_stream(sku, "").replace("_", r"\_") + "%"
+        streams = [r["stream_id"] for r in await self.pool.fetch(_SKU_STREAMS, pattern)]
+        return await self.levels(streams)
+
+    async def history(
+        self,
+        sku: str,
+        warehouse_id: str,
+        *,
+        after_version: int = 0,
+        types: Sequence[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+    ) -> list[HistoryEntry]:
+        """Events in version order, each with the balance right after it."""
+        stream = stock_stream(sku, warehouse_id)
+        if since is not None:  # start the running sum at the first event in range
+            first = await self.pool.fetchval(
+                "SELECT min(version) FROM events WHERE stream_id = $1 AND recorded_at >= $2",
+                stream,
+                since,
+            )
+            after_version = max(after_version, (first or 1) - 1)
+        base = Levels()
+        if after_version > 0:
+            before = await self.level(sku, warehouse_id, version=after_version)
+            base = before.levels if before else base
+        rows = await self.pool.fetch(
+            _HISTORY, stream, after_version, list(types) if types else None, since, until, limit
+        )
+        return [
+            HistoryEntry(
+                RecordedEvent(*list(row.values())[:10]),
+                base + Levels(row["on_hand"], row["reserved"], row["in_transit"], row["damaged"]),
+            )
+            for row in rows
+        ]

@@ -1,0 +1,462 @@
+"""The one write path: load state, decide, append (events + idempotency in one transaction), retry.
+
+Every command of every process goes through `Ledger.execute`. Inside a process, commands are
+not run concurrently against Postgres: they queue for one writer task that takes everything
+waiting, decides the commands one after another against the cached stream states (each sees
+the events of those before it), and appends the whole batch in ONE transaction (group commit).
+A hot SKU therefore costs one round of decide + one transaction for many reservations instead
+of a conflict storm. Conflicts can only come from other processes: the writer reloads the
+streams it got wrong and decides the batch again, with a bounded, jittered backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import random
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+import structlog
+
+from .domain import commands as c
+from .domain.decide import AlreadyRecorded, Decision, decide, required_streams
+from .domain.errors import DomainError
+from .domain.events import SCHEMA_VERSION, to_data
+from .domain.state import NO_CHANGE, ReservationState, State, StockState, delta, evolve
+from .metrics import BATCH_SIZE, COMMAND_SECONDS, CONFLICTS, RETRIES
+from .store.event_store import EventStore
+from .store.records import (
+    ConcurrencyConflict,
+    IdempotencyKeyTaken,
+    IdempotencyRecord,
+    NewEvent,
+    RecordedEvent,
+    StreamWrite,
+)
+from .store.snapshots import StateLoader
+
+log = structlog.get_logger()
+
+MAX_BATCH = 256
+MAX_ATTEMPTS = 8
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    principal: str
+    correlation_id: str | None = None
+    request_id: str | None = None
+    idempotency_key: str | None = None
+    request_hash: str = ""
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What a command did: the events it appended (or, for a retry, the earlier ones)."""
+
+    events: list[RecordedEvent]
+    stock: list[StockState]
+    reservation: ReservationState | None
+    correlation_id: str
+    already: AlreadyRecorded | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    status: int
+    body: dict[str, Any]
+    replayed: bool
+    correlation_id: str
+
+
+Render = Callable[[Outcome], tuple[int, dict[str, Any]]]
+
+
+class VersionConflictExhausted(Exception):
+    """Retries against other processes' appends ran out (maps to 409 version-conflict)."""
+
+    def __init__(self, conflict: ConcurrencyConflict) -> None:
+        self.conflict = conflict
+        super().__init__(str(conflict))
+
+
+class IdempotencyKeyReused(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(f"Idempotency-Key {key!r} was used for a different request")
+
+
+@dataclass(slots=True)
+class _Job:
+    command: c.Command
+    caller: Caller
+    render: Render
+    future: asyncio.Future[Response] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+@dataclass(slots=True)
+class _Decided:
+    job: _Job
+    decision: Decision | None
+    error: DomainError | None
+    correlation_id: str
+    event_ids: tuple[UUID, ...]
+    stock: list[StockState]
+    reservation: ReservationState | None
+
+
+class StateCache:
+    """Stream states with their version, most recently used kept (bounded)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._states: OrderedDict[str, State] = OrderedDict()
+
+    def get(self, stream_id: str) -> State | None:
+        state = self._states.get(stream_id)
+        if state is not None:
+            self._states.move_to_end(stream_id)
+        return state
+
+    def put(self, stream_id: str, state: State) -> None:
+        self._states[stream_id] = state
+        self._states.move_to_end(stream_id)
+        while len(self._states) > self.size:
+            self._states.popitem(last=False)
+
+    def drop(self, stream_ids: Iterable[str]) -> None:
+        for stream_id in stream_ids:
+            self._states.pop(stream_id, None)
+
+
+class Ledger:
+    def __init__(
+        self,
+        store: EventStore,
+        loader: StateLoader,
+        *,
+        cache_size: int = 100_000,
+        snapshot_every: int = 100,
+        clock: Callable[[], datetime] = utcnow,
+        new_id: Callable[[], UUID] = uuid4,
+    ) -> None:
+        self.store = store
+        self.loader = loader
+        self.cache = StateCache(cache_size)
+        self.snapshot_every = snapshot_every
+        self.clock = clock
+        self.new_id = new_id
+        self._queue: asyncio.Queue[_Job] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
+        self._in_flight: dict[tuple[str, str], tuple[str, asyncio.Future[Response]]] = {}
+        self._background: set[asyncio.Task[Any]] = set()
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.cancel()
+            await asyncio.gather(self._writer, return_exceptions=True)
+        await asyncio.gather(*self._background, return_exceptions=True)
+
+    async def execute(self, command: c.Command, caller: Caller, render: Render) -> Response:
+        """Run one command through the write path; DomainError and friends propagate."""
+        started = time.perf_counter()
+        try:
+            return await self._execute(command, caller, render)
+        finally:
+            COMMAND_SECONDS.labels(type(command).__name__).observe(time.perf_counter() - started)
+
+    async def _execute(self, command: c.Command, caller: Caller, render: Render) -> Response:
+        key = caller.idempotency_key
+        if key is None:
+            return await self._submit(command, caller, render)
+        slot = (caller.principal, key)
+        if slot in self._in_flight:  # the same key is running in this process: wait for it
+            request_hash, running = self._in_flight[slot]
+            if request_hash != caller.request_hash:
+                raise IdempotencyKeyReused(key)
+            first = await asyncio.shield(running)
+            return Response(first.status, first.body, True, first.correlation_id)
+        future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+        self._in_flight[slot] = (caller.request_hash, future)
+        try:
+            response = await self._execute_keyed(command, caller, render, key)
+            future.set_result(response)
+            return response
+        except BaseException as error:
+            future.set_exception(error)
+            future.exception()  # retrieved: waiters re-raise it, nobody logs it as lost
+            raise
+        finally:
+            del self._in_flight[slot]
+
+    async def _execute_keyed(
+        self, command: c.Command, caller: Caller, render: Render, key: str
+    ) -> Response:
+        while True:
+            stored = await self.store.find_idempotency(caller.principal, key)
+            if stored is not None:
+                if stored.request_hash != caller.request_hash:
+                    raise IdempotencyKeyReused(key)
+                correlation = stored.response.get("_correlationId", "")
+                body = {k: v for k, v in stored.response.items() if k != "_correlationId"}
+                return Response(stored.status_code, body, True, correlation)
+            try:
+                return await self._submit(command, caller, render)
+            except IdempotencyKeyTaken:
+                continue  # another process recorded it first: answer with its record
+
+    async def _submit(self, command: c.Command, caller: Caller, render: Render) -> Response:
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_loop(), name="ledger-writer")
+        job = _Job(command, caller, render)
+        self._queue.put_nowait(job)
+        return await job.future
+
+    # -- the writer ------------------------------------------------------------------------
+
+    async def _write_loop(self) -> None:
+        while True:
+            jobs = [await self._queue.get()]
+            while len(jobs) < MAX_BATCH and not self._queue.empty():
+                jobs.append(self._queue.get_nowait())
+            try:
+                await self._run_batch(jobs)
+            except Exception as error:  # one bad command must not fail its neighbours
+                if len(jobs) == 1:
+                    _fail(jobs[0], error)
+                else:
+                    for job in jobs:
+                        try:
+                            await self._run_batch([job])
+                        except Exception as single:
+                            _fail(job, single)
+
+    async def _run_batch(self, jobs: list[_Job]) -> None:
+        BATCH_SIZE.observe(len(jobs))
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            states = await self._states_for(jobs)
+            decided, writes, new_states = self._decide_all(jobs, states)
+            if not writes:
+                await self._finish(decided, [])
+                return
+            try:
+                recorded = await self.store.append(
+                    writes, functools.partial(self._idempotency_records, decided)
+                )
+            except ConcurrencyConflict as conflict:
+                CONFLICTS.inc()
+                self.cache.drop(w.stream_id for w in writes)
+                log.info(
+                    "append conflict",
+                    stream=conflict.stream_id,
+                    attempt=attempt,
+                    expected=conflict.expected,
+                    actual=conflict.actual,
+                )
+                if attempt == MAX_ATTEMPTS:
+                    for job in jobs:
+                        _fail(job, VersionConflictExhausted(conflict))
+                    return
+                RETRIES.inc()
+                await asyncio.sleep(random.uniform(0, 0.002 * 2**attempt))
+                continue
+            except IdempotencyKeyTaken as taken:
+                # That request was answered elsewhere; run the others again without it.
+                owner = next(
+                    j
+                    for j in jobs
+                    if j.caller.idempotency_key == taken.key
+                    and j.caller.principal == taken.principal
+                )
+                _fail(owner, taken)
+                jobs = [j for j in jobs if j is not owner]
+                if not jobs:
+                    return
+                continue
+            for stream_id, state in new_states.items():
+                self._remember(stream_id, states.get(stream_id), state)
+            await self._finish(decided, recorded)
+            return
+
+    async def _states_for(self, jobs: Sequence[_Job]) -> dict[str, State]:
+        """The current state of every stream the batch needs (cache, else snapshot + tail)."""
+        states: dict[str, State] = {}
+        for _ in range(3):  # reservation/transfer streams name further stock streams
+            wanted = {s for job in jobs for s in required_streams(job.command, states)}
+            missing = [s for s in wanted if s not in states]
+            if not missing:
+                break
+            cold = []
+            for stream_id in missing:
+                cached = self.cache.get(stream_id)
+                if cached is None:
+                    cold.append(stream_id)
+                else:
+                    states[stream_id] = cached
+            if cold:
+                loaded = await self.loader.load(cold)
+                for stream_id, state in loaded.items():
+                    self.cache.put(stream_id, state)
+                states.update(loaded)
+        return states
+
+    def _decide_all(
+        self, jobs: Sequence[_Job], states: Mapping[str, State]
+    ) -> tuple[list[_Decided], list[StreamWrite], dict[str, State]]:
+        working = dict(states)
+        pending: dict[str, list[NewEvent]] = {}
+        decided: list[_Decided] = []
+        for job in jobs:
+            streams = required_streams(job.command, working)
+            now = max([self.clock(), *(working[s].updated_at or self.clock() for s in streams)])
+            correlation = (
+                job.caller.correlation_id
+                or _correlation(job.command, working)
+                or str(self.new_id())
+            )
+            try:
+                decision = decide(job.command, {s: working[s] for s in streams}, now)
+            except DomainError as error:
+                decided.append(_Decided(job, None, error, correlation, (), [], None))
+                continue
+            event_ids = []
+            for stream_id, event in decision.events:
+                state = working[stream_id]
+                change = delta(state, event) if isinstance(state, StockState) else NO_CHANGE
+                data = to_data(event)
+                event_ids.append(self.new_id())
+                pending.setdefault(stream_id, []).append(
+                    NewEvent(
+                        event_id=event_ids[-1],
+                        type=event.TYPE,
+                        schema_version=SCHEMA_VERSION,
+                        data=data,
+                        metadata=_metadata(job.caller, correlation),
+                        recorded_at=now,
+                        correlation_id=correlation,
+                        order_id=data.get("orderId"),
+                        delta=change,
+                    )
+                )
+                working[stream_id] = evolve(state, event, now)
+            stock = [s for t in decision.touched if isinstance(s := working[t], StockState)]
+            reservation = next(
+                (r for s in streams if isinstance(r := working[s], ReservationState)), None
+            )
+            decided.append(
+                _Decided(job, decision, None, correlation, tuple(event_ids), stock, reservation)
+            )
+        writes = [
+            StreamWrite(stream_id, states[stream_id].version, tuple(events))
+            for stream_id, events in pending.items()
+        ]
+        changed = {s: working[s] for s in pending}
+        return decided, writes, changed
+
+    def _idempotency_records(
+        self, decided: Sequence[_Decided], events: list[RecordedEvent]
+    ) -> list[IdempotencyRecord]:
+        recorded = {e.event_id: e for e in events}
+        records = []
+        for item in decided:
+            caller = item.job.caller
+            if caller.idempotency_key is None or item.decision is None:
+                continue  # refusals are not stored: the retry is decided afresh
+            if item.decision.already is not None:
+                continue
+            status, body = item.job.render(self._outcome(item, recorded))
+            records.append(
+                IdempotencyRecord(
+                    caller.principal,
+                    caller.idempotency_key,
+                    caller.request_hash,
+                    status,
+                    {**body, "_correlationId": item.correlation_id},
+                )
+            )
+        return records
+
+    @staticmethod
+    def _outcome(item: _Decided, recorded: Mapping[UUID, RecordedEvent]) -> Outcome:
+        assert item.decision is not None
+        return Outcome(
+            events=[recorded[event_id] for event_id in item.event_ids],
+            stock=item.stock,
+            reservation=item.reservation,
+            correlation_id=item.correlation_id,
+            already=item.decision.already,
+        )
+
+    async def _finish(self, decided: Sequence[_Decided], events: list[RecordedEvent]) -> None:
+        recorded = {e.event_id: e for e in events}
+        for item in decided:
+            job = item.job
+            if job.future.done():
+                continue
+            if item.error is not None:
+                job.future.set_exception(item.error)
+                continue
+            outcome = self._outcome(item, recorded)
+            if outcome.already is not None:
+                a = outcome.already
+                outcome.events = await self.store.find(a.stream_id, a.type_name, a.match)
+            status, body = job.render(outcome)
+            if outcome.already is not None:
+                status = 200
+            job.future.set_result(
+                Response(status, body, outcome.already is not None, item.correlation_id)
+            )
+
+    def _remember(self, stream_id: str, before: State | None, after: State) -> None:
+        self.cache.put(stream_id, after)
+        old = before.version if before else 0
+        if old // self.snapshot_every != after.version // self.snapshot_every:
+            task = asyncio.create_task(self.loader.save_snapshot(stream_id, after))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+
+def _metadata(caller: Caller, correlation_id: str) -> dict[str, Any]:
+    meta: dict[str, Any] = {"causedBy": caller.principal, "correlationId": correlation_id}
+    if caller.request_id:
+        meta["requestId"] = caller.request_id
+    return meta
+
+
+def _correlation(command: c.Command, states: Mapping[str, State]) -> str | None:
+    """Default correlation: the command's order / purchase order / transfer / return id."""
+    match command:
+        case c.ReserveStock(order_id=o) | c.ShipStock(order_id=o) | c.ReturnStock(order_id=o):
+            return o
+        case c.ReceiveStock(purchase_order_id=po):
+            return po
+        case c.DispatchTransfer(transfer_id=t) | c.ReceiveTransfer(transfer_id=t):
+            return t
+        case c.ConfirmReservation(reservation_id=r) | c.ReleaseReservation(reservation_id=r):
+            state = states.get(f"reservation:{r}")
+            return (
+                state.order_id if isinstance(state, ReservationState) and state.order_id else None
+            )
+        case c.ExpireReservation(reservation_id=r):
+            state = states.get(f"reservation:{r}")
+            return (
+                state.order_id if isinstance(state, ReservationState) and state.order_id else None
+            )
+    return None
+
+
+def _fail(job: _Job, error: BaseException) -> None:
+    if not job.future.done():
+        job.future.set_exception(error)

@@ -1,0 +1,209 @@
+"""The write path across "processes" (separate Ledger instances, caches and writers)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+from uuid import uuid4
+
+import asyncpg
+import pytest
+
+from stockledger.domain import commands as c
+from stockledger.domain.errors import InsufficientStock
+from stockledger.domain.events import Line
+from stockledger.domain.state import ReservationState, StockState, initial_state
+from stockledger.expiry import ExpiryWorker
+from stockledger.service import Caller, Ledger, Outcome, utcnow
+from stockledger.store.event_store import EventStore
+from stockledger.store.snapshots import StateLoader, fold
+
+CALLER = Caller(principal="test")
+
+
+def render(outcome: Outcome) -> tuple[int, dict[str, Any]]:
+    return 201, {"events": len(outcome.events)}
+
+
+def ledger(pool: asyncpg.Pool[Any], **kwargs: Any) -> Ledger:
+    return Ledger(EventStore(pool), StateLoader(pool), **kwargs)
+
+
+async def receive(target: Ledger, sku: str, qty: int) -> None:
+    command = c.ReceiveStock(sku, "WH", qty, "PO", Decimal(1), "S")
+    await target.execute(command, CALLER, render)
+
+
+async def test_two_processes_on_one_hot_sku_never_oversell(
+    pool: asyncpg.Pool[Any], ids: Any
+) -> None:
+    one, two = ledger(pool), ledger(pool)
+    sku = ids("HOT")
+    await receive(one, sku, 120)
+    await two.loader.load([f"stock:{sku}:WH"])  # both caches warm, then they race
+
+    async def reserve(target: Ledger) -> str:
+        command = c.ReserveStock(
+            ids("R"), ids("O"), (Line(sku, "WH", 1),), utcnow() + timedelta(minutes=5)
+        )
+        try:
+            await target.execute(command, CALLER, render)
+        except InsufficientStock:
+            return "short"
+        return "ok"
+
+    results = await asyncio.gather(*(reserve(t) for _ in range(100) for t in (one, two)))
+    assert Counter(results) == {"ok": 120, "short": 80}
+    state = (await StateLoader(pool).load([f"stock:{sku}:WH"]))[f"stock:{sku}:WH"]
+    assert isinstance(state, StockState)
+    assert (state.levels.reserved, state.levels.available) == (120, 0)
+    await one.close()
+    await two.close()
+
+
+async def test_racing_expiry_workers_and_confirm_leave_one_terminal_outcome(
+    pool: asyncpg.Pool[Any], ids: Any
+) -> None:
+    writer = ledger(pool)
+    sku = ids("SKU")
+    await receive(writer, sku, 100)
+    reservations = [ids("R") for _ in range(30)]
+    for rid in reservations:
+        await writer.execute(
+            c.ReserveStock(rid, ids("O"), (Line(sku, "WH", 1),), utcnow() + timedelta(seconds=1)),
+            CALLER,
+            render,
+        )
+    later = utcnow() + timedelta(seconds=2)  # the workers see every reservation as due
+    workers = [
+        ExpiryWorker(ledger(pool, clock=lambda: later), pool, clock=lambda: later) for _ in range(2)
+    ]
+    confirms = [
+        writer.execute(c.ConfirmReservation(rid), CALLER, render) for rid in reservations[::3]
+    ]
+    await asyncio.gather(*(w.run_once() for w in workers), *confirms, return_exceptions=True)
+    terminal = await pool.fetch(
+        "SELECT stream_id, count(*) AS n FROM events WHERE stream_id = ANY($1) "
+        "AND type IN ('ReservationExpired', 'ReservationConfirmed') GROUP BY stream_id",
+        [f"reservation:{r}" for r in reservations],
+    )
+    assert len(terminal) == 30
+    assert all(row["n"] == 1 for row in terminal)
+    due = await pool.fetchval(
+        "SELECT count(*) FROM reservation_deadlines WHERE reservation_id = ANY($1)", reservations
+    )
+    assert due == 0
+    for item in (writer, *(w.ledger for w in workers)):
+        await item.close()
+
+
+async def test_snapshots_are_written_and_loading_equals_a_full_fold(
+    pool: asyncpg.Pool[Any], ids: Any
+) -> None:
+    writer = ledger(pool, snapshot_every=10)
+    sku = ids("SKU")
+    for qty in range(1, 36):
+        await receive(writer, sku, qty)
+    await writer.close()  # waits for background snapshot writes
+    stream = f"stock:{sku}:WH"
+    versions = [
+        r["version"]
+        for r in await pool.fetch(
+            "SELECT version FROM snapshots WHERE stream_id = $1 ORDER BY version", stream
+        )
+    ]
+    assert versions == [10, 20, 30]
+    loaded = (await StateLoader(pool).load([stream]))[stream]
+    folded = fold(initial_state(stream), await EventStore(pool).read_stream(stream))
+    assert loaded == folded
+    at_25 = (await StateLoader(pool).load([stream], version=25))[stream]
+    assert isinstance(at_25, StockState)
+    assert (at_25.version, at_25.levels.on_hand) == (25, sum(range(1, 26)))
+
+
+async def test_refusal_in_a_batch_does_not_fail_its_neighbours(
+    pool: asyncpg.Pool[Any], ids: Any
+) -> None:
+    writer = ledger(pool)
+    sku = ids("SKU")
+    await receive(writer, sku, 3)
+    results = await asyncio.gather(
+        *(
+            writer.execute(
+                c.ReserveStock(
+                    ids("R"), "O", (Line(sku, "WH", q),), utcnow() + timedelta(minutes=1)
+                ),
+                CALLER,
+                render,
+            )
+            for q in (2, 5, 1, 1)
+        ),
+        return_exceptions=True,
+    )
+    assert [type(r).__name__ for r in results] == [
+        "Response",
+        "InsufficientStock",
+        "Response",
+        "InsufficientStock",
+    ]
+    state = await writer.loader.load([f"reservation:{ids('none')}"])
+    assert isinstance(next(iter(state.values())), ReservationState)
+    await writer.close()
+
+
+@pytest.mark.parametrize("size", [1, 100])
+async def test_a_reservation_with_many_lines_lands_atomically(
+    pool: asyncpg.Pool[Any], ids: Any, size: int
+) -> None:
+    writer = ledger(pool)
+    skus = [ids("SKU") for _ in range(size)]
+    for sku in skus:
+        await receive(writer, sku, 1)
+    rid = ids("R")
+    lines = tuple(Line(s, "WH", 1) for s in skus)
+    await writer.execute(
+        c.ReserveStock(rid, "O", lines, utcnow() + timedelta(minutes=1)), CALLER, render
+    )
+    count = await pool.fetchval(
+        "SELECT count(*) FROM events WHERE correlation_id = 'O' AND data->>'reservationId' = $1",
+        rid,
+    )
+    assert count == size + 1
+    await writer.close()
+
+
+async def test_a_reservation_opened_and_closed_in_one_append_leaves_no_deadline(
+    pool: asyncpg.Pool[Any], ids: Any
+) -> None:
+    from stockledger.domain.events import ReservationReleased, StockReserved, to_data
+    from stockledger.domain.state import Levels
+    from stockledger.store.records import NewEvent, StreamWrite
+
+    rid = ids("R")
+    line = (Line("SKU", "WH", 1),)
+
+    def new(event: Any) -> NewEvent:
+        return NewEvent(
+            uuid4(),
+            event.TYPE,
+            1,
+            to_data(event),
+            {"causedBy": "t", "correlationId": "c"},
+            utcnow(),
+            "c",
+            "O",
+            Levels(),
+        )
+
+    opened = StockReserved(rid, "O", utcnow() + timedelta(minutes=5), line)
+    closed = ReservationReleased(rid, "O", line, "changed mind")
+    await EventStore(pool).append(
+        [StreamWrite(f"reservation:{rid}", 0, (new(opened), new(closed)))]
+    )
+    due = await pool.fetchval(
+        "SELECT count(*) FROM reservation_deadlines WHERE reservation_id = $1", rid
+    )
+    assert due == 0
