@@ -1,0 +1,1 @@
+"""HTTP API (FastAPI): app factory, auth, schemas, routes, problem+json errors."""

@@ -1,0 +1,66 @@
+"""Audit routes: recompute the hash chains and checkpoints; list the signed checkpoints."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import asyncpg
+import orjson
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from ..audit.checkpoints import list_checkpoints
+from ..audit.verify import verify
+from . import schemas as s
+from .auth import AUDIT, Principal, require
+
+router = APIRouter(prefix="/v1/audit", tags=["audit"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"description": text, "model": s.ProblemOut, "content": {"application/problem+json": {}}}
+    for code, text in (
+        (401, "no or unknown API key"),
+        (403, "role not allowed"),
+        (422, "invalid parameters"),
+        (503, "database unreachable"),
+    )
+}
+
+Auditor = Annotated[Principal, require(AUDIT)]
+StreamId = Annotated[
+    str,
+    s.StringConstraints(pattern=r"^[a-z]+(:[A-Za-z0-9][A-Za-z0-9._-]{0,63}){1,2}$"),
+    Query(description="only this stream's chain, e.g. `stock:SKU-1:WH-A` (no checkpoints)"),
+]
+
+
+def _pool(request: Request) -> asyncpg.Pool[Any]:
+    pool: asyncpg.Pool[Any] = request.app.state.pool
+    return pool
+
+
+@router.get("/verify", response_model=s.AuditReportOut, responses=_ERRORS)
+async def verify_ledger(request: Request, _: Auditor, stream: StreamId | None = None) -> Response:
+    """Recompute every hash chain and every signed checkpoint (or one stream's chain).
+
+    200 either way: `ok` says whether everything verified, `breaks` names the stream and
+    version (or the checkpoint) of each stream's first break. Reads the whole store: slow on a
+    large ledger."""
+    report = await verify(_pool(request), request.app.state.audit_key, stream)
+    return Response(orjson.dumps(report.out()), media_type="application/json")
+
+
+@router.get("/checkpoints", response_model=s.CheckpointsOut, responses=_ERRORS)
+async def checkpoints(
+    request: Request,
+    _: Auditor,
+    after: Annotated[int, Query(ge=0, le=2**63 - 1, description="checkpoint id cursor")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000, description="page size, max 1000")] = 100,
+) -> Response:
+    """The signed checkpoints, oldest first."""
+    found = await list_checkpoints(_pool(request), after, limit)
+    body = {
+        "checkpoints": [c.out() for c in found],
+        "next": str(found[-1].id) if len(found) == limit else None,
+    }
+    return Response(orjson.dumps(body), media_type="application/json")

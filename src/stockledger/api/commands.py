@@ -1,0 +1,298 @@
+"""Command routes: JSON -> command -> the ledger's one write path -> 201 (or a replay)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any
+from uuid import uuid4
+
+import orjson
+import structlog
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import Response
+
+from ..domain import commands as c
+from ..domain.events import Line
+from ..service import Render, utcnow
+from ..service import Response as LedgerResponse
+from . import schemas as s
+from .auth import ORDERS, WAREHOUSE, Principal, require
+from .deps import CommandHeadersDep, ServicesDep, caller_for, parse_if_match
+from .present import render_command, render_reservation
+
+router = APIRouter(prefix="/v1", tags=["commands"])
+log = structlog.get_logger()
+
+
+def _errors(*statuses: int, replay: type[s.Out] = s.CommandOut) -> dict[int | str, dict[str, Any]]:
+    """The documented answers besides 201: a replay (200) and every problem the route can give."""
+    described = {
+        401: "no or unknown API key",
+        403: "role not allowed",
+        404: "unknown reservation or transfer",
+        408: "the body did not arrive within the body timeout",
+        409: "insufficient stock, reservation not active, a conflicting duplicate, or version "
+        "conflicts with other processes that outlasted the retries",
+        412: "If-Match does not match the stream version",
+        413: "body over 256 KiB",
+        422: "invalid request, or Idempotency-Key reused with another body",
+        503: "database unreachable",
+    }
+    replayed: dict[str, Any] = {
+        "description": "a retry: the same Idempotency-Key and body (header Idempotent-Replayed: "
+        "true), or an id the ledger already recorded (receiptId, returnId, transferId, "
+        "shipmentId, ...); the original answer, and nothing was appended",
+        "model": replay,
+    }
+    return {
+        200: replayed,
+        **{
+            code: {
+                "description": described[code],
+                "model": s.ProblemOut,
+                "content": {"application/problem+json": {}},
+            }
+            for code in (401, 403, 408, 409, 413, 422, 503, *statuses)
+        },
+    }
+
+
+def _reply(result: LedgerResponse) -> Response:
+    headers = {"X-Correlation-Id": result.correlation_id}
+    if result.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return Response(
+        orjson.dumps(result.body),
+        status_code=result.status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+async def _run(
+    request: Request,
+    services: ServicesDep,
+    principal: Principal,
+    headers: CommandHeadersDep,
+    body: s.Body | None,
+    command: c.Command,
+    render: Render = render_command,
+) -> Response:
+    caller = caller_for(request, principal, headers, body)
+    result = await services.ledger.execute(command, caller, render)
+    structlog.contextvars.bind_contextvars(correlation_id=result.correlation_id)
+    log.info(
+        "command",
+        command=type(command).__name__,
+        status=result.status,
+        principal=principal.name,
+        replayed=result.replayed,
+    )
+    return _reply(result)
+
+
+def _lines(lines: list[s.LineIn]) -> tuple[Line, ...]:
+    return tuple(Line(sku=x.sku, warehouse_id=x.warehouse_id, quantity=x.quantity) for x in lines)
+
+
+Writer = Annotated[Principal, require(WAREHOUSE)]
+Orders = Annotated[Principal, require(ORDERS)]
+
+
+@router.post("/receipts", status_code=201, response_model=s.CommandOut, responses=_errors())
+async def receive(
+    body: s.ReceiptIn,
+    request: Request,
+    services: ServicesDep,
+    who: Writer,
+    headers: CommandHeadersDep,
+) -> Response:
+    """Goods arrived from a purchase order: onHand += quantity."""
+    command = c.ReceiveStock(
+        body.sku,
+        body.warehouse_id,
+        body.quantity,
+        body.purchase_order_id,
+        body.unit_cost,
+        body.supplier,
+        body.receipt_id,
+    )
+    return await _run(request, services, who, headers, body, command)
+
+
+@router.post(
+    "/reservations",
+    status_code=201,
+    response_model=s.ReservationCommandOut,
+    responses=_errors(replay=s.ReservationCommandOut),
+)
+async def reserve(
+    body: s.ReservationIn,
+    request: Request,
+    services: ServicesDep,
+    who: Orders,
+    headers: CommandHeadersDep,
+) -> Response:
+    """Hold stock for an order: all lines or none (409 lists the short lines)."""
+    ttl = body.ttl_seconds or services.reservation_ttl_seconds
+    command = c.ReserveStock(
+        str(uuid4()), body.order_id, _lines(body.lines), utcnow() + timedelta(seconds=ttl)
+    )
+    response = await _run(request, services, who, headers, body, command, render_reservation)
+    reservation_id = orjson.loads(response.body).get("reservationId")
+    response.headers["Location"] = f"/v1/reservations/{reservation_id}"
+    return response
+
+
+@router.post(
+    "/reservations/{reservation_id}/confirm",
+    status_code=201,
+    response_model=s.ReservationCommandOut,
+    responses=_errors(404, replay=s.ReservationCommandOut),
+)
+async def confirm(
+    reservation_id: s.Id,
+    request: Request,
+    services: ServicesDep,
+    who: Orders,
+    headers: CommandHeadersDep,
+    body: s.ConfirmIn | None = None,
+) -> Response:
+    """Confirm: the reservation no longer expires."""
+    command = c.ConfirmReservation(reservation_id)
+    return await _run(request, services, who, headers, body, command, render_reservation)
+
+
+@router.post(
+    "/reservations/{reservation_id}/release",
+    status_code=201,
+    response_model=s.ReservationCommandOut,
+    responses=_errors(404, replay=s.ReservationCommandOut),
+)
+async def release(
+    reservation_id: s.Id,
+    request: Request,
+    services: ServicesDep,
+    who: Orders,
+    headers: CommandHeadersDep,
+    body: s.ReleaseIn | None = None,
+) -> Response:
+    """Give the reserved stock back: reserved -= quantity on every line."""
+    command = c.ReleaseReservation(reservation_id, body.reason if body else None)
+    return await _run(request, services, who, headers, body, command, render_reservation)
+
+
+@router.post("/shipments", status_code=201, response_model=s.CommandOut, responses=_errors(404))
+async def ship(
+    body: s.ShipmentIn,
+    request: Request,
+    services: ServicesDep,
+    who: Orders,
+    headers: CommandHeadersDep,
+) -> Response:
+    """Ship a reservation (all its lines unless `lines` says less), or `lines` from available."""
+    command = c.ShipStock(
+        body.shipment_id,
+        body.order_id,
+        body.reservation_id,
+        _lines(body.lines) if body.lines else None,
+    )
+    return await _run(request, services, who, headers, body, command)
+
+
+@router.post("/returns", status_code=201, response_model=s.CommandOut, responses=_errors())
+async def return_stock(
+    body: s.ReturnIn,
+    request: Request,
+    services: ServicesDep,
+    who: Writer,
+    headers: CommandHeadersDep,
+) -> Response:
+    """A customer return: resellable -> onHand, damaged -> damaged, dispose -> recorded only."""
+    command = c.ReturnStock(
+        body.return_id,
+        body.order_id,
+        body.sku,
+        body.warehouse_id,
+        body.quantity,
+        body.reason,
+        body.condition,
+    )
+    return await _run(request, services, who, headers, body, command)
+
+
+@router.post("/transfers", status_code=201, response_model=s.CommandOut, responses=_errors())
+async def transfer(
+    body: s.TransferIn,
+    request: Request,
+    services: ServicesDep,
+    who: Writer,
+    headers: CommandHeadersDep,
+) -> Response:
+    """Dispatch between warehouses: source onHand -= q, destination inTransit += q, atomically."""
+    command = c.DispatchTransfer(
+        body.transfer_id, body.sku, body.from_warehouse_id, body.to_warehouse_id, body.quantity
+    )
+    return await _run(request, services, who, headers, body, command)
+
+
+@router.post(
+    "/transfers/{transfer_id}/receive",
+    status_code=201,
+    response_model=s.CommandOut,
+    responses=_errors(404),
+)
+async def receive_transfer(
+    transfer_id: s.Id,
+    request: Request,
+    services: ServicesDep,
+    who: Writer,
+    headers: CommandHeadersDep,
+    body: s.TransferReceiveIn | None = None,
+) -> Response:
+    """Arrival: inTransit -= dispatched, onHand += received; a shortfall is a recorded loss."""
+    received = body.received_quantity if body else None
+    return await _run(
+        request, services, who, headers, body, c.ReceiveTransfer(transfer_id, received)
+    )
+
+
+@router.post("/adjustments", status_code=201, response_model=s.CommandOut, responses=_errors(412))
+async def adjust(
+    body: s.AdjustmentIn,
+    request: Request,
+    services: ServicesDep,
+    who: Writer,
+    headers: CommandHeadersDep,
+    if_match: Annotated[
+        str | None, Header(alias="If-Match", description='"<version>" of the stock stream')
+    ] = None,
+) -> Response:
+    """Correct onHand (never below reserved nor 0)."""
+    command = c.AdjustStock(
+        body.sku,
+        body.warehouse_id,
+        body.quantity_change,
+        body.reason,
+        body.notes,
+        parse_if_match(if_match),
+    )
+    return await _run(request, services, who, headers, body, command)
+
+
+@router.post("/counts", status_code=201, response_model=s.CommandOut, responses=_errors(412))
+async def count(
+    body: s.CountIn,
+    request: Request,
+    services: ServicesDep,
+    who: Writer,
+    headers: CommandHeadersDep,
+    if_match: Annotated[
+        str | None, Header(alias="If-Match", description='"<version>" of the stock stream')
+    ] = None,
+) -> Response:
+    """Record a physical count; a difference becomes a `physical_count` adjustment."""
+    command = c.CountStock(
+        body.sku, body.warehouse_id, body.counted_quantity, body.notes, parse_if_match(if_match)
+    )
+    return await _run(request, services, who, headers, body, command)

@@ -1,0 +1,105 @@
+"""Request-scoped dependencies: the app's services and the command headers."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Depends, Header, Request
+from pydantic import BaseModel
+
+from ..projections.read import ProjectedReader
+from ..reads import StockReader
+from ..service import Caller, Ledger
+from ..store.event_store import EventStore
+from ..store.snapshots import StateLoader
+from .auth import Principal
+from .problems import Problem
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    store: EventStore
+    loader: StateLoader
+    ledger: Ledger
+    reader: StockReader
+    reservation_ttl_seconds: int
+    projected: ProjectedReader | None = None  # None: no pipeline, stock reads fold the store
+
+
+# Dependencies are `async def`: FastAPI runs a plain `def` dependency in its thread pool, a
+# thread hand-off on every request for what is an attribute read.
+async def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+_HEADER_TEXT = r"^[\x21-\x7e]{1,255}$"
+
+
+@dataclass(frozen=True, slots=True)
+class CommandHeaders:
+    idempotency_key: str | None
+    correlation_id: str | None
+    request_id: str | None
+
+
+async def command_headers(
+    request: Request,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            pattern=_HEADER_TEXT,
+            description="≤ 255 visible ASCII chars; a retry with the same key and body "
+            "replays the first answer and appends nothing",
+        ),
+    ] = None,
+    correlation_id: Annotated[
+        str | None,
+        Header(
+            alias="X-Correlation-Id",
+            pattern=_HEADER_TEXT,
+            description="stored as correlationId; default: the command's order/purchase "
+            "order/transfer/return id, else a new UUID",
+        ),
+    ] = None,
+) -> CommandHeaders:
+    return CommandHeaders(
+        idempotency_key, correlation_id, getattr(request.state, "request_id", None)
+    )
+
+
+CommandHeadersDep = Annotated[CommandHeaders, Depends(command_headers)]
+
+
+def caller_for(
+    request: Request, principal: Principal, headers: CommandHeaders, body: BaseModel | None
+) -> Caller:
+    """Who runs the command; the request hash ties an Idempotency-Key to this exact request."""
+    payload: Any = body.model_dump(mode="json", by_alias=True) if body is not None else None
+    digest = hashlib.sha256(
+        orjson.dumps([request.method, request.url.path, payload], option=orjson.OPT_SORT_KEYS)
+    ).hexdigest()
+    return Caller(
+        principal=principal.name,
+        correlation_id=headers.correlation_id,
+        request_id=headers.request_id,
+        idempotency_key=headers.idempotency_key,
+        request_hash=digest,
+    )
+
+
+def parse_if_match(value: str | None) -> int | None:
+    """`If-Match: "7"` (or 7) -> 7."""
+    if value is None:
+        return None
+    raw = value.strip()
+    raw = raw.removeprefix("W/").strip('"')
+    if not raw.isdigit() or len(raw) > 10:
+        raise Problem(422, "validation-error", 'If-Match must be a version in quotes, e.g. "7"')
+    return int(raw)

@@ -1,0 +1,46 @@
+"""Readiness of the pipeline's services (Redis, Kafka), checked cheaply with a deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from ..config import Settings
+
+
+def redis_client(settings: Settings) -> aioredis.Redis | None:
+    if not settings.redis_url:
+        return None
+    return aioredis.Redis.from_url(
+        settings.redis_url,
+        socket_timeout=0.5,
+        socket_connect_timeout=0.5,
+        health_check_interval=10,
+    )
+
+
+async def _kafka_reachable(servers: str) -> bool:
+    for server in servers.split(","):
+        host, _, port = server.strip().rpartition(":")
+        with contextlib.suppress(OSError, TimeoutError, ValueError):
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), 1)
+            writer.close()
+            return True
+    return False
+
+
+async def pipeline_checks(redis: aioredis.Redis | None, settings: Settings) -> dict[str, str]:
+    checks: dict[str, str] = {}
+    if redis is not None:
+        try:
+            await asyncio.wait_for(redis.ping(), 1)
+            checks["redis"] = "ok"
+        except (RedisError, OSError, TimeoutError) as error:
+            checks["redis"] = f"unreachable: {type(error).__name__} (reads use postgres)"
+    if settings.kafka_bootstrap_servers:
+        reachable = await _kafka_reachable(settings.kafka_bootstrap_servers)
+        checks["kafka"] = "ok" if reachable else "unreachable (events wait in the outbox)"
+    return checks

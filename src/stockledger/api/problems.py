@@ -1,0 +1,193 @@
+"""RFC 9457 problem+json for every error, mapped in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import orjson
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from ..domain.errors import (
+    ConflictingDuplicate,
+    DomainError,
+    InsufficientStock,
+    InvalidCommand,
+    NotFound,
+    ReservationNotActive,
+    VersionMismatch,
+)
+from ..service import IdempotencyKeyReused, VersionConflictExhausted
+
+log = structlog.get_logger()
+
+TITLES = {
+    "validation-error": "Your request is not valid",
+    "unauthorized": "Missing or unknown API key",
+    "forbidden": "Your role may not do this",
+    "not-found": "Not found",
+    "method-not-allowed": "Method not allowed",
+    "insufficient-stock": "Not enough stock",
+    "reservation-not-active": "Reservation is not active",
+    "version-conflict": "Version conflict",
+    "conflict": "Conflicts with what the ledger holds",
+    "idempotency-key-reused": "Idempotency-Key reused for a different request",
+    "idempotency-key-in-flight": "A request with this Idempotency-Key is in flight",
+    "payload-too-large": "Request body too large",
+    "request-timeout": "Request body too slow",
+    "service-unavailable": "Service unavailable",
+    "internal-error": "Internal server error",
+}
+
+
+class Problem(Exception):
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        detail: str,
+        headers: dict[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        self.status = status
+        self.slug = slug
+        self.detail = detail
+        self.headers = headers
+        self.extensions = extensions
+        super().__init__(detail)
+
+
+def problem_response(
+    status: int,
+    slug: str,
+    detail: str,
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extensions: Any,
+) -> Response:
+    body: dict[str, Any] = {
+        "type": f"/problems/{slug}",
+        "title": TITLES.get(slug, slug),
+        "status": status,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    body.update(extensions)
+    return Response(
+        orjson.dumps(body),
+        status_code=status,
+        media_type="application/problem+json",
+        headers=headers,
+    )
+
+
+def to_problem(error: Exception) -> Problem:
+    """The one mapping from a typed error to its problem (status, slug, extensions)."""
+    match error:
+        case Problem():
+            return error
+        case InsufficientStock(lines=lines, detail=detail):
+            short = [
+                {
+                    "sku": x.sku,
+                    "warehouseId": x.warehouse_id,
+                    "requested": x.requested,
+                    "available": x.available,
+                }
+                for x in lines
+            ]
+            return Problem(409, "insufficient-stock", detail, lines=short)
+        case ReservationNotActive(detail=detail, status=status):
+            return Problem(409, "reservation-not-active", detail, reservationStatus=status)
+        case NotFound(detail=detail):
+            return Problem(404, "not-found", detail)
+        case VersionMismatch(detail=detail, actual=actual, stream_id=stream):
+            return Problem(412, "version-conflict", detail, streamId=stream, currentVersion=actual)
+        case VersionConflictExhausted(conflict=conflict):
+            return Problem(
+                409,
+                "version-conflict",
+                f"{conflict}; retries exhausted, try again",
+                streamId=conflict.stream_id,
+            )
+        case InvalidCommand(detail=detail):
+            return Problem(422, "validation-error", detail)
+        case ConflictingDuplicate(detail=detail):
+            return Problem(409, "conflict", detail)
+        case IdempotencyKeyReused():
+            return Problem(422, "idempotency-key-reused", str(error))
+        case DomainError():
+            return Problem(422, "validation-error", str(error))
+        case asyncpg.PostgresConnectionError() | OSError() | asyncpg.CannotConnectNowError():
+            return Problem(503, "service-unavailable", "The database cannot be reached")
+        case asyncpg.TooManyConnectionsError():
+            return Problem(503, "service-unavailable", "The database is out of connections")
+    return Problem(500, "internal-error", "An unexpected error occurred; it has been logged")
+
+
+def _validation_detail(error: RequestValidationError) -> tuple[str, list[dict[str, Any]]]:
+    errors = [
+        {"location": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", "")}
+        for e in error.errors()
+    ]
+    summary = "; ".join(f"{e['location']}: {e['message']}" for e in errors[:5])
+    return summary or "Invalid request", errors
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, error: RequestValidationError) -> Response:
+        detail, errors = _validation_detail(error)
+        return problem_response(422, "validation-error", detail, request.url.path, errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, error: StarletteHTTPException) -> Response:
+        slug = {404: "not-found", 405: "method-not-allowed", 413: "payload-too-large"}.get(
+            error.status_code, "validation-error" if error.status_code < 500 else "internal-error"
+        )
+        detail = error.detail if isinstance(error.detail, str) else slug
+        return problem_response(
+            error.status_code,
+            slug,
+            detail,
+            request.url.path,
+            headers=getattr(error, "headers", None),
+        )
+
+    async def _typed(request: Request, error: Exception) -> Response:
+        problem = to_problem(error)
+        if problem.status >= 500:
+            log.error(
+                "request failed",
+                path=request.url.path,
+                error=repr(error),
+                exc_info=problem.status == 500,
+            )
+        return problem_response(
+            problem.status,
+            problem.slug,
+            problem.detail,
+            request.url.path,
+            problem.headers,
+            **problem.extensions,
+        )
+
+    # Known errors go through the exception middleware (no re-raise, no stack trace in logs);
+    # `Exception` is the last resort of the server-error middleware: a 500 problem body.
+    for known in (
+        Problem,
+        DomainError,
+        IdempotencyKeyReused,
+        VersionConflictExhausted,
+        asyncpg.PostgresConnectionError,
+        asyncpg.CannotConnectNowError,
+        asyncpg.TooManyConnectionsError,
+        OSError,
+        Exception,
+    ):
+        app.add_exception_handler(known, _typed)

@@ -1,0 +1,197 @@
+"""Query routes: stock levels, time travel, history, reservations, audit trails, global feed."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import orjson
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from ..domain.events import EVENT_TYPES
+from ..domain.state import ReservationState, StockState
+from ..domain.streams import reservation_stream, stock_stream
+from ..store.records import RecordedEvent
+from . import schemas as s
+from .auth import AUDIT, READ_HISTORY, READ_RESERVATIONS, READ_STOCK, Principal, require
+from .deps import ServicesDep
+from .present import events_out, history_out, reservation_out, stock_out, totals_out
+from .problems import Problem
+
+router = APIRouter(prefix="/v1", tags=["queries"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"description": text, "model": s.ProblemOut, "content": {"application/problem+json": {}}}
+    for code, text in (
+        (401, "no or unknown API key"),
+        (403, "role not allowed"),
+        (404, "never had an event"),
+        (422, "invalid parameters"),
+        (503, "database unreachable"),
+    )
+}
+
+Limit = Annotated[int, Query(ge=1, le=1000, description="page size, max 1000")]
+Position = Annotated[int, Query(ge=0, le=2**63 - 1, description="global position cursor")]
+
+
+def _json(body: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), media_type="application/json", headers=headers)
+
+
+def _page(events: list[RecordedEvent], limit: int) -> dict[str, Any]:
+    return {
+        "events": events_out(events),
+        "next": str(events[-1].position) if len(events) == limit else None,
+    }
+
+
+@router.get("/stock/{sku}/{warehouse_id}", response_model=s.StockOut, responses=_ERRORS)
+async def stock_level(
+    sku: s.Id,
+    warehouse_id: s.Id,
+    services: ServicesDep,
+    _: Annotated[Principal, require(READ_STOCK)],
+    consistency: Annotated[
+        Literal["eventual", "strong"], Query(description="`strong` folds the event store")
+    ] = "eventual",
+) -> Response:
+    """Levels of one SKU in one warehouse; ETag is the stream version.
+
+    Read from Redis, else the Postgres read model, else (or with `consistency=strong`) the
+    event store. `X-Stock-Source` names the source; `X-Projected-At` says when a projection
+    last wrote the row, so a client can judge its freshness."""
+    headers: dict[str, str] = {}
+    level: Any = None
+    if consistency == "eventual" and services.projected is not None:
+        found = await services.projected.level(sku, warehouse_id)
+        if found is not None:
+            level, source = found
+            headers = {"X-Stock-Source": source, "X-Projected-At": level.projected_at.isoformat()}
+    if level is None and consistency == "strong":
+        stream = stock_stream(sku, warehouse_id)
+        state = (await services.loader.load([stream]))[stream]
+        level = state if isinstance(state, StockState) and state.version else None
+    elif level is None:
+        level = await services.reader.level(sku, warehouse_id)
+    if level is None:
+        raise Problem(404, "not-found", f"No stock events for {sku} in {warehouse_id}")
+    headers.setdefault("X-Stock-Source", "event-store")
+    return _json(
+        stock_out(level),
+        {**headers, "ETag": f'"{level.version}"', "X-Projection-Version": str(level.version)},
+    )
+
+
+@router.get("/stock/{sku}", response_model=s.SkuStockOut, responses=_ERRORS)
+async def sku_stock(
+    sku: s.Id, services: ServicesDep, _: Annotated[Principal, require(READ_STOCK)]
+) -> Response:
+    """One SKU across every warehouse, with totals (projections first, like a single level)."""
+    levels: list[Any] = []
+    source = "event-store"
+    if services.projected is not None:
+        levels, source = await services.projected.sku_levels(sku)
+    if not levels:
+        levels, source = await services.reader.sku_levels(sku), "event-store"
+    if not levels:
+        raise Problem(404, "not-found", f"No stock events for {sku}")
+    body = {"sku": sku, "warehouses": [stock_out(x) for x in levels], "totals": totals_out(levels)}
+    return _json(body, {"X-Stock-Source": source})
+
+
+@router.get("/stock/{sku}/{warehouse_id}/at", response_model=s.StockOut, responses=_ERRORS)
+async def stock_at(
+    sku: s.Id,
+    warehouse_id: s.Id,
+    services: ServicesDep,
+    _: Annotated[Principal, require(READ_HISTORY)],
+    timestamp: Annotated[s.Instant | None, Query(description="RFC 3339 with offset")] = None,
+    version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+) -> Response:
+    """Time travel: the levels as they were at `timestamp`, or right after `version`."""
+    if (timestamp is None) == (version is None):
+        raise Problem(422, "validation-error", "Give exactly one of timestamp or version")
+    if timestamp is not None and timestamp.tzinfo is None:
+        raise Problem(422, "validation-error", "timestamp needs an offset (e.g. Z or +02:00)")
+    level = await services.reader.level(sku, warehouse_id, version=version, until=timestamp)
+    if level is None or (version is not None and level.version < version):
+        raise Problem(404, "not-found", f"{sku} in {warehouse_id} had no events by then")
+    return _json(stock_out(level), {"ETag": f'"{level.version}"'})
+
+
+@router.get("/stock/{sku}/{warehouse_id}/history", response_model=s.HistoryOut, responses=_ERRORS)
+async def stock_history(
+    sku: s.Id,
+    warehouse_id: s.Id,
+    services: ServicesDep,
+    _: Annotated[Principal, require(READ_HISTORY)],
+    from_: Annotated[s.Instant | None, Query(alias="from", description="recordedAt ≥ from")] = None,
+    to: Annotated[s.Instant | None, Query(description="recordedAt ≤ to")] = None,
+    types: Annotated[str | None, Query(description="comma-separated event types")] = None,
+    limit: Limit = 100,
+    after: Annotated[int, Query(ge=0, le=2**31 - 1, description="version cursor (`next`)")] = 0,
+) -> Response:
+    """Events in version order, each with the balance right after it."""
+    wanted = [t.strip() for t in types.split(",") if t.strip()] if types else None
+    unknown = sorted(set(wanted or ()) - set(EVENT_TYPES))
+    if unknown:
+        raise Problem(422, "validation-error", f"Unknown event types: {', '.join(unknown)}")
+    if await services.reader.level(sku, warehouse_id) is None:
+        raise Problem(404, "not-found", f"No stock events for {sku} in {warehouse_id}")
+    entries = await services.reader.history(
+        sku, warehouse_id, after_version=after, types=wanted, since=from_, until=to, limit=limit
+    )
+    more = len(entries) == limit
+    return _json(
+        {"events": history_out(entries), "next": str(entries[-1].event.version) if more else None}
+    )
+
+
+@router.get("/reservations/{reservation_id}", response_model=s.ReservationOut, responses=_ERRORS)
+async def reservation(
+    reservation_id: s.Id,
+    services: ServicesDep,
+    _: Annotated[Principal, require(READ_RESERVATIONS)],
+) -> Response:
+    """A reservation's status, expiry and lines."""
+    stream = reservation_stream(reservation_id)
+    state = (await services.loader.load([stream]))[stream]
+    if not isinstance(state, ReservationState) or state.version == 0:
+        raise Problem(404, "not-found", f"Reservation {reservation_id} not found")
+    return _json(reservation_out(state), {"ETag": f'"{state.version}"'})
+
+
+@router.get("/correlations/{correlation_id}/events", response_model=s.EventsOut, responses=_ERRORS)
+async def correlation_events(
+    correlation_id: s.CorrelationId,
+    services: ServicesDep,
+    _: Annotated[Principal, require(AUDIT)],
+    after: Position = 0,
+    limit: Limit = 1000,
+) -> Response:
+    """Every event with this correlation id, across streams, in position order."""
+    return _json(_page(await services.store.read_correlation(correlation_id, after, limit), limit))
+
+
+@router.get("/orders/{order_id}/events", response_model=s.EventsOut, responses=_ERRORS)
+async def order_events(
+    order_id: s.Id,
+    services: ServicesDep,
+    _: Annotated[Principal, require(AUDIT)],
+    after: Position = 0,
+    limit: Limit = 1000,
+) -> Response:
+    """Every event about this order (reservations, shipments, returns), in position order."""
+    return _json(_page(await services.store.read_order(order_id, after, limit), limit))
+
+
+@router.get("/events", response_model=s.EventsOut, responses=_ERRORS)
+async def all_events(
+    services: ServicesDep,
+    _: Annotated[Principal, require(AUDIT)],
+    after: Position = 0,
+    limit: Limit = 100,
+) -> Response:
+    """The global feed in position order; never skips an event that commits late."""
+    return _json(_page(await services.store.read_all(after, limit), limit))

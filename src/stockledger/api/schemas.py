@@ -1,0 +1,261 @@
+"""Wire schemas (camelCase), separate from the domain. Unknown fields are refused, so a client
+can never set `causedBy`, a version or anything else the server decides."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.alias_generators import to_camel
+
+from ..domain.events import AdjustmentReason, ReturnCondition, ReturnReason
+from ..domain.streams import ID_PATTERN
+
+MAX_QUANTITY = 1_000_000_000
+
+Id = Annotated[str, StringConstraints(pattern=ID_PATTERN), Field(examples=["SKU-1"])]
+Quantity = Annotated[int, Field(strict=True, gt=0, le=MAX_QUANTITY, description="units, > 0")]
+
+
+def _utc_representable(value: datetime) -> datetime:
+    if value.tzinfo is not None:
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("the instant is out of range (years 1 to 9999 in UTC)") from None
+    return value
+
+
+# A query instant that exists in UTC: 0001-01-01T00:00:00+14:00 would overflow, not 500.
+Instant = Annotated[datetime, AfterValidator(_utc_representable)]
+# Free text: no NUL (Postgres text and jsonb cannot hold U+0000, so it would never be stored).
+Text = Annotated[str, StringConstraints(min_length=1, max_length=1000, pattern=r"^[^\x00]+$")]
+# Correlation ids are ids, X-Correlation-Id values or UUIDs: visible ASCII.
+CorrelationId = Annotated[
+    str, StringConstraints(pattern=r"^[\x21-\x7e]{1,255}$"), Field(examples=["ORDER-1001"])
+]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=False, extra="forbid", frozen=True
+    )
+
+
+class LineIn(Body):
+    sku: Id
+    warehouse_id: Id
+    quantity: Quantity
+
+
+class ReceiptIn(Body):
+    sku: Id
+    warehouse_id: Id
+    quantity: Quantity
+    purchase_order_id: Id
+    unit_cost: Annotated[
+        Decimal,
+        Field(
+            gt=0,
+            max_digits=18,
+            decimal_places=6,
+            allow_inf_nan=False,
+            description="decimal string or number, stored exactly",
+        ),
+    ]
+    supplier: Text
+    receipt_id: Id | None = Field(
+        default=None, description="optional: a receipt id counts once per SKU and warehouse"
+    )
+
+
+class ReservationIn(Body):
+    order_id: Id
+    lines: Annotated[list[LineIn], Field(min_length=1, max_length=100)]
+    ttl_seconds: Annotated[int | None, Field(strict=True, gt=0, le=7 * 24 * 3600)] = None
+
+
+class ConfirmIn(Body):
+    pass
+
+
+class ReleaseIn(Body):
+    reason: Text | None = None
+
+
+class ShipmentIn(Body):
+    shipment_id: Id
+    order_id: Id
+    reservation_id: Id | None = None
+    lines: Annotated[list[LineIn] | None, Field(min_length=1, max_length=100)] = None
+
+
+class ReturnIn(Body):
+    return_id: Id
+    order_id: Id
+    sku: Id
+    warehouse_id: Id
+    quantity: Quantity
+    reason: ReturnReason
+    condition: ReturnCondition
+
+
+class TransferIn(Body):
+    transfer_id: Id
+    sku: Id
+    from_warehouse_id: Id
+    to_warehouse_id: Id
+    quantity: Quantity
+
+
+class TransferReceiveIn(Body):
+    received_quantity: Annotated[int | None, Field(strict=True, ge=0, le=MAX_QUANTITY)] = None
+
+
+class AdjustmentIn(Body):
+    sku: Id
+    warehouse_id: Id
+    quantity_change: Annotated[
+        int, Field(strict=True, ge=-MAX_QUANTITY, le=MAX_QUANTITY, description="≠ 0")
+    ]
+    reason: AdjustmentReason
+    notes: Text
+
+
+class CountIn(Body):
+    sku: Id
+    warehouse_id: Id
+    counted_quantity: Annotated[int, Field(strict=True, ge=0, le=MAX_QUANTITY)]
+    notes: Text | None = None
+
+
+# -- responses (documentation of what the routes return) -----------------------------------
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class EventMetadata(Out):
+    caused_by: str
+    correlation_id: str
+    causation_id: str | None = None
+    request_id: str | None = None
+
+
+class EventOut(Out):
+    event_id: str
+    type: str
+    stream_id: str
+    version: int
+    position: int
+    recorded_at: datetime
+    schema_version: int
+    data: dict[str, Any]
+    metadata: EventMetadata
+    hash: str | None = Field(
+        default=None,
+        pattern="^[0-9a-f]{64}$",
+        description="hex SHA-256 link of the stream's hash chain: sha256(previous event's hash "
+        "|| canonical bytes of this event); README, 'Verifying the ledger yourself'",
+    )
+
+
+class LevelsOut(Out):
+    on_hand: int
+    reserved: int
+    available: int
+    in_transit: int
+    damaged: int
+
+
+class StockOut(LevelsOut):
+    sku: str
+    warehouse_id: str
+    version: int
+    updated_at: datetime
+
+
+class CommandOut(Out):
+    events: list[EventOut]
+    stock: list[StockOut]
+
+
+class LineOut(Out):
+    sku: str
+    warehouse_id: str
+    quantity: int
+
+
+class ReservationOut(Out):
+    reservation_id: str
+    order_id: str
+    status: Literal["active", "confirmed", "released", "expired", "shipped"]
+    expires_at: datetime
+    lines: list[LineOut]
+
+
+class ReservationCommandOut(ReservationOut, CommandOut):
+    pass
+
+
+class SkuStockOut(Out):
+    sku: str
+    warehouses: list[StockOut]
+    totals: LevelsOut
+
+
+class HistoryEventOut(EventOut):
+    balance: LevelsOut
+
+
+class HistoryOut(Out):
+    events: list[HistoryEventOut]
+    next: str | None = Field(description="pass as `after` for the next page; null at the end")
+
+
+class EventsOut(Out):
+    events: list[EventOut]
+    next: str | None = None
+
+
+class ProblemOut(BaseModel):
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+
+
+class BreakOut(Out):
+    kind: Literal["hash-mismatch", "missing-version", "checkpoint-mismatch", "checkpoint-signature"]
+    stream_id: str | None = Field(description="the broken stream (chain breaks)")
+    version: int | None = Field(description="the first version of that stream that fails")
+    checkpoint_id: int | None = Field(description="the failing checkpoint (checkpoint breaks)")
+    detail: str
+
+
+class AuditReportOut(Out):
+    ok: bool = Field(description="true when every chain and every checkpoint verified")
+    events_checked: int
+    streams_checked: int
+    checkpoints_checked: int
+    break_count: int
+    breaks: list[BreakOut] = Field(description="the first break of each broken stream (≤ 100)")
+
+
+class CheckpointOut(Out):
+    id: int
+    position: int = Field(description="covers every event with position ≤ this, and no other")
+    event_count: int
+    stream_count: int
+    digest: str = Field(description="hex sha256 over the sorted streamId:version:hash lines")
+    created_at: datetime
+    signature: str = Field(description="hex HMAC-SHA256 with the audit key")
+
+
+class CheckpointsOut(Out):
+    checkpoints: list[CheckpointOut]
+    next: str | None = Field(description="pass as `after` for the next page; null at the end")
