@@ -1,0 +1,163 @@
+"""Long-running and operator work behind the CLI: relay, projector, replay, verify.
+
+Each function opens what it needs from the settings and closes it; progress is shown with rich.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from .api.health import redis_client
+from .config import Settings
+from .outbox import Relay
+from .projections.consumer import Projector
+from .projections.rebuild import (
+    count_events,
+    rebuild_redis,
+    rebuild_reservations,
+    rebuild_stock_levels,
+)
+from .projections.redis_stock import RedisStock
+from .projections.verify import Report, verify
+from .store.db import create_pool
+
+PROJECTIONS = ("stock-levels", "reservations", "redis")
+
+
+@asynccontextmanager
+async def resources(
+    settings: Settings,
+) -> AsyncIterator[tuple[asyncpg.Pool[Any], RedisStock | None]]:
+    pool = await create_pool(settings.require_database_url(), settings.db_pool_size)
+    redis = redis_client(settings)
+    try:
+        yield pool, RedisStock(redis) if redis is not None else None
+    finally:
+        if redis is not None:
+            await redis.aclose()
+        await pool.close()
+
+
+async def run_relay(settings: Settings) -> None:
+    if not settings.kafka_bootstrap_servers:
+        raise RuntimeError("STOCKLEDGER_KAFKA_BOOTSTRAP_SERVERS is not set")
+    async with resources(settings) as (pool, _):
+        await Relay(pool, settings).run()
+
+
+async def run_projector(settings: Settings) -> None:
+    if not settings.kafka_bootstrap_servers:
+        raise RuntimeError("STOCKLEDGER_KAFKA_BOOTSTRAP_SERVERS is not set")
+    async with resources(settings) as (pool, redis):
+        await Projector(pool, settings, redis).run()
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rate]:>9} events/s"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+
+async def _tracked(
+    progress: Progress,
+    name: str,
+    total: int,
+    work: Callable[[Callable[[int], None]], Awaitable[None]],
+) -> float:
+    task = progress.add_task(name, total=max(total, 1), rate="-")
+    started = time.perf_counter()
+
+    def advance(n: int) -> None:
+        done = progress.tasks[task].completed + n
+        rate = done / max(time.perf_counter() - started, 1e-6)
+        progress.update(task, completed=done, rate=f"{rate:,.0f}")
+
+    await work(advance)
+    progress.update(task, completed=max(total, 1))
+    return time.perf_counter() - started
+
+
+async def replay(settings: Settings, projection: str, console: Console) -> dict[str, float]:
+    """Rebuild the chosen read models from the event store; returns seconds per projection."""
+    chosen = PROJECTIONS if projection == "all" else (projection,)
+    timings: dict[str, float] = {}
+    async with resources(settings) as (pool, redis):
+        with _progress(console) as progress:
+            for name in chosen:
+                timings[name] = await _tracked(
+                    progress, name, await _total(pool, name), _rebuilder(name, pool, redis)
+                )
+    return timings
+
+
+async def _total(pool: asyncpg.Pool[Any], projection: str) -> int:
+    return await count_events(pool, "reservation:" if projection == "reservations" else "stock:")
+
+
+def _rebuilder(
+    projection: str, pool: asyncpg.Pool[Any], redis: RedisStock | None
+) -> Callable[[Callable[[int], None]], Awaitable[None]]:
+    if projection == "stock-levels":
+        return lambda advance: rebuild_stock_levels(pool, advance)
+    if projection == "reservations":
+        return lambda advance: rebuild_reservations(pool, advance)
+    if redis is None:
+        raise RuntimeError("STOCKLEDGER_REDIS_URL is not set")
+    return lambda advance: rebuild_redis(pool, redis, advance)
+
+
+async def run_verify(settings: Settings, console: Console) -> Report:
+    async with resources(settings) as (pool, redis):
+        total: int = await pool.fetchval("SELECT count(*) FROM events")
+        with _progress(console) as progress:
+            holder: list[Report] = []
+
+            async def work(advance: Callable[[int], None]) -> None:
+                holder.append(await verify(pool, redis, advance))
+
+            await _tracked(progress, "verify", total, work)
+    return holder[0]
+
+
+def render_report(report: Report, console: Console) -> None:
+    console.print(f"folded {report.events:,} events in {report.streams:,} streams")
+    compared = Table("projection", "rows equal to the store", "of which lagging")
+    for name in sorted(set(report.compared) | set(report.lagging)):
+        compared.add_row(name, f"{report.compared[name]:,}", f"{report.lagging[name]:,}")
+    console.print(compared)
+    if report.ok:
+        console.print(
+            "[bold green]no drift[/bold green]: projections, conservation, reserved "
+            "totals and the append-only guard all check out"
+        )
+        return
+    findings = Table(
+        "check", "where", "what", title=f"{len(report.findings)} problems", title_style="bold red"
+    )
+    for finding in report.findings[:200]:
+        findings.add_row(finding.check, finding.subject, finding.detail)
+    console.print(findings)

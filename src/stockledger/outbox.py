@@ -1,0 +1,184 @@
+"""The outbox relay: committed events -> Kafka, at least once, in version order per stream.
+
+Why this is gap-free (DESIGN.md "Commit-order gaps", design (c)): the append transaction writes
+an outbox row beside every event, and a row leaves the outbox only after the broker has
+acknowledged the message. The relay keeps no cursor that could pass a row committing late: it
+always publishes whatever rows exist, lowest position first. A stream's versions commit in
+order (the next version's writer starts after the previous committed, so it also gets a higher
+xid and position), hence rows of one stream are published in version order. A relay killed
+between the broker's ack and the DELETE publishes those rows again: duplicates, never loss;
+consumers drop them by (streamId, version).
+
+One active relay: leadership is a session advisory lock held on a dedicated connection. A
+second instance is a hot standby that polls the lock and takes over when the leader's
+connection dies. The leader wakes on LISTEN/NOTIFY (sent by every append at COMMIT) and polls
+as a fallback; a full batch loops at once, so it batches when busy and is prompt when idle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import orjson
+import structlog
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from .config import Settings
+from .metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE, RELAY_LEADER, RELAY_PUBLISHED
+from .store.records import RecordedEvent
+
+log = structlog.get_logger()
+
+LEADER_LOCK = 0x5354_4F43_4B4C_4447  # "STOCKLDG": one relay per database
+CHANNEL = "stockledger_outbox"
+
+_BATCH = """
+SELECT e.position, e.event_id, e.stream_id, e.version, e.type, e.schema_version, e.data,
+       e.metadata, e.recorded_at
+FROM outbox o JOIN events e ON e.position = o.position
+ORDER BY o.position LIMIT $1
+"""
+
+
+def message(event: RecordedEvent) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    """Key, value and headers of an event's Kafka message (API.md "Event envelope")."""
+    headers = [
+        ("type", event.type.encode()),
+        ("schemaVersion", str(event.schema_version).encode()),
+        ("correlationId", str(event.metadata.get("correlationId", "")).encode()),
+    ]
+    return event.stream_id.encode(), orjson.dumps(event.envelope()), headers
+
+
+async def ensure_topic(settings: Settings) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        if settings.kafka_topic not in await admin.list_topics():
+            topic = NewTopic(settings.kafka_topic, settings.kafka_partitions, 1)
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics([topic])
+    finally:
+        await admin.close()
+
+
+class Relay:
+    def __init__(
+        self,
+        pool: asyncpg.Pool[Any],
+        settings: Settings,
+        *,
+        batch: int = 2000,
+        poll_seconds: float = 0.5,
+        standby_seconds: float = 1.0,
+    ) -> None:
+        self.pool = pool
+        self.settings = settings
+        self.batch = batch
+        self.poll_seconds = poll_seconds
+        self.standby_seconds = standby_seconds
+        self._wake = asyncio.Event()
+        self._measured = 0.0
+
+    async def run(self) -> None:
+        """Stand by until this instance holds the leader lock, then relay until it loses it."""
+        dsn = self.settings.require_database_url()
+        while True:
+            try:
+                conn = await asyncpg.connect(dsn)
+            except (OSError, asyncpg.PostgresError) as error:
+                log.warning("relay cannot reach postgres", error=repr(error))
+                await asyncio.sleep(self.standby_seconds)
+                continue
+            try:
+                if await conn.fetchval("SELECT pg_try_advisory_lock($1)", LEADER_LOCK):
+                    log.info("relay is the leader")
+                    RELAY_LEADER.set(1)
+                    await self._lead(conn)
+            except (OSError, asyncpg.PostgresError, KafkaError) as error:
+                log.warning("relay stepped down", error=repr(error))
+            finally:
+                RELAY_LEADER.set(0)
+                with contextlib.suppress(Exception):
+                    await conn.close()  # closing the session releases the lock
+            await asyncio.sleep(self.standby_seconds)
+
+    async def _lead(self, conn: asyncpg.Connection[Any]) -> None:
+        await ensure_topic(self.settings)
+        await conn.add_listener(CHANNEL, lambda *_: self._wake.set())
+        producer = await self._producer()
+        try:
+            while not conn.is_closed():
+                try:
+                    sent = await self.publish_once(producer)
+                except KafkaError as error:  # recreate the producer after a fatal error
+                    log.warning("publish failed; recreating the producer", error=repr(error))
+                    await producer.stop()
+                    await asyncio.sleep(self.poll_seconds)
+                    await ensure_topic(self.settings)  # a restarted broker may have lost it
+                    producer = await self._producer()
+                    continue
+                if sent < self.batch:
+                    self._wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                    await conn.execute("SELECT 1")  # still holding the session (and the lock)?
+        finally:
+            await producer.stop()
+
+    async def _producer(self) -> AIOKafkaProducer:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            acks="all",
+            enable_idempotence=self.settings.kafka_idempotence,
+            linger_ms=2,
+            max_batch_size=256 * 1024,
+            request_timeout_ms=10_000,
+        )
+        await producer.start()
+        return producer
+
+    async def publish_once(self, producer: AIOKafkaProducer) -> int:
+        """Publish the oldest outbox rows, wait for every ack, then delete exactly those rows."""
+        rows = await self.pool.fetch(_BATCH, self.batch)
+        events = [RecordedEvent(*r.values()) for r in rows]
+        if events:
+            await self._send(producer, events)
+            await self.pool.execute(
+                "DELETE FROM outbox WHERE position = ANY($1::bigint[])",
+                [e.position for e in events],
+            )
+            RELAY_PUBLISHED.inc(len(events))
+        await self._measure_backlog(len(events) == self.batch, events)
+        return len(events)
+
+    async def _send(self, producer: AIOKafkaProducer, events: Sequence[RecordedEvent]) -> None:
+        topic = self.settings.kafka_topic
+        acks = []
+        for event in events:
+            key, value, headers = message(event)
+            acks.append(await producer.send(topic, value=value, key=key, headers=headers))
+        await asyncio.gather(*acks)  # every broker ack, or the error: nothing gets deleted
+
+    async def _measure_backlog(self, busy: bool, events: Sequence[RecordedEvent]) -> None:
+        now = time.monotonic()
+        if busy or now - self._measured < 1.0:  # at most one count a second
+            if events:
+                OUTBOX_OLDEST_AGE.set((datetime.now(UTC) - events[0].recorded_at).total_seconds())
+            return
+        self._measured = now
+        row = await self.pool.fetchrow(
+            "SELECT count(*) AS n, min(e.recorded_at) AS oldest FROM outbox o "
+            "JOIN events e ON e.position = o.position"
+        )
+        OUTBOX_BACKLOG.set(row["n"] if row else 0)
+        oldest = row["oldest"] if row else None
+        OUTBOX_OLDEST_AGE.set((datetime.now(UTC) - oldest).total_seconds() if oldest else 0)

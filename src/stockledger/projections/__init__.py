@@ -1,0 +1,1 @@
+"""Read models fed from Kafka: Postgres stock levels and reservations, and a Redis stock hash."""

@@ -1,0 +1,120 @@
+"""The projector: a Kafka consumer group feeding the Postgres and Redis read models.
+
+Order of commits: the read-model transaction first, then Redis (CAS on version), then the Kafka
+offsets. A crash anywhere replays messages that are already applied, and the per-stream
+versions make that harmless. Scale out by running more projectors in the same group: a stream
+lives on one partition (key = streamId), so its events reach one projector in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import orjson
+import structlog
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka.errors import KafkaError
+
+from ..config import Settings
+from ..metrics import CONSUMER_LAG
+from ..store.records import RecordedEvent
+from .postgres import PostgresProjection
+from .redis_stock import RedisStock
+
+log = structlog.get_logger()
+
+
+def decode(record: ConsumerRecord[bytes, bytes]) -> RecordedEvent:
+    """A Kafka message back into the event it carries (raises on anything malformed)."""
+    envelope: dict[str, Any] = orjson.loads(record.value or b"")
+    return RecordedEvent(
+        position=int(envelope["position"]),
+        event_id=UUID(envelope["eventId"]),
+        stream_id=str(envelope["streamId"]),
+        version=int(envelope["version"]),
+        type=str(envelope["type"]),
+        schema_version=int(envelope["schemaVersion"]),
+        data=dict(envelope["data"]),
+        metadata=dict(envelope["metadata"]),
+        recorded_at=datetime.fromisoformat(envelope["recordedAt"]),
+    )
+
+
+class Projector:
+    def __init__(
+        self,
+        pool: asyncpg.Pool[Any],
+        settings: Settings,
+        redis: RedisStock | None,
+        *,
+        max_records: int = 2000,
+        retry_seconds: float = 0.5,
+    ) -> None:
+        self.postgres = PostgresProjection(pool)
+        self.redis = redis
+        self.settings = settings
+        self.max_records = max_records
+        self.retry_seconds = retry_seconds
+
+    async def handle(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        """Apply one batch; retried until Postgres takes it (offsets wait for it)."""
+        events: list[RecordedEvent] = []
+        poison: list[tuple[str, str]] = []
+        for record in records:
+            try:
+                events.append(decode(record))
+            except (ValueError, KeyError, TypeError) as error:
+                stream = (record.key or b"").decode(errors="replace") or "unknown"
+                poison.append((stream, f"undecodable message at offset {record.offset}: {error!r}"))
+        while True:
+            try:
+                changed = await self.postgres.apply(events, poison)
+                break
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                log.warning("projection write failed; retrying", error=repr(error))
+                await asyncio.sleep(self.retry_seconds)
+            except Exception:  # a bug must not kill the projector silently: retry, loudly
+                log.exception("projection batch failed; retrying")
+                await asyncio.sleep(self.retry_seconds * 4)
+        if self.redis is not None:
+            await self.redis.write(changed)
+
+    async def run(self) -> None:
+        while True:
+            consumer = AIOKafkaConsumer(
+                self.settings.kafka_topic,
+                bootstrap_servers=self.settings.kafka_bootstrap_servers,
+                group_id=self.settings.kafka_consumer_group,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                metadata_max_age_ms=5_000,
+            )
+            try:
+                await consumer.start()
+                await self._consume(consumer)
+            except KafkaError as error:
+                log.warning("projector lost kafka; reconnecting", error=repr(error))
+            finally:
+                with contextlib.suppress(Exception):
+                    await consumer.stop()
+            await asyncio.sleep(self.retry_seconds)
+
+    async def _consume(self, consumer: AIOKafkaConsumer) -> None:
+        while True:
+            batches = await consumer.getmany(timeout_ms=200, max_records=self.max_records)
+            records = [r for batch in batches.values() for r in batch]
+            if records:
+                await self.handle(records)
+                await consumer.commit()  # only after the read models hold the batch
+            elif self.redis is not None and self.redis.pending:
+                await self.redis.write([])  # Redis came back: write what it missed
+            for partition in consumer.assignment():
+                end = consumer.highwater(partition)
+                if end is not None:
+                    lag = end - await consumer.position(partition)
+                    CONSUMER_LAG.labels(str(partition.partition)).set(lag)

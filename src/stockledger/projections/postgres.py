@@ -1,0 +1,221 @@
+"""The Postgres read models: apply a batch of events idempotently, with gap filling and parking.
+
+Per stream the row's `version` is the last event applied, written in the same transaction as
+the levels: an event at or below it is a duplicate (ignored); one more is applied; a jump means
+events are missing, and they are read from the event store first. A stream whose event cannot be
+decoded or applied is parked (reported, never skipped); the other streams keep flowing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import orjson
+import structlog
+
+from ..domain.state import Levels, ReservationState
+from ..domain.streams import category
+from ..metrics import PARKED, PROJECTED, PROJECTION_APPLY
+from ..store.records import RecordedEvent
+from .rows import (
+    StockRow,
+    apply_reservation,
+    apply_stock,
+    lines_json,
+    reservation_from_row,
+)
+
+log = structlog.get_logger()
+
+PROJECTION = "postgres"
+_EVENT_COLUMNS = (
+    "position, event_id, stream_id, version, type, schema_version, data, metadata, recorded_at"
+)
+_UPSERT_STOCK = """
+INSERT INTO stock_levels AS s (stream_id, sku, warehouse_id, on_hand, reserved, in_transit,
+                               damaged, version, updated_at, projected_at)
+SELECT *, now() FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::int[], $6::int[],
+                            $7::int[], $8::int[], $9::timestamptz[])
+ON CONFLICT (stream_id) DO UPDATE SET
+    on_hand = EXCLUDED.on_hand, reserved = EXCLUDED.reserved, in_transit = EXCLUDED.in_transit,
+    damaged = EXCLUDED.damaged, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at,
+    projected_at = now()
+WHERE s.version < EXCLUDED.version
+"""
+_UPSERT_RESERVATION = """
+INSERT INTO reservation_views AS r (reservation_id, order_id, status, expires_at, lines, version,
+                                    updated_at, projected_at)
+SELECT x.id, x.order_id, x.status, x.expires_at, x.lines::jsonb, x.version, x.updated_at, now()
+FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::int[],
+            $7::timestamptz[]) AS x(id, order_id, status, expires_at, lines, version, updated_at)
+ON CONFLICT (reservation_id) DO UPDATE SET
+    status = EXCLUDED.status, order_id = EXCLUDED.order_id, expires_at = EXCLUDED.expires_at,
+    lines = EXCLUDED.lines, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at,
+    projected_at = now()
+WHERE r.version < EXCLUDED.version
+"""
+
+
+def group(events: Iterable[RecordedEvent]) -> dict[str, list[RecordedEvent]]:
+    """Events per stream in version order, each version once."""
+    streams: dict[str, dict[int, RecordedEvent]] = {}
+    for event in events:
+        streams.setdefault(event.stream_id, {}).setdefault(event.version, event)
+    return {s: [v[k] for k in sorted(v)] for s, v in streams.items()}
+
+
+async def _missing(conn: Any, stream_id: str, after: int, through: int) -> list[RecordedEvent]:
+    rows = await conn.fetch(
+        f"SELECT {_EVENT_COLUMNS} FROM events WHERE stream_id = $1 AND version > $2 "
+        "AND version <= $3 ORDER BY version",
+        stream_id,
+        after,
+        through,
+    )
+    return [RecordedEvent(*r.values()) for r in rows]
+
+
+async def _todo(
+    conn: Any, stream_id: str, last: int, events: list[RecordedEvent]
+) -> list[RecordedEvent]:
+    """The events after `last`, contiguous: duplicates dropped, a gap filled from the store."""
+    todo = [e for e in events if e.version > last]
+    if todo and [e.version for e in todo] != list(range(last + 1, last + 1 + len(todo))):
+        todo = await _missing(conn, stream_id, last, todo[-1].version)
+    return todo
+
+
+class PostgresProjection:
+    def __init__(self, pool: asyncpg.Pool[Any]) -> None:
+        self.pool = pool
+
+    async def apply(
+        self, events: Sequence[RecordedEvent], poison: Sequence[tuple[str, str]] = ()
+    ) -> list[StockRow]:
+        """Apply in ONE transaction; returns the stock rows that changed (for Redis)."""
+        streams = group(events)
+        ids = list(streams)
+        async with self.pool.acquire() as conn, conn.transaction():
+            for stream_id, error in poison:
+                await self._park(conn, stream_id, 0, error)
+            parked = {
+                r["stream_id"]
+                for r in await conn.fetch(
+                    "SELECT stream_id FROM parked_streams WHERE projection = $1 "
+                    "AND stream_id = ANY($2::text[])",
+                    PROJECTION,
+                    ids,
+                )
+            }
+            stock = {
+                r["stream_id"]: r
+                for r in await conn.fetch(
+                    "SELECT * FROM stock_levels WHERE stream_id = ANY($1::text[]) "
+                    "ORDER BY stream_id FOR UPDATE",
+                    ids,
+                )
+            }
+            held = {
+                f"reservation:{r['reservation_id']}": r
+                for r in await conn.fetch(
+                    "SELECT * FROM reservation_views WHERE reservation_id = ANY($1::text[]) "
+                    "ORDER BY reservation_id FOR UPDATE",
+                    [s.split(":", 1)[1] for s in ids if category(s) == "reservation"],
+                )
+            }
+            changed: list[StockRow] = []
+            reservations: list[ReservationState] = []
+            for stream_id, stream_events in streams.items():
+                kind = category(stream_id)
+                if stream_id in parked or kind not in ("stock", "reservation"):
+                    continue
+                try:
+                    before = (
+                        _stock_row(stock.get(stream_id), stream_id)
+                        if kind == "stock"
+                        else _reservation(held.get(stream_id), stream_id)
+                    )
+                except Exception as error:  # an unreadable row: rebuild it with `replay`
+                    await self._park(conn, stream_id, 0, f"read model row: {error!r}")
+                    continue
+                todo = await _todo(conn, stream_id, before.version, stream_events)
+                if not todo:
+                    continue
+                try:
+                    if isinstance(before, StockRow):
+                        changed.append(apply_stock(before, todo))
+                    else:
+                        reservations.append(apply_reservation(before, todo))
+                except Exception as error:  # a poison event: park the stream, keep the rest
+                    await self._park(conn, stream_id, todo[0].version, repr(error))
+            await _write(conn, changed, reservations)
+        now = datetime.now(UTC)
+        for event in events:
+            PROJECTION_APPLY.observe(max(0.0, (now - event.recorded_at).total_seconds()))
+        PROJECTED.labels(PROJECTION).inc(len(events))
+        return changed
+
+    async def _park(self, conn: Any, stream_id: str, version: int, error: str) -> None:
+        log.error("projection parked a stream", stream_id=stream_id, version=version, error=error)
+        PARKED.inc()
+        await conn.execute(
+            "INSERT INTO parked_streams (projection, stream_id, version, error) "
+            "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            PROJECTION,
+            stream_id,
+            version,
+            error[:2000],
+        )
+
+
+def _stock_row(row: Any, stream_id: str) -> StockRow:
+    if row is None:
+        return StockRow.empty(stream_id)
+    return StockRow(
+        row["stream_id"],
+        row["sku"],
+        row["warehouse_id"],
+        _levels(row),
+        row["version"],
+        row["updated_at"],
+    )
+
+
+def _reservation(row: Any, stream_id: str) -> ReservationState:
+    if row is None:
+        return ReservationState(stream_id.split(":", 1)[1])
+    return reservation_from_row(row)
+
+
+def _levels(row: Any) -> Levels:
+    return Levels(row["on_hand"], row["reserved"], row["in_transit"], row["damaged"])
+
+
+async def _write(conn: Any, stock: list[StockRow], reservations: list[ReservationState]) -> None:
+    if stock:
+        await conn.execute(
+            _UPSERT_STOCK,
+            [r.stream_id for r in stock],
+            [r.sku for r in stock],
+            [r.warehouse_id for r in stock],
+            [r.levels.on_hand for r in stock],
+            [r.levels.reserved for r in stock],
+            [r.levels.in_transit for r in stock],
+            [r.levels.damaged for r in stock],
+            [r.version for r in stock],
+            [r.updated_at for r in stock],
+        )
+    if reservations:
+        await conn.execute(
+            _UPSERT_RESERVATION,
+            [r.reservation_id for r in reservations],
+            [r.order_id for r in reservations],
+            [r.status.value for r in reservations],
+            [r.expires_at for r in reservations],
+            [orjson.dumps(lines_json(r)).decode() for r in reservations],
+            [r.version for r in reservations],
+            [r.updated_at for r in reservations],
+        )

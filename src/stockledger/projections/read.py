@@ -1,0 +1,67 @@
+"""Reads from the projections: Redis first, the Postgres read model when Redis is down or
+does not hold the stream yet. Each answer names its source so a client can judge freshness."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import structlog
+from redis.exceptions import RedisError
+
+from ..domain.state import Levels
+from ..domain.streams import stock_stream
+from ..metrics import REDIS_ERRORS
+from .redis_stock import ProjectedLevel, RedisStock
+
+log = structlog.get_logger()
+
+_COLUMNS = (
+    "sku, warehouse_id, on_hand, reserved, in_transit, damaged, version, updated_at, projected_at"
+)
+
+
+def _row(row: Any) -> ProjectedLevel:
+    return ProjectedLevel(
+        row["sku"],
+        row["warehouse_id"],
+        Levels(row["on_hand"], row["reserved"], row["in_transit"], row["damaged"]),
+        row["version"],
+        row["updated_at"],
+        row["projected_at"],
+    )
+
+
+class ProjectedReader:
+    def __init__(self, pool: asyncpg.Pool[Any], redis: RedisStock | None) -> None:
+        self.pool = pool
+        self.redis = redis
+
+    async def level(self, sku: str, warehouse_id: str) -> tuple[ProjectedLevel, str] | None:
+        if self.redis is not None:
+            try:
+                found = await self.redis.level(sku, warehouse_id)
+                if found is not None:
+                    return found, "redis"
+            except (RedisError, OSError) as error:
+                REDIS_ERRORS.inc()
+                log.warning("redis read failed; reading postgres", error=repr(error))
+        row = await self.pool.fetchrow(
+            f"SELECT {_COLUMNS} FROM stock_levels WHERE stream_id = $1",
+            stock_stream(sku, warehouse_id),
+        )
+        return (_row(row), "postgres") if row else None
+
+    async def sku_levels(self, sku: str) -> tuple[list[ProjectedLevel], str]:
+        if self.redis is not None:
+            try:
+                found = await self.redis.sku_levels(sku)
+                if found:
+                    return found, "redis"
+            except (RedisError, OSError) as error:
+                REDIS_ERRORS.inc()
+                log.warning("redis read failed; reading postgres", error=repr(error))
+        rows = await self.pool.fetch(
+            f"SELECT {_COLUMNS} FROM stock_levels WHERE sku = $1 ORDER BY warehouse_id", sku
+        )
+        return [_row(r) for r in rows], "postgres"

@@ -1,0 +1,218 @@
+"""`replay`: rebuild a read model from the event store into a shadow, then swap it in.
+
+Reads keep working: the live table serves them (and the projector keeps writing it) until one
+short transaction locks it, recomputes the streams that changed since the rebuild's snapshot,
+and renames the shadow into place. The projector then carries on against the new table; its
+per-stream versions make anything it sees twice harmless. Redis has no shadow: every hash is
+rewritten with a compare-and-set that only refuses to go back in version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+
+from ..domain.state import Levels, ReservationState
+from ..store.records import RecordedEvent
+from .redis_stock import RedisStock
+from .rows import StockRow, apply_reservation, lines_json
+
+Progress = Callable[[int], None]  # called with the number of events just processed
+# Events per position chunk of the stock-levels replay. Every chunk upserts each stream it
+# touches once, so fewer, larger chunks do less work: on 2,000,000 events over 45,000 streams,
+# 200,000 took 10.2 s and 1,000,000 took 4.1 s (one pass: 3.5 s). bench P5 measures it.
+CHUNK = 1_000_000
+
+_STOCK_SUMS = """
+SELECT stream_id, split_part(stream_id, ':', 2) AS sku, split_part(stream_id, ':', 3) AS wh,
+       sum(d_on_hand)::int AS on_hand, sum(d_reserved)::int AS reserved,
+       sum(d_in_transit)::int AS in_transit, sum(d_damaged)::int AS damaged,
+       max(version) AS version, max(recorded_at) AS updated_at, count(*) AS n
+FROM events WHERE {where}
+GROUP BY stream_id
+"""
+_MERGE = """
+INSERT INTO {table} AS t (stream_id, sku, warehouse_id, on_hand, reserved, in_transit, damaged,
+                          version, updated_at, projected_at)
+SELECT stream_id, sku, wh, on_hand, reserved, in_transit, damaged, version, updated_at, now()
+FROM ({sums}) s
+ON CONFLICT (stream_id) DO UPDATE SET
+    on_hand = t.on_hand + EXCLUDED.on_hand, reserved = t.reserved + EXCLUDED.reserved,
+    in_transit = t.in_transit + EXCLUDED.in_transit, damaged = t.damaged + EXCLUDED.damaged,
+    version = GREATEST(t.version, EXCLUDED.version),
+    updated_at = GREATEST(t.updated_at, EXCLUDED.updated_at)
+"""
+_HORIZON = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16"
+
+
+async def count_events(pool: asyncpg.Pool[Any], prefix: str) -> int:
+    total: int = await pool.fetchval(
+        "SELECT count(*) FROM events WHERE stream_id LIKE $1", prefix + "%"
+    )
+    return total
+
+
+async def _swap(conn: Any, table: str) -> None:
+    await conn.execute(f"ALTER TABLE {table} RENAME TO {table}_old")
+    await conn.execute(f"ALTER TABLE {table}_shadow RENAME TO {table}")
+    await conn.execute(f"DROP TABLE {table}_old")
+    await conn.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO stockledger_app")
+
+
+async def _shadow(conn: Any, table: str) -> None:
+    await conn.execute(f"DROP TABLE IF EXISTS {table}_shadow")
+    await conn.execute(f"CREATE TABLE {table}_shadow (LIKE {table} INCLUDING ALL)")
+
+
+async def rebuild_stock_levels(pool: asyncpg.Pool[Any], progress: Progress) -> None:
+    async with pool.acquire() as conn:
+        await _shadow(conn, "stock_levels")
+        # One repeatable-read snapshot for every chunk; events from transactions below the
+        # horizon are all in it. Chunks go by position; per-stream sums simply add up.
+        async with conn.transaction(isolation="repeatable_read", readonly=False):
+            horizon: int = await conn.fetchval(_HORIZON)
+            after = 0
+            while True:
+                chunk = await conn.fetchrow(
+                    "SELECT max(position) AS last, count(*) AS n FROM (SELECT position FROM events "
+                    "WHERE position > $1 AND position < $2 ORDER BY position LIMIT $3) p",
+                    after,
+                    horizon,
+                    CHUNK,
+                )
+                if chunk is None or not chunk["n"]:
+                    break
+                where = "position > $1 AND position <= $2 AND stream_id LIKE 'stock:%'"
+                sums = _STOCK_SUMS.format(where=where)
+                await conn.execute(
+                    _MERGE.format(table="stock_levels_shadow", sums=sums), after, chunk["last"]
+                )
+                progress(chunk["n"])
+                after = chunk["last"]
+        async with conn.transaction():
+            await conn.execute("LOCK TABLE stock_levels IN ACCESS EXCLUSIVE MODE")
+            changed = [
+                r["stream_id"]
+                for r in await conn.fetch(
+                    "SELECT DISTINCT stream_id FROM events WHERE position >= $1 "
+                    "AND stream_id LIKE 'stock:%'",
+                    horizon,
+                )
+            ]
+            await conn.execute("DELETE FROM stock_levels_shadow WHERE stream_id = ANY($1)", changed)
+            sums = _STOCK_SUMS.format(where="stream_id = ANY($1::text[])")
+            await conn.execute(_MERGE.format(table="stock_levels_shadow", sums=sums), changed)
+            await _swap(conn, "stock_levels")
+
+
+async def _fold_reservations(
+    conn: Any, where: str, *args: Any, progress: Progress | None = None
+) -> list[ReservationState]:
+    states: list[ReservationState] = []
+    current: ReservationState | None = None
+    pending: list[RecordedEvent] = []
+    seen = 0
+
+    def close() -> None:
+        nonlocal current, pending
+        if current is not None:
+            states.append(apply_reservation(current, pending))
+        current, pending = None, []
+
+    async for row in conn.cursor(
+        "SELECT position, event_id, stream_id, version, type, schema_version, data, metadata, "
+        f"recorded_at FROM events WHERE {where} ORDER BY stream_id, version",
+        *args,
+        prefetch=5000,
+    ):
+        event = RecordedEvent(*row.values())
+        if current is None or f"reservation:{current.reservation_id}" != event.stream_id:
+            close()
+            current = ReservationState(event.stream_id.split(":", 1)[1])
+        pending.append(event)
+        seen += 1
+        if progress is not None and seen % 5000 == 0:
+            progress(5000)
+    close()
+    if progress is not None:
+        progress(seen % 5000)
+    return states
+
+
+async def _insert_reservations(conn: Any, table: str, states: list[ReservationState]) -> None:
+    await conn.executemany(
+        f"INSERT INTO {table} (reservation_id, order_id, status, expires_at, lines, version, "
+        "updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        [
+            (
+                s.reservation_id,
+                s.order_id,
+                s.status.value,
+                s.expires_at,
+                lines_json(s),
+                s.version,
+                s.updated_at,
+            )
+            for s in states
+        ],
+    )
+
+
+async def rebuild_reservations(pool: asyncpg.Pool[Any], progress: Progress) -> None:
+    async with pool.acquire() as conn:
+        await _shadow(conn, "reservation_views")
+        async with conn.transaction(isolation="repeatable_read", readonly=False):
+            horizon: int = await conn.fetchval(_HORIZON)
+            states = await _fold_reservations(
+                conn, "stream_id LIKE 'reservation:%' AND position < $1", horizon, progress=progress
+            )
+            await _insert_reservations(conn, "reservation_views_shadow", states)
+        async with conn.transaction():
+            await conn.execute("LOCK TABLE reservation_views IN ACCESS EXCLUSIVE MODE")
+            changed = [
+                r["stream_id"]
+                for r in await conn.fetch(
+                    "SELECT DISTINCT stream_id FROM events WHERE position >= $1 "
+                    "AND stream_id LIKE 'reservation:%'",
+                    horizon,
+                )
+            ]
+            await conn.execute(
+                "DELETE FROM reservation_views_shadow WHERE reservation_id = ANY($1)",
+                [s.split(":", 1)[1] for s in changed],
+            )
+            states = await _fold_reservations(conn, "stream_id = ANY($1::text[])", changed)
+            await _insert_reservations(conn, "reservation_views_shadow", states)
+            await _swap(conn, "reservation_views")
+
+
+async def rebuild_redis(pool: asyncpg.Pool[Any], redis: RedisStock, progress: Progress) -> None:
+    """Every stock hash from the event store, CAS-written (never back in version)."""
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+        batch: list[StockRow] = []
+        async for row in conn.cursor(
+            _STOCK_SUMS.format(where="stream_id LIKE 'stock:%'"), prefetch=5000
+        ):
+            batch.append(
+                StockRow(
+                    row["stream_id"],
+                    row["sku"],
+                    row["wh"],
+                    Levels(row["on_hand"], row["reserved"], row["in_transit"], row["damaged"]),
+                    row["version"],
+                    row["updated_at"],
+                )
+            )
+            progress(row["n"])
+            if len(batch) >= 2000:
+                await _write_all(redis, batch)
+                batch = []
+        await _write_all(redis, batch)
+
+
+async def _write_all(redis: RedisStock, rows: list[StockRow]) -> None:
+    await redis.write(rows, allow_equal=True)
+    if redis.pending:
+        raise ConnectionError("Redis refused the rebuild; nothing is lost, run replay again")

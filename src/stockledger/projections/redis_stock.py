@@ -1,0 +1,128 @@
+"""The Redis stock projection: one hash per stock stream, written by a compare-and-set on
+version (Lua), so a late or duplicate write can never take a level back in time."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import redis.asyncio as aioredis
+import structlog
+from redis.exceptions import RedisError
+
+from ..domain.state import Levels
+from ..domain.streams import stock_stream
+from ..metrics import REDIS_ERRORS
+from .rows import StockRow
+
+log = structlog.get_logger()
+
+PREFIX = "stockledger:"
+
+# KEYS: stream hash, SKU's warehouse set. ARGV: version, onHand, reserved, inTransit, damaged,
+# updatedAt, projectedAt, allow_equal (replay repairs a same-version drift), warehouseId.
+_CAS = """
+local current = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+local incoming = tonumber(ARGV[1])
+if current < incoming or (ARGV[8] == '1' and current == incoming) then
+  redis.call('HSET', KEYS[1], 'version', ARGV[1], 'onHand', ARGV[2], 'reserved', ARGV[3],
+             'inTransit', ARGV[4], 'damaged', ARGV[5], 'updatedAt', ARGV[6],
+             'projectedAt', ARGV[7])
+  redis.call('SADD', KEYS[2], ARGV[9])
+  return 1
+end
+return 0
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectedLevel:
+    sku: str
+    warehouse_id: str
+    levels: Levels
+    version: int
+    updated_at: datetime
+    projected_at: datetime
+
+
+def stock_key(sku: str, warehouse_id: str) -> str:
+    return PREFIX + stock_stream(sku, warehouse_id)
+
+
+def sku_key(sku: str) -> str:
+    return f"{PREFIX}sku:{sku}"
+
+
+class RedisStock:
+    def __init__(self, client: aioredis.Redis) -> None:
+        self.client = client
+        self._cas = client.register_script(_CAS)
+        self.pending: dict[str, StockRow] = {}  # rows not yet written while Redis is down
+
+    async def write(self, rows: Sequence[StockRow], *, allow_equal: bool = False) -> None:
+        """CAS-write rows (and any left over from an outage); keep them for later on failure."""
+        for row in rows:
+            kept = self.pending.get(row.stream_id)
+            if kept is None or kept.version < row.version:
+                self.pending[row.stream_id] = row
+        if not self.pending:
+            return
+        batch = list(self.pending.values())
+        now = datetime.now(UTC).isoformat()
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for row in batch:
+                    await self._cas(
+                        keys=[stock_key(row.sku, row.warehouse_id), sku_key(row.sku)],
+                        args=[
+                            row.version,
+                            row.levels.on_hand,
+                            row.levels.reserved,
+                            row.levels.in_transit,
+                            row.levels.damaged,
+                            row.updated_at.isoformat(),
+                            now,
+                            "1" if allow_equal else "0",
+                            row.warehouse_id,
+                        ],
+                        client=pipe,
+                    )
+                await pipe.execute()
+        except (RedisError, OSError) as error:
+            REDIS_ERRORS.inc()
+            log.warning("redis write failed; will retry", rows=len(self.pending), error=repr(error))
+            return
+        for row in batch:
+            if self.pending.get(row.stream_id) is row:
+                del self.pending[row.stream_id]
+
+    async def level(self, sku: str, warehouse_id: str) -> ProjectedLevel | None:
+        """Raises RedisError/OSError when Redis is unreachable (callers fall back)."""
+        found = await self.client.hgetall(stock_key(sku, warehouse_id))
+        return _decode(sku, warehouse_id, found) if found else None
+
+    async def sku_levels(self, sku: str) -> list[ProjectedLevel]:
+        warehouses = sorted(_text(w) for w in await self.client.smembers(sku_key(sku)))
+        async with self.client.pipeline(transaction=False) as pipe:
+            for warehouse_id in warehouses:
+                pipe.hgetall(stock_key(sku, warehouse_id))
+            found = await pipe.execute()
+        return [_decode(sku, w, f) for w, f in zip(warehouses, found, strict=True) if f]
+
+
+def _decode(sku: str, warehouse_id: str, fields: dict[Any, Any]) -> ProjectedLevel:
+    f = {_text(k): _text(v) for k, v in fields.items()}
+    return ProjectedLevel(
+        sku,
+        warehouse_id,
+        Levels(int(f["onHand"]), int(f["reserved"]), int(f["inTransit"]), int(f["damaged"])),
+        int(f["version"]),
+        datetime.fromisoformat(f["updatedAt"]),
+        datetime.fromisoformat(f["projectedAt"]),
+    )
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,272 @@
+"""`verify`: every projection row against a fold of the event store, plus the ledger's own laws.
+
+Checks: each Postgres and Redis row equals the fold of its stream *at the row's version* (a row
+behind the store is lagging, reported but not drift); each stored per-event delta equals the
+domain's; 0 <= reserved <= onHand, inTransit >= 0, damaged >= 0 at every version; per SKU,
+Σ(onHand + inTransit + damaged) equals receipts + returns to stock - shipments + adjustments -
+transit losses; reserved equals the sum of active reservation lines; no stream is parked; the
+append-only trigger is enabled and the application role cannot UPDATE or DELETE events.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+
+from ..domain.events import (
+    Event,
+    StockAdjusted,
+    StockReceived,
+    StockReturned,
+    StockShipped,
+    TransferReceived,
+    from_data,
+)
+from ..domain.state import Levels, ReservationState, StockState, delta, evolve_reservation
+from ..domain.streams import stock_key
+from .redis_stock import PREFIX, RedisStock
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    check: str
+    subject: str
+    detail: str
+
+
+@dataclass
+class Report:
+    events: int = 0
+    streams: int = 0
+    compared: Counter[str] = field(default_factory=Counter)
+    lagging: Counter[str] = field(default_factory=Counter)
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    def add(self, check: str, subject: str, detail: str) -> None:
+        self.findings.append(Finding(check, subject, detail))
+
+
+def business_change(stream_id: str, event: Event) -> int:
+    """How an event may move its SKU's Σ(onHand + inTransit + damaged), from the business rules
+    alone (written independently of `delta`)."""
+    sku, warehouse = stock_key(stream_id)
+    match event:
+        case StockReceived(quantity=q) | StockAdjusted(quantity_change=q):
+            return q
+        case StockReturned(quantity=q, condition=condition):
+            return 0 if condition == "dispose" else q
+        case StockShipped(lines=lines):
+            return -sum(x.quantity for x in lines if (x.sku, x.warehouse_id) == (sku, warehouse))
+        case TransferReceived(lost_quantity=lost):
+            return -lost
+    return 0
+
+
+async def _redis_rows(redis: RedisStock | None) -> dict[str, tuple[Levels, int]]:
+    if redis is None:
+        return {}
+    rows: dict[str, tuple[Levels, int]] = {}
+    async for key in redis.client.scan_iter(match=f"{PREFIX}stock:*", count=2000):
+        name = key.decode() if isinstance(key, bytes) else key
+        sku, warehouse_id = stock_key(name.removeprefix(PREFIX))
+        found = await redis.level(sku, warehouse_id)
+        if found is not None:
+            rows[name.removeprefix(PREFIX)] = (found.levels, found.version)
+    return rows
+
+
+class _Fold:
+    """Folds one stream at a time and compares the projections at their versions."""
+
+    def __init__(self, report: Report, wanted: dict[str, dict[str, tuple[Levels, int]]]) -> None:
+        self.report = report
+        self.wanted = wanted  # projection -> stream -> (levels, version)
+        self.totals: Counter[str] = Counter()
+        self.expected: Counter[str] = Counter()
+        self.reserved: dict[str, int] = {}
+        self.open_lines: Counter[str] = Counter()
+        self.reservations: dict[str, ReservationState] = {}
+
+    def stock(self, stream_id: str, rows: list[Any]) -> None:
+        sku, warehouse_id = stock_key(stream_id)
+        identity = StockState(sku, warehouse_id)
+        levels = Levels()
+        at: dict[int, Levels] = {}
+        versions = {
+            p: rows_[stream_id][1] for p, rows_ in self.wanted.items() if stream_id in rows_
+        }
+        for row in rows:
+            event = from_data(row["type"], row["data"])
+            change = delta(identity, event)
+            stored = Levels(
+                row["d_on_hand"], row["d_reserved"], row["d_in_transit"], row["d_damaged"]
+            )
+            if stored != change:
+                self.report.add(
+                    "stored delta",
+                    f"{stream_id}@{row['version']}",
+                    f"stored {stored}, domain says {change}",
+                )
+            levels = levels + change
+            if not levels.is_valid():
+                self.report.add("invariant", f"{stream_id}@{row['version']}", f"{levels}")
+            self.expected[sku] += business_change(stream_id, event)
+            if row["version"] in versions.values():
+                at[row["version"]] = levels
+        self.totals[sku] += levels.on_hand + levels.in_transit + levels.damaged
+        self.reserved[stream_id] = levels.reserved
+        latest = rows[-1]["version"] if rows else 0
+        for projection, version in versions.items():
+            self._compare(projection, stream_id, at.get(version), version, latest)
+
+    def _compare(
+        self, projection: str, stream_id: str, folded: Levels | None, version: int, latest: int
+    ) -> None:
+        held = self.wanted[projection].pop(stream_id)[0]
+        if version > latest or folded is None:
+            self.report.add(
+                f"{projection} row", stream_id, f"at version {version}, the store has {latest}"
+            )
+        elif held != folded:
+            self.report.add(
+                f"{projection} drift",
+                f"{stream_id}@{version}",
+                f"holds {held}, the store folds to {folded}",
+            )
+        else:
+            self.report.compared[projection] += 1
+            if version < latest:
+                self.report.lagging[projection] += 1
+
+    def reservation(self, stream_id: str, rows: list[Any]) -> None:
+        state = ReservationState(stream_id.split(":", 1)[1])
+        for row in rows:
+            state = evolve_reservation(
+                state, from_data(row["type"], row["data"]), row["recorded_at"]
+            )
+        self.reservations[state.reservation_id] = state
+        if state.is_open:
+            for line in state.lines:
+                self.open_lines[f"stock:{line.sku}:{line.warehouse_id}"] += line.quantity
+
+
+async def verify(pool: asyncpg.Pool[Any], redis: RedisStock | None, progress: Progress) -> Report:
+    report = Report()
+    redis_rows = await _redis_rows(redis)
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+        postgres_rows = {
+            r["stream_id"]: (
+                Levels(r["on_hand"], r["reserved"], r["in_transit"], r["damaged"]),
+                r["version"],
+            )
+            for r in await conn.fetch("SELECT * FROM stock_levels")
+        }
+        views = {
+            r["reservation_id"]: r for r in await conn.fetch("SELECT * FROM reservation_views")
+        }
+        wanted = {"postgres": postgres_rows, "redis": redis_rows}
+        fold = _Fold(report, wanted)
+        await _fold_all(conn, fold, report, progress)
+        _check_reservations(report, fold, views)
+        for projection, left in wanted.items():
+            for stream_id in left:
+                report.add(f"{projection} row", stream_id, "no such stream in the store")
+        for sku in set(fold.totals) | set(fold.expected):
+            if fold.totals[sku] != fold.expected[sku]:
+                report.add(
+                    "conservation",
+                    sku,
+                    f"Σ stock {fold.totals[sku]}, business events account for {fold.expected[sku]}",
+                )
+        for stream_id, reserved in fold.reserved.items():
+            if reserved != fold.open_lines[stream_id]:
+                report.add(
+                    "reserved",
+                    stream_id,
+                    f"reserved {reserved}, active reservations hold {fold.open_lines[stream_id]}",
+                )
+        for row in await conn.fetch("SELECT * FROM parked_streams"):
+            report.add("parked", row["stream_id"], f"{row['projection']}: {row['error']}")
+        await _check_append_only(conn, report)
+    return report
+
+
+async def _fold_all(conn: Any, fold: _Fold, report: Report, progress: Progress) -> None:
+    current: str = ""
+    rows: list[Any] = []
+    async for row in conn.cursor(
+        "SELECT stream_id, version, type, data, recorded_at, d_on_hand, d_reserved, "
+        "d_in_transit, d_damaged FROM events ORDER BY stream_id, version",
+        prefetch=5000,
+    ):
+        if row["stream_id"] != current:
+            _close(fold, current, rows, report)
+            current, rows = row["stream_id"], []
+        rows.append(row)
+        report.events += 1
+        if report.events % 5000 == 0:
+            progress(5000)
+    _close(fold, current, rows, report)
+    progress(report.events % 5000)
+
+
+def _close(fold: _Fold, stream_id: str, rows: list[Any], report: Report) -> None:
+    if not rows:
+        return
+    report.streams += 1
+    versions = [r["version"] for r in rows]
+    if versions != list(range(1, len(rows) + 1)):
+        report.add("versions", stream_id, "versions are not 1..n without gaps")
+    if stream_id.startswith("stock:"):
+        fold.stock(stream_id, rows)
+    elif stream_id.startswith("reservation:"):
+        fold.reservation(stream_id, rows)
+
+
+def _check_reservations(report: Report, fold: _Fold, views: dict[str, Any]) -> None:
+    for reservation_id, view in views.items():
+        state = fold.reservations.get(reservation_id)
+        if state is None or view["version"] > state.version:
+            report.add("reservations row", reservation_id, "ahead of or missing from the store")
+        elif view["version"] == state.version and view["status"] != state.status.value:
+            report.add(
+                "reservations drift",
+                reservation_id,
+                f"status {view['status']}, the store folds to {state.status.value}",
+            )
+        else:
+            report.compared["reservations"] += 1
+            if view["version"] < state.version:
+                report.lagging["reservations"] += 1
+
+
+async def _check_append_only(conn: Any, report: Report) -> None:
+    enabled = await conn.fetchval(
+        "SELECT bool_and(tgenabled = 'O') AND count(*) = 2 FROM pg_trigger "
+        "WHERE tgrelid = 'events'::regclass AND tgname IN "
+        "('events_no_update_delete', 'events_no_truncate')"
+    )
+    if not enabled:
+        report.add("append-only", "events", "the append-only triggers are missing or disabled")
+    for privilege in ("UPDATE", "DELETE", "TRUNCATE"):
+        if await conn.fetchval(
+            "SELECT has_table_privilege('stockledger_app', 'events', $1)", privilege
+        ):
+            report.add("append-only", "stockledger_app", f"may {privilege} events")
+
+
+def counts_by_check(report: Report) -> dict[str, int]:
+    out: dict[str, int] = defaultdict(int)
+    for finding in report.findings:
+        out[finding.check] += 1
+    return dict(out)

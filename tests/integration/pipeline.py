@@ -1,0 +1,91 @@
+"""A whole stockledger (API, relay, projector, expiry) on real Postgres, Redis and Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+import httpx
+import redis.asyncio as aioredis
+
+from stockledger.api.app import create_app
+from stockledger.config import Settings
+from stockledger.store.db import create_pool
+
+from ..e2e.conftest import API_KEYS, Api
+from ..support import TcpProxy, eventually
+
+
+@dataclass
+class Pipeline:
+    settings: Settings
+    api: Api
+    pool: asyncpg.Pool[Any]
+    redis: aioredis.Redis  # direct, not through the proxy
+    redis_proxy: TcpProxy
+
+    async def caught_up(self) -> bool:
+        """Outbox empty and every stock stream projected at its latest version."""
+        behind = await self.pool.fetchval(
+            "SELECT (SELECT count(*) FROM outbox) + (SELECT count(*) FROM ("
+            "  SELECT e.stream_id FROM events e LEFT JOIN stock_levels s USING (stream_id)"
+            "  WHERE e.stream_id LIKE 'stock:%' GROUP BY e.stream_id, s.version"
+            "  HAVING max(e.version) IS DISTINCT FROM s.version) lagging)"
+        )
+        return bool(behind == 0)
+
+    async def wait_caught_up(self, within: float = 30) -> None:
+        await eventually(self.caught_up, within=within, interval=0.05, what="projections caught up")
+
+
+def pipeline_settings(database_url: str, kafka: str, redis_url: str | None) -> Settings:
+    return Settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        kafka_bootstrap_servers=kafka,
+        kafka_topic=f"events-{uuid.uuid4().hex[:8]}",
+        kafka_idempotence=False,
+        kafka_consumer_group=f"projector-{uuid.uuid4().hex[:8]}",
+        kafka_partitions=3,
+        api_keys=API_KEYS,
+        expiry_interval_seconds=0.2,
+        log_level="WARNING",
+    )
+
+
+@asynccontextmanager
+async def start_pipeline(
+    new_database: Callable[[], str], kafka: str, redis_server: str
+) -> AsyncIterator[Pipeline]:
+    parts = urlsplit(redis_server)
+    proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 6379)
+    await proxy.start()
+    db_number = random.randint(1, 15)
+    direct = aioredis.Redis(
+        host=parts.hostname or "127.0.0.1", port=parts.port or 6379, db=db_number
+    )
+    await direct.flushdb()
+    database = await asyncio.to_thread(new_database)  # it runs its own event loop
+    settings = pipeline_settings(database, kafka, f"redis://127.0.0.1:{proxy.port}/{db_number}")
+    app = create_app(settings)
+    pool = await create_pool(settings.require_database_url())
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            running = Pipeline(settings, Api(http), pool, direct, proxy)
+            # Warm up: the relay elects itself and creates the topic, the projector joins its
+            # group; the first event through proves the whole path before any test measures it.
+            await running.api.receive(f"WARMUP-{uuid.uuid4().hex[:8]}", "WH-A", 1)
+            await running.wait_caught_up(within=60)
+            yield running
+    await pool.close()
+    await direct.flushdb()
+    await direct.aclose()
+    await proxy.cut()
