@@ -1,0 +1,332 @@
+"""The `stockledger` command line (typer): the composition root outside HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import signal
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from pydantic import SecretStr
+from rich.console import Console
+
+from .config import Role, Settings
+from .logs import configure
+
+if TYPE_CHECKING:
+    from .seed import SeedPlan
+
+app = typer.Typer(help="stockledger: an event-sourced inventory ledger", no_args_is_help=True)
+console = Console(stderr=True)
+
+DEV_DIR = Path(".stockledger")
+DEV_SEED_SKUS, DEV_SEED_DAYS = 1_000, 60  # `dev --seed`: ~90,000 events, 20-60 s
+
+
+def _settings() -> Settings:
+    settings = Settings()
+    configure(settings.log_level, settings.log_json)
+    return settings
+
+
+@app.command()
+def migrate() -> None:
+    """Upgrade the database at STOCKLEDGER_DATABASE_URL to the latest schema."""
+    from .store.db import migrate as run
+
+    settings = _settings()
+    run(settings.require_database_url())
+    console.print("[green]database migrated to head[/green]")
+
+
+def _serve(settings: Settings, *, expiry: bool, relay: bool = True, projector: bool = True) -> None:
+    import uvicorn
+
+    from .api.app import create_app, tune_gc_for_serving
+
+    api = create_app(settings, run_expiry=expiry, run_relay=relay, run_projector=projector)
+    tune_gc_for_serving()
+    uvicorn.run(
+        api,
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+        access_log=False,
+        timeout_keep_alive=settings.http_keep_alive_seconds,  # idle connections close
+    )
+
+
+@app.command()
+def serve(
+    expiry: Annotated[bool, typer.Option(help="run the reservation expiry worker")] = True,
+    relay: Annotated[bool, typer.Option(help="run the outbox relay (needs Kafka)")] = True,
+    projector: Annotated[bool, typer.Option(help="run the projectors (needs Kafka)")] = True,
+) -> None:
+    """Run the HTTP API and, unless disabled, the expiry worker, relay and projectors."""
+    settings = _settings()
+    settings.require_database_url()
+    _serve(settings, expiry=expiry, relay=relay, projector=projector)
+
+
+@app.command()
+def relay() -> None:
+    """Run only the outbox relay (one leader per database; others stand by)."""
+    from .operations import run_relay
+
+    asyncio.run(run_relay(_settings()))
+
+
+@app.command()
+def project() -> None:
+    """Run only a projector (joins the consumer group; run more to scale out)."""
+    from .operations import run_projector
+
+    asyncio.run(run_projector(_settings()))
+
+
+@app.command()
+def replay(
+    projection: Annotated[
+        str, typer.Option(help="stock-levels, reservations, redis or all")
+    ] = "all",
+) -> None:
+    """Rebuild read models from the event store (shadow + atomic swap; reads keep working)."""
+    from .operations import PROJECTIONS
+    from .operations import replay as run
+
+    if projection not in (*PROJECTIONS, "all"):
+        raise typer.BadParameter(f"choose one of {', '.join(PROJECTIONS)} or all")
+    timings = asyncio.run(run(_settings(), projection, console))
+    for name, seconds in timings.items():
+        console.print(f"[green]{name}[/green] rebuilt in {seconds:.1f} s")
+
+
+@app.command()
+def verify(
+    audit: Annotated[
+        bool, typer.Option("--audit", help="recompute every hash chain and signed checkpoint")
+    ] = False,
+    stream: Annotated[
+        str | None, typer.Option(help="with --audit: only this stream's chain")
+    ] = None,
+) -> None:
+    """Compare every projection with a fold of the event store; exit 1 on any drift.
+
+    With --audit instead: recompute every hash chain and signed checkpoint (needs
+    STOCKLEDGER_AUDIT_KEY), print the report as JSON and exit 1 on any break."""
+    if audit:
+        _verify_audit(_settings(), stream)
+        return
+    from .operations import render_report, run_verify
+
+    report = asyncio.run(run_verify(_settings(), console))
+    render_report(report, console)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _verify_audit(settings: Settings, stream: str | None) -> None:
+    from .audit.verify import verify_database
+
+    report = asyncio.run(verify_database(settings, stream))
+    typer.echo(json.dumps(report.out(), indent=2))
+    for found in report.breaks[:20]:
+        where = f"{found.stream_id} v{found.version}" if found.stream_id else "checkpoint"
+        console.print(f"[red]{found.kind}[/red] {where}: {found.detail}")
+    summary = f"{report.events} events in {report.streams} streams, "
+    summary += f"{report.checkpoints} checkpoints"
+    if not report.ok:
+        console.print(f"[red]{report.break_count} breaks[/red] ({summary})")
+        raise typer.Exit(1)
+    console.print(f"[green]ledger verified[/green]: {summary}")
+
+
+@app.command()
+def seed(
+    skus: Annotated[int, typer.Option(min=1, help="SKUs in the catalogue")] = 15_000,
+    warehouses: Annotated[int, typer.Option(min=1, help="warehouses")] = 3,
+    days: Annotated[int, typer.Option(min=1, help="days of history, up to --end")] = 90,
+    end: Annotated[
+        datetime | None,
+        typer.Option(
+            formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"],
+            help="end of the history, UTC [default: today 00:00]",
+        ),
+    ] = None,
+    random_seed: Annotated[
+        int, typer.Option(help="the same seed and --end make the same data")
+    ] = 42,
+    prefix: Annotated[
+        str, typer.Option(help="prefix of SKU, order and other ids (several seeds, one database)")
+    ] = "",
+) -> None:
+    """Load Mei's shop demo data (about 2,000,000 events at the defaults) in bulk."""
+    from .seed import SeedPlan, last_midnight
+
+    settings = _settings()
+    try:
+        plan = SeedPlan(
+            skus=skus,
+            warehouses=warehouses,
+            days=days,
+            end=end.replace(tzinfo=UTC) if end else last_midnight(),
+            random_seed=random_seed,
+            prefix=prefix,
+            reservation_ttl_seconds=settings.reservation_ttl_seconds,
+            snapshot_every=settings.snapshot_every,
+        )
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    _run_seed(settings.require_database_url(), plan)
+
+
+def _run_seed(database_url: str, plan: SeedPlan) -> None:
+    from .seed import run_seed
+    from .store.records import ConcurrencyConflict
+
+    try:
+        run_seed(database_url, plan, console)
+    except ConcurrencyConflict as conflict:
+        console.print(
+            f"[red]{conflict.stream_id} already has events[/red]: seed an empty database "
+            "or pass another --prefix"
+        )
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def expire() -> None:
+    """Run only the reservation expiry worker."""
+    from .expiry import ExpiryWorker
+    from .service import Ledger
+    from .store.db import create_pool
+    from .store.event_store import EventStore
+    from .store.snapshots import StateLoader
+
+    settings = _settings()
+
+    async def main() -> None:
+        pool = await create_pool(settings.require_database_url(), settings.db_pool_size)
+        ledger = Ledger(EventStore(pool), StateLoader(pool), snapshot_every=settings.snapshot_every)
+        try:
+            await ExpiryWorker(ledger, pool, interval=settings.expiry_interval_seconds).run()
+        finally:
+            await ledger.close()
+            await pool.close()
+
+    asyncio.run(main())
+
+
+@app.command()
+def bench(
+    scenarios: Annotated[
+        list[str] | None, typer.Argument(help="scenario ids (P1 ... M1); all when none")
+    ] = None,
+    quick: Annotated[bool, typer.Option(help="smaller and shorter: a smoke run")] = False,
+) -> None:
+    """Run the benchmarks of bench/ (a repository checkout) and append to bench/results.md."""
+    root = Path(__file__).resolve().parents[2]  # bench/ sits next to src/ in the repository
+    if not (root / "bench" / "runner.py").exists():
+        raise typer.BadParameter(f"no bench/ next to {root / 'src'}: run from a checkout")
+    sys.path.insert(0, str(root))
+    from bench.runner import main as run_benchmarks
+
+    run_benchmarks(scenarios or [], quick)
+
+
+def _dev_audit_key(folder: Path) -> SecretStr:
+    """The checkpoint signing key, generated once and kept in the dev folder."""
+    path = folder / "audit-key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return SecretStr(path.read_text().strip())
+
+
+def _dev_keys(folder: Path) -> str:
+    """One key per role, generated once and kept in the dev folder."""
+    path = folder / "api-keys.json"
+    if path.exists():
+        keys: dict[str, str] = json.loads(path.read_text())
+    else:
+        keys = {role.value: f"dev-{role.value}-{secrets.token_urlsafe(12)}" for role in Role}
+        path.write_text(json.dumps(keys, indent=2))
+        path.chmod(0o600)
+    return ",".join(f"{key}:dev-{role}:{role}" for role, key in keys.items())
+
+
+def _seed_if_empty(database_url: str, settings: Settings) -> None:
+    """`dev --seed`: the demo data, only into an event store that has no events yet."""
+    import asyncpg
+
+    from .seed import SeedPlan
+
+    async def has_events() -> bool:
+        conn = await asyncpg.connect(database_url)
+        try:
+            return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM events)"))
+        finally:
+            await conn.close()
+
+    if asyncio.run(has_events()):
+        console.print("--seed: the database already has events, so no demo data is loaded")
+        return
+    plan = SeedPlan(
+        skus=DEV_SEED_SKUS,
+        days=DEV_SEED_DAYS,
+        reservation_ttl_seconds=settings.reservation_ttl_seconds,
+        snapshot_every=settings.snapshot_every,
+    )
+    _run_seed(database_url, plan)
+
+
+@app.command()
+def dev(
+    data_dir: Annotated[Path, typer.Option(help="where local data lives")] = DEV_DIR,
+    seed: Annotated[
+        bool,
+        typer.Option(
+            "--seed",
+            help=f"on first start (no events yet), load Mei's shop demo data: {DEV_SEED_SKUS:,} "
+            f"SKUs x 3 warehouses x {DEV_SEED_DAYS} days (`stockledger seed` for more)",
+        ),
+    ] = False,
+) -> None:
+    """Start Postgres, Redis and a Kafka-protocol broker from Python packages, migrate, and run
+    the API, relay, projector and expiry worker with generated keys. Ctrl-C stops everything."""
+    from .devstack import local_stack
+    from .infra.local import pick_port
+
+    # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into SystemExit so the
+    # `with` below stops every child service instead of the process dying around them.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with local_stack(data_dir, _settings(), console) as settings:
+        if seed:
+            _seed_if_empty(settings.require_database_url(), settings)
+        keys = settings.api_keys or _dev_keys(data_dir)
+        port = pick_port(settings.port)
+        settings = settings.model_copy(update={"api_keys": keys, "port": port})
+        generated_audit_key = settings.audit_key is None  # it signs the audit checkpoints
+        if generated_audit_key:
+            settings = settings.model_copy(update={"audit_key": _dev_audit_key(data_dir)})
+        url = f"http://{settings.host}:{port}"
+        console.print(f"[bold green]stockledger[/bold green] on {url}  (docs: {url}/docs)")
+        if generated_audit_key:
+            console.print(f"audit key (STOCKLEDGER_AUDIT_KEY) in {data_dir / 'audit-key'}")
+        for key in settings.parsed_api_keys():
+            console.print(f"  {key.role.value:<10} Authorization: Bearer {key.key}")
+        os.environ["STOCKLEDGER_DATABASE_URL"] = settings.require_database_url()
+        _serve(settings, expiry=True)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,142 @@
+"""Dockerfile, docker-compose.yml and .env.example checked against the code: no drift."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import typer
+import yaml
+
+from stockledger.cli import app
+from stockledger.config import Settings
+from stockledger.store import db
+
+ROOT = Path(__file__).resolve().parents[2]
+SETTINGS = {f"STOCKLEDGER_{name.upper()}": field for name, field in Settings.model_fields.items()}
+VARIABLE = re.compile(r"STOCKLEDGER_[A-Z0-9_]+")
+APP_SERVICES = {"migrate", "api", "relay", "projector", "expirer"}
+VENV_SITE = PurePosixPath("/opt/venv/lib/python3.11/site-packages")
+
+
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return loaded
+
+
+def dockerfile() -> list[str]:
+    """Instructions, with continuation lines joined and comments dropped."""
+    text = re.sub(r"\\\n\s*", " ", (ROOT / "Dockerfile").read_text())
+    return [
+        line.strip()
+        for line in text.splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
+
+
+def env_example() -> dict[str, str]:
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    pairs = (line.split("=", 1) for line in lines if line.strip() and not line.startswith("#"))
+    return {key.strip(): value for key, value in pairs}
+
+
+def test_compose_runs_exactly_the_stack() -> None:
+    services = compose()["services"]
+    assert set(services) == {"postgres", "redis", "kafka"} | APP_SERVICES
+    assert services["postgres"]["image"].startswith("postgres:16")
+    assert services["redis"]["image"].startswith("redis:7")
+    assert services["kafka"]["image"].startswith("apache/kafka:")
+    assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"  # KRaft
+    assert {name: services[name]["command"] for name in APP_SERVICES} == {
+        "migrate": ["migrate"],
+        "api": ["serve", "--no-expiry", "--no-relay", "--no-projector"],
+        "relay": ["relay"],
+        "projector": ["project"],
+        "expirer": ["expire"],
+    }
+    for name in APP_SERVICES:
+        assert (services[name]["build"], services[name]["image"]) == (".", "stockledger:latest")
+
+
+def test_compose_commands_are_cli_commands() -> None:
+    commands: dict[str, Any] = getattr(typer.main.get_command(app), "commands", {})
+    for name in APP_SERVICES:
+        command, *options = compose()["services"][name]["command"]
+        assert command in commands, f"{name}: no `stockledger {command}`"
+        known = {o for p in commands[command].params for o in (*p.opts, *p.secondary_opts)}
+        assert set(options) <= known, f"{name}: unknown options {set(options) - known}"
+
+
+def test_compose_waits_for_what_each_service_needs() -> None:
+    services = compose()["services"]
+    for name in ("postgres", "redis", "kafka", "api"):
+        assert services[name]["healthcheck"]["test"], name
+    assert "pg_isready" in str(services["postgres"]["healthcheck"]["test"])
+    assert services["redis"]["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+    assert "/health" in str(services["api"]["healthcheck"]["test"])
+    assert services["migrate"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    for name in APP_SERVICES - {"migrate"}:
+        needs = services[name]["depends_on"]
+        assert needs["migrate"] == {"condition": "service_completed_successfully"}, name
+        for other, condition in needs.items():
+            if condition["condition"] == "service_healthy":
+                assert services[other]["healthcheck"].get("test"), f"{name} waits on {other}"
+    assert "kafka" in services["relay"]["depends_on"]
+    assert {"kafka", "redis"} <= set(services["projector"]["depends_on"])
+
+
+def test_api_scales_without_a_fixed_host_port() -> None:
+    ports = compose()["services"]["api"].get("ports", [])
+    assert all(":" not in str(port) for port in ports), "`--scale api=3` needs no fixed host port"
+
+
+def test_compose_uses_only_settings_with_their_defaults() -> None:
+    text = (ROOT / "docker-compose.yml").read_text()
+    used = set(VARIABLE.findall(text))
+    assert used <= set(SETTINGS), f"not Settings fields: {sorted(used - set(SETTINGS))}"
+    for name in APP_SERVICES:
+        env = compose()["services"][name]["environment"]
+        assert set(env) <= set(SETTINGS), name
+    for name, default in re.findall(r"\$\{(STOCKLEDGER_[A-Z0-9_]+):-([^}]*)\}", text):
+        expected = SETTINGS[name].default
+        shown = str(expected).lower() if isinstance(expected, bool) else str(expected)
+        assert default == shown, f"{name}: compose default {default!r}, Settings {shown!r}"
+
+
+def test_env_example_lists_every_setting_and_nothing_else() -> None:
+    listed = set(env_example())
+    assert listed == set(SETTINGS), (
+        f"missing: {sorted(set(SETTINGS) - listed)}, unknown: {sorted(listed - set(SETTINGS))}"
+    )
+    mentioned = set(VARIABLE.findall((ROOT / ".env.example").read_text()))
+    assert mentioned <= set(SETTINGS)
+
+
+def test_dockerfile_builds_a_slim_non_root_image_that_serves() -> None:
+    lines = dockerfile()
+    stages = [line for line in lines if line.startswith("FROM ")]
+    assert len(stages) >= 2, "multi-stage build"
+    assert " AS builder" in stages[0]
+    assert stages[-1].startswith("FROM python:3.11-slim")
+    users = [line.split()[1] for line in lines if line.startswith("USER ")]
+    assert users, "sets a USER"
+    assert users[-1] not in ("root", "0"), "runs as a non-root user"
+    healthcheck = next(line for line in lines if line.startswith("HEALTHCHECK "))
+    assert "/health" in healthcheck
+    assert "curl" not in healthcheck
+    assert 'ENTRYPOINT ["stockledger"]' in lines
+    assert 'CMD ["serve"]' in lines
+    assert "EXPOSE 8000" in lines
+    assert any(line.startswith("ENV ") and "STOCKLEDGER_HOST=0.0.0.0" in line for line in lines)
+    used = set(VARIABLE.findall((ROOT / "Dockerfile").read_text()))
+    assert used <= set(SETTINGS)
+
+
+def test_image_ships_migrations_where_the_installed_package_looks() -> None:
+    """store/db.py finds migrations relative to its own file: follow it into the image's venv."""
+    up = len(Path(db.__file__).resolve().relative_to(db.MIGRATIONS.parent).parts) - 1
+    home = (VENV_SITE / "stockledger" / "store" / "db.py").parents[up]
+    lines = dockerfile()
+    assert f"COPY migrations {home}/migrations" in lines
+    assert f"COPY alembic.ini {home}/alembic.ini" in lines
