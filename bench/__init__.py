@@ -1,0 +1,1 @@
+"""stockledger benchmarks: every figure next to a ceiling measured in the same run."""

@@ -1,0 +1,1 @@
+"""One module per scenario (or group); each registers itself with `@scenario`."""

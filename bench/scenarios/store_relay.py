@@ -1,0 +1,132 @@
+"""P8: outbox relay throughput on a backlog of 200,000 events vs aiokafka producing the same.
+
+The backlog: 200,000 committed events with their outbox rows (as the append writes them). The
+relay is `outbox.Relay.publish_once` in a loop (batches of 2,000: read the oldest outbox rows
+joined to their events, send, await every ack, delete those rows) until the outbox is empty.
+The ceiling sends the very same messages (`outbox.message` of each event, built beforehand)
+with a producer of the same settings, in the same batches of 2,000 with every ack awaited.
+Broker: Tansu (Kafka protocol, in memory) started here; acks=all, idempotence off (Tansu has no
+InitProducerId), the same for both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from aiokafka import AIOKafkaProducer
+
+from bench.results import Result
+from bench.runner import Context, scenario
+from bench.storebench import Timer, fresh_database, has_events, load_average, reusable_database
+from bench.storedata import Shop, build
+from stockledger.config import Settings
+from stockledger.infra.local import start_kafka
+from stockledger.outbox import _BATCH, Relay, ensure_topic, message
+from stockledger.store.db import create_pool
+from stockledger.store.records import RecordedEvent
+
+GOAL_RATE = 20_000
+BATCH = 2_000
+
+
+async def backlog_database(context: Context, total: int) -> str:
+    name = f"stockledger_bench_relay_{total // 1000}k"
+    url = await reusable_database(name, lambda conn: has_events(conn, total))
+    if url is None:
+        url = await fresh_database(name)
+        with Timer() as took:
+            await build(url, Shop(skus=15_000, prefix="RL"), lambda s: s.emitted >= total)
+        context.console.print(f"built {name} in {took.seconds:.0f} s")
+    pool = await create_pool(url, 1)
+    try:  # the backlog: an outbox row for every event, as the appends left them
+        await pool.execute(
+            "INSERT INTO outbox (position, stream_id, version) "
+            "SELECT position, stream_id, version FROM events ON CONFLICT DO NOTHING"
+        )
+        await pool.execute("VACUUM (ANALYZE) outbox")
+    finally:
+        await pool.close()
+    return url
+
+
+async def ceiling(settings: Settings, events: list[RecordedEvent]) -> float:
+    messages = [message(e) for e in events]
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        acks="all",
+        enable_idempotence=settings.kafka_idempotence,
+        linger_ms=2,
+        max_batch_size=256 * 1024,
+        request_timeout_ms=10_000,
+    )  # the relay's settings (Relay._producer)
+    await producer.start()
+    try:
+        with Timer() as took:
+            for start in range(0, len(messages), BATCH):
+                acks = [
+                    await producer.send(settings.kafka_topic, value=v, key=k, headers=h)
+                    for k, v, h in messages[start : start + BATCH]
+                ]
+                await asyncio.gather(*acks)
+    finally:
+        await producer.stop()
+    return took.seconds
+
+
+async def relay(relay: Relay) -> tuple[float, int]:
+    producer = await relay._producer()
+    sent = 0
+    try:
+        with Timer() as took:
+            while n := await relay.publish_once(producer):
+                sent += n
+    finally:
+        await producer.stop()
+    return took.seconds, sent
+
+
+@scenario("P8", "outbox relay throughput, backlog of 200,000 events, vs aiokafka directly")
+async def run(context: Context) -> list[Result]:
+    total = 50_000 if context.quick else 200_000
+    url = await backlog_database(context, total)
+    with tempfile.TemporaryDirectory(prefix="bench-kafka-") as workdir:
+        kafka = await asyncio.to_thread(start_kafka, Path(workdir))
+        try:
+            settings = Settings(
+                database_url=url,
+                kafka_bootstrap_servers=kafka.url,
+                kafka_idempotence=False,
+                kafka_topic=f"bench.relay.{uuid.uuid4().hex[:8]}",
+            )
+            await ensure_topic(settings)
+            pool = await create_pool(url, 4)
+            try:
+                rows = await pool.fetch(_BATCH, 10 * total)
+                events = [RecordedEvent(*r.values()) for r in rows]
+                load = load_average()
+                ceiling_s = await ceiling(settings, events)
+                started = time.perf_counter()
+                relay_s, sent = await relay(Relay(pool, settings, batch=BATCH))
+                context.console.print(
+                    f"relay {sent:,} in {relay_s:.1f} s ({time.perf_counter() - started:.1f} s "
+                    f"with the producer's start and stop); ceiling {ceiling_s:.1f} s"
+                )
+            finally:
+                await pool.close()
+        finally:
+            await asyncio.to_thread(kafka.stop)
+    rate, ceiling_rate = sent / relay_s, len(events) / ceiling_s
+    return [
+        Result(
+            scenario=f"P8 relay (Relay.publish_once loop) of a {total:,}-event outbox backlog",
+            figure=f"{rate:,.0f} events/s ({sent:,} in {relay_s:.1f} s; {load})",
+            ceiling=f"aiokafka, the same messages and acks: {ceiling_rate:,.0f} events/s",
+            ratio=rate / ceiling_rate,
+            goal=f">= {GOAL_RATE:,} events/s",
+            met=rate >= GOAL_RATE,
+        )
+    ]
