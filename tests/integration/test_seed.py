@@ -24,16 +24,18 @@ from stockledger.seed import SeedPlan, SeedResult, seed_database, simulate
 from stockledger.store.event_store import EventStore
 from stockledger.store.snapshots import StateLoader, fold
 
-# Ends tomorrow, with a 6 h reservation TTL: the reservations still active at the end are not
-# due while the tests run (another module's expiry worker may be polling this database).
+# Ends tomorrow at 21:00 UTC, with a 12 h reservation TTL: the reservations still active at the
+# end are not due while the tests run (another module's expiry worker may be polling this
+# database). The hour is fixed because the simulation is deterministic only for a given end: an
+# end in the small hours, after the evening's carts were paid or dropped, can leave none open.
 PLAN = SeedPlan(
     skus=30,
     warehouses=3,
     days=21,
     random_seed=7,
-    end=datetime.now(UTC).replace(microsecond=0) + timedelta(days=1),
+    end=(datetime.now(UTC) + timedelta(days=1)).replace(hour=21, minute=0, second=0, microsecond=0),
     prefix=f"t{uuid.uuid4().hex[:6]}-",
-    reservation_ttl_seconds=6 * 3600,
+    reservation_ttl_seconds=12 * 3600,
     snapshot_every=5,
     chunk_events=1_500,  # several transactions, with reservations spanning two of them
 )
