@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import orjson
 from aiokafka import AIOKafkaConsumer
 
 
-async def read_topic(bootstrap: str, topic: str) -> list[tuple[str, int]]:
-    """Every message's (streamId, version), per partition in offset order, partitions joined."""
+async def read_topic(
+    bootstrap: str, topic: str, stall_seconds: float = 20
+) -> list[tuple[str, int]]:
+    """Every message's (streamId, version), per partition in offset order, partitions joined.
+    Fails, rather than waits forever, when the broker stops handing out records below the end
+    offsets it reported."""
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
@@ -19,17 +24,29 @@ async def read_topic(bootstrap: str, topic: str) -> list[tuple[str, int]]:
     )
     await consumer.start()
     seen: list[tuple[str, int]] = []
+    loop = asyncio.get_running_loop()
     try:
         while not consumer.assignment():
             await consumer.getmany(timeout_ms=100)
         await consumer.seek_to_beginning()
         ends = await consumer.end_offsets(list(consumer.assignment()))
-        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+        last_record = loop.time()
+        while behind := {
+            tp.partition: (position, end)
+            for tp, end in ends.items()
+            if (position := await consumer.position(tp)) < end
+        }:
+            if loop.time() - last_record > stall_seconds:
+                raise AssertionError(
+                    f"{topic}: no record for {stall_seconds} s while behind the end offsets "
+                    f"(partition: (position, end)) {behind}; {len(seen)} read"
+                )
             batches = await consumer.getmany(timeout_ms=500, max_records=5000)
             for records in batches.values():
                 for record in records:
                     envelope = orjson.loads(record.value or b"{}")
                     seen.append((envelope["streamId"], envelope["version"]))
+                    last_record = loop.time()
     finally:
         await consumer.stop()
     return seen

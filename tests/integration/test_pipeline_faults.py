@@ -251,11 +251,11 @@ async def _broker_down_scenario(
 
         writing = asyncio.create_task(keep_writing(14))
         await asyncio.sleep(2)
-        broker.stop()
+        await asyncio.to_thread(broker.stop)  # off the loop: the writer keeps writing meanwhile
         stopped_at = await pipe.pool.fetchval("SELECT count(*) FROM events")
         await asyncio.sleep(10)
         assert await pipe.pool.fetchval("SELECT count(*) FROM outbox") > 0, "backlog builds up"
-        broker = start_kafka(tmp_path / "kafka", port)
+        broker = await asyncio.to_thread(start_kafka, tmp_path / "kafka", port)
         await writing
         assert set(statuses) == {201}
         await eventually(lambda: outbox_empty(pipe.pool), within=60, what="backlog drained")
@@ -270,7 +270,7 @@ async def _broker_down_scenario(
         await pipe.wait_caught_up(within=60)
         level = await pipe.api.stock(sku, "WH-A")
         assert level["onHand"] == len(statuses)
-    broker.stop()
+    await asyncio.to_thread(broker.stop)
 
 
 async def test_poison_message_parks_its_stream_and_the_rest_flows(

@@ -133,12 +133,19 @@ def kafka_answers(bootstrap: str, timeout: float = 5) -> bool:
         finally:
             await client.close()
 
+    async def bounded() -> bool:
+        return await asyncio.wait_for(probe(), timeout)
+
     # A private loop in a worker thread, so this works whether or not the caller runs a loop.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        try:
-            return pool.submit(asyncio.run, probe()).result(timeout=timeout + 1)
-        except Exception:
-            return False
+    # The probe bounds itself; the executor is not waited on, so a wedged socket cannot hang
+    # the caller (`with ThreadPoolExecutor()` would join the thread however long it takes).
+    pool = ThreadPoolExecutor(max_workers=1)
+    try:
+        return pool.submit(asyncio.run, bounded()).result(timeout=timeout + 1)
+    except Exception:
+        return False
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def start_postgres(data_dir: Path, port: int | None = None) -> Service:
