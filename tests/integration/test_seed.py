@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +21,7 @@ from stockledger.domain.events import EVENT_TYPES
 from stockledger.domain.state import Levels, StockState, initial_state
 from stockledger.domain.streams import stock_key
 from stockledger.seed import SeedPlan, SeedResult, seed_database, simulate
+from stockledger.store.db import create_pool
 from stockledger.store.event_store import EventStore
 from stockledger.store.snapshots import StateLoader, fold
 
@@ -40,6 +41,20 @@ PLAN = SeedPlan(
     chunk_events=1_500,  # several transactions, with reservations spanning two of them
 )
 KEY = "k-seed-admin"
+
+
+@pytest.fixture(scope="module")
+def database_url(new_database: Callable[[], str]) -> str:
+    """A database of this module's own: the seed writes reservations that fall due while it
+    runs, and the expiry worker of another module's app would race it on a shared one."""
+    return new_database()
+
+
+@pytest.fixture(scope="module")
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool[Any]]:
+    pool = await create_pool(database_url, size=10)
+    yield pool
+    await pool.close()
 
 
 @pytest.fixture(scope="module")
