@@ -22,10 +22,9 @@ import contextlib
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
-import orjson
 import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -33,29 +32,60 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from .config import Settings
 from .metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE, RELAY_LEADER, RELAY_PUBLISHED
-from .store.records import RecordedEvent
 
 log = structlog.get_logger()
 
 LEADER_LOCK = 0x5354_4F43_4B4C_4447  # "STOCKLDG": one relay per database
 CHANNEL = "stockledger_outbox"
 
+# The envelope (API.md "Event envelope") is rendered by Postgres, on its own core, straight
+# from the stored jsonb: the relay only moves bytes. recordedAt in UTC with microseconds, as
+# RecordedEvent.envelope() renders it.
 _BATCH = """
-SELECT e.position, e.event_id, e.stream_id, e.version, e.type, e.schema_version, e.data,
-       e.metadata, e.recorded_at
+SELECT o.position, e.stream_id, e.type, e.schema_version::text,
+       coalesce(e.metadata->>'correlationId', ''), e.recorded_at,
+       json_build_object(
+         'eventId', e.event_id, 'type', e.type, 'streamId', e.stream_id, 'version', e.version,
+         'position', e.position,
+         'recordedAt', to_char(e.recorded_at AT TIME ZONE 'UTC',
+                               'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'),
+         'schemaVersion', e.schema_version, 'data', e.data, 'metadata', e.metadata
+       )::text
 FROM outbox o JOIN events e ON e.position = o.position
 ORDER BY o.position LIMIT $1
 """
 
 
-def message(event: RecordedEvent) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
-    """Key, value and headers of an event's Kafka message (API.md "Event envelope")."""
-    headers = [
-        ("type", event.type.encode()),
-        ("schemaVersion", str(event.schema_version).encode()),
-        ("correlationId", str(event.metadata.get("correlationId", "")).encode()),
+class Outgoing(NamedTuple):
+    """One outbox row as its Kafka message: key = streamId, value = the envelope as JSON,
+    headers type, schemaVersion and correlationId."""
+
+    position: int
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+    recorded_at: datetime
+
+
+async def oldest(pool: asyncpg.Pool[Any], limit: int, skip: Sequence[int] = ()) -> list[Outgoing]:
+    """The oldest `limit` outbox rows, lowest position first, as messages; rows at the
+    positions in `skip` (published, their DELETE still running) left out."""
+    return [
+        Outgoing(
+            position,
+            stream_id.encode(),
+            envelope.encode(),
+            [
+                ("type", type_.encode()),
+                ("schemaVersion", schema_version.encode()),
+                ("correlationId", correlation_id.encode()),
+            ],
+            recorded_at,
+        )
+        for position, stream_id, type_, schema_version, correlation_id, recorded_at, envelope in (
+            await pool.fetch(_BATCH, limit)
+        )
     ]
-    return event.stream_id.encode(), orjson.dumps(event.envelope()), headers
 
 
 async def ensure_topic(settings: Settings) -> None:
@@ -118,7 +148,7 @@ class Relay:
         try:
             while not conn.is_closed():
                 try:
-                    sent = await self.publish_once(producer)
+                    await self.publish(producer)
                 except KafkaError as error:  # recreate the producer after a fatal error
                     log.warning("publish failed; recreating the producer", error=repr(error))
                     await producer.stop()
@@ -126,11 +156,10 @@ class Relay:
                     await ensure_topic(self.settings)  # a restarted broker may have lost it
                     producer = await self._producer()
                     continue
-                if sent < self.batch:
-                    self._wake.clear()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
-                    await conn.execute("SELECT 1")  # still holding the session (and the lock)?
+                self._wake.clear()  # drained: wait for the next commit's NOTIFY, or poll
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                await conn.execute("SELECT 1")  # still holding the session (and the lock)?
         finally:
             await producer.stop()
 
@@ -146,33 +175,35 @@ class Relay:
         await producer.start()
         return producer
 
-    async def publish_once(self, producer: AIOKafkaProducer) -> int:
-        """Publish the oldest outbox rows, wait for every ack, then delete exactly those rows."""
-        rows = await self.pool.fetch(_BATCH, self.batch)
-        events = [RecordedEvent(*r.values()) for r in rows]
-        if events:
-            await self._send(producer, events)
+    async def publish(self, producer: AIOKafkaProducer) -> int:
+        """Publish the outbox, oldest rows first, batch after batch until one comes back
+        short; returns how many messages the broker acknowledged. A batch's rows are deleted
+        only after every one of its messages was acknowledged."""
+        sent = 0
+        while batch := await oldest(self.pool, self.batch):
+            topic = self.settings.kafka_topic
+            acks = [
+                await producer.send(topic, value=m.value, key=m.key, headers=m.headers)
+                for m in batch
+            ]
+            await asyncio.gather(*acks)  # every ack, or the error: nothing is deleted
             await self.pool.execute(
                 "DELETE FROM outbox WHERE position = ANY($1::bigint[])",
-                [e.position for e in events],
+                [m.position for m in batch],
             )
-            RELAY_PUBLISHED.inc(len(events))
-        await self._measure_backlog(len(events) == self.batch, events)
-        return len(events)
+            sent += len(batch)
+            RELAY_PUBLISHED.inc(len(batch))
+            full = len(batch) == self.batch
+            await self._measure_backlog(full, batch)
+            if not full:
+                break
+        return sent
 
-    async def _send(self, producer: AIOKafkaProducer, events: Sequence[RecordedEvent]) -> None:
-        topic = self.settings.kafka_topic
-        acks = []
-        for event in events:
-            key, value, headers = message(event)
-            acks.append(await producer.send(topic, value=value, key=key, headers=headers))
-        await asyncio.gather(*acks)  # every broker ack, or the error: nothing gets deleted
-
-    async def _measure_backlog(self, busy: bool, events: Sequence[RecordedEvent]) -> None:
+    async def _measure_backlog(self, busy: bool, batch: Sequence[Outgoing]) -> None:
         now = time.monotonic()
         if busy or now - self._measured < 1.0:  # at most one count a second
-            if events:
-                OUTBOX_OLDEST_AGE.set((datetime.now(UTC) - events[0].recorded_at).total_seconds())
+            if batch:
+                OUTBOX_OLDEST_AGE.set((datetime.now(UTC) - batch[0].recorded_at).total_seconds())
             return
         self._measured = now
         row = await self.pool.fetchrow(

@@ -6,14 +6,25 @@ import asyncio
 import uuid
 
 import orjson
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 
 async def read_topic(
     bootstrap: str, topic: str, stall_seconds: float = 20
 ) -> list[tuple[str, int]]:
-    """Every message's (streamId, version), per partition in offset order, partitions joined.
-    Fails, rather than waits forever, when the broker stops handing out records below the end
+    """Every message's (streamId, version), per partition in offset order, partitions joined."""
+    seen = []
+    for record in await read_records(bootstrap, topic, stall_seconds):
+        envelope = orjson.loads(record.value or b"{}")
+        seen.append((envelope["streamId"], envelope["version"]))
+    return seen
+
+
+async def read_records(
+    bootstrap: str, topic: str, stall_seconds: float = 20
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every message of the topic, per partition in offset order, partitions joined. Fails,
+    rather than waits forever, when the broker stops handing out records below the end
     offsets it reported."""
     consumer = AIOKafkaConsumer(
         topic,
@@ -23,7 +34,7 @@ async def read_topic(
         enable_auto_commit=False,
     )
     await consumer.start()
-    seen: list[tuple[str, int]] = []
+    seen: list[ConsumerRecord[bytes, bytes]] = []
     loop = asyncio.get_running_loop()
     try:
         while not consumer.assignment():
@@ -46,9 +57,8 @@ async def read_topic(
                 )
             batches = await consumer.getmany(timeout_ms=500, max_records=5000)
             for records in batches.values():
-                for record in records:
-                    envelope = orjson.loads(record.value or b"{}")
-                    seen.append((envelope["streamId"], envelope["version"]))
+                seen.extend(records)
+                if records:
                     last_record = loop.time()
     finally:
         await consumer.stop()

@@ -7,8 +7,10 @@ import functools
 import random
 import time
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from typing import Any
 
+import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
 from rich.console import Console
@@ -19,6 +21,7 @@ from stockledger.projections.redis_stock import RedisStock
 from stockledger.projections.verify import verify
 
 from ..support import eventually
+from .kafka_reader import read_records
 from .pipeline import Pipeline, start_pipeline
 
 QUIET = Console(quiet=True)
@@ -60,6 +63,32 @@ async def test_a_command_is_visible_through_redis_within_one_second(
 async def _in_redis(pipe: Pipeline, sku: str, version: int) -> bool:
     got = await pipe.api.http.get(f"/v1/stock/{sku}/WH-A", headers={"X-API-Key": "k-orders"})
     return bool(got.headers.get("X-Stock-Source") == "redis" and got.json()["version"] == version)
+
+
+async def test_a_kafka_message_is_the_api_envelope_keyed_by_stream_with_headers(
+    pipe: Pipeline, kafka_broker: str, ids: Any
+) -> None:
+    sku = ids("SKU")
+    response = await pipe.api.receive(sku, "WH-A", 3)
+    (sent,) = response.json()["events"]
+    await pipe.wait_caught_up()
+    key = f"stock:{sku}:WH-A".encode()
+    records = [
+        r for r in await read_records(kafka_broker, pipe.settings.kafka_topic) if r.key == key
+    ]
+    assert records, "the event reached the topic under its stream's key"
+    record = records[0]
+    assert dict(record.headers) == {
+        "type": b"StockReceived",
+        "schemaVersion": str(sent["schemaVersion"]).encode(),
+        "correlationId": sent["metadata"]["correlationId"].encode(),
+    }
+    published = orjson.loads(record.value or b"")
+    instant = datetime.fromisoformat(published.pop("recordedAt"))
+    assert instant == datetime.fromisoformat(sent.pop("recordedAt"))
+    assert instant.utcoffset() is not None
+    sent.pop("hash", None)
+    assert published == sent
 
 
 async def test_redis_down_reads_postgres_and_recovers(pipe: Pipeline, ids: Any) -> None:
