@@ -67,9 +67,8 @@ class Outgoing(NamedTuple):
     recorded_at: datetime
 
 
-async def oldest(pool: asyncpg.Pool[Any], limit: int, skip: Sequence[int] = ()) -> list[Outgoing]:
-    """The oldest `limit` outbox rows, lowest position first, as messages; rows at the
-    positions in `skip` (published, their DELETE still running) left out."""
+async def oldest(pool: asyncpg.Pool[Any], limit: int) -> list[Outgoing]:
+    """The oldest `limit` outbox rows, lowest position first, as messages."""
     return [
         Outgoing(
             position,
