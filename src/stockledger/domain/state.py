@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
@@ -114,13 +115,27 @@ def _processed_key(event: Event) -> str | None:
 
 
 def evolve_stock(state: StockState, event: Event, recorded_at: datetime) -> StockState:
-    key = _processed_key(event)
+    return fold_stock(state, ((event, recorded_at),))
+
+
+def fold_stock(state: StockState, events: Iterable[tuple[Event, datetime]]) -> StockState:
+    """This stream's next events, in version order, applied at once: one new state at the end
+    rather than one per event (a snapshot's tail of up to 99 events, for instance)."""
+    levels, version, updated_at = state.levels, state.version, state.updated_at
+    keys: list[str] = []
+    for event, recorded_at in events:
+        levels = levels + delta(state, event)  # delta reads only the stream's sku/warehouse
+        if key := _processed_key(event):
+            keys.append(key)
+        version, updated_at = version + 1, recorded_at
+    if version == state.version:
+        return state
     return replace(
         state,
-        version=state.version + 1,
-        levels=state.levels + delta(state, event),
-        updated_at=recorded_at,
-        processed=state.processed | {key} if key else state.processed,
+        version=version,
+        levels=levels,
+        updated_at=updated_at,
+        processed=state.processed.union(keys) if keys else state.processed,
     )
 
 
@@ -214,6 +229,15 @@ def evolve(state: State, event: Event, recorded_at: datetime) -> State:
             return evolve_reservation(state, event, recorded_at)
         case TransferState():
             return evolve_transfer(state, event, recorded_at)
+
+
+def fold_events(state: State, events: Iterable[tuple[Event, datetime]]) -> State:
+    """Fold a stream's events (with their recordedAt), in version order, into its state."""
+    if isinstance(state, StockState):
+        return fold_stock(state, events)
+    for event, recorded_at in events:
+        state = evolve(state, event, recorded_at)
+    return state
 
 
 def initial_state(stream_id: str) -> State:

@@ -15,7 +15,7 @@ from ..domain.state import (
     State,
     StockState,
     TransferState,
-    evolve,
+    fold_events,
     initial_state,
 )
 from ..domain.streams import category
@@ -73,9 +73,7 @@ def _kind(state: State) -> str:
 
 
 def fold(state: State, events: Iterable[RecordedEvent]) -> State:
-    for event in events:
-        state = evolve(state, from_data(event.type, event.data), event.recorded_at)
-    return state
+    return fold_events(state, ((from_data(e.type, e.data), e.recorded_at) for e in events))
 
 
 class StateLoader:
@@ -94,18 +92,19 @@ class StateLoader:
         With `version` or `until`, the state as it was then (time travel)."""
         ids = list(dict.fromkeys(stream_ids))
         rows = await self.pool.fetch(_LOAD, ids, version, until)
-        states: dict[str, State] = {}
+        starts: dict[str, State] = {}
+        tails: dict[str, list[RecordedEvent]] = {}
         for row in rows:
             stream_id = row["stream_id"]
-            if stream_id not in states:
+            if stream_id not in starts:
                 snap = row["state"]
-                states[stream_id] = (
+                starts[stream_id] = (
                     state_from_json(stream_id, snap) if snap else initial_state(stream_id)
                 )
+                tails[stream_id] = []
             if row["position"] is not None:
-                event = RecordedEvent(*list(row.values())[2:])
-                states[stream_id] = fold(states[stream_id], (event,))
-        return states
+                tails[stream_id].append(RecordedEvent(*list(row.values())[2:]))
+        return {stream_id: fold(state, tails[stream_id]) for stream_id, state in starts.items()}
 
     async def save_snapshot(self, stream_id: str, state: State) -> None:
         if state.version == 0 or state.updated_at is None:
