@@ -32,10 +32,10 @@ async def eventually(
 class TcpProxy:
     """A real TCP hop in front of a server that a test can cut and restore (same port)."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, listen_port: int = 0) -> None:
         self.target = (host, port)
         self.server: asyncio.Server | None = None
-        self.port = 0
+        self.port = listen_port  # 0: a free one, chosen at the first start()
         self.pipes: set[asyncio.StreamWriter] = set()
 
     async def start(self) -> None:

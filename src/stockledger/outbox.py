@@ -178,9 +178,8 @@ class Relay:
         """Publish the outbox, oldest rows first, batch after batch until one comes back
         short; returns how many messages the broker acknowledged. A batch's rows are deleted
         only after every one of its messages was acknowledged."""
-        sent = 0
+        sent, topic = 0, self.settings.kafka_topic
         while batch := await oldest(self.pool, self.batch):
-            topic = self.settings.kafka_topic
             acks = [
                 await producer.send(topic, value=m.value, key=m.key, headers=m.headers)
                 for m in batch

@@ -220,8 +220,7 @@ async def test_broker_down_for_ten_seconds_commands_succeed_and_backlog_drains(
     not by stopping the process: the test broker keeps its log in memory, so a restarted one
     would come back empty (a real broker keeps its log on disk), and clients racing to
     re-create its topics meet a restart that no real cluster goes through."""
-    hop = TcpProxy("127.0.0.1", free_port())
-    hop.port = free_port()
+    hop = TcpProxy("127.0.0.1", free_port(), listen_port=free_port())
     await hop.start()
     broker = await asyncio.to_thread(
         start_kafka, tmp_path / "kafka", hop.target[1], advertised_port=hop.port

@@ -26,9 +26,9 @@ from stockledger.store.event_store import EventStore
 from stockledger.store.snapshots import StateLoader, fold
 
 # Ends tomorrow at 21:00 UTC, with a 12 h reservation TTL: the reservations still active at the
-# end are not due while the tests run (another module's expiry worker may be polling this
-# database). The hour is fixed because the simulation is deterministic only for a given end: an
-# end in the small hours, after the evening's carts were paid or dropped, can leave none open.
+# end are not due while the tests run. The hour is fixed because the simulation is
+# deterministic only for a given end: an end in the small hours, after the evening's carts were
+# paid or dropped, can leave none open.
 PLAN = SeedPlan(
     skus=30,
     warehouses=3,
