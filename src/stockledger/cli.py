@@ -10,7 +10,7 @@ import signal
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import SecretStr
@@ -45,35 +45,80 @@ def migrate() -> None:
     console.print("[green]database migrated to head[/green]")
 
 
-def _serve(settings: Settings, *, expiry: bool, relay: bool = True, projector: bool = True) -> None:
+GRACEFUL_SHUTDOWN_SECONDS = 10  # SIGTERM: in-flight requests get this long, then are cut
+
+
+def _serve(
+    settings: Settings,
+    *,
+    expiry: bool,
+    relay: bool = True,
+    projector: bool = True,
+    workers: int = 1,
+) -> None:
     import uvicorn
 
     from .api.app import create_app, tune_gc_for_serving
 
-    api = create_app(settings, run_expiry=expiry, run_relay=relay, run_projector=projector)
-    tune_gc_for_serving()
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "log_level": "warning",
+        "access_log": False,
+        "timeout_keep_alive": settings.http_keep_alive_seconds,  # idle connections close
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
+    }
+    if workers == 1:
+        api = create_app(settings, run_expiry=expiry, run_relay=relay, run_projector=projector)
+        tune_gc_for_serving()
+        uvicorn.run(api, **options)
+        return
+    # N processes on one socket (uvicorn's supervisor restarts a worker that dies). Each builds
+    # its app from the environment, which carries the settings and these flags; background
+    # work is elected (leader.py), so it still runs once per deployment.
+    flags = {"expiry": expiry, "relay": relay, "projector": projector}
+    for name, on in flags.items():
+        os.environ[f"STOCKLEDGER_RUN_{name.upper()}"] = "true" if on else "false"
     uvicorn.run(
-        api,
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop",
-        http="httptools",
-        log_level="warning",
-        access_log=False,
-        timeout_keep_alive=settings.http_keep_alive_seconds,  # idle connections close
+        "stockledger.api.app:create_app_from_environment", factory=True, workers=workers, **options
     )
 
 
 @app.command()
 def serve(
-    expiry: Annotated[bool, typer.Option(help="run the reservation expiry worker")] = True,
-    relay: Annotated[bool, typer.Option(help="run the outbox relay (needs Kafka)")] = True,
-    projector: Annotated[bool, typer.Option(help="run the projectors (needs Kafka)")] = True,
+    expiry: Annotated[
+        bool | None,
+        typer.Option("--expiry/--no-expiry", help="run the expiry worker [STOCKLEDGER_RUN_EXPIRY]"),
+    ] = None,
+    relay: Annotated[
+        bool | None,
+        typer.Option("--relay/--no-relay", help="run the outbox relay [STOCKLEDGER_RUN_RELAY]"),
+    ] = None,
+    projector: Annotated[
+        bool | None,
+        typer.Option(
+            "--projector/--no-projector", help="run the projectors [STOCKLEDGER_RUN_PROJECTOR]"
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="API processes on one port [default: STOCKLEDGER_WORKERS, 1]"),
+    ] = None,
 ) -> None:
-    """Run the HTTP API and, unless disabled, the expiry worker, relay and projectors."""
+    """Run the HTTP API and, unless disabled, the expiry worker, relay and projectors.
+
+    Background work is elected: once per deployment, whatever --workers or machines serve."""
     settings = _settings()
     settings.require_database_url()
-    _serve(settings, expiry=expiry, relay=relay, projector=projector)
+    _serve(
+        settings,
+        expiry=settings.run_expiry if expiry is None else expiry,
+        relay=settings.run_relay if relay is None else relay,
+        projector=settings.run_projector if projector is None else projector,
+        workers=settings.workers if workers is None else workers,
+    )
 
 
 @app.command()

@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     state_cache_size: int = Field(default=100_000, gt=0, description="Stream states cached")
     db_pool_size: int = Field(default=10, gt=0, description="asyncpg pool size per process")
     expiry_interval_seconds: float = Field(default=1.0, gt=0, description="Expiry poll period")
+    run_expiry: bool = Field(default=True, description="`serve` runs the expiry worker (elected)")
+    run_relay: bool = Field(default=True, description="`serve` runs the outbox relay (elected)")
+    run_projector: bool = Field(default=True, description="`serve` runs the projectors (elected)")
+    workers: int = Field(default=1, ge=1, description="`serve`: API processes on one port")
     log_level: str = Field(default="INFO", description="Log level")
     log_json: bool = Field(default=True, description="JSON logs (false: console)")
     audit_key: SecretStr | None = Field(

@@ -11,6 +11,10 @@ COMMAND_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
 CONFLICTS = Counter("stockledger_append_conflicts_total", "Appends refused by a version conflict")
+REFUSED_CONFLICTS = Counter(
+    "stockledger_commands_refused_total",
+    "Valid commands answered 409 version-conflict because every retry met another writer",
+)
 RETRIES = Counter("stockledger_append_retries_total", "Batches decided again after a conflict")
 BATCH_SIZE = Histogram(
     "stockledger_write_batch_commands",
@@ -23,7 +27,11 @@ OUTBOX_OLDEST_AGE = Gauge(
     "stockledger_outbox_oldest_age_seconds", "Age of the oldest unpublished event"
 )
 RELAY_PUBLISHED = Counter("stockledger_relay_published_total", "Events published to Kafka")
-RELAY_LEADER = Gauge("stockledger_relay_leader", "1 while this process is the active relay")
+LEADER = Gauge(
+    "stockledger_leader",
+    "1 while this process leads the background role (relay, projector, expiry, checkpoints)",
+    ["role"],
+)
 CONSUMER_LAG = Gauge("stockledger_consumer_lag", "Messages behind the partition end", ["partition"])
 PROJECTION_APPLY = Histogram(
     "stockledger_projection_apply_seconds",

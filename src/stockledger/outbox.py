@@ -31,11 +31,12 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from .config import Settings
-from .metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE, RELAY_LEADER, RELAY_PUBLISHED
+from .leader import lead
+from .metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE, RELAY_PUBLISHED
 
 log = structlog.get_logger()
 
-LEADER_LOCK = 0x5354_4F43_4B4C_4447  # "STOCKLDG": one relay per database
+
 CHANNEL = "stockledger_outbox"
 
 # The envelope (API.md "Event envelope") is rendered by Postgres, on its own core, straight
@@ -119,26 +120,14 @@ class Relay:
 
     async def run(self) -> None:
         """Stand by until this instance holds the leader lock, then relay until it loses it."""
-        dsn = self.settings.require_database_url()
-        while True:
-            try:
-                conn = await asyncpg.connect(dsn)
-            except (OSError, asyncpg.PostgresError) as error:
-                log.warning("relay cannot reach postgres", error=repr(error))
-                await asyncio.sleep(self.standby_seconds)
-                continue
-            try:
-                if await conn.fetchval("SELECT pg_try_advisory_lock($1)", LEADER_LOCK):
-                    log.info("relay is the leader")
-                    RELAY_LEADER.set(1)
-                    await self._lead(conn)
-            except (OSError, asyncpg.PostgresError, KafkaError) as error:
-                log.warning("relay stepped down", error=repr(error))
-            finally:
-                RELAY_LEADER.set(0)
-                with contextlib.suppress(Exception):
-                    await conn.close()  # closing the session releases the lock
-            await asyncio.sleep(self.standby_seconds)
+        await lead(
+            self.settings.require_database_url(),
+            "relay",
+            self._lead,
+            standby_seconds=self.standby_seconds,
+            watch=False,  # _lead pings its own session between batches
+            errors=(KafkaError,),
+        )
 
     async def _lead(self, conn: asyncpg.Connection[Any]) -> None:
         await ensure_topic(self.settings)

@@ -5,8 +5,24 @@ not run concurrently against Postgres: they queue for one writer task that takes
 waiting, decides the commands one after another against the cached stream states (each sees
 the events of those before it), and appends the whole batch in ONE transaction (group commit).
 A hot SKU therefore costs one round of decide + one transaction for many reservations instead
-of a conflict storm. Conflicts can only come from other processes: the writer reloads the
-streams it got wrong and decides the batch again, with a bounded, jittered backoff.
+of a conflict storm.
+
+Several processes (DESIGN.md "Hot SKUs across processes"): a batch is first decided against the
+cache and appended optimistically. A conflict means another process wrote one of its streams;
+the batch then runs pessimistically: one transaction takes the advisory lock of every stream the
+batch reads or writes (store `transaction()`, sorted lock keys, so no deadlock), reads those
+streams under the locks, decides again and appends. Every append takes the same locks, so no
+other writer can move those streams in between: the second try cannot conflict, and a valid
+command is not refused because other processes were busy. `409 version-conflict` is left for
+the pathological case (a batch whose streams change between decisions, e.g. a reservation
+naming a stream not locked) and counted (`stockledger_commands_refused_total`).
+
+Idempotency keys: the record of every keyed command, refusals included, is inserted in the
+batch's transaction with ON CONFLICT DO NOTHING. Exactly one execution owns a key: a copy of
+the request running in another process waits on the unique index, finds the key taken and
+answers with the winner's record (status and body), whatever that was.
+
+The writer resolves every job it takes, on every path out of a batch (`_write_loop`'s finally).
 """
 
 from __future__ import annotations
@@ -29,7 +45,7 @@ from .domain.decide import AlreadyRecorded, Decision, decide, required_streams
 from .domain.errors import DomainError
 from .domain.events import SCHEMA_VERSION, to_data
 from .domain.state import NO_CHANGE, ReservationState, State, StockState, delta, evolve
-from .metrics import BATCH_SIZE, COMMAND_SECONDS, CONFLICTS, RETRIES
+from .metrics import BATCH_SIZE, COMMAND_SECONDS, CONFLICTS, REFUSED_CONFLICTS, RETRIES
 from .store.event_store import EventStore
 from .store.records import (
     ConcurrencyConflict,
@@ -80,6 +96,7 @@ class Response:
 
 
 Render = Callable[[Outcome], tuple[int, dict[str, Any]]]
+Refuse = Callable[[DomainError], tuple[int, dict[str, Any]]]
 
 
 class VersionConflictExhausted(Exception):
@@ -88,6 +105,10 @@ class VersionConflictExhausted(Exception):
     def __init__(self, conflict: ConcurrencyConflict) -> None:
         self.conflict = conflict
         super().__init__(str(conflict))
+
+
+class Unresolved(Exception):
+    """The writer could not finish a batch (a bug or a crash path); never left hanging."""
 
 
 class IdempotencyKeyReused(Exception):
@@ -101,6 +122,7 @@ class _Job:
     command: c.Command
     caller: Caller
     render: Render
+    refuse: Refuse | None
     future: asyncio.Future[Response] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -115,6 +137,7 @@ class _Decided:
     event_ids: tuple[UUID, ...]
     stock: list[StockState]
     reservation: ReservationState | None
+    found: list[RecordedEvent] | None = None  # the earlier events of an AlreadyRecorded
 
 
 class StateCache:
@@ -169,18 +192,26 @@ class Ledger:
             await asyncio.gather(self._writer, return_exceptions=True)
         await asyncio.gather(*self._background, return_exceptions=True)
 
-    async def execute(self, command: c.Command, caller: Caller, render: Render) -> Response:
-        """Run one command through the write path; DomainError and friends propagate."""
+    async def execute(
+        self, command: c.Command, caller: Caller, render: Render, refuse: Refuse | None = None
+    ) -> Response:
+        """Run one command through the write path; DomainError and friends propagate.
+
+        With `refuse` and an idempotency key, a refusal is recorded under the key like a
+        success and answered as a Response (status and body from `refuse`), so every copy
+        of the request gets the same answer."""
         started = time.perf_counter()
         try:
-            return await self._execute(command, caller, render)
+            return await self._execute(command, caller, render, refuse)
         finally:
             COMMAND_SECONDS.labels(type(command).__name__).observe(time.perf_counter() - started)
 
-    async def _execute(self, command: c.Command, caller: Caller, render: Render) -> Response:
+    async def _execute(
+        self, command: c.Command, caller: Caller, render: Render, refuse: Refuse | None
+    ) -> Response:
         key = caller.idempotency_key
         if key is None:
-            return await self._submit(command, caller, render)
+            return await self._submit(command, caller, render, None)
         slot = (caller.principal, key)
         if slot in self._in_flight:  # the same key is running in this process: wait for it
             request_hash, running = self._in_flight[slot]
@@ -191,7 +222,7 @@ class Ledger:
         future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
         self._in_flight[slot] = (caller.request_hash, future)
         try:
-            response = await self._execute_keyed(command, caller, render, key)
+            response = await self._execute_keyed(command, caller, render, refuse, key)
             future.set_result(response)
             return response
         except BaseException as error:
@@ -202,7 +233,7 @@ class Ledger:
             del self._in_flight[slot]
 
     async def _execute_keyed(
-        self, command: c.Command, caller: Caller, render: Render, key: str
+        self, command: c.Command, caller: Caller, render: Render, refuse: Refuse | None, key: str
     ) -> Response:
         while True:
             stored = await self.store.find_idempotency(caller.principal, key)
@@ -213,14 +244,16 @@ class Ledger:
                 body = {k: v for k, v in stored.response.items() if k != "_correlationId"}
                 return Response(stored.status_code, body, True, correlation)
             try:
-                return await self._submit(command, caller, render)
+                return await self._submit(command, caller, render, refuse)
             except IdempotencyKeyTaken:
                 continue  # another process recorded it first: answer with its record
 
-    async def _submit(self, command: c.Command, caller: Caller, render: Render) -> Response:
+    async def _submit(
+        self, command: c.Command, caller: Caller, render: Render, refuse: Refuse | None
+    ) -> Response:
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_loop(), name="ledger-writer")
-        job = _Job(command, caller, render)
+        job = _Job(command, caller, render, refuse)
         self._queue.put_nowait(job)
         return await job.future
 
@@ -242,57 +275,104 @@ class Ledger:
                             await self._run_batch([job])
                         except Exception as single:
                             _fail(job, single)
+            finally:  # every path out of a batch answers every job it took
+                for job in jobs:
+                    _fail(job, Unresolved("the write path could not finish this command"))
 
     async def _run_batch(self, jobs: list[_Job]) -> None:
+        """Optimistic once; after a conflict, pessimistic under the streams' locks."""
         BATCH_SIZE.observe(len(jobs))
-        for attempt in range(1, MAX_ATTEMPTS + 1):
-            states = await self._states_for(jobs)
-            decided, writes, new_states = self._decide_all(jobs, states)
-            if not writes:
-                await self._finish(decided, [])
-                return
+        pessimistic, attempt = False, 0
+        while True:
             try:
-                recorded = await self.store.append(
-                    writes, functools.partial(self._idempotency_records, decided)
-                )
+                if pessimistic:
+                    await self._write_locked(jobs)
+                else:
+                    await self._write_cached(jobs)
+                return
             except ConcurrencyConflict as conflict:
                 CONFLICTS.inc()
-                self.cache.drop(w.stream_id for w in writes)
+                attempt += 1
                 log.info(
                     "append conflict",
                     stream=conflict.stream_id,
                     attempt=attempt,
                     expected=conflict.expected,
                     actual=conflict.actual,
+                    pessimistic=pessimistic,
                 )
-                if attempt == MAX_ATTEMPTS:
+                if attempt >= MAX_ATTEMPTS:
+                    REFUSED_CONFLICTS.inc(len(jobs))
                     for job in jobs:
                         _fail(job, VersionConflictExhausted(conflict))
                     return
                 RETRIES.inc()
-                await asyncio.sleep(random.uniform(0, 0.002 * 2**attempt))
-                continue
+                if pessimistic:  # only a stream found late can do this: a short pause helps
+                    await asyncio.sleep(random.uniform(0, 0.002 * 2**attempt))
+                pessimistic = True
             except IdempotencyKeyTaken as taken:
-                # That request was answered elsewhere; run the others again without it.
-                owner = next(
-                    j
-                    for j in jobs
-                    if j.caller.idempotency_key == taken.key
-                    and j.caller.principal == taken.principal
-                )
-                _fail(owner, taken)
-                jobs = [j for j in jobs if j is not owner]
+                # Those requests were recorded elsewhere first: each answers with that record
+                # (Ledger._execute_keyed); the rest run again at once. Not an attempt: the batch
+                # only shrinks, so this ends.
+                for job in jobs:
+                    if (job.caller.principal, job.caller.idempotency_key) in taken.keys:
+                        _fail(job, taken)
+                jobs = [job for job in jobs if not job.future.done()]
                 if not jobs:
                     return
-                continue
-            for stream_id, state in new_states.items():
-                self._remember(stream_id, states.get(stream_id), state)
-            await self._finish(decided, recorded)
-            return
 
-    async def _states_for(self, jobs: Sequence[_Job]) -> dict[str, State]:
+    async def _write_cached(self, jobs: list[_Job]) -> None:
+        states = await self._states_for(jobs)
+        decided, writes, new_states = self._decide_all(jobs, states)
+        await self._prefetch_already(decided)
+        records = functools.partial(self._idempotency_records, decided)
+        try:
+            if writes:
+                recorded = await self.store.append(writes, records)
+            else:
+                recorded = []
+                if keyed := records([]):
+                    async with self.store.transaction(()) as conn:
+                        await self.store.save_idempotency(conn, keyed)
+        except ConcurrencyConflict:
+            self.cache.drop(w.stream_id for w in writes)
+            raise
+        self._commit(states, new_states, decided, recorded)
+
+    async def _write_locked(self, jobs: list[_Job]) -> None:
+        """Decide and append in one transaction that holds every stream's lock (see above)."""
+        known = await self._states_for(jobs)  # which streams: their states are read again
+        async with self.store.transaction(known) as conn:
+            states = await self.loader.load(known, conn=conn)
+            for stream_id, state in states.items():
+                self.cache.put(stream_id, state)
+            states = await self._states_for(jobs, states)  # a stream not locked: see above
+            decided, writes, new_states = self._decide_all(jobs, states)
+            await self._prefetch_already(decided)
+            records = functools.partial(self._idempotency_records, decided)
+            if writes:
+                recorded = await self.store.append(writes, records, conn=conn)
+            else:
+                recorded = []
+                await self.store.save_idempotency(conn, records([]))
+        self._commit(states, new_states, decided, recorded)
+
+    def _commit(
+        self,
+        states: Mapping[str, State],
+        new_states: Mapping[str, State],
+        decided: Sequence[_Decided],
+        recorded: list[RecordedEvent],
+    ) -> None:
+        for stream_id, state in new_states.items():
+            self._remember(stream_id, states.get(stream_id), state)
+        self._finish(decided, recorded)
+
+    async def _states_for(
+        self, jobs: Sequence[_Job], known: Mapping[str, State] | None = None
+    ) -> dict[str, State]:
         """The current state of every stream the batch needs (cache, else snapshot + tail)."""
-        states: dict[str, State] = {}
+        states: dict[str, State] = dict(known or {})
         for _ in range(3):  # reservation/transfer streams name further stock streams
             wanted = {s for job in jobs for s in required_streams(job.command, states)}
             missing = [s for s in wanted if s not in states]
@@ -368,56 +448,66 @@ class Ledger:
     def _idempotency_records(
         self, decided: Sequence[_Decided], events: list[RecordedEvent]
     ) -> list[IdempotencyRecord]:
+        """The answer of every keyed command, computed once, stored with the batch."""
         recorded = {e.event_id: e for e in events}
         records = []
         for item in decided:
             caller = item.job.caller
-            if caller.idempotency_key is None or item.decision is None:
-                continue  # refusals are not stored: the retry is decided afresh
-            if item.decision.already is not None:
+            if caller.idempotency_key is None:
                 continue
-            status, body = item.job.render(self._outcome(item, recorded))
+            answer = self._answer(item, recorded)
+            if answer is None:
+                continue  # a refusal raised to the caller: decided afresh on a retry
             records.append(
                 IdempotencyRecord(
                     caller.principal,
                     caller.idempotency_key,
                     caller.request_hash,
-                    status,
-                    {**body, "_correlationId": item.correlation_id},
+                    answer.status,
+                    {**answer.body, "_correlationId": item.correlation_id},
                 )
             )
         return records
 
+    async def _prefetch_already(self, decided: Sequence[_Decided]) -> None:
+        """Commands the ledger already recorded answer with the earlier events (found now,
+        before the transaction, so a keyed one's answer can be stored with the batch)."""
+        for item in decided:
+            if item.decision is not None and (a := item.decision.already) is not None:
+                item.found = await self.store.find(a.stream_id, a.type_name, a.match)
+
     @staticmethod
-    def _outcome(item: _Decided, recorded: Mapping[UUID, RecordedEvent]) -> Outcome:
+    def _answer(item: _Decided, recorded: Mapping[UUID, RecordedEvent]) -> Response | None:
+        """The job's answer; None for a refusal that is raised rather than answered."""
+        job = item.job
+        if item.error is not None:
+            if job.refuse is None or job.caller.idempotency_key is None:
+                return None
+            status, body = job.refuse(item.error)
+            return Response(status, body, False, item.correlation_id)
         assert item.decision is not None
-        return Outcome(
-            events=[recorded[event_id] for event_id in item.event_ids],
+        already = item.decision.already
+        outcome = Outcome(
+            events=(item.found or []) if already else [recorded[e] for e in item.event_ids],
             stock=item.stock,
             reservation=item.reservation,
             correlation_id=item.correlation_id,
-            already=item.decision.already,
+            already=already,
         )
+        status, body = job.render(outcome)
+        return Response(200 if already else status, body, already is not None, item.correlation_id)
 
-    async def _finish(self, decided: Sequence[_Decided], events: list[RecordedEvent]) -> None:
+    def _finish(self, decided: Sequence[_Decided], events: list[RecordedEvent]) -> None:
         recorded = {e.event_id: e for e in events}
         for item in decided:
-            job = item.job
-            if job.future.done():
+            if item.job.future.done():
                 continue
-            if item.error is not None:
-                job.future.set_exception(item.error)
-                continue
-            outcome = self._outcome(item, recorded)
-            if outcome.already is not None:
-                a = outcome.already
-                outcome.events = await self.store.find(a.stream_id, a.type_name, a.match)
-            status, body = job.render(outcome)
-            if outcome.already is not None:
-                status = 200
-            job.future.set_result(
-                Response(status, body, outcome.already is not None, item.correlation_id)
-            )
+            answer = self._answer(item, recorded)
+            if answer is not None:
+                item.job.future.set_result(answer)
+            else:
+                assert item.error is not None
+                item.job.future.set_exception(item.error)
 
     def _remember(self, stream_id: str, before: State | None, after: State) -> None:
         self.cache.put(stream_id, after)

@@ -23,7 +23,8 @@ from stockledger.config import Settings
 from stockledger.domain import commands as c
 from stockledger.domain.events import Line
 from stockledger.infra.local import free_port, start_kafka
-from stockledger.outbox import LEADER_LOCK, Relay
+from stockledger.leader import RELAY_LOCK as LEADER_LOCK
+from stockledger.outbox import Relay
 from stockledger.service import Caller, Ledger, Outcome, utcnow
 from stockledger.store.db import create_pool
 from stockledger.store.event_store import EventStore

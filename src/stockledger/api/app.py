@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from typing import Any
 
@@ -17,6 +17,7 @@ from .. import __version__
 from ..audit.checkpoints import Checkpointer
 from ..config import Settings
 from ..expiry import ExpiryWorker
+from ..leader import lead
 from ..logs import configure
 from ..outbox import Relay
 from ..projections.consumer import Projector
@@ -52,21 +53,33 @@ def tune_gc_for_serving() -> None:
     gc.set_threshold(*GC_THRESHOLD)
 
 
+def create_app_from_environment() -> FastAPI:
+    """The app of one `serve --workers N` process: settings (and its background flags) from
+    the environment, as the parent `serve` was given them."""
+    return create_app(Settings())
+
+
 def create_app(
     settings: Settings,
     *,
-    run_expiry: bool = True,
-    run_relay: bool = True,
-    run_projector: bool = True,
+    run_expiry: bool | None = None,
+    run_relay: bool | None = None,
+    run_projector: bool | None = None,
 ) -> FastAPI:
     """Build the app; connections open in the lifespan, never at import. The relay and the
-    projector run only when Kafka is configured; without Kafka, stock reads fold the store."""
+    projector run only when Kafka is configured; without Kafka, stock reads fold the store.
+    Background work (flags default to the settings' `run_*`) runs under leader election
+    (leader.py): once per deployment, however many processes serve."""
     configure(settings.log_level, settings.log_json)
+    run_expiry = settings.run_expiry if run_expiry is None else run_expiry
+    run_relay = settings.run_relay if run_relay is None else run_relay
+    run_projector = settings.run_projector if run_projector is None else run_projector
     audit_key = settings.audit_key.get_secret_value() if settings.audit_key else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = await create_pool(settings.require_database_url(), settings.db_pool_size)
+        dsn = settings.require_database_url()
+        pool = await create_pool(dsn, settings.db_pool_size)
         store = EventStore(pool)
         loader = StateLoader(pool)
         ledger = Ledger(
@@ -89,9 +102,14 @@ def create_app(
             ProjectedReader(pool, redis_stock) if pipeline else None,
         )
         tasks: list[asyncio.Task[None]] = []
+
+        def background(role: str, work: Callable[[], Awaitable[None]]) -> None:
+            elected = lead(dsn, role, lambda _conn: work())
+            tasks.append(asyncio.create_task(elected, name=role))
+
         if run_expiry:
             worker = ExpiryWorker(ledger, pool, interval=settings.expiry_interval_seconds)
-            tasks.append(asyncio.create_task(worker.run(), name="expiry-worker"))
+            background("expiry", worker.run)
         if audit_key is not None:  # signed checkpoints (audit/checkpoints.py)
             checkpointer = Checkpointer(
                 pool,
@@ -99,12 +117,11 @@ def create_app(
                 every_seconds=settings.checkpoint_every_seconds,
                 every_events=settings.checkpoint_every_events,
             )
-            tasks.append(asyncio.create_task(checkpointer.run(), name="audit-checkpoints"))
-        if pipeline and run_relay:
+            background("checkpoints", checkpointer.run)
+        if pipeline and run_relay:  # elects its leader itself (outbox.py)
             tasks.append(asyncio.create_task(Relay(pool, settings).run(), name="outbox-relay"))
         if pipeline and run_projector:
-            projector = Projector(pool, settings, redis_stock)
-            tasks.append(asyncio.create_task(projector.run(), name="projector"))
+            background("projector", Projector(pool, settings, redis_stock).run)
         try:
             yield
         finally:

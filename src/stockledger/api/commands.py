@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 from typing import Annotated, Any
 from uuid import uuid4
@@ -19,6 +20,7 @@ from . import schemas as s
 from .auth import ORDERS, WAREHOUSE, Principal, require
 from .deps import CommandHeadersDep, ServicesDep, caller_for, parse_if_match
 from .present import render_command, render_reservation
+from .problems import refusal
 
 router = APIRouter(prefix="/v1", tags=["commands"])
 log = structlog.get_logger()
@@ -64,7 +66,7 @@ def _reply(result: LedgerResponse) -> Response:
     return Response(
         orjson.dumps(result.body),
         status_code=result.status,
-        media_type="application/json",
+        media_type="application/problem+json" if result.status >= 400 else "application/json",
         headers=headers,
     )
 
@@ -79,7 +81,8 @@ async def _run(
     render: Render = render_command,
 ) -> Response:
     caller = caller_for(request, principal, headers, body)
-    result = await services.ledger.execute(command, caller, render)
+    refuse = functools.partial(refusal, instance=request.url.path)
+    result = await services.ledger.execute(command, caller, render, refuse)
     structlog.contextvars.bind_contextvars(correlation_id=result.correlation_id)
     log.info(
         "command",
@@ -139,8 +142,9 @@ async def reserve(
         str(uuid4()), body.order_id, _lines(body.lines), utcnow() + timedelta(seconds=ttl)
     )
     response = await _run(request, services, who, headers, body, command, render_reservation)
-    reservation_id = orjson.loads(response.body).get("reservationId")
-    response.headers["Location"] = f"/v1/reservations/{reservation_id}"
+    if response.status_code < 400:  # a refusal recorded under an Idempotency-Key has none
+        reservation_id = orjson.loads(response.body).get("reservationId")
+        response.headers["Location"] = f"/v1/reservations/{reservation_id}"
     return response
 
 

@@ -61,14 +61,9 @@ class Problem(Exception):
         super().__init__(detail)
 
 
-def problem_response(
-    status: int,
-    slug: str,
-    detail: str,
-    instance: str | None = None,
-    headers: dict[str, str] | None = None,
-    **extensions: Any,
-) -> Response:
+def problem_body(
+    status: int, slug: str, detail: str, instance: str | None = None, **extensions: Any
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "type": f"/problems/{slug}",
         "title": TITLES.get(slug, slug),
@@ -78,6 +73,18 @@ def problem_response(
     if instance:
         body["instance"] = instance
     body.update(extensions)
+    return body
+
+
+def problem_response(
+    status: int,
+    slug: str,
+    detail: str,
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extensions: Any,
+) -> Response:
+    body = problem_body(status, slug, detail, instance, **extensions)
     return Response(
         orjson.dumps(body),
         status_code=status,
@@ -128,6 +135,14 @@ def to_problem(error: Exception) -> Problem:
         case asyncpg.TooManyConnectionsError():
             return Problem(503, "service-unavailable", "The database is out of connections")
     return Problem(500, "internal-error", "An unexpected error occurred; it has been logged")
+
+
+def refusal(error: DomainError, instance: str) -> tuple[int, dict[str, Any]]:
+    """A domain refusal as the status and problem body recorded under an Idempotency-Key."""
+    problem = to_problem(error)
+    return problem.status, problem_body(
+        problem.status, problem.slug, problem.detail, instance, **problem.extensions
+    )
 
 
 def _validation_detail(error: RequestValidationError) -> tuple[str, list[dict[str, Any]]]:

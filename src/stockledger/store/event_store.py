@@ -25,9 +25,10 @@ version) lets exactly one commit; the other fails as a ConcurrencyConflict like 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 
@@ -41,6 +42,9 @@ from .records import (
     RecordedEvent,
     StreamWrite,
 )
+
+# A connection of the pool, inside `transaction()`.
+Connection: TypeAlias = "asyncpg.Connection[Any] | asyncpg.pool.PoolConnectionProxy[Any]"
 
 MAX_EVENTS_PER_TRANSACTION = 65_535  # the low 16 bits of a position
 
@@ -99,6 +103,27 @@ _COLUMNS = (
 _CLOSING = {"ReservationConfirmed", "ReservationReleased", "ReservationExpired", "StockShipped"}
 
 
+# Every writing transaction starts here. The append is one big statement whose plan does not
+# depend on its arrays; left to itself Postgres re-plans it at every execution (~3 ms, half of a
+# one-event append on 4 writers: bench P9), hence the generic plan. Then it takes a transaction-
+# scoped advisory lock on every stream it may write, in the order of the lock keys, so that two
+# writers never wait on each other in a cycle. Every append holds these locks, so a writer that
+# read its streams *after* locking them cannot meet a conflict (service.py, "pessimistic").
+_BEGIN = """
+SELECT set_config('plan_cache_mode', 'force_generic_plan', true),
+       (SELECT count(pg_advisory_xact_lock(k))
+        FROM (SELECT DISTINCT hashtextextended(s, 0) AS k FROM unnest($1::text[]) s
+              ORDER BY 1) keys)
+"""
+
+_SAVE_KEYS = """
+INSERT INTO idempotency_keys (principal, key, request_hash, status_code, response)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::jsonb[])
+ON CONFLICT DO NOTHING
+RETURNING principal, key
+"""
+
+
 def _row(row: asyncpg.Record) -> RecordedEvent:
     return RecordedEvent(*row.values())
 
@@ -129,16 +154,30 @@ class EventStore:
     def __init__(self, pool: asyncpg.Pool[Any]) -> None:
         self.pool = pool
 
+    @asynccontextmanager
+    async def transaction(self, streams: Iterable[str]) -> AsyncIterator[Connection]:
+        """One writing transaction holding the advisory lock of each of `streams` to COMMIT."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(_BEGIN, list(streams))
+            yield conn
+
     async def append(
         self,
         writes: Sequence[StreamWrite],
         idempotency: Callable[[list[RecordedEvent]], Sequence[IdempotencyRecord]] | None = None,
+        *,
+        conn: Connection | None = None,
     ) -> list[RecordedEvent]:
         """Append to every stream in ONE transaction, each at its expected version, or nothing.
 
         `idempotency` turns the recorded events into idempotency records stored in the same
         transaction. Raises ConcurrencyConflict or IdempotencyKeyTaken; nothing is then written.
+        With `conn`, the append runs in that open `transaction()` (which must hold the locks of
+        every stream written); without, in one of its own.
         """
+        if conn is None:
+            async with self.transaction(w.stream_id for w in writes) as own:
+                return await self.append(writes, idempotency, conn=own)
         flat = [
             (w.stream_id, w.expected_version + i + 1, e)
             for w in writes
@@ -149,38 +188,33 @@ class EventStore:
         if len({w.stream_id for w in writes}) != len(writes):
             raise ValueError("one StreamWrite per stream and append")
         args = _append_args(writes, flat)
-        async with self.pool.acquire() as conn, conn.transaction():
-            # The append is one big statement whose plan does not depend on its arrays; left to
-            # itself Postgres re-plans it at every execution (~3 ms, half of a one-event append
-            # on 4 writers: bench P9).
-            await conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-            try:
-                heads = await conn.fetch(_APPEND, *args)
-            except asyncpg.UniqueViolationError as error:
-                raise await self._conflict(error, writes) from error
-            for head in heads:
-                if head["actual"] != head["expected"]:
-                    raise ConcurrencyConflict(head["stream_id"], head["expected"], head["actual"])
-            base: int = heads[0]["base"]
-            hashes: list[bytes] = heads[0]["hashes"]
-            recorded = [
-                RecordedEvent(
-                    base + i + 1,
-                    e.event_id,
-                    stream_id,
-                    version,
-                    e.type,
-                    e.schema_version,
-                    e.data,
-                    e.metadata,
-                    e.recorded_at,
-                    hashes[i],
-                )
-                for i, (stream_id, version, e) in enumerate(flat)
-            ]
-            if idempotency is not None:
-                await self._save_idempotency(conn, idempotency(recorded))
-            return recorded
+        try:  # the error aborts the whole transaction: the caller's `async with` rolls it back
+            heads = await conn.fetch(_APPEND, *args)
+        except asyncpg.UniqueViolationError as error:
+            raise await self._conflict(error, writes) from error
+        for head in heads:
+            if head["actual"] != head["expected"]:
+                raise ConcurrencyConflict(head["stream_id"], head["expected"], head["actual"])
+        base: int = heads[0]["base"]
+        hashes: list[bytes] = heads[0]["hashes"]
+        recorded = [
+            RecordedEvent(
+                base + i + 1,
+                e.event_id,
+                stream_id,
+                version,
+                e.type,
+                e.schema_version,
+                e.data,
+                e.metadata,
+                e.recorded_at,
+                hashes[i],
+            )
+            for i, (stream_id, version, e) in enumerate(flat)
+        ]
+        if idempotency is not None:
+            await self.save_idempotency(conn, idempotency(recorded))
+        return recorded
 
     async def _conflict(
         self, error: asyncpg.UniqueViolationError, writes: Sequence[StreamWrite]
@@ -197,22 +231,25 @@ class EventStore:
         return ConcurrencyConflict(first.stream_id, first.expected_version, None)
 
     @staticmethod
-    async def _save_idempotency(conn: Any, records: Sequence[IdempotencyRecord]) -> None:
-        for record in records:
-            try:
-                async with conn.transaction():  # a savepoint keeps the error typed
-                    await conn.execute(
-                        "INSERT INTO idempotency_keys "
-                        "(principal, key, request_hash, status_code, response) "
-                        "VALUES ($1, $2, $3, $4, $5)",
-                        record.principal,
-                        record.key,
-                        record.request_hash,
-                        record.status_code,
-                        record.response,
-                    )
-            except asyncpg.UniqueViolationError as error:
-                raise IdempotencyKeyTaken(record.principal, record.key) from error
+    async def save_idempotency(conn: Connection, records: Sequence[IdempotencyRecord]) -> None:
+        """Store every record in one statement, inside the caller's transaction.
+
+        A key another transaction holds makes this one wait for it (the unique index), then
+        skip it: every key found taken is raised at once, so the caller drops all of those
+        requests together and the transaction (events included) rolls back."""
+        if not records:
+            return
+        saved = await conn.fetch(
+            _SAVE_KEYS,
+            [r.principal for r in records],
+            [r.key for r in records],
+            [r.request_hash for r in records],
+            [r.status_code for r in records],
+            [r.response for r in records],
+        )
+        taken = {(r.principal, r.key) for r in records} - {(p, k) for p, k in saved}
+        if taken:
+            raise IdempotencyKeyTaken(frozenset(taken))
 
     async def find_idempotency(self, principal: str, key: str) -> IdempotencyRecord | None:
         row = await self.pool.fetchrow(
@@ -251,21 +288,6 @@ class EventStore:
             limit,
         )
         return [_row(r) for r in rows]
-
-    async def read_tails(self, heads: dict[str, int]) -> dict[str, list[RecordedEvent]]:
-        """Events after the given version of each stream, in one round trip."""
-        rows = await self.pool.fetch(
-            f"SELECT {', '.join('e.' + c.strip() for c in _COLUMNS.split(','))} "
-            "FROM unnest($1::text[], $2::int[]) AS x(stream_id, after) "
-            "JOIN events e ON e.stream_id = x.stream_id AND e.version > x.after "
-            "ORDER BY e.stream_id, e.version",
-            list(heads),
-            list(heads.values()),
-        )
-        tails: dict[str, list[RecordedEvent]] = {s: [] for s in heads}
-        for row in rows:
-            tails[row["stream_id"]].append(_row(row))
-        return tails
 
     async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[RecordedEvent]:
         """The global feed in position order, gap-safe (see the module docstring)."""

@@ -77,12 +77,14 @@ class ConcurrencyConflict(Exception):
 
 
 class IdempotencyKeyTaken(Exception):
-    """Another request recorded the same idempotency key first; nothing was written."""
+    """Other requests recorded some of these idempotency keys first; nothing was written.
 
-    def __init__(self, principal: str, key: str) -> None:
-        self.principal = principal
-        self.key = key
-        super().__init__(f"idempotency key {key!r} of {principal} was recorded concurrently")
+    `keys` holds every (principal, key) of the transaction that was taken, found at once."""
+
+    def __init__(self, keys: frozenset[tuple[str, str]]) -> None:
+        self.keys = keys
+        shown = ", ".join(f"{key!r} of {principal}" for principal, key in sorted(keys))
+        super().__init__(f"idempotency keys recorded concurrently: {shown}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from ..domain.state import (
     initial_state,
 )
 from ..domain.streams import category
+from .event_store import Connection
 from .records import RecordedEvent
 
 _ADAPTERS: dict[str, TypeAdapter[Any]] = {
@@ -86,12 +87,14 @@ class StateLoader:
         *,
         version: int | None = None,
         until: datetime | None = None,
+        conn: Connection | None = None,
     ) -> dict[str, State]:
         """Each stream's state from its nearest snapshot plus the events after it, in one query.
 
-        With `version` or `until`, the state as it was then (time travel)."""
+        With `version` or `until`, the state as it was then (time travel); with `conn`, as that
+        connection's transaction sees it."""
         ids = list(dict.fromkeys(stream_ids))
-        rows = await self.pool.fetch(_LOAD, ids, version, until)
+        rows = await (conn or self.pool).fetch(_LOAD, ids, version, until)
         starts: dict[str, State] = {}
         tails: dict[str, list[RecordedEvent]] = {}
         for row in rows:
