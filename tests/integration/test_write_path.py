@@ -21,6 +21,8 @@ from stockledger.service import Caller, Ledger, Outcome, utcnow
 from stockledger.store.event_store import EventStore
 from stockledger.store.snapshots import StateLoader, fold
 
+from ..support import eventually
+
 CALLER = Caller(principal="test")
 
 
@@ -207,3 +209,97 @@ async def test_a_reservation_opened_and_closed_in_one_append_leaves_no_deadline(
         "SELECT count(*) FROM reservation_deadlines WHERE reservation_id = $1", rid
     )
     assert due == 0
+
+
+# -- every job of a batch is answered, whatever happens to the batch ---------------------------
+
+
+def keyed(key: str) -> Caller:
+    return Caller(principal="test", idempotency_key=key, request_hash=f"hash-{key}")
+
+
+def reserve_one(sku: str, ids: Any) -> c.ReserveStock:
+    return c.ReserveStock(
+        ids("R"), ids("O"), (Line(sku, "WH", 1),), utcnow() + timedelta(minutes=5)
+    )
+
+
+async def _waiting_on_a_lock(pool: asyncpg.Pool[Any]) -> bool:
+    waiting: int = await pool.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+        "AND datname = current_database()"
+    )
+    return waiting > 0
+
+
+async def test_a_batch_meeting_a_conflict_and_a_taken_key_answers_every_command(
+    pool: asyncpg.Pool[Any], ids: Any
+) -> None:
+    """Another "process" moves the stream under the cache (a conflict) and commits one key
+    of the batch while the batch waits on it: every command is answered, none refused."""
+    target, other = ledger(pool), ledger(pool)
+    sku = ids("FAULT")
+    await receive(target, sku, 1000)
+    await receive(other, sku, 1)  # target's cached state is now stale: its append conflicts
+    taken = ids("TAKEN")
+    async with pool.acquire() as rival, rival.transaction():
+        await rival.execute(
+            "INSERT INTO idempotency_keys (principal, key, request_hash, status_code, response)"
+            " VALUES ('test', $1, $2, 201, $3)",
+            taken,
+            f"hash-{taken}",
+            {"answer": "the rival's", "_correlationId": "rival"},
+        )
+        keys = [ids("KEY") for _ in range(20)]
+        jobs = [
+            asyncio.ensure_future(target.execute(reserve_one(sku, ids), keyed(k), render))
+            for k in [*keys, taken]
+        ]
+        jobs += [
+            asyncio.ensure_future(target.execute(reserve_one(sku, ids), CALLER, render))
+            for _ in range(20)
+        ]
+        await eventually(lambda: _waiting_on_a_lock(pool), what="the batch waiting on the key")
+    answers = await asyncio.wait_for(asyncio.gather(*jobs), timeout=10)
+    assert answers[20].body == {"answer": "the rival's"}
+    assert answers[20].replayed
+    assert [a.status for a in answers[:20] + answers[21:]] == [201] * 40
+    level = (await StateLoader(pool).load([f"stock:{sku}:WH"]))[f"stock:{sku}:WH"]
+    assert isinstance(level, StockState)
+    assert level.levels.reserved == 40
+    await target.close()
+    await other.close()
+
+
+async def test_a_database_error_in_a_batch_fails_only_its_command(
+    pool: asyncpg.Pool[Any], ids: Any
+) -> None:
+    boom = ids("boom")
+    await pool.execute(
+        f"""
+        CREATE FUNCTION "refuse_{boom}"() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF NEW.key = '{boom}' THEN RAISE EXCEPTION 'injected failure'; END IF;
+          RETURN NEW;
+        END $$;
+        CREATE TRIGGER "refuse_{boom}" BEFORE INSERT ON idempotency_keys
+          FOR EACH ROW EXECUTE FUNCTION "refuse_{boom}"();
+        """
+    )
+    try:
+        target = ledger(pool)
+        sku = ids("FAULT")
+        await receive(target, sku, 100)
+        callers = [keyed(ids("KEY")) for _ in range(10)] + [keyed(boom)]
+        jobs = [target.execute(reserve_one(sku, ids), who, render) for who in callers]
+        answers = await asyncio.wait_for(asyncio.gather(*jobs, return_exceptions=True), timeout=10)
+        assert isinstance(answers[-1], asyncpg.RaiseError)
+        assert [getattr(a, "status", None) for a in answers[:-1]] == [201] * 10
+        level = (await StateLoader(pool).load([f"stock:{sku}:WH"]))[f"stock:{sku}:WH"]
+        assert isinstance(level, StockState)
+        assert level.levels.reserved == 10
+        await target.close()
+    finally:
+        await pool.execute(
+            f'DROP TRIGGER "refuse_{boom}" ON idempotency_keys; DROP FUNCTION "refuse_{boom}"()'
+        )

@@ -1,0 +1,472 @@
+"""Several `stockledger serve` processes on one database: the write path across processes.
+
+Real processes, real Postgres; each test writes SKUs and orders of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from stockledger.infra.local import free_port
+from stockledger.leader import CLASS, RELAY_LOCK, ROLE_LOCKS
+
+from ..support import eventually
+from .conftest import API_KEYS, auth
+
+START_SECONDS = 60
+
+
+class Served:
+    """One `serve` process: its port, its process and the file its logs go to."""
+
+    def __init__(self, process: subprocess.Popen[bytes], port: int, logs: Path) -> None:
+        self.process = process
+        self.port = port
+        self.logs = logs
+        self.url = f"http://127.0.0.1:{port}"
+
+
+def _env(database_url: str, port: int, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "STOCKLEDGER_DATABASE_URL": database_url,
+        "STOCKLEDGER_API_KEYS": API_KEYS,
+        "STOCKLEDGER_PORT": str(port),
+        "STOCKLEDGER_LOG_LEVEL": "WARNING",
+        **extra,
+    }
+
+
+def _wait_healthy(served: Served) -> None:
+    deadline = time.monotonic() + START_SECONDS
+    while True:
+        try:
+            if httpx.get(f"{served.url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert served.process.poll() is None, served.logs.read_text()[-3000:]
+        assert time.monotonic() < deadline, "serve did not start"
+        time.sleep(0.05)  # polling the condition above
+
+
+@contextmanager
+def serving(
+    database_url: str, tmp: Path, count: int, *args: str, **env: str
+) -> Iterator[list[Served]]:
+    """`count` serve processes on one database (no Kafka: the write path alone)."""
+    started: list[Served] = []
+    try:
+        for n in range(count):
+            port = free_port()
+            logs = tmp / f"serve-{n}-{port}.log"
+            with logs.open("wb") as sink:
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "stockledger.cli", "serve", *args],
+                    env=_env(database_url, port, **env),
+                    stdout=sink,
+                    stderr=sink,
+                    start_new_session=True,
+                )
+            started.append(Served(process, port, logs))
+        for served in started:
+            _wait_healthy(served)
+        yield started
+    finally:
+        for served in started:
+            if served.process.poll() is None:
+                os.killpg(served.process.pid, signal.SIGTERM)
+        for served in started:
+            try:
+                served.process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(served.process.pid, signal.SIGKILL)
+                served.process.wait(5)
+
+
+def _clients(servers: list[Served]) -> list[httpx.AsyncClient]:
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    return [httpx.AsyncClient(base_url=s.url, timeout=30, limits=limits) for s in servers]
+
+
+async def _close(clients: list[httpx.AsyncClient]) -> None:
+    await asyncio.gather(*(c.aclose() for c in clients))
+
+
+def _reservation(order: str, *lines: tuple[str, str, int]) -> dict[str, Any]:
+    return {
+        "orderId": order,
+        "lines": [{"sku": s, "warehouseId": w, "quantity": q} for s, w, q in lines],
+    }
+
+
+async def _receive(http: httpx.AsyncClient, sku: str, wh: str, qty: int) -> None:
+    body = {
+        "sku": sku,
+        "warehouseId": wh,
+        "quantity": qty,
+        "purchaseOrderId": "PO-SCALE",
+        "unitCost": "1.00",
+        "supplier": "Acme",
+    }
+    response = await http.post("/v1/receipts", json=body, headers=auth("warehouse"))
+    assert response.status_code == 201, response.text
+
+
+async def _strong(http: httpx.AsyncClient, sku: str, wh: str) -> dict[str, Any]:
+    response = await http.get(
+        f"/v1/stock/{sku}/{wh}", params={"consistency": "strong"}, headers=auth("admin")
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def _reserved_events(http: httpx.AsyncClient, sku: str, wh: str) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    after: str | None = None
+    while True:
+        params: dict[str, Any] = {"types": "StockReserved", "limit": 1000}
+        if after:
+            params["after"] = after
+        page = await http.get(f"/v1/stock/{sku}/{wh}/history", params=params, headers=auth("admin"))
+        assert page.status_code == 200, page.text
+        events += page.json()["events"]
+        after = page.json().get("next")
+        if not after:
+            return events
+
+
+def _refused_total(metrics: str) -> float:
+    for line in metrics.splitlines():
+        if line.startswith("stockledger_commands_refused_total "):
+            return float(line.split()[1])
+    return 0.0
+
+
+# -- hedged requests: one key, many processes ---------------------------------------------
+
+
+@pytest.mark.parametrize("processes", [2, 4])
+async def test_an_order_sent_to_every_process_at_once_gets_one_answer_everywhere(
+    database_url: str, tmp_path: Path, ids: Any, processes: int
+) -> None:
+    sku, wh = ids("HEDGE"), "WH-A"
+    with serving(database_url, tmp_path, processes, "--no-expiry") as servers:
+        clients = _clients(servers)
+        try:
+            await _receive(clients[0], sku, wh, 60)  # 100 orders of 1: stock runs out midway
+            orders = [(ids("ORDER"), ids("KEY")) for _ in range(100)]
+
+            async def send(http: httpx.AsyncClient, order: str, key: str) -> httpx.Response:
+                headers = {**auth("orders"), "Idempotency-Key": key}
+                body = _reservation(order, (sku, wh, 1))
+                return await http.post("/v1/reservations", json=body, headers=headers)
+
+            copies = [[send(http, order, key) for http in clients] for order, key in orders]
+            answered = await asyncio.wait_for(
+                asyncio.gather(*(asyncio.gather(*c) for c in copies)), timeout=10
+            )
+            statuses: Counter[int] = Counter()
+            for replies in answered:
+                assert len({r.status_code for r in replies}) == 1, [r.text for r in replies]
+                assert all(r.json() == replies[0].json() for r in replies)
+                replayed = [r.headers.get("Idempotent-Replayed") == "true" for r in replies]
+                assert replayed.count(False) == 1, "exactly one copy executed"
+                statuses[replies[0].status_code] += 1
+                if replies[0].status_code == 409:
+                    assert replies[0].json()["type"] == "/problems/insufficient-stock"
+            assert statuses == {201: 60, 409: 40}
+            level = await _strong(clients[0], sku, wh)
+            assert (level["reserved"], level["available"]) == (60, 0)
+            reserved = await _reserved_events(clients[0], sku, wh)
+            assert len(reserved) == 60
+            assert len({e["data"]["orderId"] for e in reserved}) == 60  # once per order
+            again = await asyncio.gather(
+                *(send(clients[-1], order, key) for order, key in orders[:10])
+            )
+            assert all(r.headers.get("Idempotent-Replayed") == "true" for r in again)
+        finally:
+            await _close(clients)
+
+
+# -- one hot SKU, four processes -------------------------------------------------------------
+
+
+async def test_four_processes_on_one_hot_sku_refuse_no_valid_reservation(
+    database_url: str, tmp_path: Path, ids: Any
+) -> None:
+    sku, wh = ids("FLASH"), "WH-A"
+    with serving(database_url, tmp_path, 4, "--no-expiry") as servers:
+        clients = _clients(servers)
+        try:
+            await _receive(clients[0], sku, wh, 1_000_000)
+            gate = asyncio.Semaphore(160)
+
+            async def reserve(n: int) -> int:
+                async with gate:
+                    body = _reservation(ids("ORDER"), (sku, wh, 1))
+                    http = clients[n % len(clients)]
+                    reply = await http.post("/v1/reservations", json=body, headers=auth("orders"))
+                    return reply.status_code
+
+            statuses = Counter(await asyncio.gather(*(reserve(n) for n in range(1600))))
+            assert statuses == {201: 1600}
+            level = await _strong(clients[0], sku, wh)
+            assert level["reserved"] == 1600
+            assert level["version"] == 1601  # one receipt, one event per reservation, no gap
+            for http in clients:
+                assert _refused_total((await http.get("/metrics")).text) == 0
+        finally:
+            await _close(clients)
+
+
+async def test_a_sell_out_across_four_processes_is_exact(
+    database_url: str, tmp_path: Path, ids: Any
+) -> None:
+    sku, wh = ids("SELLOUT"), "WH-A"
+    with serving(database_url, tmp_path, 4, "--no-expiry") as servers:
+        clients = _clients(servers)
+        try:
+            await _receive(clients[0], sku, wh, 300)
+            replies = await asyncio.gather(
+                *(
+                    clients[n % 4].post(
+                        "/v1/reservations",
+                        json=_reservation(ids("ORDER"), (sku, wh, 1)),
+                        headers=auth("orders"),
+                    )
+                    for n in range(900)
+                )
+            )
+            assert Counter(r.status_code for r in replies) == {201: 300, 409: 600}
+            assert {r.json()["type"] for r in replies if r.status_code == 409} == {
+                "/problems/insufficient-stock"
+            }
+            level = await _strong(clients[0], sku, wh)
+            assert (level["reserved"], level["available"]) == (300, 0)
+        finally:
+            await _close(clients)
+
+
+async def test_multi_line_reservations_in_random_orders_from_four_processes_never_deadlock(
+    database_url: str, tmp_path: Path, ids: Any
+) -> None:
+    wh = "WH-A"
+    skus = [ids("MULTI") for _ in range(8)]
+    chooser = random.Random(7)
+    with serving(database_url, tmp_path, 4, "--no-expiry") as servers:
+        clients = _clients(servers)
+        try:
+            await asyncio.gather(*(_receive(clients[0], sku, wh, 100_000) for sku in skus))
+            orders = [
+                [(sku, wh, chooser.randint(1, 3)) for sku in chooser.sample(skus, 3)]
+                for _ in range(400)
+            ]
+            replies = await asyncio.wait_for(
+                asyncio.gather(
+                    *(
+                        clients[n % 4].post(
+                            "/v1/reservations",
+                            json=_reservation(ids("ORDER"), *lines),
+                            headers=auth("orders"),
+                        )
+                        for n, lines in enumerate(orders)
+                    )
+                ),
+                timeout=60,
+            )
+            assert Counter(r.status_code for r in replies) == {201: 400}
+            wanted: Counter[str] = Counter()
+            for lines in orders:
+                for sku, _, quantity in lines:
+                    wanted[sku] += quantity
+            for sku in skus:
+                level = await _strong(clients[0], sku, wh)
+                assert level["reserved"] == wanted[sku]
+                assert 0 <= level["reserved"] <= level["onHand"]
+                events = await _reserved_events(clients[0], sku, wh)
+                assert level["version"] == len(events) + 1  # the receipt, then one per line
+        finally:
+            await _close(clients)
+
+
+# -- processes that die or stop --------------------------------------------------------------
+
+
+async def _reservations_whole(http: httpx.AsyncClient, sku: str, wh: str) -> int:
+    """Every StockReserved on the stock stream has its reservation stream, and the levels
+    equal the events: nothing half-written. Returns the reserved quantity."""
+    events = await _reserved_events(http, sku, wh)
+    for event in events:
+        reservation_id = event["data"]["reservationId"]
+        got = await http.get(f"/v1/reservations/{reservation_id}", headers=auth("admin"))
+        assert got.status_code == 200, got.text
+    level = await _strong(http, sku, wh)
+    assert level["reserved"] == len(events)
+    return len(events)
+
+
+async def test_sigkill_of_one_process_mid_batch_leaves_nothing_half_written_and_no_lock(
+    database_url: str, tmp_path: Path, ids: Any
+) -> None:
+    sku, wh = ids("KILL"), "WH-A"
+    with serving(database_url, tmp_path, 2, "--no-expiry") as servers:
+        clients = _clients(servers)
+        try:
+            await _receive(clients[0], sku, wh, 100_000)
+
+            async def reserve(http: httpx.AsyncClient) -> int | None:
+                body = _reservation(ids("ORDER"), (sku, wh, 1))
+                try:
+                    reply = await http.post("/v1/reservations", json=body, headers=auth("orders"))
+                except httpx.TransportError:
+                    return None  # the killed process's requests: cut, not answered
+                return reply.status_code
+
+            load = [asyncio.ensure_future(reserve(clients[n % 2])) for n in range(600)]
+            await eventually(
+                lambda: _count_reserved_soon(clients[1], sku, wh), what="writes under way"
+            )
+            os.killpg(servers[0].process.pid, signal.SIGKILL)
+            statuses = Counter(await asyncio.gather(*load))
+            assert set(statuses) <= {201, None}
+            assert statuses[201] > 0
+            # The survivor goes on with the same stream at once: no lock was left behind.
+            after = await asyncio.wait_for(
+                asyncio.gather(*(reserve(clients[1]) for _ in range(50))), timeout=10
+            )
+            assert after == [201] * 50
+            assert await _reservations_whole(clients[1], sku, wh) >= statuses[201] + 50
+        finally:
+            await _close(clients)
+
+
+async def _count_reserved_soon(http: httpx.AsyncClient, sku: str, wh: str) -> bool:
+    level = await _strong(http, sku, wh)
+    return int(level["reserved"]) >= 50
+
+
+async def test_sigterm_under_load_stops_the_process_in_bounded_time(
+    database_url: str, tmp_path: Path, ids: Any
+) -> None:
+    sku, wh = ids("TERM"), "WH-A"
+    with serving(database_url, tmp_path, 1, "--no-expiry") as servers:
+        clients = _clients(servers)
+        try:
+            await _receive(clients[0], sku, wh, 100_000)
+
+            async def reserve() -> int | None:
+                body = _reservation(ids("ORDER"), (sku, wh, 1))
+                try:
+                    headers = {**auth("orders"), "Idempotency-Key": ids("KEY")}
+                    reply = await clients[0].post("/v1/reservations", json=body, headers=headers)
+                except httpx.TransportError:
+                    return None
+                return reply.status_code
+
+            load = [asyncio.ensure_future(reserve()) for _ in range(600)]
+            await eventually(
+                lambda: _count_reserved_soon(clients[0], sku, wh), what="writes under way"
+            )
+            stopped_at = time.monotonic()
+            os.killpg(servers[0].process.pid, signal.SIGTERM)
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, servers[0].process.wait, 20)
+            assert time.monotonic() - stopped_at < 15
+            statuses = Counter(await asyncio.gather(*load))
+            assert set(statuses) <= {201, 503, None}, statuses
+        finally:
+            await _close(clients)
+    with serving(database_url, tmp_path, 1, "--no-expiry") as again:
+        clients = _clients(again)
+        try:
+            assert await _reservations_whole(clients[0], sku, wh) >= statuses[201]
+        finally:
+            await _close(clients)
+
+
+# -- serve --workers N ------------------------------------------------------------------------
+
+
+async def _lock_holders(database_url: str) -> dict[str, int]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT classid::bigint AS classid, objid::bigint AS objid, objsubid, "
+            "count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+            "GROUP BY 1, 2, 3"
+        )
+    finally:
+        await conn.close()
+    held: dict[tuple[int, int, int], int] = {
+        (r["classid"], r["objid"], r["objsubid"]): r["n"] for r in rows
+    }
+    holders = {role: held.get((CLASS, n, 2), 0) for role, n in ROLE_LOCKS.items()}
+    holders["relay"] = held.get((RELAY_LOCK >> 32, RELAY_LOCK & 0xFFFF_FFFF, 1), 0)
+    return holders
+
+
+async def test_serve_with_workers_answers_from_every_worker_and_elects_one_leader_per_role(
+    database_url: str, new_database: Any, kafka_broker: str, tmp_path: Path, ids: Any
+) -> None:
+    # The roles' locks are per database: count only this deployment's.
+    own = await asyncio.get_running_loop().run_in_executor(None, new_database)
+    env = {
+        "STOCKLEDGER_KAFKA_BOOTSTRAP_SERVERS": kafka_broker,
+        "STOCKLEDGER_KAFKA_IDEMPOTENCE": "false",
+        "STOCKLEDGER_KAFKA_TOPIC": ids("topic"),
+        "STOCKLEDGER_KAFKA_CONSUMER_GROUP": ids("group"),
+        "STOCKLEDGER_AUDIT_KEY": "workers-audit-key",
+    }
+    with serving(own, tmp_path, 1, "--workers", "2", **env) as servers:
+        base = servers[0].url
+        expected = {"expiry": 1, "checkpoints": 1, "projector": 1, "relay": 1}
+        await eventually(
+            lambda: _one_each(own, expected), within=30, what="one leader per background role"
+        )
+        seen: set[str] = set()  # this worker leads the expiry role (1.0), or the other does
+
+        async def scrape() -> str:
+            async with httpx.AsyncClient(base_url=base, timeout=5) as fresh:  # a new connection
+                return (await fresh.get("/metrics")).text
+
+        async def both_answered() -> bool:
+            # Connections at once: an idle worker may otherwise win every accept.
+            for metrics in await asyncio.gather(*(scrape() for _ in range(16))):
+                seen.update(
+                    line.split()[1]
+                    for line in metrics.splitlines()
+                    if line.startswith('stockledger_leader{role="expiry"}')
+                )
+            return seen == {"0.0", "1.0"}
+
+        await eventually(both_answered, within=30, what="answers from both workers")
+        async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+            sku = ids("WORKERS")
+            await _receive(http, sku, "WH-A", 5)
+            for _ in range(20):  # several connections: whichever worker answers, it's one ledger
+                async with httpx.AsyncClient(base_url=base, timeout=10) as fresh:
+                    assert (await _strong(fresh, sku, "WH-A"))["onHand"] == 5
+        holders = await _lock_holders(own)
+        assert holders == expected  # still one each, not one per worker
+
+
+async def _one_each(database_url: str, expected: dict[str, int]) -> bool:
+    return await _lock_holders(database_url) == expected
