@@ -46,7 +46,7 @@ from stockledger.infra.local import (
     start_postgres,
     start_redis,
 )
-from stockledger.projections.redis_stock import stock_key
+from stockledger.projections.redis_stock import DEFAULT_PREFIX, level_key
 
 from .loadgen import Spec, Stats, request
 
@@ -357,7 +357,7 @@ class Server:
             while True:
                 async with client.pipeline(transaction=False) as pipe:
                     for sku, wh in streams:
-                        pipe.hget(stock_key(sku, wh), "version")
+                        pipe.hget(level_key(DEFAULT_PREFIX, sku, wh), "version")
                     found = await pipe.execute()
                 behind = sum(1 for v in found if v is None or int(v) < version)
                 if not behind:

@@ -39,7 +39,7 @@ from bench.harness import (
 from bench.loadgen import Stats
 from bench.results import Result
 from bench.runner import Context, scenario
-from stockledger.projections.redis_stock import stock_key
+from stockledger.projections.redis_stock import DEFAULT_PREFIX, level_key
 
 SKUS, WAREHOUSES, CLIENTS = 1_000, ("WH-A", "WH-B", "WH-C"), 64
 UNITS = 1_000_000
@@ -153,7 +153,7 @@ class LagSampler:
 
     def __init__(self, server: Server, streams: list[tuple[str, str]], probe: tuple[str, str]):
         self.server = server
-        self.keys = [stock_key(s, w) for s, w in streams]
+        self.keys = [level_key(DEFAULT_PREFIX, s, w) for s, w in streams]
         self.probe = probe
 
     async def during(
@@ -202,7 +202,7 @@ class LagSampler:
         import httpx
 
         sku, wh = self.probe
-        key = stock_key(sku, wh)
+        key = level_key(DEFAULT_PREFIX, sku, wh)
         redis = self.server.harness.redis()
         body = {"orderId": "PROBE", "lines": [{"sku": sku, "warehouseId": wh, "quantity": 1}]}
         headers = self.server.auth("orders")

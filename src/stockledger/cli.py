@@ -163,7 +163,8 @@ def verify(
         str | None, typer.Option(help="with --audit: only this stream's chain")
     ] = None,
 ) -> None:
-    """Compare every projection with a fold of the event store; exit 1 on any drift.
+    """Compare every projection with a fold of the event store; exit 1 on any drift, 3 when
+    there is none but some streams have no projected row yet (lagging or lost projections).
 
     With --audit instead: recompute every hash chain and signed checkpoint (needs
     STOCKLEDGER_AUDIT_KEY), print the report as JSON and exit 1 on any break."""
@@ -176,6 +177,8 @@ def verify(
     render_report(report, console)
     if not report.ok:
         raise typer.Exit(1)
+    if not report.complete:
+        raise typer.Exit(3)
 
 
 def _verify_audit(settings: Settings, stream: str | None) -> None:

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
 
     database_url: str | None = Field(default=None, description="Postgres DSN")
     redis_url: str | None = Field(default=None, description="Redis URL")
+    redis_prefix: str = Field(
+        default="stockledger:", description="Every Redis key of the deployment starts with it"
+    )
     kafka_bootstrap_servers: str | None = Field(default=None, description="Kafka bootstrap servers")
     kafka_topic: str = Field(default="inventory.events", description="Topic the relay publishes to")
     kafka_partitions: int = Field(default=6, ge=1, description="Partitions when creating the topic")
@@ -61,6 +64,22 @@ class Settings(BaseSettings):
     run_relay: bool = Field(default=True, description="`serve` runs the outbox relay (elected)")
     run_projector: bool = Field(default=True, description="`serve` runs the projectors (elected)")
     workers: int = Field(default=1, ge=1, description="`serve`: API processes on one port")
+    ready_max_outbox_age_seconds: float = Field(
+        default=30,
+        gt=0,
+        description="/ready is degraded when the oldest unpublished event is older",
+    )
+    ready_max_projection_lag_seconds: float = Field(
+        default=30, gt=0, description="/ready is degraded when the projectors are further behind"
+    )
+    verify_sample_seconds: float = Field(
+        default=5,
+        gt=0,
+        description="`serve` compares sampled projections with the store this often",
+    )
+    verify_sample_streams: int = Field(
+        default=20, ge=1, description="Stock streams compared with the store per sample"
+    )
     log_level: str = Field(default="INFO", description="Log level")
     log_json: bool = Field(default=True, description="JSON logs (false: console)")
     audit_key: SecretStr | None = Field(

@@ -23,7 +23,12 @@ from .metrics import LEADER
 
 log = structlog.get_logger()
 
-ROLE_LOCKS = {"expiry": 1, "checkpoints": 2, "projector": 3}  # pg_advisory_lock(CLASS, n)
+ROLE_LOCKS = {
+    "expiry": 1,
+    "checkpoints": 2,
+    "projector": 3,
+    "verifier": 4,
+}  # pg_advisory_lock(CLASS, n)
 CLASS = 0x53544C47  # "STLG"
 
 Work: TypeAlias = "Callable[[asyncpg.Connection[Any]], Awaitable[None]]"

@@ -26,6 +26,11 @@ OUTBOX_BACKLOG = Gauge("stockledger_outbox_backlog", "Events committed but not y
 OUTBOX_OLDEST_AGE = Gauge(
     "stockledger_outbox_oldest_age_seconds", "Age of the oldest unpublished event"
 )
+RELAY_ERRORS = Counter(
+    "stockledger_relay_errors_total",
+    "Failures to publish, by kind (broker unreachable, idempotent producer refused, ...)",
+    ["kind"],
+)
 RELAY_PUBLISHED = Counter("stockledger_relay_published_total", "Events published to Kafka")
 LEADER = Gauge(
     "stockledger_leader",
@@ -41,3 +46,20 @@ PROJECTION_APPLY = Histogram(
 PROJECTED = Counter("stockledger_projected_events_total", "Events applied", ["projection"])
 PARKED = Counter("stockledger_parked_streams_total", "Streams parked on a poison event")
 REDIS_ERRORS = Counter("stockledger_redis_errors_total", "Redis writes or reads that failed")
+PROJECTION_DRIFT = Counter(
+    "stockledger_projection_drift_total",
+    "Sampled projection rows that differ from a fold of the store at their version",
+    ["projection"],
+)
+HTTP_REQUESTS = Counter(
+    "stockledger_http_requests_total",
+    "HTTP requests by method, route template and status",
+    ["method", "route", "status"],
+)
+HTTP_SECONDS = Histogram(
+    "stockledger_http_request_duration_seconds",
+    "HTTP request latency by method and route template",
+    ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+)
+HTTP_IN_FLIGHT = Gauge("stockledger_http_requests_in_flight", "HTTP requests being served")

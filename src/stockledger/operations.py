@@ -47,7 +47,7 @@ async def resources(
     pool = await create_pool(settings.require_database_url(), settings.db_pool_size)
     redis = redis_client(settings)
     try:
-        yield pool, RedisStock(redis) if redis is not None else None
+        yield pool, RedisStock(redis, settings.redis_prefix) if redis is not None else None
     finally:
         if redis is not None:
             await redis.aclose()
@@ -145,14 +145,29 @@ async def run_verify(settings: Settings, console: Console) -> Report:
 
 def render_report(report: Report, console: Console) -> None:
     console.print(f"folded {report.events:,} events in {report.streams:,} streams")
-    compared = Table("projection", "rows equal to the store", "of which lagging")
-    for name in sorted(set(report.compared) | set(report.lagging)):
-        compared.add_row(name, f"{report.compared[name]:,}", f"{report.lagging[name]:,}")
+    compared = Table(
+        "projection", "rows equal to the store", "of which lagging", "streams with no row"
+    )
+    for name in sorted(set(report.compared) | set(report.lagging) | set(report.missing)):
+        compared.add_row(
+            name,
+            f"{report.compared[name]:,}",
+            f"{report.lagging[name]:,}",
+            f"{report.missing[name]:,}",
+        )
     console.print(compared)
-    if report.ok:
+    if report.ok and report.complete:
         console.print(
             "[bold green]no drift[/bold green]: projections, conservation, reserved "
             "totals and the append-only guard all check out"
+        )
+        return
+    if report.ok:
+        missing = ", ".join(f"{n:,} in {p}" for p, n in sorted(report.missing.items()))
+        console.print(
+            f"[bold yellow]incomplete[/bold yellow]: no drift in the rows that exist, but "
+            f"streams have no projected row yet ({missing}): the projectors are behind or "
+            "the read model was lost (`stockledger replay` rebuilds it)"
         )
         return
     findings = Table(

@@ -20,19 +20,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, NamedTuple
 
 import asyncpg
 import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    ClusterAuthorizationFailedError,
+    KafkaConnectionError,
+    KafkaError,
+    KafkaTimeoutError,
+    MessageSizeTooLargeError,
+    NodeNotReadyError,
+    RecordListTooLargeError,
+    RequestTimedOutError,
+    TopicAlreadyExistsError,
+    TopicAuthorizationFailedError,
+    UnknownError,
+    UnsupportedVersionError,
+)
 
 from .config import Settings
 from .leader import lead
-from .metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE, RELAY_PUBLISHED
+from .metrics import RELAY_ERRORS, RELAY_PUBLISHED
+from .status import REPORT_EVERY_SECONDS, report
 
 log = structlog.get_logger()
 
@@ -90,14 +103,47 @@ async def oldest(pool: asyncpg.Pool[Any], limit: int) -> list[Outgoing]:
 
 async def ensure_topic(settings: Settings) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
-    await admin.start()
     try:
+        await admin.start()
         if settings.kafka_topic not in await admin.list_topics():
             topic = NewTopic(settings.kafka_topic, settings.kafka_partitions, 1)
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics([topic])
     finally:
         await admin.close()
+
+
+HINTS = {
+    "broker unreachable": "check STOCKLEDGER_KAFKA_BOOTSTRAP_SERVERS and that the brokers are up",
+    "idempotent producer refused": "the broker does not grant InitProducerId (no idempotent "
+    "producer, or no IDEMPOTENT_WRITE permission): set STOCKLEDGER_KAFKA_IDEMPOTENCE=false or "
+    "allow it on the broker",
+    "authorization": "the broker refuses this client on the topic or cluster: grant it write "
+    "access to STOCKLEDGER_KAFKA_TOPIC",
+    "message too large": "an event is larger than the broker's message.max.bytes: raise it "
+    "(and the topic's max.message.bytes)",
+    "other": "see the error; the relay retries with backoff",
+}
+
+
+def classify(error: BaseException, settings: Settings) -> str:
+    """The kind of a publishing failure (a label of stockledger_relay_errors_total)."""
+    match error:
+        case (
+            KafkaConnectionError()
+            | NodeNotReadyError()
+            | KafkaTimeoutError()
+            | RequestTimedOutError()
+            | OSError()
+        ):
+            return "broker unreachable"
+        case UnknownError() | UnsupportedVersionError() if settings.kafka_idempotence:
+            return "idempotent producer refused"  # how brokers without InitProducerId answer
+        case TopicAuthorizationFailedError() | ClusterAuthorizationFailedError():
+            return "authorization"
+        case MessageSizeTooLargeError() | RecordListTooLargeError():
+            return "message too large"
+    return "other"
 
 
 class Relay:
@@ -109,14 +155,17 @@ class Relay:
         batch: int = 2000,
         poll_seconds: float = 0.5,
         standby_seconds: float = 1.0,
+        backoff_seconds: float = 0.5,
+        backoff_cap_seconds: float = 30.0,
     ) -> None:
         self.pool = pool
         self.settings = settings
         self.batch = batch
         self.poll_seconds = poll_seconds
         self.standby_seconds = standby_seconds
+        self.backoff_seconds = backoff_seconds
+        self.backoff_cap_seconds = backoff_cap_seconds
         self._wake = asyncio.Event()
-        self._measured = 0.0
 
     async def run(self) -> None:
         """Stand by until this instance holds the leader lock, then relay until it loses it."""
@@ -130,26 +179,45 @@ class Relay:
         )
 
     async def _lead(self, conn: asyncpg.Connection[Any]) -> None:
-        await ensure_topic(self.settings)
+        """Relay while leading. A failure to publish is classified and logged once per change
+        of kind (naming the setting to change), reported for /ready, and retried with an
+        exponential backoff up to a cap; the old producer is always closed before a new one."""
         await conn.add_listener(CHANNEL, lambda *_: self._wake.set())
-        producer = await self._producer()
-        try:
-            while not conn.is_closed():
-                try:
+        failing: str | None = None  # the kind of error now, None while publishing works
+        backoff, reported = self.backoff_seconds, 0.0
+        while not conn.is_closed():
+            producer: AIOKafkaProducer | None = None
+            try:
+                await ensure_topic(self.settings)  # a restarted broker may have lost it
+                producer = await self._producer()
+                while not conn.is_closed():
                     await self.publish(producer)
-                except KafkaError as error:  # recreate the producer after a fatal error
-                    log.warning("publish failed; recreating the producer", error=repr(error))
+                    if failing is not None:
+                        log.info("relay publishing again", after=failing)
+                        failing, backoff = None, self.backoff_seconds
+                    if time.monotonic() - reported > REPORT_EVERY_SECONDS:
+                        await report(self.pool, "relay")
+                        reported = time.monotonic()
+                    self._wake.clear()  # drained: wait for the next commit's NOTIFY, or poll
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                    await conn.execute("SELECT 1")  # still holding the session (and the lock)?
+            except (KafkaError, OSError) as error:
+                kind = classify(error, self.settings)
+                RELAY_ERRORS.labels(kind).inc()
+                if kind != failing:
+                    log.error(
+                        "relay cannot publish", kind=kind, hint=HINTS[kind], error=repr(error)
+                    )
+                    failing = kind
+                await report(self.pool, "relay", problem=f"{kind}: {HINTS[kind]}")
+                reported = 0.0  # report the recovery at once
+            finally:
+                if producer is not None:
                     await producer.stop()
-                    await asyncio.sleep(self.poll_seconds)
-                    await ensure_topic(self.settings)  # a restarted broker may have lost it
-                    producer = await self._producer()
-                    continue
-                self._wake.clear()  # drained: wait for the next commit's NOTIFY, or poll
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
-                await conn.execute("SELECT 1")  # still holding the session (and the lock)?
-        finally:
-            await producer.stop()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self.backoff_cap_seconds)
+            await conn.execute("SELECT 1")  # backing off, still the leader?
 
     async def _producer(self) -> AIOKafkaProducer:
         producer = AIOKafkaProducer(
@@ -160,7 +228,11 @@ class Relay:
             max_batch_size=256 * 1024,
             request_timeout_ms=10_000,
         )
-        await producer.start()
+        try:
+            await producer.start()
+        except BaseException:
+            await producer.stop()  # a producer that failed to start still holds a client
+            raise
         return producer
 
     async def publish(self, producer: AIOKafkaProducer) -> int:
@@ -180,23 +252,6 @@ class Relay:
             )
             sent += len(batch)
             RELAY_PUBLISHED.inc(len(batch))
-            full = len(batch) == self.batch
-            await self._measure_backlog(full, batch)
-            if not full:
+            if len(batch) < self.batch:
                 break
         return sent
-
-    async def _measure_backlog(self, busy: bool, batch: Sequence[Outgoing]) -> None:
-        now = time.monotonic()
-        if busy or now - self._measured < 1.0:  # at most one count a second
-            if batch:
-                OUTBOX_OLDEST_AGE.set((datetime.now(UTC) - batch[0].recorded_at).total_seconds())
-            return
-        self._measured = now
-        row = await self.pool.fetchrow(
-            "SELECT count(*) AS n, min(e.recorded_at) AS oldest FROM outbox o "
-            "JOIN events e ON e.position = o.position"
-        )
-        OUTBOX_BACKLOG.set(row["n"] if row else 0)
-        oldest = row["oldest"] if row else None
-        OUTBOX_OLDEST_AGE.set((datetime.now(UTC) - oldest).total_seconds() if oldest else 0)

@@ -37,8 +37,10 @@ async def pipe(
 
 async def clean_verify(pipe: Pipeline) -> None:
     await pipe.wait_caught_up()
-    report = await verify(pipe.pool, RedisStock(pipe.redis), lambda _: None)
+    redis = RedisStock(pipe.redis, pipe.settings.redis_prefix)
+    report = await verify(pipe.pool, redis, lambda _: None)
     assert report.findings == []
+    assert report.complete, report.missing
     assert report.compared["postgres"] > 0
     assert report.compared["redis"] > 0
 
@@ -180,7 +182,9 @@ async def test_offsets_reset_to_the_beginning_leave_projections_unchanged(
         enable_auto_commit=False,
     )
     await consumer.start()
-    projector = Projector(pipe.pool, pipe.settings, RedisStock(pipe.redis))
+    projector = Projector(
+        pipe.pool, pipe.settings, RedisStock(pipe.redis, pipe.settings.redis_prefix)
+    )
     replayed = 0
     try:
         while not consumer.assignment():

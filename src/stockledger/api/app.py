@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import gc
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
@@ -23,16 +25,18 @@ from ..outbox import Relay
 from ..projections.consumer import Projector
 from ..projections.read import ProjectedReader
 from ..projections.redis_stock import RedisStock
+from ..projections.sampler import run_sampler
 from ..reads import StockReader
 from ..service import Ledger
+from ..status import OutboxSampler, pipeline_readiness
 from ..store.db import create_pool, head_revisions
 from ..store.event_store import EventStore
 from ..store.snapshots import StateLoader
 from . import commands, problems, queries
 from .audit import router as audit_router
 from .deps import Services
-from .health import pipeline_checks, redis_client
-from .middleware import RequestContext
+from .health import kafka_reachable, redis_checks, redis_client
+from .middleware import HttpMetrics, RequestContext
 
 DESCRIPTION = """Every stock change is an immutable, attributed event; every level is derived
 from them. Authenticate with `Authorization: Bearer <key>` (or `X-API-Key`). Errors are RFC 9457
@@ -89,7 +93,7 @@ def create_app(
             snapshot_every=settings.snapshot_every,
         )
         redis = redis_client(settings)
-        redis_stock = RedisStock(redis) if redis is not None else None
+        redis_stock = RedisStock(redis, settings.redis_prefix) if redis is not None else None
         pipeline = settings.kafka_bootstrap_servers is not None
         app.state.pool = pool
         app.state.redis = redis
@@ -102,6 +106,9 @@ def create_app(
             ProjectedReader(pool, redis_stock) if pipeline else None,
         )
         tasks: list[asyncio.Task[None]] = []
+        sampler = OutboxSampler(pool)  # every process: true whatever the relay does
+        app.state.outbox = sampler
+        tasks.append(asyncio.create_task(sampler.run(), name="outbox-sampler"))
 
         def background(role: str, work: Callable[[], Awaitable[None]]) -> None:
             elected = lead(dsn, role, lambda _conn: work())
@@ -122,6 +129,16 @@ def create_app(
             tasks.append(asyncio.create_task(Relay(pool, settings).run(), name="outbox-relay"))
         if pipeline and run_projector:
             background("projector", Projector(pool, settings, redis_stock).run)
+            background(
+                "verifier",
+                functools.partial(
+                    run_sampler,
+                    pool,
+                    redis_stock,
+                    every_seconds=settings.verify_sample_seconds,
+                    streams=settings.verify_sample_streams,
+                ),
+            )
         try:
             yield
         finally:
@@ -143,6 +160,7 @@ def create_app(
     app.state.api_keys = settings.parsed_api_keys()
     app.state.audit_key = audit_key
     app.add_middleware(RequestContext, body_timeout=settings.http_body_timeout_seconds)
+    app.add_middleware(HttpMetrics)  # outermost: every answer counts, refusals included
     problems.install(app)
     app.include_router(commands.router)
     app.include_router(queries.router)
@@ -159,10 +177,13 @@ def create_app(
         responses={503: {"description": "not ready: `checks` says what is missing"}},
     )
     async def ready(request: Request) -> Response:
-        """Readiness: Postgres reachable and migrated to head."""
+        """Readiness: Postgres reachable and migrated to head (else 503); `degraded` (200) with
+        the reason when Redis or Kafka is away, events are not leaving the outbox, no relay
+        leader holds the lock, the projectors lag or stopped reporting, or projections drift
+        or are parked."""
         checks: dict[str, Any] = {}
+        pool: asyncpg.Pool[Any] = request.app.state.pool
         try:
-            pool: asyncpg.Pool[Any] = request.app.state.pool
             rows = await asyncio.wait_for(pool.fetch("SELECT version_num FROM alembic_version"), 2)
             current = frozenset(r["version_num"] for r in rows)
             checks["postgres"] = "ok"
@@ -171,7 +192,12 @@ def create_app(
             checks["postgres"] = f"unreachable: {type(error).__name__}"
         ok = all(v == "ok" for v in checks.values())
         # Redis or Kafka away: commands still land and reads fall back: degraded, not dead.
-        checks.update(await pipeline_checks(request.app.state.redis, settings))
+        checks.update(await redis_checks(request.app.state.redis))
+        if ok and settings.kafka_bootstrap_servers:
+            reachable = await kafka_reachable(settings.kafka_bootstrap_servers)
+            with contextlib.suppress(OSError, asyncpg.PostgresError, TimeoutError):
+                outbox = await request.app.state.outbox.sample()  # fresh, not a second old
+                checks.update(await pipeline_readiness(pool, settings, outbox, reachable))
         degraded = any(v != "ok" for v in checks.values())
         status = "not-ready" if not ok else "degraded" if degraded else "ready"
         body = {"status": status, "checks": checks}

@@ -12,6 +12,7 @@ from ..config import Settings
 
 
 def redis_client(settings: Settings) -> aioredis.Redis | None:
+    """The deployment's Redis client (keys prefixed by RedisStock), or None without Redis."""
     if not settings.redis_url:
         return None
     return aioredis.Redis.from_url(
@@ -22,7 +23,7 @@ def redis_client(settings: Settings) -> aioredis.Redis | None:
     )
 
 
-async def _kafka_reachable(servers: str) -> bool:
+async def kafka_reachable(servers: str) -> bool:
     for server in servers.split(","):
         host, _, port = server.strip().rpartition(":")
         with contextlib.suppress(OSError, TimeoutError, ValueError):
@@ -32,7 +33,7 @@ async def _kafka_reachable(servers: str) -> bool:
     return False
 
 
-async def pipeline_checks(redis: aioredis.Redis | None, settings: Settings) -> dict[str, str]:
+async def redis_checks(redis: aioredis.Redis | None) -> dict[str, str]:
     checks: dict[str, str] = {}
     if redis is not None:
         try:
@@ -40,7 +41,4 @@ async def pipeline_checks(redis: aioredis.Redis | None, settings: Settings) -> d
             checks["redis"] = "ok"
         except (RedisError, OSError, TimeoutError) as error:
             checks["redis"] = f"unreachable: {type(error).__name__} (reads use postgres)"
-    if settings.kafka_bootstrap_servers:
-        reachable = await _kafka_reachable(settings.kafka_bootstrap_servers)
-        checks["kafka"] = "ok" if reachable else "unreachable (events wait in the outbox)"
     return checks

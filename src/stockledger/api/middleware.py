@@ -11,13 +11,16 @@ deeply. The route then parses the same bytes again, which is cheap at this size.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from typing import Any
 
 import orjson
 import structlog
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..metrics import HTTP_IN_FLIGHT, HTTP_REQUESTS, HTTP_SECONDS
 from .problems import problem_response
 
 MAX_BODY = 256 * 1024
@@ -163,3 +166,59 @@ class RequestContext:
             await send(message)
 
         await self.app(scope, replay, send_with_id)
+
+
+class HttpMetrics:
+    """RED metrics per route template (never the raw path: no label per SKU): requests by
+    method, route and status, latency by method and route, and requests in flight.
+
+    Hand-written on prometheus-client rather than an instrumentation package: it is one more
+    ASGI layer either way, and this one costs a dict lookup and three metric updates."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._templates: dict[Any, str] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500  # unless a response starts
+        started = time.perf_counter()
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        HTTP_IN_FLIGHT.inc()
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            HTTP_IN_FLIGHT.dec()
+            route = self._template(scope)
+            method = scope.get("method", "")
+            HTTP_REQUESTS.labels(method, route, str(status)).inc()
+            HTTP_SECONDS.labels(method, route).observe(time.perf_counter() - started)
+
+    def _template(self, scope: Scope) -> str:
+        endpoint = scope.get("endpoint")
+        if endpoint is None:  # refused before routing (413, 408, bad JSON) or no route at all
+            return self._match(scope)
+        template = self._templates.get(endpoint)
+        if template is None:
+            app = scope.get("app")
+            for route in getattr(app, "routes", ()):
+                if getattr(route, "endpoint", None) is endpoint:
+                    template = self._templates[endpoint] = route.path
+                    break
+        return template or "unmatched"
+
+    @staticmethod
+    def _match(scope: Scope) -> str:
+        for route in getattr(scope.get("app"), "routes", ()):
+            match, _ = route.matches(scope)
+            if match is Match.FULL:
+                return str(route.path)
+        return "unmatched"

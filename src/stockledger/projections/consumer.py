@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import datetime
+import time
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -22,6 +23,7 @@ from aiokafka.errors import KafkaError
 
 from ..config import Settings
 from ..metrics import CONSUMER_LAG
+from ..status import REPORT_EVERY_SECONDS, report
 from ..store.records import RecordedEvent
 from .postgres import PostgresProjection
 from .redis_stock import RedisStock
@@ -99,22 +101,35 @@ class Projector:
                 await self._consume(consumer)
             except KafkaError as error:
                 log.warning("projector lost kafka; reconnecting", error=repr(error))
+                await report(self.postgres.pool, "projector", problem=f"kafka: {error!r}")
             finally:
                 with contextlib.suppress(Exception):
                     await consumer.stop()
             await asyncio.sleep(self.retry_seconds)
 
     async def _consume(self, consumer: AIOKafkaConsumer) -> None:
+        # How stale the read models are, for /ready (status.py): 0 when nothing waits on the
+        # topic, else the age of the newest event applied (or of this run, before the first).
+        applied_through = datetime.now(UTC)
+        reported = 0.0
         while True:
             batches = await consumer.getmany(timeout_ms=200, max_records=self.max_records)
             records = [r for batch in batches.values() for r in batch]
             if records:
                 await self.handle(records)
                 await consumer.commit()  # only after the read models hold the batch
+                applied_through = datetime.fromtimestamp(records[-1].timestamp / 1000, UTC)
             elif self.redis is not None and self.redis.pending:
                 await self.redis.write([])  # Redis came back: write what it missed
+            behind = 0
             for partition in consumer.assignment():
                 end = consumer.highwater(partition)
                 if end is not None:
                     lag = end - await consumer.position(partition)
                     CONSUMER_LAG.labels(str(partition.partition)).set(lag)
+                    behind += lag
+            if time.monotonic() - reported > REPORT_EVERY_SECONDS:
+                age = (datetime.now(UTC) - applied_through).total_seconds() if behind else 0.0
+                details = {"behindMessages": behind}
+                await report(self.postgres.pool, "projector", lag_seconds=age, details=details)
+                reported = time.monotonic()

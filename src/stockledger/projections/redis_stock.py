@@ -19,7 +19,7 @@ from .rows import StockRow
 
 log = structlog.get_logger()
 
-PREFIX = "stockledger:"
+DEFAULT_PREFIX = "stockledger:"  # STOCKLEDGER_REDIS_PREFIX: deployments can share one Redis
 
 # KEYS: stream hash, SKU's warehouse set. ARGV: version, onHand, reserved, inTransit, damaged,
 # updatedAt, projectedAt, allow_equal (replay repairs a same-version drift), warehouseId.
@@ -47,19 +47,26 @@ class ProjectedLevel:
     projected_at: datetime
 
 
-def stock_key(sku: str, warehouse_id: str) -> str:
-    return PREFIX + stock_stream(sku, warehouse_id)
-
-
-def sku_key(sku: str) -> str:
-    return f"{PREFIX}sku:{sku}"
+def level_key(prefix: str, sku: str, warehouse_id: str) -> str:
+    """The Redis hash of one stock stream's levels."""
+    return prefix + stock_stream(sku, warehouse_id)
 
 
 class RedisStock:
-    def __init__(self, client: aioredis.Redis) -> None:
+    """Every key starts with `prefix` (STOCKLEDGER_REDIS_PREFIX)."""
+
+    def __init__(self, client: aioredis.Redis, prefix: str = DEFAULT_PREFIX) -> None:
         self.client = client
+        self.prefix = prefix
         self._cas = client.register_script(_CAS)
         self.pending: dict[str, StockRow] = {}  # rows not yet written while Redis is down
+
+    def level_key(self, sku: str, warehouse_id: str) -> str:
+        return level_key(self.prefix, sku, warehouse_id)
+
+    def sku_key(self, sku: str) -> str:
+        """The set of the SKU's warehouses."""
+        return f"{self.prefix}sku:{sku}"
 
     async def write(self, rows: Sequence[StockRow], *, allow_equal: bool = False) -> None:
         """CAS-write rows (and any left over from an outage); keep them for later on failure."""
@@ -75,7 +82,7 @@ class RedisStock:
             async with self.client.pipeline(transaction=False) as pipe:
                 for row in batch:
                     await self._cas(
-                        keys=[stock_key(row.sku, row.warehouse_id), sku_key(row.sku)],
+                        keys=[self.level_key(row.sku, row.warehouse_id), self.sku_key(row.sku)],
                         args=[
                             row.version,
                             row.levels.on_hand,
@@ -100,14 +107,14 @@ class RedisStock:
 
     async def level(self, sku: str, warehouse_id: str) -> ProjectedLevel | None:
         """Raises RedisError/OSError when Redis is unreachable (callers fall back)."""
-        found = await self.client.hgetall(stock_key(sku, warehouse_id))
+        found = await self.client.hgetall(self.level_key(sku, warehouse_id))
         return _decode(sku, warehouse_id, found) if found else None
 
     async def sku_levels(self, sku: str) -> list[ProjectedLevel]:
-        warehouses = sorted(_text(w) for w in await self.client.smembers(sku_key(sku)))
+        warehouses = sorted(_text(w) for w in await self.client.smembers(self.sku_key(sku)))
         async with self.client.pipeline(transaction=False) as pipe:
             for warehouse_id in warehouses:
-                pipe.hgetall(stock_key(sku, warehouse_id))
+                pipe.hgetall(self.level_key(sku, warehouse_id))
             found = await pipe.execute()
         return [_decode(sku, w, f) for w, f in zip(warehouses, found, strict=True) if f]
 

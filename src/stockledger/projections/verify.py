@@ -28,7 +28,7 @@ from ..domain.events import (
 )
 from ..domain.state import Levels, ReservationState, StockState, delta, evolve_reservation
 from ..domain.streams import stock_key
-from .redis_stock import PREFIX, RedisStock
+from .redis_stock import RedisStock
 
 Progress = Callable[[int], None]
 
@@ -46,11 +46,18 @@ class Report:
     streams: int = 0
     compared: Counter[str] = field(default_factory=Counter)
     lagging: Counter[str] = field(default_factory=Counter)
+    missing: Counter[str] = field(default_factory=Counter)  # streams with no row (yet)
     findings: list[Finding] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
+        """No drift: every row that exists equals the store (missing rows are not drift)."""
         return not self.findings
+
+    @property
+    def complete(self) -> bool:
+        """Every stock stream of the store has a row in every projection."""
+        return not +self.missing
 
     def add(self, check: str, subject: str, detail: str) -> None:
         self.findings.append(Finding(check, subject, detail))
@@ -76,12 +83,13 @@ async def _redis_rows(redis: RedisStock | None) -> dict[str, tuple[Levels, int]]
     if redis is None:
         return {}
     rows: dict[str, tuple[Levels, int]] = {}
-    async for key in redis.client.scan_iter(match=f"{PREFIX}stock:*", count=2000):
+    prefix = redis.prefix
+    async for key in redis.client.scan_iter(match=f"{prefix}stock:*", count=2000):
         name = key.decode() if isinstance(key, bytes) else key
-        sku, warehouse_id = stock_key(name.removeprefix(PREFIX))
+        sku, warehouse_id = stock_key(name.removeprefix(prefix))
         found = await redis.level(sku, warehouse_id)
         if found is not None:
-            rows[name.removeprefix(PREFIX)] = (found.levels, found.version)
+            rows[name.removeprefix(prefix)] = (found.levels, found.version)
     return rows
 
 
@@ -128,6 +136,8 @@ class _Fold:
         latest = rows[-1]["version"] if rows else 0
         for projection, version in versions.items():
             self._compare(projection, stream_id, at.get(version), version, latest)
+        for projection in self.wanted.keys() - versions.keys():
+            self.report.missing[projection] += 1  # not projected yet (or lost): counted
 
     def _compare(
         self, projection: str, stream_id: str, folded: Levels | None, version: int, latest: int
@@ -174,7 +184,9 @@ async def verify(pool: asyncpg.Pool[Any], redis: RedisStock | None, progress: Pr
         views = {
             r["reservation_id"]: r for r in await conn.fetch("SELECT * FROM reservation_views")
         }
-        wanted = {"postgres": postgres_rows, "redis": redis_rows}
+        wanted = {"postgres": postgres_rows}
+        if redis is not None:
+            wanted["redis"] = redis_rows
         fold = _Fold(report, wanted)
         await _fold_all(conn, fold, report, progress)
         _check_reservations(report, fold, views)
