@@ -27,7 +27,7 @@ from bench.storebench import Timer, fresh_database, has_events, load_average, re
 from bench.storedata import Shop, build
 from stockledger.config import Settings
 from stockledger.infra.local import start_kafka
-from stockledger.outbox import Outgoing, Relay, ensure_topic, oldest
+from stockledger.outbox import Outgoing, Relay, ensure_topic, oldest, start_producer
 from stockledger.store.db import create_pool
 
 GOAL_RATE = 20_000
@@ -80,7 +80,7 @@ async def ceiling(settings: Settings, messages: list[Outgoing]) -> float:
 
 
 async def relay(relay: Relay) -> tuple[float, int]:
-    producer = await relay._producer()
+    producer = await start_producer(relay.settings)
     sent = 0
     try:
         with Timer() as took:

@@ -8,6 +8,7 @@ import os
 import secrets
 import signal
 import sys
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -81,9 +82,15 @@ def _serve(
     flags = {"expiry": expiry, "relay": relay, "projector": projector}
     for name, on in flags.items():
         os.environ[f"STOCKLEDGER_RUN_{name.upper()}"] = "true" if on else "false"
-    uvicorn.run(
-        "stockledger.api.app:create_app_from_environment", factory=True, workers=workers, **options
-    )
+    # /metrics of any worker reports all of them (metrics.py); a fresh directory per start.
+    with tempfile.TemporaryDirectory(prefix="stockledger-metrics-") as metrics_dir:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        uvicorn.run(
+            "stockledger.api.app:create_app_from_environment",
+            factory=True,
+            workers=workers,
+            **options,
+        )
 
 
 @app.command()
@@ -152,6 +159,44 @@ def replay(
     timings = asyncio.run(run(_settings(), projection, console))
     for name, seconds in timings.items():
         console.print(f"[green]{name}[/green] rebuilt in {seconds:.1f} s")
+
+
+@app.command()
+def republish(
+    from_position: Annotated[
+        int, typer.Option("--from-position", min=0, help="events after this global position")
+    ] = 0,
+    since: Annotated[
+        datetime | None,
+        typer.Option(
+            formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"],
+            help="events recorded at or after this instant (UTC unless it has an offset)",
+        ),
+    ] = None,
+    stream: Annotated[
+        str | None, typer.Option(help="only this stream, e.g. stock:SKU-1:WH-A")
+    ] = None,
+) -> None:
+    """Send events from the store to the Kafka topic again (a topic that lost data, or a new
+    consumer that needs history). Same key, value and headers as the relay; consumers dedupe by
+    (streamId, version); the outbox and the live relay are not touched."""
+    from .operations import run_republish
+    from .republish import Selection
+
+    settings = _settings()
+    if not settings.kafka_bootstrap_servers:
+        _missing("STOCKLEDGER_KAFKA_BOOTSTRAP_SERVERS", "republish sends to Kafka")
+    settings.require_database_url()
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    selection = Selection(from_position, since, stream)
+    sent = asyncio.run(run_republish(settings, selection, console))
+    console.print(f"[green]republished {sent:,} events[/green] to {settings.kafka_topic}")
+
+
+def _missing(variable: str, why: str) -> None:
+    console.print(f"[red]{variable} is not set[/red]: {why}")
+    raise typer.Exit(2)
 
 
 @app.command()

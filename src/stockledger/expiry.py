@@ -17,13 +17,16 @@ import asyncpg
 import structlog
 
 from .domain.commands import ExpireReservation
-from .metrics import EXPIRATIONS
+from .metrics import EXPIRATIONS, EXPIRY_OVERDUE
 from .service import Caller, Ledger, Outcome, utcnow
 
 log = structlog.get_logger()
 
 SYSTEM = Caller(principal="system:expiry")
-IDEMPOTENCY_RETENTION = timedelta(hours=48)  # keys are kept at least 24 h
+IDEMPOTENCY_RETENTION = timedelta(hours=48)
+OVERDUE_AFTER = timedelta(
+    seconds=5
+)  # API.md: expired within 5 s of expiresAt  # keys are kept at least 24 h
 
 
 def _render(outcome: Outcome) -> tuple[int, dict[str, Any]]:
@@ -69,6 +72,11 @@ class ExpiryWorker:
                 )
             elif result.body.get("expired"):
                 expired += 1
+        overdue: int = await self.pool.fetchval(
+            "SELECT count(*) FROM reservation_deadlines WHERE expires_at <= $1",
+            self.clock() - OVERDUE_AFTER,
+        )
+        EXPIRY_OVERDUE.set(overdue)
         if expired:
             EXPIRATIONS.inc(expired)
             log.info("reservations expired", count=expired)

@@ -1,8 +1,21 @@
-"""Prometheus metrics (one registry per process; `/metrics` serves them)."""
+"""Prometheus metrics. One process: its registry. `serve --workers N`: prometheus-client's
+multiprocess mode (PROMETHEUS_MULTIPROC_DIR, set by `serve` for its workers), so `/metrics` of
+any worker reports the whole server: counters and histograms summed, and each gauge merged as
+its `multiprocess_mode` says (the leader's value for elected roles, per worker for
+requests in flight)."""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+import os
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 COMMAND_SECONDS = Histogram(
     "stockledger_command_seconds",
@@ -22,9 +35,15 @@ BATCH_SIZE = Histogram(
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
 )
 EXPIRATIONS = Counter("stockledger_reservations_expired_total", "Reservations expired")
-OUTBOX_BACKLOG = Gauge("stockledger_outbox_backlog", "Events committed but not yet published")
+OUTBOX_BACKLOG = Gauge(
+    "stockledger_outbox_backlog",
+    "Events committed but not yet published",
+    multiprocess_mode="livemax",
+)
 OUTBOX_OLDEST_AGE = Gauge(
-    "stockledger_outbox_oldest_age_seconds", "Age of the oldest unpublished event"
+    "stockledger_outbox_oldest_age_seconds",
+    "Age of the oldest unpublished event",
+    multiprocess_mode="livemax",
 )
 RELAY_ERRORS = Counter(
     "stockledger_relay_errors_total",
@@ -36,8 +55,14 @@ LEADER = Gauge(
     "stockledger_leader",
     "1 while this process leads the background role (relay, projector, expiry, checkpoints)",
     ["role"],
+    multiprocess_mode="livesum",
 )
-CONSUMER_LAG = Gauge("stockledger_consumer_lag", "Messages behind the partition end", ["partition"])
+CONSUMER_LAG = Gauge(
+    "stockledger_consumer_lag",
+    "Messages behind the partition end",
+    ["partition"],
+    multiprocess_mode="livemax",
+)
 PROJECTION_APPLY = Histogram(
     "stockledger_projection_apply_seconds",
     "Commit of an event -> applied to the read models",
@@ -62,4 +87,25 @@ HTTP_SECONDS = Histogram(
     ["method", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
 )
-HTTP_IN_FLIGHT = Gauge("stockledger_http_requests_in_flight", "HTTP requests being served")
+HTTP_IN_FLIGHT = Gauge(
+    "stockledger_http_requests_in_flight", "HTTP requests being served", multiprocess_mode="liveall"
+)
+PROJECTION_LAG = Gauge(
+    "stockledger_projection_lag_seconds",
+    "How far the read models are behind the topic (0 when nothing waits); the projector leader",
+    multiprocess_mode="livemax",
+)
+EXPIRY_OVERDUE = Gauge(
+    "stockledger_expiry_overdue",
+    "Reservations past their expiry by more than 5 s and not yet expired; the expiry leader",
+    multiprocess_mode="livemax",
+)
+
+
+def exposition() -> bytes:
+    """The text of /metrics: this process's registry, or every worker's in multiprocess mode."""
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        return generate_latest()
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return generate_latest(registry)

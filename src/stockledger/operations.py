@@ -35,6 +35,8 @@ from .projections.rebuild import (
 )
 from .projections.redis_stock import RedisStock
 from .projections.verify import Report, verify
+from .republish import Selection, republish
+from .republish import count as count_selected
 from .store.db import create_pool
 
 PROJECTIONS = ("stock-levels", "reservations", "redis")
@@ -141,6 +143,20 @@ async def run_verify(settings: Settings, console: Console) -> Report:
 
             await _tracked(progress, "verify", total, work)
     return holder[0]
+
+
+async def run_republish(settings: Settings, selection: Selection, console: Console) -> int:
+    """Re-send the selected events from the store to the topic, with a progress bar."""
+    async with resources(settings) as (pool, _):
+        total = await count_selected(pool, selection)
+        sent: list[int] = []
+        with _progress(console) as progress:
+
+            async def work(advance: Callable[[int], None]) -> None:
+                sent.append(await republish(pool, settings, selection, advance))
+
+            await _tracked(progress, "republish", total, work)
+    return sent[0]
 
 
 def render_report(report: Report, console: Console) -> None:

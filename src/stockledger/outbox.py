@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -55,16 +56,19 @@ CHANNEL = "stockledger_outbox"
 # The envelope (API.md "Event envelope") is rendered by Postgres, on its own core, straight
 # from the stored jsonb: the relay only moves bytes. recordedAt in UTC with microseconds, as
 # RecordedEvent.envelope() renders it.
-_BATCH = """
-SELECT o.position, e.stream_id, e.type, e.schema_version::text,
-       coalesce(e.metadata->>'correlationId', ''), e.recorded_at,
-       json_build_object(
-         'eventId', e.event_id, 'type', e.type, 'streamId', e.stream_id, 'version', e.version,
-         'position', e.position,
-         'recordedAt', to_char(e.recorded_at AT TIME ZONE 'UTC',
-                               'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'),
-         'schemaVersion', e.schema_version, 'data', e.data, 'metadata', e.metadata
-       )::text
+MESSAGE_COLUMNS = """
+e.position, e.stream_id, e.type, e.schema_version::text,
+coalesce(e.metadata->>'correlationId', ''), e.recorded_at,
+json_build_object(
+  'eventId', e.event_id, 'type', e.type, 'streamId', e.stream_id, 'version', e.version,
+  'position', e.position,
+  'recordedAt', to_char(e.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'),
+  'schemaVersion', e.schema_version, 'data', e.data, 'metadata', e.metadata
+)::text
+"""
+
+_BATCH = f"""
+SELECT {MESSAGE_COLUMNS}
 FROM outbox o JOIN events e ON e.position = o.position
 ORDER BY o.position LIMIT $1
 """
@@ -83,6 +87,11 @@ class Outgoing(NamedTuple):
 
 async def oldest(pool: asyncpg.Pool[Any], limit: int) -> list[Outgoing]:
     """The oldest `limit` outbox rows, lowest position first, as messages."""
+    return messages(await pool.fetch(_BATCH, limit))
+
+
+def messages(rows: Sequence[asyncpg.Record]) -> list[Outgoing]:
+    """Rows selected with MESSAGE_COLUMNS as Kafka messages."""
     return [
         Outgoing(
             position,
@@ -96,7 +105,7 @@ async def oldest(pool: asyncpg.Pool[Any], limit: int) -> list[Outgoing]:
             recorded_at,
         )
         for position, stream_id, type_, schema_version, correlation_id, recorded_at, envelope in (
-            await pool.fetch(_BATCH, limit)
+            rows
         )
     ]
 
@@ -111,6 +120,25 @@ async def ensure_topic(settings: Settings) -> None:
                 await admin.create_topics([topic])
     finally:
         await admin.close()
+
+
+async def start_producer(settings: Settings) -> AIOKafkaProducer:
+    """A started producer with the relay's delivery settings (acks=all, idempotent unless
+    STOCKLEDGER_KAFKA_IDEMPOTENCE=false; aiokafka's default partitioner keeps key -> partition)."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        acks="all",
+        enable_idempotence=settings.kafka_idempotence,
+        linger_ms=2,
+        max_batch_size=256 * 1024,
+        request_timeout_ms=10_000,
+    )
+    try:
+        await producer.start()
+    except BaseException:
+        await producer.stop()  # a producer that failed to start still holds a client
+        raise
+    return producer
 
 
 HINTS = {
@@ -189,7 +217,7 @@ class Relay:
             producer: AIOKafkaProducer | None = None
             try:
                 await ensure_topic(self.settings)  # a restarted broker may have lost it
-                producer = await self._producer()
+                producer = await start_producer(self.settings)
                 while not conn.is_closed():
                     await self.publish(producer)
                     if failing is not None:
@@ -218,22 +246,6 @@ class Relay:
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self.backoff_cap_seconds)
             await conn.execute("SELECT 1")  # backing off, still the leader?
-
-    async def _producer(self) -> AIOKafkaProducer:
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
-            acks="all",
-            enable_idempotence=self.settings.kafka_idempotence,
-            linger_ms=2,
-            max_batch_size=256 * 1024,
-            request_timeout_ms=10_000,
-        )
-        try:
-            await producer.start()
-        except BaseException:
-            await producer.stop()  # a producer that failed to start still holds a client
-            raise
-        return producer
 
     async def publish(self, producer: AIOKafkaProducer) -> int:
         """Publish the outbox, oldest rows first, batch after batch until one comes back

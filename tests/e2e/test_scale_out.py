@@ -441,21 +441,22 @@ async def test_serve_with_workers_answers_from_every_worker_and_elects_one_leade
         await eventually(
             lambda: _one_each(own, expected), within=30, what="one leader per background role"
         )
-        seen: set[str] = set()  # this worker leads the expiry role (1.0), or the other does
+        busy: set[str] = set()  # workers (pids) seen serving a request
 
         async def scrape() -> str:
             async with httpx.AsyncClient(base_url=base, timeout=5) as fresh:  # a new connection
                 return (await fresh.get("/metrics")).text
 
         async def both_answered() -> bool:
-            # Connections at once: an idle worker may otherwise win every accept.
+            # /metrics of either worker reports both (multiprocess mode); requests in flight
+            # per worker, sampled while connections at once keep both of them serving.
             for metrics in await asyncio.gather(*(scrape() for _ in range(16))):
-                seen.update(
-                    line.split()[1]
-                    for line in metrics.splitlines()
-                    if line.startswith('stockledger_leader{role="expiry"}')
-                )
-            return seen == {"0.0", "1.0"}
+                for line in metrics.splitlines():
+                    if line.startswith("stockledger_http_requests_in_flight{"):
+                        labels, value = line.rsplit(" ", 1)
+                        if float(value) > 0:
+                            busy.add(labels)
+            return len(busy) == 2
 
         await eventually(both_answered, within=30, what="answers from both workers")
         async with httpx.AsyncClient(base_url=base, timeout=10) as http:

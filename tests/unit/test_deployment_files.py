@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -16,7 +17,7 @@ from stockledger.store import db
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = {f"STOCKLEDGER_{name.upper()}": field for name, field in Settings.model_fields.items()}
 VARIABLE = re.compile(r"STOCKLEDGER_[A-Z0-9_]+")
-APP_SERVICES = {"migrate", "api", "relay", "projector", "expirer"}
+APP_SERVICES = {"migrate", "api"}
 VENV_SITE = PurePosixPath("/opt/venv/lib/python3.11/site-packages")
 
 
@@ -43,18 +44,16 @@ def env_example() -> dict[str, str]:
 
 def test_compose_runs_exactly_the_stack() -> None:
     services = compose()["services"]
-    assert set(services) == {"postgres", "redis", "kafka"} | APP_SERVICES
+    assert set(services) == {"postgres", "redis", "kafka", "prometheus", "grafana"} | APP_SERVICES
     assert services["postgres"]["image"].startswith("postgres:16")
     assert services["redis"]["image"].startswith("redis:7")
     assert services["kafka"]["image"].startswith("apache/kafka:")
     assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"  # KRaft
     assert {name: services[name]["command"] for name in APP_SERVICES} == {
         "migrate": ["migrate"],
-        "api": ["serve", "--no-expiry", "--no-relay", "--no-projector"],
-        "relay": ["relay"],
-        "projector": ["project"],
-        "expirer": ["expire"],
+        "api": ["serve"],  # background roles are elected: one replica leads each
     }
+    assert "kafka-data:/var/lib/kafka/data" in str(services["kafka"]["volumes"])
     for name in APP_SERVICES:
         assert (services[name]["build"], services[name]["image"]) == (".", "stockledger:latest")
 
@@ -82,8 +81,7 @@ def test_compose_waits_for_what_each_service_needs() -> None:
         for other, condition in needs.items():
             if condition["condition"] == "service_healthy":
                 assert services[other]["healthcheck"].get("test"), f"{name} waits on {other}"
-    assert "kafka" in services["relay"]["depends_on"]
-    assert {"kafka", "redis"} <= set(services["projector"]["depends_on"])
+    assert {"kafka", "redis"} <= set(services["api"]["depends_on"])
 
 
 def test_api_scales_without_a_fixed_host_port() -> None:
@@ -140,3 +138,32 @@ def test_image_ships_migrations_where_the_installed_package_looks() -> None:
     lines = dockerfile()
     assert f"COPY migrations {home}/migrations" in lines
     assert f"COPY alembic.ini {home}/alembic.ini" in lines
+
+
+def test_prometheus_loads_the_rules_and_scrapes_the_api() -> None:
+    services = compose()["services"]
+    config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    assert config["rule_files"] == ["alerts.yml"]
+    assert "./deploy/prometheus:/etc/prometheus:ro" in services["prometheus"]["volumes"]
+    (scrape,) = config["scrape_configs"]
+    assert scrape["dns_sd_configs"][0]["names"] == ["api"]
+    assert scrape["dns_sd_configs"][0]["port"] == services["api"]["environment"]["STOCKLEDGER_PORT"]
+
+
+def test_the_dashboard_charts_only_metrics_the_code_exports() -> None:
+    from stockledger import metrics
+
+    exported = {
+        name
+        for value in vars(metrics).values()
+        if (name := getattr(value, "_name", None)) and str(name).startswith("stockledger_")
+    }
+    dashboard = json.loads((ROOT / "deploy/grafana/stockledger.json").read_text())
+    charted = {
+        name.removesuffix("_bucket").removesuffix("_count").removesuffix("_total")
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"stockledger_[a-z_]+", target["expr"])
+    }
+    assert charted, "the dashboard charts something"
+    assert charted <= {n.removesuffix("_total") for n in exported}, charted - exported

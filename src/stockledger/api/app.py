@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from .. import __version__
 from ..audit.checkpoints import Checkpointer
@@ -21,6 +21,7 @@ from ..config import Settings
 from ..expiry import ExpiryWorker
 from ..leader import lead
 from ..logs import configure
+from ..metrics import exposition
 from ..outbox import Relay
 from ..projections.consumer import Projector
 from ..projections.read import ProjectedReader
@@ -211,6 +212,6 @@ def create_app(
     )
     async def metrics() -> Response:
         """Prometheus metrics."""
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
 
     return app

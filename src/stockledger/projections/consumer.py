@@ -22,7 +22,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.errors import KafkaError
 
 from ..config import Settings
-from ..metrics import CONSUMER_LAG
+from ..metrics import CONSUMER_LAG, PROJECTION_LAG
 from ..status import REPORT_EVERY_SECONDS, report
 from ..store.records import RecordedEvent
 from .postgres import PostgresProjection
@@ -130,6 +130,7 @@ class Projector:
                     behind += lag
             if time.monotonic() - reported > REPORT_EVERY_SECONDS:
                 age = (datetime.now(UTC) - applied_through).total_seconds() if behind else 0.0
+                PROJECTION_LAG.set(age)
                 details = {"behindMessages": behind}
                 await report(self.postgres.pool, "projector", lag_seconds=age, details=details)
                 reported = time.monotonic()
