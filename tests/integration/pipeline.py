@@ -45,7 +45,9 @@ class Pipeline:
         await eventually(self.caught_up, within=within, interval=0.05, what="projections caught up")
 
 
-def pipeline_settings(database_url: str, kafka: str, redis_url: str | None) -> Settings:
+def pipeline_settings(
+    database_url: str, kafka: str, redis_url: str | None, **overrides: Any
+) -> Settings:
     return Settings(
         database_url=database_url,
         redis_url=redis_url,
@@ -57,23 +59,33 @@ def pipeline_settings(database_url: str, kafka: str, redis_url: str | None) -> S
         api_keys=API_KEYS,
         expiry_interval_seconds=0.2,
         log_level="WARNING",
+        **overrides,
     )
 
 
 @asynccontextmanager
 async def start_pipeline(
-    new_database: Callable[[], str], kafka: str, redis_server: str
+    new_database: Callable[[], str],
+    kafka: str,
+    redis_server: str,
+    *,
+    redis_db: int | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[Pipeline]:
+    """A whole deployment on a database of its own. `redis_db`: share that Redis database
+    with other deployments (not flushed; give each its own `redis_prefix`)."""
     parts = urlsplit(redis_server)
     proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 6379)
     await proxy.start()
-    db_number = random.randint(1, 15)
+    db_number = random.randint(1, 15) if redis_db is None else redis_db
     direct = aioredis.Redis(
         host=parts.hostname or "127.0.0.1", port=parts.port or 6379, db=db_number
     )
-    await direct.flushdb()
+    if redis_db is None:
+        await direct.flushdb()
     database = await asyncio.to_thread(new_database)  # it runs its own event loop
-    settings = pipeline_settings(database, kafka, f"redis://127.0.0.1:{proxy.port}/{db_number}")
+    redis_url = f"redis://127.0.0.1:{proxy.port}/{db_number}"
+    settings = pipeline_settings(database, kafka, redis_url, **overrides)
     app = create_app(settings)
     pool = await create_pool(settings.require_database_url())
     async with app.router.lifespan_context(app):
@@ -86,6 +98,7 @@ async def start_pipeline(
             await running.wait_caught_up(within=60)
             yield running
     await pool.close()
-    await direct.flushdb()
+    if redis_db is None:
+        await direct.flushdb()
     await direct.aclose()
     await proxy.cut()

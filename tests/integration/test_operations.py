@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import subprocess
 import sys
@@ -15,9 +16,12 @@ from stockledger.config import Settings
 from .pipeline import start_pipeline
 
 
-def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+def cli(
+    settings: Settings, *args: str, extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
+        **(extra or {}),
         "STOCKLEDGER_DATABASE_URL": settings.require_database_url(),
         "STOCKLEDGER_REDIS_URL": str(settings.redis_url),
         "STOCKLEDGER_LOG_LEVEL": "WARNING",
@@ -86,3 +90,59 @@ async def test_metrics_show_commands_outbox_relay_and_projection(
         ):
             assert name in text, name
         assert "k-admin" not in text
+
+
+async def test_verify_counts_projections_that_are_missing_instead_of_saying_no_drift(
+    new_database: Callable[[], str], kafka_broker: str, redis_server: str, ids: Any
+) -> None:
+    async with start_pipeline(new_database, kafka_broker, redis_server) as pipe:
+        sku = ids("MISSING")
+        await pipe.api.receive(sku, "WH-A", 2)
+        await pipe.wait_caught_up()
+        await pipe.pool.execute("DELETE FROM stock_levels")  # a read model that was lost
+        await pipe.redis.flushdb()
+        result = await asyncio.to_thread(cli, pipe.settings, "verify")
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "no drift:" not in result.stderr
+    assert "incomplete" in result.stderr
+    assert "streams with no row" in result.stderr
+    table = [
+        line
+        for line in result.stderr.splitlines()
+        if line.strip().startswith(("│ postgres", "│ redis"))
+    ]
+    assert len(table) == 2 and all(" 2 " in line for line in table), table  # warm-up + this SKU
+
+
+async def test_republish_sends_the_stores_events_again_as_the_relay_did(
+    new_database: Callable[[], str], kafka_broker: str, redis_server: str, ids: Any
+) -> None:
+    from .kafka_reader import read_records
+
+    async with start_pipeline(new_database, kafka_broker, redis_server) as pipe:
+        sku = ids("AGAIN")
+        for quantity in (1, 2, 3):
+            await pipe.api.receive(sku, "WH-A", quantity)
+        await pipe.wait_caught_up()
+        before = await read_records(kafka_broker, pipe.settings.kafka_topic)
+        kafka = {
+            "STOCKLEDGER_KAFKA_BOOTSTRAP_SERVERS": kafka_broker,
+            "STOCKLEDGER_KAFKA_TOPIC": pipe.settings.kafka_topic,
+            "STOCKLEDGER_KAFKA_IDEMPOTENCE": "false",
+        }
+        republish = functools.partial(cli, extra=kafka)
+        result = await asyncio.to_thread(
+            republish, pipe.settings, "republish", "--stream", f"stock:{sku}:WH-A"
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "republished 3 events" in result.stderr
+        after = await read_records(kafka_broker, pipe.settings.kafka_topic)
+        originals = [r for r in before if r.key == f"stock:{sku}:WH-A".encode()]
+        again = [r for r in after if r.key == f"stock:{sku}:WH-A".encode()][len(originals) :]
+        assert len(originals) == 3
+        assert [(r.value, r.headers, r.partition) for r in again] == [
+            (r.value, r.headers, r.partition) for r in originals
+        ]
+        await pipe.wait_caught_up()
+        assert (await pipe.api.stock(sku, "WH-A"))["onHand"] == 6  # consumers dedupe
+        assert await pipe.pool.fetchval("SELECT count(*) FROM outbox") == 0  # untouched

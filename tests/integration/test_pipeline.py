@@ -12,11 +12,13 @@ from typing import Any
 
 import orjson
 import pytest
+import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer
 from rich.console import Console
 
 from stockledger.operations import replay
 from stockledger.projections.consumer import Projector
+from stockledger.projections.rebuild import rebuild_stock_levels
 from stockledger.projections.redis_stock import RedisStock
 from stockledger.projections.verify import verify
 
@@ -314,3 +316,73 @@ async def _random_command(
             },
             role="warehouse",
         )
+
+
+async def test_two_deployments_share_one_redis_through_their_prefixes(
+    new_database: Callable[[], str], kafka_broker: str, redis_server: str, ids: Any
+) -> None:
+    shared = 0  # one Redis database for both deployments, nothing flushed
+    first, second = ids("east") + ":", ids("west") + ":"
+    async with (
+        start_pipeline(
+            new_database, kafka_broker, redis_server, redis_db=shared, redis_prefix=first
+        ) as a,
+        start_pipeline(
+            new_database, kafka_broker, redis_server, redis_db=shared, redis_prefix=second
+        ) as b,
+    ):
+        sku = ids("SHARED")  # the same SKU in both: each deployment keeps its own level
+        await a.api.receive(sku, "WH-A", 3)
+        await b.api.receive(sku, "WH-A", 7)
+        await clean_verify(a)
+        await clean_verify(b)
+        assert (await a.api.stock(sku, "WH-A"))["onHand"] == 3
+        assert (await b.api.stock(sku, "WH-A"))["onHand"] == 7
+        keys = {k.decode() async for k in a.redis.scan_iter(match=f"*{sku}*")}
+        assert keys == {
+            f"{first}stock:{sku}:WH-A",
+            f"{first}sku:{sku}",
+            f"{second}stock:{sku}:WH-A",
+            f"{second}sku:{sku}",
+        }
+    cleanup = aioredis.Redis.from_url(redis_server)
+    for prefix in (first, second):
+        async for key in cleanup.scan_iter(match=f"{prefix}*"):
+            await cleanup.delete(key)
+    await cleanup.aclose()
+
+
+async def test_the_sampler_finds_drift_and_ready_says_so_until_a_replay(
+    new_database: Callable[[], str], kafka_broker: str, redis_server: str, ids: Any
+) -> None:
+    async with start_pipeline(
+        new_database, kafka_broker, redis_server, verify_sample_seconds=0.2
+    ) as pipe:
+        sku = ids("DRIFT")
+        await pipe.api.receive(sku, "WH-A", 4)
+        await pipe.wait_caught_up()
+
+        async def projections_check() -> str:
+            response = await pipe.api.http.get("/ready")
+            return str(response.json()["checks"]["projections"])
+
+        assert await projections_check() == "ok"
+        await pipe.pool.execute(  # a read model edited behind the projector's back
+            "UPDATE stock_levels SET on_hand = on_hand + 1 WHERE stream_id = $1",
+            f"stock:{sku}:WH-A",
+        )
+
+        async def drift_reported() -> str | None:
+            check = await projections_check()
+            return check if "drift" in check else None
+
+        found = await eventually(drift_reported, within=10, what="drift in /ready")
+        assert f"stock:{sku}:WH-A (postgres" in found
+        metrics = (await pipe.api.http.get("/metrics")).text
+        assert 'stockledger_projection_drift_total{projection="postgres"}' in metrics
+        await rebuild_stock_levels(pipe.pool, lambda _: None)
+
+        async def healthy() -> bool:
+            return await projections_check() == "ok"
+
+        await eventually(healthy, within=10, what="ok after the replay")
