@@ -111,7 +111,8 @@ async def test_verify_counts_projections_that_are_missing_instead_of_saying_no_d
         for line in result.stderr.splitlines()
         if line.strip().startswith(("│ postgres", "│ redis"))
     ]
-    assert len(table) == 2 and all(" 2 " in line for line in table), table  # warm-up + this SKU
+    assert len(table) == 2, table
+    assert all(" 2 " in line for line in table), table  # the warm-up SKU and this one
 
 
 async def test_republish_sends_the_stores_events_again_as_the_relay_did(
