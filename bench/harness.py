@@ -106,10 +106,15 @@ class Harness:
 
     @contextlib.asynccontextmanager
     async def server(
-        self, name: str, app: str = "bench.server:create_bench_app", **settings: str
+        self,
+        name: str,
+        app: str = "bench.server:create_bench_app",
+        workers: int = 1,
+        **settings: str,
     ) -> AsyncIterator[Server]:
         """A `stockledger serve`-like uvicorn process (with the bench routes) pinned to CPU 0;
-        `app` is the app factory (another one for an experiment), `settings` STOCKLEDGER_*."""
+        `app` is the app factory (another one for an experiment), `workers` processes on its
+        one port (as `serve --workers N`), `settings` STOCKLEDGER_*."""
         port = free_port()
         tag = f"{self.run_id}-{name.lower()}"
         env = {
@@ -128,6 +133,11 @@ class Harness:
         argv += ["--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop"]
         argv += ["--http", "httptools", "--log-level", "warning", "--no-access-log"]
         argv += ["--timeout-keep-alive", "5"]  # as `serve` (settings.http_keep_alive_seconds)
+        if workers > 1:
+            argv += ["--workers", str(workers)]
+            metrics_dir = self.workdir / f"metrics-{tag}"
+            metrics_dir.mkdir(parents=True, exist_ok=True)
+            env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
         log_path = self.workdir / f"server-{name.lower()}.log"
         with log_path.open("ab") as log:
             proc = await asyncio.create_subprocess_exec(
