@@ -55,8 +55,13 @@ async def command_headers(
         Header(
             alias="Idempotency-Key",
             pattern=_HEADER_TEXT,
-            description="≤ 255 visible ASCII chars; a retry with the same key and body "
-            "replays the first answer and appends nothing",
+            description="≤ 255 visible ASCII chars, scoped to your principal, kept ≥ 24 h. "
+            "Exactly one execution owns a key, whatever its outcome: a retry with the same key "
+            "and body, sent to any process and even while the first runs, gets the original "
+            "status and body (`Idempotent-Replayed: true`) and appends nothing. A refusal "
+            "(409 insufficient-stock, 404, 412, a domain 422) is an outcome too: it is "
+            "recorded and replayed like a success, so retry a refused command with a new key. "
+            "The same key with another body: 422 idempotency-key-reused",
         ),
     ] = None,
     correlation_id: Annotated[
