@@ -19,8 +19,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from aiokafka import AIOKafkaProducer
-
 from bench.results import Result
 from bench.runner import Context, scenario
 from bench.storebench import Timer, fresh_database, has_events, load_average, reusable_database
@@ -55,15 +53,7 @@ async def backlog_database(context: Context, total: int) -> str:
 
 
 async def ceiling(settings: Settings, messages: list[Outgoing]) -> float:
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        acks="all",
-        enable_idempotence=settings.kafka_idempotence,
-        linger_ms=2,
-        max_batch_size=256 * 1024,
-        request_timeout_ms=10_000,
-    )  # the relay's settings (Relay._producer)
-    await producer.start()
+    producer = await start_producer(settings)  # exactly the relay's producer settings
     try:
         with Timer() as took:
             for start in range(0, len(messages), BATCH):
