@@ -46,7 +46,7 @@ from .domain.errors import DomainError
 from .domain.events import SCHEMA_VERSION, to_data
 from .domain.state import NO_CHANGE, ReservationState, State, StockState, delta, evolve
 from .metrics import BATCH_SIZE, COMMAND_SECONDS, CONFLICTS, REFUSED_CONFLICTS, RETRIES
-from .store.event_store import EventStore
+from .store.event_store import Connection, EventStore
 from .store.records import (
     ConcurrencyConflict,
     IdempotencyKeyTaken,
@@ -138,6 +138,7 @@ class _Decided:
     stock: list[StockState]
     reservation: ReservationState | None
     found: list[RecordedEvent] | None = None  # the earlier events of an AlreadyRecorded
+    answer: Response | None = None  # rendered once, for its idempotency record and the caller
 
 
 class StateCache:
@@ -277,7 +278,8 @@ class Ledger:
                             _fail(job, single)
             finally:  # every path out of a batch answers every job it took
                 for job in jobs:
-                    _fail(job, Unresolved("the write path could not finish this command"))
+                    if not job.future.done():
+                        _fail(job, Unresolved("the write path could not finish this command"))
 
     async def _run_batch(self, jobs: list[_Job]) -> None:
         """Optimistic once; after a conflict, pessimistic under the streams' locks."""
@@ -324,16 +326,8 @@ class Ledger:
     async def _write_cached(self, jobs: list[_Job]) -> None:
         states = await self._states_for(jobs)
         decided, writes, new_states = self._decide_all(jobs, states)
-        await self._prefetch_already(decided)
-        records = functools.partial(self._idempotency_records, decided)
         try:
-            if writes:
-                recorded = await self.store.append(writes, records)
-            else:
-                recorded = []
-                if keyed := records([]):
-                    async with self.store.transaction(()) as conn:
-                        await self.store.save_idempotency(conn, keyed)
+            recorded = await self._record(decided, writes, None)
         except ConcurrencyConflict:
             self.cache.drop(w.stream_id for w in writes)
             raise
@@ -348,14 +342,25 @@ class Ledger:
                 self.cache.put(stream_id, state)
             states = await self._states_for(jobs, states)  # a stream not locked: see above
             decided, writes, new_states = self._decide_all(jobs, states)
-            await self._prefetch_already(decided)
-            records = functools.partial(self._idempotency_records, decided)
-            if writes:
-                recorded = await self.store.append(writes, records, conn=conn)
-            else:
-                recorded = []
-                await self.store.save_idempotency(conn, records([]))
+            recorded = await self._record(decided, writes, conn)
         self._commit(states, new_states, decided, recorded)
+
+    async def _record(
+        self, decided: Sequence[_Decided], writes: list[StreamWrite], conn: Connection | None
+    ) -> list[RecordedEvent]:
+        """Append the batch's events with its idempotency records (in `conn`'s transaction, or
+        one of its own); a batch with nothing to append still records its keyed answers."""
+        await self._prefetch_already(decided)
+        records = functools.partial(self._idempotency_records, decided)
+        if writes:
+            return await self.store.append(writes, records, conn=conn)
+        if keyed := records([]):
+            if conn is not None:
+                await self.store.save_idempotency(conn, keyed)
+            else:
+                async with self.store.transaction(()) as own:
+                    await self.store.save_idempotency(own, keyed)
+        return []
 
     def _commit(
         self,
@@ -479,6 +484,12 @@ class Ledger:
     @staticmethod
     def _answer(item: _Decided, recorded: Mapping[UUID, RecordedEvent]) -> Response | None:
         """The job's answer; None for a refusal that is raised rather than answered."""
+        if item.answer is None:
+            item.answer = Ledger._render(item, recorded)
+        return item.answer
+
+    @staticmethod
+    def _render(item: _Decided, recorded: Mapping[UUID, RecordedEvent]) -> Response | None:
         job = item.job
         if item.error is not None:
             if job.refuse is None or job.caller.idempotency_key is None:
