@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -46,7 +45,7 @@ from aiokafka.errors import (
 from .config import Settings
 from .leader import lead
 from .metrics import RELAY_ERRORS, RELAY_PUBLISHED
-from .status import REPORT_EVERY_SECONDS, report
+from .status import Every, report
 
 log = structlog.get_logger()
 
@@ -212,7 +211,7 @@ class Relay:
         exponential backoff up to a cap; the old producer is always closed before a new one."""
         await conn.add_listener(CHANNEL, lambda *_: self._wake.set())
         failing: str | None = None  # the kind of error now, None while publishing works
-        backoff, reported = self.backoff_seconds, 0.0
+        backoff, reports = self.backoff_seconds, Every()
         while not conn.is_closed():
             producer: AIOKafkaProducer | None = None
             try:
@@ -223,9 +222,8 @@ class Relay:
                     if failing is not None:
                         log.info("relay publishing again", after=failing)
                         failing, backoff = None, self.backoff_seconds
-                    if time.monotonic() - reported > REPORT_EVERY_SECONDS:
+                    if reports.due():
                         await report(self.pool, "relay")
-                        reported = time.monotonic()
                     self._wake.clear()  # drained: wait for the next commit's NOTIFY, or poll
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
@@ -239,7 +237,7 @@ class Relay:
                     )
                     failing = kind
                 await report(self.pool, "relay", problem=f"{kind}: {HINTS[kind]}")
-                reported = 0.0  # report the recovery at once
+                reports.now()  # report the recovery at once
             finally:
                 if producer is not None:
                     await producer.stop()

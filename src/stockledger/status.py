@@ -73,6 +73,24 @@ async def report(
         log.warning("status report failed", role=role, error=repr(error))
 
 
+class Every:
+    """A throttle for a role's routine reports: `due()` at most once per period, at once after
+    `now()` (a problem was just reported, so the recovery must not wait)."""
+
+    def __init__(self, seconds: float = REPORT_EVERY_SECONDS) -> None:
+        self.seconds = seconds
+        self._last = -seconds
+
+    def due(self) -> bool:
+        if time.monotonic() - self._last <= self.seconds:
+            return False
+        self._last = time.monotonic()
+        return True
+
+    def now(self) -> None:
+        self._last = -self.seconds
+
+
 @dataclass
 class Outbox:
     backlog: int = 0

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -23,7 +22,7 @@ from aiokafka.errors import KafkaError
 
 from ..config import Settings
 from ..metrics import CONSUMER_LAG, PROJECTION_LAG
-from ..status import REPORT_EVERY_SECONDS, report
+from ..status import Every, report
 from ..store.records import RecordedEvent
 from .postgres import PostgresProjection
 from .redis_stock import RedisStock
@@ -111,7 +110,7 @@ class Projector:
         # How stale the read models are, for /ready (status.py): 0 when nothing waits on the
         # topic, else the age of the newest event applied (or of this run, before the first).
         applied_through = datetime.now(UTC)
-        reported = 0.0
+        reports = Every()
         while True:
             batches = await consumer.getmany(timeout_ms=200, max_records=self.max_records)
             records = [r for batch in batches.values() for r in batch]
@@ -128,9 +127,8 @@ class Projector:
                     lag = end - await consumer.position(partition)
                     CONSUMER_LAG.labels(str(partition.partition)).set(lag)
                     behind += lag
-            if time.monotonic() - reported > REPORT_EVERY_SECONDS:
+            if reports.due():
                 age = (datetime.now(UTC) - applied_through).total_seconds() if behind else 0.0
                 PROJECTION_LAG.set(age)
                 details = {"behindMessages": behind}
                 await report(self.postgres.pool, "projector", lag_seconds=age, details=details)
-                reported = time.monotonic()
