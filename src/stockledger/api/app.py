@@ -35,6 +35,7 @@ from ..store.event_store import EventStore
 from ..store.snapshots import StateLoader
 from . import commands, problems, queries
 from .audit import router as audit_router
+from .auth import Authenticate
 from .deps import Services
 from .health import kafka_reachable, redis_checks, redis_client
 from .middleware import HttpMetrics, RequestContext
@@ -160,6 +161,7 @@ def create_app(
     )
     app.state.api_keys = settings.parsed_api_keys()
     app.state.audit_key = audit_key
+    app.add_middleware(Authenticate, keys=app.state.api_keys)  # innermost: the key, once
     app.add_middleware(RequestContext, body_timeout=settings.http_body_timeout_seconds)
     app.add_middleware(HttpMetrics)  # outermost: every answer counts, refusals included
     problems.install(app)

@@ -13,8 +13,9 @@ from ..audit.checkpoints import list_checkpoints
 from ..audit.verify import verify
 from . import schemas as s
 from .auth import AUDIT, Principal, require
+from .fastroute import FastRoute
 
-router = APIRouter(prefix="/v1/audit", tags=["audit"])
+router = APIRouter(prefix="/v1/audit", tags=["audit"], route_class=FastRoute)
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"description": text, "model": s.ProblemOut, "content": {"application/problem+json": {}}}

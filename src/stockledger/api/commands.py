@@ -19,10 +19,11 @@ from ..service import Response as LedgerResponse
 from . import schemas as s
 from .auth import ORDERS, WAREHOUSE, Principal, require
 from .deps import CommandHeadersDep, ServicesDep, caller_for, parse_if_match
+from .fastroute import FastRoute
 from .present import render_command, render_reservation
 from .problems import refusal
 
-router = APIRouter(prefix="/v1", tags=["commands"])
+router = APIRouter(prefix="/v1", tags=["commands"], route_class=FastRoute)
 log = structlog.get_logger()
 
 

@@ -16,6 +16,7 @@ from ..service import Caller, Ledger
 from ..store.event_store import EventStore
 from ..store.snapshots import StateLoader
 from .auth import Principal
+from .fastroute import fast_value
 from .problems import Problem
 
 
@@ -29,8 +30,14 @@ class Services:
     projected: ProjectedReader | None = None  # None: no pipeline, stock reads fold the store
 
 
+def services_of(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
 # Dependencies are `async def`: FastAPI runs a plain `def` dependency in its thread pool, a
 # thread hand-off on every request for what is an attribute read.
+@fast_value(services_of)
 async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services

@@ -36,7 +36,7 @@ class _Disconnected(Exception):
     pass
 
 
-def _is_json(content_type: str | None) -> bool:
+def is_json(content_type: str | None) -> bool:
     """FastAPI parses a body as JSON when it has no media type or application/(*+)json."""
     if not content_type:
         return True
@@ -139,7 +139,7 @@ class RequestContext:
             await problem_response(408, "request-timeout", slow, path, refuse)(scope, receive, send)
             return
         content_type = headers.get(b"content-type", b"").decode("latin-1") or None
-        if body and scope.get("method") in _JSON_METHODS and _is_json(content_type):
+        if body and scope.get("method") in _JSON_METHODS and is_json(content_type):
             why = json_problem(body)
             if why is not None:
                 errors = [{"location": "body", "message": why}]

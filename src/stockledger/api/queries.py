@@ -15,10 +15,11 @@ from ..store.records import RecordedEvent
 from . import schemas as s
 from .auth import AUDIT, READ_HISTORY, READ_RESERVATIONS, READ_STOCK, Principal, require
 from .deps import ServicesDep
+from .fastroute import FastRoute
 from .present import events_out, history_out, reservation_out, stock_out, totals_out
 from .problems import Problem
 
-router = APIRouter(prefix="/v1", tags=["queries"])
+router = APIRouter(prefix="/v1", tags=["queries"], route_class=FastRoute)
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"description": text, "model": s.ProblemOut, "content": {"application/problem+json": {}}}
