@@ -1,11 +1,12 @@
 """The one write path: load state, decide, append (events + idempotency in one transaction), retry.
 
-Every command of every process goes through `Ledger.execute`. Inside a process, commands are
-not run concurrently against Postgres: they queue for one writer task that takes everything
-waiting, decides the commands one after another against the cached stream states (each sees
-the events of those before it), and appends the whole batch in ONE transaction (group commit).
-A hot SKU therefore costs one round of decide + one transaction for many reservations instead
-of a conflict storm.
+Every command of every process goes through `Ledger.execute`. Inside a process, commands
+queue for one writer task that takes everything waiting, decides the commands one after
+another against the cached stream states (each sees the events of those before it), and
+appends the whole batch in ONE transaction (group commit). A hot SKU therefore costs one round
+of decide + one transaction for many reservations instead of a conflict storm. Batches whose
+streams are disjoint run at once (up to MAX_IN_FLIGHT): the next is decided and sent while the
+previous one commits; a stream is in at most one running batch (`_write_loop`).
 
 Several processes (DESIGN.md "Hot SKUs across processes"): a batch is first decided against the
 cache and appended optimistically. A conflict means another process wrote one of its streams;
@@ -61,6 +62,7 @@ log = structlog.get_logger()
 
 MAX_BATCH = 256
 MAX_ATTEMPTS = 8
+MAX_IN_FLIGHT = 4  # batches appending at once (each holds one pooled connection)
 
 
 def utcnow() -> datetime:
@@ -126,6 +128,7 @@ class _Job:
     future: asyncio.Future[Response] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
+    streams: frozenset[str] | None = None  # what it touches, as far as the cache knows
 
 
 @dataclass(slots=True)
@@ -154,7 +157,17 @@ class StateCache:
             self._states.move_to_end(stream_id)
         return state
 
+    def peek(self, stream_id: str) -> State | None:
+        """The cached state, without counting as a use."""
+        return self._states.get(stream_id)
+
     def put(self, stream_id: str, state: State) -> None:
+        """Keep `state` unless a later version of the stream is cached (batches in flight
+        at once may finish out of order)."""
+        current = self._states.get(stream_id)
+        if current is not None and current.version > state.version:
+            self._states.move_to_end(stream_id)
+            return
         self._states[stream_id] = state
         self._states.move_to_end(stream_id)
         while len(self._states) > self.size:
@@ -261,25 +274,110 @@ class Ledger:
     # -- the writer ------------------------------------------------------------------------
 
     async def _write_loop(self) -> None:
-        while True:
-            jobs = [await self._queue.get()]
-            while len(jobs) < MAX_BATCH and not self._queue.empty():
-                jobs.append(self._queue.get_nowait())
-            try:
-                await self._run_batch(jobs)
-            except Exception as error:  # one bad command must not fail its neighbours
-                if len(jobs) == 1:
-                    _fail(jobs[0], error)
-                else:
-                    for job in jobs:
-                        try:
-                            await self._run_batch([job])
-                        except Exception as single:
-                            _fail(job, single)
-            finally:  # every path out of a batch answers every job it took
+        """Take waiting jobs into batches; keep up to MAX_IN_FLIGHT batches running at once.
+
+        Pipelining: while one batch waits for its commit, the next is decided and sent, as
+        long as their streams are disjoint. A job whose streams a running (or an earlier
+        held) job touches is held until that batch ends, so a stream's jobs still run in
+        arrival order, one batch at a time, and the cached states they are decided against
+        are never those of a batch still in flight. (Disjointness is judged from what the
+        cache knows; a stream found later is still safe: the store's version check turns an
+        overlap into a conflict, and the batch runs again under the streams' locks.)"""
+        running: dict[asyncio.Task[None], frozenset[str]] = {}
+        held: list[_Job] = []
+        getter: asyncio.Task[_Job] | None = None
+        fresh: list[_Job] = []  # taken from the queue, in arrival order
+        recheck = False
+        try:
+            while True:
+                if len(running) < MAX_IN_FLIGHT:
+                    while len(fresh) < MAX_BATCH and not self._queue.empty():
+                        fresh.append(self._queue.get_nowait())
+                    busy: frozenset[str] = frozenset().union(*running.values())
+                    ready, held, recheck = self._next_batch(held, fresh, busy, recheck)
+                    fresh = []
+                    if ready:
+                        task = asyncio.create_task(self._batch(ready), name="ledger-batch")
+                        running[task] = frozenset(s for j in ready for s in j.streams or ())
+                        continue
+                waiters: set[asyncio.Future[Any]] = set(running)
+                if len(running) < MAX_IN_FLIGHT:  # a free slot: a new job can start at once
+                    getter = getter or asyncio.create_task(self._queue.get())
+                    waiters.add(getter)
+                done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+                if getter is not None and getter in done:
+                    fresh.append(getter.result())
+                    getter = None
+                for finished in done.intersection(running):
+                    del running[finished]  # type: ignore[arg-type]
+                    recheck = True
+        finally:
+            if getter is not None:
+                getter.cancel()
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+            held += fresh
+            while not self._queue.empty():
+                held.append(self._queue.get_nowait())
+            for job in held:
+                _fail(job, Unresolved("the write path stopped before this command ran"))
+
+    def _next_batch(
+        self, held: list[_Job], fresh: list[_Job], busy: frozenset[str], recheck: bool
+    ) -> tuple[list[_Job], list[_Job], bool]:
+        """(the jobs to run now, the jobs still held, whether held jobs must be looked at again).
+
+        Held jobs are looked at again only when a batch ended (or a batch was full): with one
+        hot stream, hundreds wait behind one batch, and each arrival must not scan them all."""
+        for job in fresh:
+            if job.streams is None:
+                job.streams = self._footprint(job.command)
+        ready: list[_Job] = []
+        still: list[_Job] = []
+        blocked = set(busy)
+        if not recheck:
+            still = held
+            for job in held:
+                blocked.update(job.streams or ())
+            candidates = fresh
+        else:
+            candidates = held + fresh
+        full = False
+        for job in candidates:
+            streams = job.streams or frozenset()
+            if len(ready) >= MAX_BATCH:
+                full = True
+                still.append(job)
+            elif streams & blocked:
+                still.append(job)
+                blocked.update(streams)
+            else:
+                ready.append(job)
+        return ready, still, full
+
+    def _footprint(self, command: c.Command) -> frozenset[str]:
+        """The streams a command touches, as far as the cache knows (see _write_loop)."""
+        primary = c.primary_streams(command)
+        known = {s: st for s in primary if (st := self.cache.peek(s)) is not None}
+        return frozenset(required_streams(command, known))
+
+    async def _batch(self, jobs: list[_Job]) -> None:
+        try:
+            await self._run_batch(jobs)
+        except Exception as error:  # one bad command must not fail its neighbours
+            if len(jobs) == 1:
+                _fail(jobs[0], error)
+            else:
                 for job in jobs:
-                    if not job.future.done():
-                        _fail(job, Unresolved("the write path could not finish this command"))
+                    try:
+                        await self._run_batch([job])
+                    except Exception as single:
+                        _fail(job, single)
+        finally:  # every path out of a batch answers every job it took
+            for job in jobs:
+                if not job.future.done():
+                    _fail(job, Unresolved("the write path could not finish this command"))
 
     async def _run_batch(self, jobs: list[_Job]) -> None:
         """Optimistic once; after a conflict, pessimistic under the streams' locks."""

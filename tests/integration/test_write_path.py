@@ -303,3 +303,42 @@ async def test_a_database_error_in_a_batch_fails_only_its_command(
         await pool.execute(
             f'DROP TRIGGER "refuse_{boom}" ON idempotency_keys; DROP FUNCTION "refuse_{boom}"()'
         )
+
+
+async def test_a_slow_append_does_not_hold_up_commands_on_other_streams(
+    pool: asyncpg.Pool[Any], ids: Any
+) -> None:
+    """Batches on disjoint streams are in flight at once: while one stream's append waits in
+    Postgres (a trigger sleeps 1.5 s), a receipt on another stream is answered at once."""
+    writer = ledger(pool)
+    slow, quick = ids("SLOW"), ids("QUICK")
+    await receive(writer, quick, 1)  # cached, as in a running process
+    trigger = f"slow_{slow.replace('-', '_').lower()}"
+    await pool.execute(
+        f"""CREATE FUNCTION {trigger}() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN PERFORM pg_sleep(1.5); RETURN NEW; END $$;
+        CREATE TRIGGER {trigger} BEFORE INSERT ON events FOR EACH ROW
+        WHEN (NEW.stream_id = 'stock:{slow}:WH') EXECUTE FUNCTION {trigger}()"""
+    )
+    try:
+        held_up = asyncio.create_task(receive(writer, slow, 1))
+        await eventually(lambda: _sleeping(pool), within=5, what="the slow append")
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await receive(writer, quick, 1)
+        assert loop.time() - started < 0.75
+        assert not held_up.done()
+        await asyncio.wait_for(held_up, 10)
+    finally:
+        await pool.execute(f"DROP TRIGGER {trigger} ON events; DROP FUNCTION {trigger}()")
+        await writer.close()
+    streams = [f"stock:{slow}:WH", f"stock:{quick}:WH"]
+    levels = await StateLoader(pool).load(streams)
+    assert [levels[s].version for s in streams] == [1, 2]
+
+
+async def _sleeping(pool: asyncpg.Pool[Any]) -> bool:
+    found = await pool.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep'"
+    )
+    return bool(found)
