@@ -25,10 +25,11 @@ from bench.storebench import Timer, fresh_database, has_events, load_average, re
 from bench.storedata import Shop, build
 from stockledger.config import Settings
 from stockledger.infra.local import start_kafka
-from stockledger.outbox import Outgoing, Relay, ensure_topic, oldest, start_producer
+from stockledger.outbox import Outgoing, Relay, ensure_topic, oldest, produce, start_producer
 from stockledger.store.db import create_pool
 
-GOAL_RATE = 20_000
+GOAL_RATE = 30_000
+GOAL_RATIO = 0.8
 BATCH = 2_000
 
 
@@ -57,13 +58,8 @@ async def ceiling(settings: Settings, messages: list[Outgoing]) -> float:
     try:
         with Timer() as took:
             for start in range(0, len(messages), BATCH):
-                acks = [
-                    await producer.send(
-                        settings.kafka_topic, value=m.value, key=m.key, headers=m.headers
-                    )
-                    for m in messages[start : start + BATCH]
-                ]
-                await asyncio.gather(*acks)
+                batch = messages[start : start + BATCH]
+                await asyncio.gather(*await produce(producer, settings.kafka_topic, batch))
     finally:
         await producer.stop()
     return took.seconds
@@ -123,7 +119,7 @@ async def run(context: Context) -> list[Result]:
             figure=f"{rate:,.0f} events/s ({sent:,} in {relay_s:.1f} s; {load})",
             ceiling=f"aiokafka, the same messages and acks: {ceiling_rate:,.0f} events/s",
             ratio=rate / ceiling_rate,
-            goal=f">= {GOAL_RATE:,} events/s",
-            met=rate >= GOAL_RATE,
+            goal=f">= {GOAL_RATE:,} events/s, >= {GOAL_RATIO}x aiokafka alone",
+            met=rate >= GOAL_RATE and rate / ceiling_rate >= GOAL_RATIO,
         )
     ]
