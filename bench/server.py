@@ -1,6 +1,7 @@
 """The app the HTTP benchmarks run: the production `create_app(settings)` plus three bench-only
 routes, never part of the production app. Each goes through the same middleware, the same auth
-dependency and the same body validation as the route it is a ceiling or baseline for.
+dependency and the same body validation, served the same way (FastRoute), as the route it is a
+ceiling or baseline for.
 
 - POST /bench/insert: exactly one INSERT of one event row per request (autocommit): the P1
   ceiling, what "one database write per request" costs on this stack.
@@ -30,6 +31,7 @@ from stockledger.api import schemas as s
 from stockledger.api.app import create_app, tune_gc_for_serving
 from stockledger.api.auth import ORDERS, READ_STOCK, Principal, require
 from stockledger.api.deps import CommandHeadersDep, ServicesDep
+from stockledger.api.fastroute import FastRoute
 from stockledger.api.present import render_reservation
 from stockledger.config import Settings
 from stockledger.domain import commands as c
@@ -40,7 +42,7 @@ from stockledger.service import Outcome, VersionConflictExhausted, utcnow
 from stockledger.store.hashchain import GENESIS, canonical, chain
 from stockledger.store.records import ConcurrencyConflict, NewEvent, StreamWrite
 
-router = APIRouter(prefix="/bench", tags=["bench"], include_in_schema=False)
+router = APIRouter(prefix="/bench", tags=["bench"], include_in_schema=False, route_class=FastRoute)
 Orders = Annotated[Principal, require(ORDERS)]
 NAIVE_RETRIES = 3
 

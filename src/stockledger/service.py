@@ -62,6 +62,7 @@ log = structlog.get_logger()
 
 MAX_BATCH = 256
 MAX_ATTEMPTS = 8
+CONTENDED_SECONDS = 1.0  # see _run_batch
 MAX_IN_FLIGHT = 4  # batches appending at once (each holds one pooled connection)
 
 
@@ -199,6 +200,7 @@ class Ledger:
         self._writer: asyncio.Task[None] | None = None
         self._in_flight: dict[tuple[str, str], tuple[str, asyncio.Future[Response]]] = {}
         self._background: set[asyncio.Task[Any]] = set()
+        self._contended: dict[str, float] = {}  # stream -> until when batches start locked
 
     async def close(self) -> None:
         if self._writer is not None:
@@ -356,6 +358,12 @@ class Ledger:
                 ready.append(job)
         return ready, still, full
 
+    def _contend(self, stream_id: str) -> None:
+        now = time.monotonic()
+        if len(self._contended) > 10_000:  # bounded: forget what has cooled down
+            self._contended = {s: t for s, t in self._contended.items() if t > now}
+        self._contended[stream_id] = now + CONTENDED_SECONDS
+
     def _footprint(self, command: c.Command) -> frozenset[str]:
         """The streams a command touches, as far as the cache knows (see _write_loop)."""
         primary = c.primary_streams(command)
@@ -380,9 +388,15 @@ class Ledger:
                     _fail(job, Unresolved("the write path could not finish this command"))
 
     async def _run_batch(self, jobs: list[_Job]) -> None:
-        """Optimistic once; after a conflict, pessimistic under the streams' locks."""
+        """Optimistic once; after a conflict, pessimistic under the streams' locks. A batch
+        touching a stream that met another process's append in the last CONTENDED_SECONDS
+        starts pessimistic: on a hot SKU shared by processes, the optimistic try would only
+        cost a transaction that fails."""
         BATCH_SIZE.observe(len(jobs))
-        pessimistic, attempt = False, 0
+        attempt, now = 0, time.monotonic()
+        pessimistic = any(
+            self._contended.get(s, 0.0) > now for job in jobs for s in job.streams or ()
+        )
         while True:
             try:
                 if pessimistic:
@@ -392,6 +406,7 @@ class Ledger:
                 return
             except ConcurrencyConflict as conflict:
                 CONFLICTS.inc()
+                self._contend(conflict.stream_id)
                 attempt += 1
                 log.info(
                     "append conflict",

@@ -11,6 +11,7 @@ from uuid import uuid4
 
 import asyncpg
 import pytest
+from prometheus_client import REGISTRY
 
 from stockledger.domain import commands as c
 from stockledger.domain.errors import InsufficientStock
@@ -342,3 +343,34 @@ async def _sleeping(pool: asyncpg.Pool[Any]) -> bool:
         "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep'"
     )
     return bool(found)
+
+
+async def test_a_stream_that_met_another_process_is_written_under_its_lock_at_once(
+    pool: asyncpg.Pool[Any], ids: Any
+) -> None:
+    """After one conflict on a hot stream, a process's next batches there start under the
+    stream's lock instead of trying (and failing) optimistically again."""
+    one, two = ledger(pool), ledger(pool)
+    sku = ids("HOT")
+    await receive(one, sku, 1_000)
+    await two.loader.load([f"stock:{sku}:WH"])
+    before = _conflicts()
+
+    async def reserve(target: Ledger) -> None:
+        command = c.ReserveStock(
+            ids("R"), ids("O"), (Line(sku, "WH", 1),), utcnow() + timedelta(minutes=5)
+        )
+        await target.execute(command, CALLER, render)
+
+    for _ in range(10):  # rounds of racing batches from both processes
+        await asyncio.gather(*(reserve(t) for _ in range(20) for t in (one, two)))
+    assert _conflicts() - before <= 4  # the first meeting of each, not one per round
+    state = (await StateLoader(pool).load([f"stock:{sku}:WH"]))[f"stock:{sku}:WH"]
+    assert isinstance(state, StockState)
+    assert state.levels.reserved == 400
+    await one.close()
+    await two.close()
+
+
+def _conflicts() -> float:
+    return REGISTRY.get_sample_value("stockledger_append_conflicts_total") or 0.0
