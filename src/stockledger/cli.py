@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 from rich.console import Console
 
 from .config import Role, Settings
@@ -30,10 +30,32 @@ DEV_DIR = Path(".stockledger")
 DEV_SEED_SKUS, DEV_SEED_DAYS = 1_000, 60  # `dev --seed`: ~90,000 events, 20-60 s
 
 
-def _settings() -> Settings:
-    settings = Settings()
+DATABASE = ("database_url", "it names the Postgres database (or use `stockledger dev`)")
+REDIS = ("redis_url", "the Redis projection lives there")
+KAFKA = ("kafka_bootstrap_servers", "events travel through Kafka")
+
+
+def _settings(*needs: tuple[str, str]) -> Settings:
+    """The settings from the environment, checked before any work starts: a malformed one, or
+    one this command needs that is not set, is one line naming the variable, and exit 2."""
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        for problem in error.errors(include_url=False, include_input=False):
+            field = str(problem["loc"][0]) if problem["loc"] else ""
+            console.print(
+                f"[red]{_variable(field)} is malformed[/red]: {problem['msg']}", soft_wrap=True
+            )
+        raise typer.Exit(2) from None
+    for field, why in needs:
+        if not getattr(settings, field):
+            _missing(_variable(field), why)
     configure(settings.log_level, settings.log_json)
     return settings
+
+
+def _variable(field: str) -> str:
+    return f"STOCKLEDGER_{field.upper()}"
 
 
 @app.command()
@@ -41,7 +63,7 @@ def migrate() -> None:
     """Upgrade the database at STOCKLEDGER_DATABASE_URL to the latest schema."""
     from .store.db import migrate as run
 
-    settings = _settings()
+    settings = _settings(DATABASE)
     run(settings.require_database_url())
     console.print("[green]database migrated to head[/green]")
 
@@ -117,8 +139,7 @@ def serve(
     """Run the HTTP API and, unless disabled, the expiry worker, relay and projectors.
 
     Background work is elected: once per deployment, whatever --workers or machines serve."""
-    settings = _settings()
-    settings.require_database_url()
+    settings = _settings(DATABASE)
     _serve(
         settings,
         expiry=settings.run_expiry if expiry is None else expiry,
@@ -133,7 +154,7 @@ def relay() -> None:
     """Run only the outbox relay (one leader per database; others stand by)."""
     from .operations import run_relay
 
-    asyncio.run(run_relay(_settings()))
+    asyncio.run(run_relay(_settings(DATABASE, KAFKA)))
 
 
 @app.command()
@@ -141,7 +162,7 @@ def project() -> None:
     """Run only a projector (joins the consumer group; run more to scale out)."""
     from .operations import run_projector
 
-    asyncio.run(run_projector(_settings()))
+    asyncio.run(run_projector(_settings(DATABASE, KAFKA)))
 
 
 @app.command()
@@ -156,7 +177,8 @@ def replay(
 
     if projection not in (*PROJECTIONS, "all"):
         raise typer.BadParameter(f"choose one of {', '.join(PROJECTIONS)} or all")
-    timings = asyncio.run(run(_settings(), projection, console))
+    needs = (DATABASE, REDIS) if projection in ("redis", "all") else (DATABASE,)
+    timings = asyncio.run(run(_settings(*needs), projection, console))
     for name, seconds in timings.items():
         console.print(f"[green]{name}[/green] rebuilt in {seconds:.1f} s")
 
@@ -183,10 +205,7 @@ def republish(
     from .operations import run_republish
     from .republish import Selection
 
-    settings = _settings()
-    if not settings.kafka_bootstrap_servers:
-        _missing("STOCKLEDGER_KAFKA_BOOTSTRAP_SERVERS", "republish sends to Kafka")
-    settings.require_database_url()
+    settings = _settings(DATABASE, (KAFKA[0], "republish sends to Kafka"))
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
     selection = Selection(from_position, since, stream)
@@ -195,7 +214,7 @@ def republish(
 
 
 def _missing(variable: str, why: str) -> None:
-    console.print(f"[red]{variable} is not set[/red]: {why}")
+    console.print(f"[red]{variable} is not set[/red]: {why}", soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -214,11 +233,11 @@ def verify(
     With --audit instead: recompute every hash chain and signed checkpoint (needs
     STOCKLEDGER_AUDIT_KEY), print the report as JSON and exit 1 on any break."""
     if audit:
-        _verify_audit(_settings(), stream)
+        _verify_audit(_settings(DATABASE), stream)
         return
     from .operations import render_report, run_verify
 
-    report = asyncio.run(run_verify(_settings(), console))
+    report = asyncio.run(run_verify(_settings(DATABASE), console))
     render_report(report, console)
     if not report.ok:
         raise typer.Exit(1)
@@ -264,7 +283,7 @@ def seed(
     """Load Mei's shop demo data (about 2,000,000 events at the defaults) in bulk."""
     from .seed import SeedPlan, last_midnight
 
-    settings = _settings()
+    settings = _settings(DATABASE)
     try:
         plan = SeedPlan(
             skus=skus,
@@ -304,7 +323,7 @@ def expire() -> None:
     from .store.event_store import EventStore
     from .store.snapshots import StateLoader
 
-    settings = _settings()
+    settings = _settings(DATABASE)
 
     async def main() -> None:
         pool = await create_pool(settings.require_database_url(), settings.db_pool_size)

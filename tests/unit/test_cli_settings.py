@@ -1,0 +1,56 @@
+"""A command checks the settings it needs before it starts work: a missing or malformed one is
+one line naming the variable, exit code 2, never a traceback (and never the secret itself)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+DATABASE = {"STOCKLEDGER_DATABASE_URL": "postgresql://127.0.0.1:1/never-reached"}
+
+
+def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("STOCKLEDGER_")}
+    return subprocess.run(
+        [sys.executable, "-m", "stockledger.cli", *args],
+        env={**clean, **env, "COLUMNS": "60"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "variable"),
+    [
+        (("replay",), DATABASE, "STOCKLEDGER_REDIS_URL is not set"),
+        (("replay", "--projection", "redis"), DATABASE, "STOCKLEDGER_REDIS_URL is not set"),
+        (("relay",), DATABASE, "STOCKLEDGER_KAFKA_BOOTSTRAP_SERVERS is not set"),
+        (("project",), DATABASE, "STOCKLEDGER_KAFKA_BOOTSTRAP_SERVERS is not set"),
+        (("migrate",), {}, "STOCKLEDGER_DATABASE_URL is not set"),
+        (("verify",), {}, "STOCKLEDGER_DATABASE_URL is not set"),
+        (("serve",), {}, "STOCKLEDGER_DATABASE_URL is not set"),
+        (("serve",), {**DATABASE, "STOCKLEDGER_PORT": "eighty"}, "STOCKLEDGER_PORT is malformed"),
+    ],
+)
+def test_a_missing_or_malformed_setting_is_one_line_and_exit_2(
+    args: tuple[str, ...], env: dict[str, str], variable: str
+) -> None:
+    result = run(*args, env=env)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(variable)
+
+
+def test_a_malformed_api_key_list_names_the_variable_but_not_the_key() -> None:
+    result = run("serve", env={**DATABASE, "STOCKLEDGER_API_KEYS": "supersecretvalue"})
+    assert result.returncode == 2
+    assert result.stderr.startswith("STOCKLEDGER_API_KEYS is malformed")
+    assert "supersecretvalue" not in result.stderr
+    assert "Traceback" not in result.stderr
