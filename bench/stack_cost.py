@@ -24,7 +24,7 @@ from stockledger.api.app import create_app
 from stockledger.config import Settings
 from stockledger.domain.state import Levels
 from stockledger.reads import StockLevel
-from stockledger.service import Response as LedgerResponse
+from stockledger.service import Answer
 
 REQUESTS = 20_000
 KEY = "bench-key"
@@ -36,8 +36,8 @@ LEVEL = StockLevel("SKU-1", "WH-1", Levels(on_hand=10), 7, datetime(2026, 1, 1, 
 
 
 class _Ledger:
-    async def execute(self, *_: Any, **__: Any) -> LedgerResponse:
-        return LedgerResponse(201, ANSWER, False, "o-1")
+    async def execute(self, *_: Any, **__: Any) -> Answer:
+        return Answer(201, ANSWER, False, "o-1")
 
 
 class _Reader:

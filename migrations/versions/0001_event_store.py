@@ -19,7 +19,8 @@ APP_ROLE = "stockledger_app"
 def upgrade() -> None:
     op.create_table(
         "events",
-        # Global position = (writer's xid8 << 16) + index in its transaction: see store/events.py.
+        # Global position = (writer's xid8 << 16) + index in its transaction: see
+        # src/stockledger/store/event_store.py.
         sa.Column("position", sa.BigInteger, primary_key=True, autoincrement=False),
         sa.Column("event_id", UUID(as_uuid=True), nullable=False, unique=True),
         # "C" collation: byte order, so `stream_id LIKE 'stock:SKU:%'` is an index range scan.

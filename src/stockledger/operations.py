@@ -23,7 +23,6 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from .api.health import redis_client
 from .config import Settings
 from .outbox import Relay
 from .projections.consumer import Projector
@@ -33,7 +32,7 @@ from .projections.rebuild import (
     rebuild_reservations,
     rebuild_stock_levels,
 )
-from .projections.redis_stock import RedisStock
+from .projections.redis_stock import RedisStock, redis_client
 from .projections.verify import Report, verify
 from .republish import Selection, republish
 from .republish import count as count_selected

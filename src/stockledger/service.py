@@ -91,7 +91,10 @@ class Outcome:
 
 
 @dataclass(frozen=True, slots=True)
-class Response:
+class Answer:
+    """What a caller gets: status and body (computed once, and stored as they are under an
+    Idempotency-Key), whether it replays an earlier execution, and the correlation id."""
+
     status: int
     body: dict[str, Any]
     replayed: bool
@@ -126,7 +129,7 @@ class _Job:
     caller: Caller
     render: Render
     refuse: Refuse | None
-    future: asyncio.Future[Response] = field(
+    future: asyncio.Future[Answer] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
     streams: frozenset[str] | None = None  # what it touches, as far as the cache knows
@@ -142,7 +145,7 @@ class _Decided:
     stock: list[StockState]
     reservation: ReservationState | None
     found: list[RecordedEvent] | None = None  # the earlier events of an AlreadyRecorded
-    answer: Response | None = None  # rendered once, for its idempotency record and the caller
+    answer: Answer | None = None  # rendered once, for its idempotency record and the caller
 
 
 class StateCache:
@@ -198,7 +201,7 @@ class Ledger:
         self.new_id = new_id
         self._queue: asyncio.Queue[_Job] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
-        self._in_flight: dict[tuple[str, str], tuple[str, asyncio.Future[Response]]] = {}
+        self._in_flight: dict[tuple[str, str], tuple[str, asyncio.Future[Answer]]] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self._contended: dict[str, float] = {}  # stream -> until when batches start locked
 
@@ -210,11 +213,11 @@ class Ledger:
 
     async def execute(
         self, command: c.Command, caller: Caller, render: Render, refuse: Refuse | None = None
-    ) -> Response:
+    ) -> Answer:
         """Run one command through the write path; DomainError and friends propagate.
 
         With `refuse` and an idempotency key, a refusal is recorded under the key like a
-        success and answered as a Response (status and body from `refuse`), so every copy
+        success and answered as an Answer (status and body from `refuse`), so every copy
         of the request gets the same answer."""
         started = time.perf_counter()
         try:
@@ -224,7 +227,7 @@ class Ledger:
 
     async def _execute(
         self, command: c.Command, caller: Caller, render: Render, refuse: Refuse | None
-    ) -> Response:
+    ) -> Answer:
         key = caller.idempotency_key
         if key is None:
             return await self._submit(command, caller, render, None)
@@ -234,8 +237,8 @@ class Ledger:
             if request_hash != caller.request_hash:
                 raise IdempotencyKeyReused(key)
             first = await asyncio.shield(running)
-            return Response(first.status, first.body, True, first.correlation_id)
-        future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+            return Answer(first.status, first.body, True, first.correlation_id)
+        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         self._in_flight[slot] = (caller.request_hash, future)
         try:
             response = await self._execute_keyed(command, caller, render, refuse, key)
@@ -250,7 +253,7 @@ class Ledger:
 
     async def _execute_keyed(
         self, command: c.Command, caller: Caller, render: Render, refuse: Refuse | None, key: str
-    ) -> Response:
+    ) -> Answer:
         while True:
             stored = await self.store.find_idempotency(caller.principal, key)
             if stored is not None:
@@ -258,7 +261,7 @@ class Ledger:
                     raise IdempotencyKeyReused(key)
                 correlation = stored.response.get("_correlationId", "")
                 body = {k: v for k, v in stored.response.items() if k != "_correlationId"}
-                return Response(stored.status_code, body, True, correlation)
+                return Answer(stored.status_code, body, True, correlation)
             try:
                 return await self._submit(command, caller, render, refuse)
             except IdempotencyKeyTaken:
@@ -266,7 +269,7 @@ class Ledger:
 
     async def _submit(
         self, command: c.Command, caller: Caller, render: Render, refuse: Refuse | None
-    ) -> Response:
+    ) -> Answer:
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_loop(), name="ledger-writer")
         job = _Job(command, caller, render, refuse)
@@ -595,20 +598,20 @@ class Ledger:
                 item.found = await self.store.find(a.stream_id, a.type_name, a.match)
 
     @staticmethod
-    def _answer(item: _Decided, recorded: Mapping[UUID, RecordedEvent]) -> Response | None:
+    def _answer(item: _Decided, recorded: Mapping[UUID, RecordedEvent]) -> Answer | None:
         """The job's answer; None for a refusal that is raised rather than answered."""
         if item.answer is None:
             item.answer = Ledger._render(item, recorded)
         return item.answer
 
     @staticmethod
-    def _render(item: _Decided, recorded: Mapping[UUID, RecordedEvent]) -> Response | None:
+    def _render(item: _Decided, recorded: Mapping[UUID, RecordedEvent]) -> Answer | None:
         job = item.job
         if item.error is not None:
             if job.refuse is None or job.caller.idempotency_key is None:
                 return None
             status, body = job.refuse(item.error)
-            return Response(status, body, False, item.correlation_id)
+            return Answer(status, body, False, item.correlation_id)
         assert item.decision is not None
         already = item.decision.already
         outcome = Outcome(
@@ -619,7 +622,7 @@ class Ledger:
             already=already,
         )
         status, body = job.render(outcome)
-        return Response(200 if already else status, body, already is not None, item.correlation_id)
+        return Answer(200 if already else status, body, already is not None, item.correlation_id)
 
     def _finish(self, decided: Sequence[_Decided], events: list[RecordedEvent]) -> None:
         recorded = {e.event_id: e for e in events}

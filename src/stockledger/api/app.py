@@ -25,7 +25,7 @@ from ..metrics import exposition
 from ..outbox import Relay
 from ..projections.consumer import Projector
 from ..projections.read import ProjectedReader
-from ..projections.redis_stock import RedisStock
+from ..projections.redis_stock import RedisStock, redis_client
 from ..projections.sampler import run_sampler
 from ..reads import StockReader
 from ..service import Ledger
@@ -37,7 +37,7 @@ from . import commands, problems, queries
 from .audit import router as audit_router
 from .auth import Authenticate
 from .deps import Services
-from .health import kafka_reachable, redis_checks, redis_client
+from .health import kafka_reachable, redis_checks
 from .middleware import HttpMetrics, RequestContext
 
 DESCRIPTION = """Every stock change is an immutable, attributed event; every level is derived

@@ -14,8 +14,7 @@ from fastapi.responses import Response
 
 from ..domain import commands as c
 from ..domain.events import Line
-from ..service import Render, utcnow
-from ..service import Response as LedgerResponse
+from ..service import Answer, Render, utcnow
 from . import schemas as s
 from .auth import ORDERS, WAREHOUSE, Principal, require
 from .deps import CommandHeadersDep, ServicesDep, caller_for, parse_if_match
@@ -60,7 +59,7 @@ def _errors(*statuses: int, replay: type[s.Out] = s.CommandOut) -> dict[int | st
     }
 
 
-def _reply(result: LedgerResponse) -> Response:
+def _reply(result: Answer) -> Response:
     headers = {"X-Correlation-Id": result.correlation_id}
     if result.replayed:
         headers["Idempotent-Replayed"] = "true"

@@ -8,20 +8,6 @@ import contextlib
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from ..config import Settings
-
-
-def redis_client(settings: Settings) -> aioredis.Redis | None:
-    """The deployment's Redis client (keys prefixed by RedisStock), or None without Redis."""
-    if not settings.redis_url:
-        return None
-    return aioredis.Redis.from_url(
-        settings.redis_url,
-        socket_timeout=0.5,
-        socket_connect_timeout=0.5,
-        health_check_interval=10,
-    )
-
 
 async def kafka_reachable(servers: str) -> bool:
     for server in servers.split(","):

@@ -36,7 +36,6 @@ TITLES = {
     "version-conflict": "Version conflict",
     "conflict": "Conflicts with what the ledger holds",
     "idempotency-key-reused": "Idempotency-Key reused for a different request",
-    "idempotency-key-in-flight": "A request with this Idempotency-Key is in flight",
     "payload-too-large": "Request body too large",
     "request-timeout": "Request body too slow",
     "service-unavailable": "Service unavailable",

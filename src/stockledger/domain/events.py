@@ -127,8 +127,9 @@ class TransferDispatched:
 
 @dataclass(frozen=True, slots=True)
 class TransferReceived:
-    __pydantic_config__: ClassVar[ConfigDict] = WIRE
     """Arrival at the destination; a shortfall is the recorded transit loss (`lostQuantity`)."""
+
+    __pydantic_config__: ClassVar[ConfigDict] = WIRE
 
     TYPE: ClassVar[str] = "TransferReceived"
     transfer_id: str

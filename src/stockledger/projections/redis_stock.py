@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import RedisError
 
+from ..config import Settings
 from ..domain.state import Levels
 from ..domain.streams import stock_stream
 from ..metrics import REDIS_ERRORS
@@ -45,6 +46,18 @@ class ProjectedLevel:
     version: int
     updated_at: datetime
     projected_at: datetime
+
+
+def redis_client(settings: Settings) -> aioredis.Redis | None:
+    """The deployment's Redis client (keys prefixed by RedisStock), or None without Redis."""
+    if not settings.redis_url:
+        return None
+    return aioredis.Redis.from_url(
+        settings.redis_url,
+        socket_timeout=0.5,
+        socket_connect_timeout=0.5,
+        health_check_interval=10,
+    )
 
 
 def level_key(prefix: str, sku: str, warehouse_id: str) -> str:

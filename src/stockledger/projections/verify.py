@@ -10,7 +10,7 @@ append-only trigger is enabled and the application role cannot UPDATE or DELETE 
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -275,10 +275,3 @@ async def _check_append_only(conn: Any, report: Report) -> None:
             "SELECT has_table_privilege('stockledger_app', 'events', $1)", privilege
         ):
             report.add("append-only", "stockledger_app", f"may {privilege} events")
-
-
-def counts_by_check(report: Report) -> dict[str, int]:
-    out: dict[str, int] = defaultdict(int)
-    for finding in report.findings:
-        out[finding.check] += 1
-    return dict(out)
