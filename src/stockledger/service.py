@@ -316,12 +316,16 @@ class Ledger:
                 for finished in done.intersection(running):
                     del running[finished]  # type: ignore[arg-type]
                     recheck = True
-        finally:
+        except asyncio.CancelledError:  # close(): let the batches in flight finish cancelling
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+            raise
+        finally:  # also when the loop is collected unclosed: nothing may be awaited here
             if getter is not None:
                 getter.cancel()
             for task in running:
                 task.cancel()
-            await asyncio.gather(*running, return_exceptions=True)
             held += fresh
             while not self._queue.empty():
                 held.append(self._queue.get_nowait())

@@ -147,9 +147,9 @@ async def test_refusal_in_a_batch_does_not_fail_its_neighbours(
         return_exceptions=True,
     )
     assert [type(r).__name__ for r in results] == [
-        "Response",
+        "Answer",
         "InsufficientStock",
-        "Response",
+        "Answer",
         "InsufficientStock",
     ]
     state = await writer.loader.load([f"reservation:{ids('none')}"])
