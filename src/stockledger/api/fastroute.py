@@ -23,6 +23,9 @@ Errors are collected and raised as one `RequestValidationError`, as FastAPI does
 problem bodies are unchanged. A signature with anything else (a generator dependency, a
 `Response` or `BackgroundTasks` parameter, a form) is refused at startup, never served slowly
 or wrongly. The endpoint must return a `Response`.
+
+It reads FastAPI's `Dependant` and `ModelField` (and one helper of `fastapi._compat`): those are
+FastAPI internals, which is why pyproject.toml pins FastAPI to 0.115.x until this is ported.
 """
 
 from __future__ import annotations
