@@ -296,6 +296,9 @@ class Ledger:
         try:
             while True:
                 if len(running) < MAX_IN_FLIGHT:
+                    if getter is not None and getter.done():  # took a job while slots were full
+                        fresh.append(getter.result())  # it arrived before those still queued
+                        getter = None
                     while len(fresh) < MAX_BATCH and not self._queue.empty():
                         fresh.append(self._queue.get_nowait())
                     busy: frozenset[str] = frozenset().union(*running.values())
