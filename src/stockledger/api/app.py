@@ -159,9 +159,8 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
     )
-    app.state.api_keys = settings.parsed_api_keys()
     app.state.audit_key = audit_key
-    app.add_middleware(Authenticate, keys=app.state.api_keys)  # innermost: the key, once
+    app.add_middleware(Authenticate, keys=settings.parsed_api_keys())  # innermost: key, once
     app.add_middleware(RequestContext, body_timeout=settings.http_body_timeout_seconds)
     app.add_middleware(HttpMetrics)  # outermost: every answer counts, refusals included
     problems.install(app)
