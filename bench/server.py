@@ -32,12 +32,11 @@ from stockledger.api.app import create_app, tune_gc_for_serving
 from stockledger.api.auth import ORDERS, READ_STOCK, Principal, require
 from stockledger.api.deps import CommandHeadersDep, ServicesDep
 from stockledger.api.fastroute import FastRoute
-from stockledger.api.present import render_reservation
+from stockledger.api.present import reservation_command_out
 from stockledger.config import Settings
 from stockledger.domain import commands as c
-from stockledger.domain.decide import decide
-from stockledger.domain.events import SCHEMA_VERSION, Line, to_data
-from stockledger.domain.state import NO_CHANGE, ReservationState, StockState, delta, evolve
+from stockledger.domain.events import Line
+from stockledger.record import Caller, deadlines, record
 from stockledger.service import Outcome, VersionConflictExhausted, utcnow
 from stockledger.store.hashchain import GENESIS, canonical, chain
 from stockledger.store.records import ConcurrencyConflict, NewEvent, StreamWrite
@@ -141,42 +140,20 @@ async def naive_reserve(
     who: Orders,
     headers: CommandHeadersDep,
 ) -> Response:
-    """Reserve the naive way: load, decide, append with expected versions, retry on conflict."""
+    """Reserve the naive way: load, record, append with expected versions, retry on conflict."""
     ttl = body.ttl_seconds or services.reservation_ttl_seconds
     lines = tuple(Line(x.sku, x.warehouse_id, x.quantity) for x in body.lines)
     command = c.ReserveStock(str(uuid4()), body.order_id, lines, utcnow() + timedelta(seconds=ttl))
-    streams = c.primary_streams(command)
-    metadata = {"causedBy": who.name, "correlationId": body.order_id}
-    if headers.request_id:
-        metadata["requestId"] = headers.request_id
+    caller = Caller(who.name, request_id=headers.request_id)
     for attempt in range(NAIVE_RETRIES + 1):
-        states = await services.loader.load(streams)  # snapshot + tail, every time
-        now = max([utcnow(), *(x.updated_at for x in states.values() if x.updated_at)])
-        decision = decide(command, states, now)  # DomainError -> problem+json as usual
-        working = dict(states)
+        states = await services.loader.load(c.primary_streams(command))  # every time
+        recording = record(command, states, utcnow(), caller, uuid4)  # DomainError -> 409 etc.
         pending: dict[str, list[NewEvent]] = {}
-        for stream_id, event in decision.events:
-            state = working[stream_id]
-            data = to_data(event)
-            pending.setdefault(stream_id, []).append(
-                NewEvent(
-                    event_id=uuid4(),
-                    type=event.TYPE,
-                    schema_version=SCHEMA_VERSION,
-                    data=data,
-                    metadata=metadata,
-                    recorded_at=now,
-                    correlation_id=body.order_id,
-                    order_id=body.order_id,
-                    delta=delta(state, event) if isinstance(state, StockState) else NO_CHANGE,
-                )
-            )
-            working[stream_id] = evolve(state, event, now)
-        writes = [
-            StreamWrite(sid, states[sid].version, tuple(events)) for sid, events in pending.items()
-        ]
+        for stream_id, event in recording.events:
+            pending.setdefault(stream_id, []).append(event)
+        writes = [StreamWrite(sid, states[sid].version, tuple(e)) for sid, e in pending.items()]
         try:
-            recorded = await services.store.append(writes)
+            recorded = await services.store.append(writes, deadlines(recording.states))
         except ConcurrencyConflict as conflict:
             if attempt == NAIVE_RETRIES:
                 raise VersionConflictExhausted(conflict) from conflict
@@ -184,19 +161,12 @@ async def naive_reserve(
             continue
         every = services.ledger.snapshot_every  # snapshot like the ledger, so tails stay short
         for write in writes:
-            before, after = states[write.stream_id], working[write.stream_id]
+            before, after = states[write.stream_id], recording.states[write.stream_id]
             if before.version // every != after.version // every:
                 await services.loader.save_snapshot(write.stream_id, after)
-        reservation = working[streams[0]]
-        assert isinstance(reservation, ReservationState)
-        outcome = Outcome(
-            events=recorded,
-            stock=[x for t in decision.touched if isinstance(x := working[t], StockState)],
-            reservation=reservation,
-            correlation_id=body.order_id,
-        )
-        status, out = render_reservation(outcome)
-        return _json(out, status, {"X-Correlation-Id": body.order_id})
+        outcome = Outcome(recorded, recording.stock, recording.reservation)
+        correlation = {"X-Correlation-Id": recording.correlation_id}
+        return _json(reservation_command_out(outcome), 201, correlation)
     raise AssertionError("unreachable")
 
 

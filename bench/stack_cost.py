@@ -21,23 +21,26 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from stockledger.api.app import create_app
+from stockledger.api.present import reservation_command_out
 from stockledger.config import Settings
-from stockledger.domain.state import Levels
-from stockledger.reads import StockLevel
-from stockledger.service import Answer
+from stockledger.domain.state import Levels, ReservationState, ReservationStatus, StockLevel
+from stockledger.service import Answer, Outcome
 
 REQUESTS = 20_000
 KEY = "bench-key"
 RESERVE = orjson.dumps(
     {"orderId": "o-1", "lines": [{"sku": "SKU-1", "warehouseId": "WH-1", "quantity": 1}]}
 )
-ANSWER = {"reservationId": "r-1", "orderId": "o-1", "status": "active", "events": []}
+OUTCOME = Outcome(
+    [], [], ReservationState("r-1", 1, ReservationStatus.ACTIVE, "o-1", updated_at=None)
+)
+ANSWER = reservation_command_out(OUTCOME)  # the bare route sends the same body
 LEVEL = StockLevel("SKU-1", "WH-1", Levels(on_hand=10), 7, datetime(2026, 1, 1, tzinfo=UTC))
 
 
 class _Ledger:
     async def execute(self, *_: Any, **__: Any) -> Answer:
-        return Answer(201, ANSWER, False, "o-1")
+        return Answer(OUTCOME, None, False, "o-1")
 
 
 class _Reader:

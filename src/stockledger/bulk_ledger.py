@@ -1,9 +1,9 @@
-"""The write path's decide/evolve/NewEvent steps in memory on a simulated clock (for `seed`).
+"""The write path's one loop (`record.record`) in memory on a simulated clock (for `seed`).
 
-`BulkLedger.execute` does for one command what `Ledger._decide_all` does (service.py): the same
-streams, clock rule, correlation id, metadata, order id and per-event delta, so bulk-written
-events are exactly the ones the API would have appended. `take()` hands the buffered events over
-as one transaction's `StreamWrite`s, each stream at the version it had before them.
+Bulk-written events are exactly the ones the API would have appended: the same streams, clock
+rule, correlation id, metadata, order id and per-event delta. `take()` hands the buffered events
+over as one transaction's `StreamWrite`s, each stream at the version it had before them, with
+the due-reservation rows their new states call for.
 """
 
 from __future__ import annotations
@@ -16,31 +16,27 @@ from uuid import uuid4
 import orjson
 
 from .domain import commands as c
-from .domain.decide import Decision, decide, required_streams
+from .domain.decide import Decision
 from .domain.errors import DomainError
-from .domain.events import SCHEMA_VERSION, to_data
 from .domain.state import (
-    NO_CHANGE,
     ReservationState,
     State,
     StockState,
     TransferState,
     TransferStatus,
-    delta,
-    evolve,
     initial_state,
 )
 from .domain.streams import category, reservation_stream, stock_stream
-from .service import Caller, _correlation, _metadata
-from .store.records import NewEvent, StreamWrite
+from .record import Caller, deadlines, record, streams_of
+from .store.records import Deadlines, NewEvent, StreamWrite
 from .store.snapshots import state_to_json
 
 
 @dataclass(slots=True)
 class Chunk:
     writes: list[StreamWrite]
+    deadlines: Deadlines
     snapshots: list[tuple[str, int, datetime, str]]  # stream, version, recordedAt, state JSON
-    closed: list[str]  # reservations both made and ended in this chunk
     events: int
 
 
@@ -52,6 +48,7 @@ class BulkLedger:
         self.states: dict[str, State] = {}
         self.pending = 0
         self._events: dict[str, tuple[int, list[NewEvent]]] = {}
+        self._changed: dict[str, State] = {}  # the chunk's streams, as it leaves them
         self._snapshots: list[tuple[str, int, datetime, str]] = []
         self.counts: Counter[str] = Counter()
         self.refused: Counter[str] = Counter()
@@ -72,46 +69,31 @@ class BulkLedger:
         return state
 
     def execute(self, command: c.Command, principal: str) -> Decision | None:
-        """Decide and apply one command like `Ledger._decide_all`; None when it is refused."""
-        streams: tuple[str, ...] = ()
-        while (needed := required_streams(command, {s: self.state(s) for s in streams})) != streams:
-            streams = needed
-        states = {s: self.state(s) for s in streams}
-        now = max([self.now, *(s.updated_at or self.now for s in states.values())])
-        correlation = _correlation(command, states) or str(uuid4())
+        """Record one command like the ledger does; None when it is refused."""
+        states = {s: self.state(s) for s in streams_of(command, self.state)}
         try:
-            decision = decide(command, states, now)
+            recording = record(command, states, self.now, Caller(principal), uuid4)
         except DomainError as error:
             self.refused[f"{type(command).__name__}: {type(error).__name__}"] += 1
             return None
-        metadata = _metadata(Caller(principal), correlation)
-        for stream_id, event in decision.events:
-            state = self.state(stream_id)
-            data = to_data(event)
-            new = NewEvent(
-                event_id=uuid4(),
-                type=event.TYPE,
-                schema_version=SCHEMA_VERSION,
-                data=data,
-                metadata=metadata,
-                recorded_at=now,
-                correlation_id=correlation,
-                order_id=data.get("orderId"),
-                delta=delta(state, event) if isinstance(state, StockState) else NO_CHANGE,
-            )
-            self._events.setdefault(stream_id, (state.version, []))[1].append(new)
-            self._keep(stream_id, evolve(state, event, now))
-            self.counts[event.TYPE] += 1
-        self.pending += len(decision.events)
-        self.first = self.first or now
-        return decision
+        for stream_id, event in recording.events:
+            self._events.setdefault(stream_id, (states[stream_id].version, []))[1].append(event)
+            self.counts[event.type] += 1
+        for stream_id, state in recording.states.items():
+            if state.version != states[stream_id].version:
+                self._keep(stream_id, states[stream_id], state)
+        self.pending += len(recording.events)
+        if recording.events and self.first is None:
+            self.first = recording.events[0][1].recorded_at
+        return recording.decision
 
-    def _keep(self, stream_id: str, state: State) -> None:
-        if state.version == 1:
+    def _keep(self, stream_id: str, before: State, state: State) -> None:
+        if before.version == 0:
             self.streams[category(stream_id)] += 1
-        if state.version % self.snapshot_every == 0:
+        if before.version // self.snapshot_every != state.version // self.snapshot_every:
             json = orjson.dumps(state_to_json(state)).decode()
             self._snapshots.append((stream_id, state.version, state.updated_at or self.now, json))
+        self._changed[stream_id] = state
         ended = (isinstance(state, ReservationState) and not state.is_open) or (
             isinstance(state, TransferState) and state.status is TransferStatus.RECEIVED
         )
@@ -123,16 +105,8 @@ class BulkLedger:
     def take(self) -> Chunk:
         """The buffered events as one transaction's writes (each stream at its version before)."""
         writes = [StreamWrite(s, v, tuple(events)) for s, (v, events) in self._events.items()]
-        # After StockReserved, every event of a reservation stream ends its deadline.
-        closed = [
-            w.stream_id.split(":", 1)[1]
-            for w in writes
-            if category(w.stream_id) == "reservation"
-            and w.events[0].type == "StockReserved"
-            and len(w.events) > 1
-        ]
-        chunk = Chunk(writes, self._snapshots, closed, self.pending)
-        self._events, self._snapshots, self.pending = {}, [], 0
+        chunk = Chunk(writes, deadlines(self._changed), self._snapshots, self.pending)
+        self._events, self._changed, self._snapshots, self.pending = {}, {}, [], 0
         return chunk
 
     def still_open(self) -> Counter[str]:

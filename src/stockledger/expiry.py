@@ -18,19 +18,13 @@ import structlog
 
 from .domain.commands import ExpireReservation
 from .metrics import EXPIRATIONS, EXPIRY_OVERDUE
-from .service import Caller, Ledger, Outcome, utcnow
+from .service import Caller, Ledger, utcnow
 
 log = structlog.get_logger()
 
 SYSTEM = Caller(principal="system:expiry")
-IDEMPOTENCY_RETENTION = timedelta(hours=48)
-OVERDUE_AFTER = timedelta(
-    seconds=5
-)  # API.md: expired within 5 s of expiresAt  # keys are kept at least 24 h
-
-
-def _render(outcome: Outcome) -> tuple[int, dict[str, Any]]:
-    return 201, {"expired": len(outcome.events) > 0}
+IDEMPOTENCY_RETENTION = timedelta(hours=48)  # API.md: keys are kept at least 24 h
+OVERDUE_AFTER = timedelta(seconds=5)  # API.md: expired within 5 s of expiresAt
 
 
 class ExpiryWorker:
@@ -58,10 +52,7 @@ class ExpiryWorker:
             self.batch,
         )
         results = await asyncio.gather(
-            *(
-                self.ledger.execute(ExpireReservation(r["reservation_id"]), SYSTEM, _render)
-                for r in due
-            ),
+            *(self.ledger.execute(ExpireReservation(r["reservation_id"]), SYSTEM) for r in due),
             return_exceptions=True,
         )
         expired = 0
@@ -70,7 +61,7 @@ class ExpiryWorker:
                 log.warning(
                     "expiry failed", reservation_id=row["reservation_id"], error=repr(result)
                 )
-            elif result.body.get("expired"):
+            elif result.outcome is not None and result.outcome.events:
                 expired += 1
         overdue: int = await self.pool.fetchval(
             "SELECT count(*) FROM reservation_deadlines WHERE expires_at <= $1",

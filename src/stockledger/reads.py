@@ -15,7 +15,7 @@ from typing import Any
 
 import asyncpg
 
-from .domain.state import Levels
+from .domain.state import Levels, StockLevel
 from .domain.streams import stock_key, stock_stream
 from .store.records import RecordedEvent
 
@@ -79,15 +79,6 @@ WHERE ($3::text[] IS NULL OR type = ANY($3)) AND ($4::timestamptz IS NULL OR rec
   AND ($5::timestamptz IS NULL OR recorded_at <= $5)
 ORDER BY version LIMIT $6
 """
-
-
-@dataclass(frozen=True, slots=True)
-class StockLevel:
-    sku: str
-    warehouse_id: str
-    levels: Levels
-    version: int
-    updated_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

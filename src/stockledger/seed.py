@@ -1,7 +1,7 @@
 """`stockledger seed`: Mei's shop demo data, in bulk, with exactly the real write path's events.
 
-The shop (`demo_shop.py`) issues domain commands on a simulated clock. `BulkLedger` decides and
-evolves them in memory the way `Ledger._decide_all` does (same `NewEvent`s: metadata, correlation
+The shop (`demo_shop.py`) issues domain commands on a simulated clock. `BulkLedger` records them
+in memory with the write path's own `record.record` (same `NewEvent`s: metadata, correlation
 ids, order ids, deltas) and buffers the events per stream. Full chunks go through
 `EventStore.append`, many streams per transaction, each at the version it had before the chunk,
 so positions, outbox rows and the reservation-deadline index are the store's own. Snapshots every
@@ -86,15 +86,7 @@ def simulate(plan: SeedPlan, ledger: BulkLedger) -> Iterator[tuple[int, Chunk]]:
 
 
 async def _write(pool: asyncpg.Pool[Any], store: EventStore, chunk: Chunk) -> None:
-    await store.append(chunk.writes)
-    if chunk.closed:
-        # append keeps reservation_deadlines in the same statement as the events; when one
-        # append both reserves and ends a reservation, its DELETE cannot see the row its INSERT
-        # adds (sub-statements share one snapshot), so that row is removed here.
-        await pool.execute(
-            "DELETE FROM reservation_deadlines WHERE reservation_id = ANY($1::text[])",
-            chunk.closed,
-        )
+    await store.append(chunk.writes, chunk.deadlines)
     if chunk.snapshots:
         await pool.execute(
             _SNAPSHOTS, *(list(column) for column in zip(*chunk.snapshots, strict=True))

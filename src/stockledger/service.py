@@ -18,10 +18,15 @@ command is not refused because other processes were busy. `409 version-conflict`
 the pathological case (a batch whose streams change between decisions, e.g. a reservation
 naming a stream not locked) and counted (`stockledger_commands_refused_total`).
 
-Idempotency keys: the record of every keyed command, refusals included, is inserted in the
-batch's transaction with ON CONFLICT DO NOTHING. Exactly one execution owns a key: a copy of
-the request running in another process waits on the unique index, finds the key taken and
-answers with the winner's record (status and body), whatever that was.
+What a command gets back is an `Answer`: its domain `Outcome` (the events, the stock levels,
+the reservation), or, under an Idempotency-Key, the `DomainError` that refused it; the API
+renders either. Deciding and stamping a command is `record.record`, shared with every other
+writer; the due-reservation rows follow from the new states (`record.deadlines`).
+
+Idempotency keys: the receipt of every keyed command (its outcome or refusal, `receipt()`),
+is inserted in the batch's transaction with ON CONFLICT DO NOTHING. Exactly one execution owns a
+key: a copy of the request running in another process waits on the unique index, finds the key
+taken and answers with the winner's receipt, whatever that was.
 
 The writer resolves every job it takes, on every path out of a batch (`_write_loop`'s finally).
 """
@@ -29,7 +34,6 @@ The writer resolves every job it takes, on every path out of a batch (`_write_lo
 from __future__ import annotations
 
 import asyncio
-import functools
 import random
 import time
 from collections import OrderedDict
@@ -40,13 +44,14 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import structlog
+from pydantic import TypeAdapter
 
 from .domain import commands as c
-from .domain.decide import AlreadyRecorded, Decision, decide, required_streams
+from .domain.decide import required_streams
 from .domain.errors import DomainError
-from .domain.events import SCHEMA_VERSION, to_data
-from .domain.state import NO_CHANGE, ReservationState, State, StockState, delta, evolve
+from .domain.state import ReservationState, State, StockLevel
 from .metrics import BATCH_SIZE, COMMAND_SECONDS, CONFLICTS, REFUSED_CONFLICTS, RETRIES
+from .record import Caller, Recording, correlation_of, deadlines, record
 from .store.event_store import Connection, EventStore
 from .store.records import (
     ConcurrencyConflict,
@@ -70,39 +75,70 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+__all__ = ["Answer", "Caller", "Ledger", "Outcome", "utcnow"]
+
+
 @dataclass(frozen=True, slots=True)
-class Caller:
-    principal: str
-    correlation_id: str | None = None
-    request_id: str | None = None
-    idempotency_key: str | None = None
-    request_hash: str = ""
-
-
-@dataclass(slots=True)
 class Outcome:
-    """What a command did: the events it appended (or, for a retry, the earlier ones)."""
+    """What a command did: the events it appended, the stock levels it left and the reservation
+    it concerns. `already`: the ledger had carried it out before (same receipt, shipment,
+    return id, ...); `events` are then the earlier ones and nothing was appended."""
 
     events: list[RecordedEvent]
-    stock: list[StockState]
+    stock: list[StockLevel]
     reservation: ReservationState | None
-    correlation_id: str
-    already: AlreadyRecorded | None = None
+    already: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """What a caller gets: status and body (computed once, and stored as they are under an
-    Idempotency-Key), whether it replays an earlier execution, and the correlation id."""
+    """The ledger's answer to one command: its outcome, or the refusal recorded under its
+    Idempotency-Key (a refusal without a key is raised); `replayed`: an earlier execution's
+    answer (a recorded key or an id the ledger already holds)."""
 
-    status: int
-    body: dict[str, Any]
+    outcome: Outcome | None
+    refusal: DomainError | None
     replayed: bool
     correlation_id: str
+    # The HTTP status and body recorded by a version before receipts (0005), sent as they are.
+    earlier: tuple[int, dict[str, Any]] | None = None
 
 
-Render = Callable[[Outcome], tuple[int, dict[str, Any]]]
-Refuse = Callable[[DomainError], tuple[int, dict[str, Any]]]
+def receipt(answer: Answer) -> dict[str, Any]:
+    """An answer as JSON, for its idempotency record; `from_receipt` reads it back."""
+    written: dict[str, Any] = {"correlationId": answer.correlation_id}
+    if answer.refusal is not None:
+        written["refusal"] = answer.refusal.to_json()
+    elif (outcome := answer.outcome) is not None:
+        written["outcome"] = {
+            "events": [e.envelope() for e in outcome.events],
+            "stock": _LEVELS.dump_python(outcome.stock, mode="json"),
+            "reservation": _RESERVATION.dump_python(outcome.reservation, mode="json"),
+            "already": outcome.already,
+        }
+    return written
+
+
+def from_receipt(stored: IdempotencyRecord) -> Answer:
+    """The answer an idempotency record holds, as a replay."""
+    data = stored.response
+    if stored.status_code is not None:  # recorded before receipts: the HTTP answer itself
+        body = {k: v for k, v in data.items() if k != "_correlationId"}
+        return Answer(None, None, True, data.get("_correlationId", ""), (stored.status_code, body))
+    if "refusal" in data:
+        return Answer(None, DomainError.from_json(data["refusal"]), True, data["correlationId"])
+    written = data["outcome"]
+    outcome = Outcome(
+        [RecordedEvent.from_envelope(e) for e in written["events"]],
+        _LEVELS.validate_python(written["stock"]),
+        _RESERVATION.validate_python(written["reservation"]),
+        written["already"],
+    )
+    return Answer(outcome, None, True, data["correlationId"])
+
+
+_LEVELS = TypeAdapter(list[StockLevel])
+_RESERVATION: TypeAdapter[ReservationState | None] = TypeAdapter(ReservationState | None)
 
 
 class VersionConflictExhausted(Exception):
@@ -127,8 +163,6 @@ class IdempotencyKeyReused(Exception):
 class _Job:
     command: c.Command
     caller: Caller
-    render: Render
-    refuse: Refuse | None
     future: asyncio.Future[Answer] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -138,14 +172,10 @@ class _Job:
 @dataclass(slots=True)
 class _Decided:
     job: _Job
-    decision: Decision | None
+    recording: Recording | None
     error: DomainError | None
     correlation_id: str
-    event_ids: tuple[UUID, ...]
-    stock: list[StockState]
-    reservation: ReservationState | None
-    found: list[RecordedEvent] | None = None  # the earlier events of an AlreadyRecorded
-    answer: Answer | None = None  # rendered once, for its idempotency record and the caller
+    found: list[RecordedEvent] | None = None  # the earlier events of an already-recorded one
 
 
 class StateCache:
@@ -211,37 +241,33 @@ class Ledger:
             await asyncio.gather(self._writer, return_exceptions=True)
         await asyncio.gather(*self._background, return_exceptions=True)
 
-    async def execute(
-        self, command: c.Command, caller: Caller, render: Render, refuse: Refuse | None = None
-    ) -> Answer:
-        """Run one command through the write path; DomainError and friends propagate.
+    async def execute(self, command: c.Command, caller: Caller) -> Answer:
+        """Run one command through the write path.
 
-        With `refuse` and an idempotency key, a refusal is recorded under the key like a
-        success and answered as an Answer (status and body from `refuse`), so every copy
-        of the request gets the same answer."""
+        A refusal raises its DomainError, except under an Idempotency-Key: there it is recorded
+        like a success and comes back as `Answer.refusal`, the same for every copy of the
+        request. Conflicts that outlast the retries raise VersionConflictExhausted."""
         started = time.perf_counter()
         try:
-            return await self._execute(command, caller, render, refuse)
+            return await self._execute(command, caller)
         finally:
             COMMAND_SECONDS.labels(type(command).__name__).observe(time.perf_counter() - started)
 
-    async def _execute(
-        self, command: c.Command, caller: Caller, render: Render, refuse: Refuse | None
-    ) -> Answer:
+    async def _execute(self, command: c.Command, caller: Caller) -> Answer:
         key = caller.idempotency_key
         if key is None:
-            return await self._submit(command, caller, render, None)
+            return await self._submit(command, caller)
         slot = (caller.principal, key)
         if slot in self._in_flight:  # the same key is running in this process: wait for it
             request_hash, running = self._in_flight[slot]
             if request_hash != caller.request_hash:
                 raise IdempotencyKeyReused(key)
             first = await asyncio.shield(running)
-            return Answer(first.status, first.body, True, first.correlation_id)
+            return Answer(first.outcome, first.refusal, True, first.correlation_id, first.earlier)
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         self._in_flight[slot] = (caller.request_hash, future)
         try:
-            response = await self._execute_keyed(command, caller, render, refuse, key)
+            response = await self._execute_keyed(command, caller, key)
             future.set_result(response)
             return response
         except BaseException as error:
@@ -251,28 +277,22 @@ class Ledger:
         finally:
             del self._in_flight[slot]
 
-    async def _execute_keyed(
-        self, command: c.Command, caller: Caller, render: Render, refuse: Refuse | None, key: str
-    ) -> Answer:
+    async def _execute_keyed(self, command: c.Command, caller: Caller, key: str) -> Answer:
         while True:
             stored = await self.store.find_idempotency(caller.principal, key)
             if stored is not None:
                 if stored.request_hash != caller.request_hash:
                     raise IdempotencyKeyReused(key)
-                correlation = stored.response.get("_correlationId", "")
-                body = {k: v for k, v in stored.response.items() if k != "_correlationId"}
-                return Answer(stored.status_code, body, True, correlation)
+                return from_receipt(stored)
             try:
-                return await self._submit(command, caller, render, refuse)
+                return await self._submit(command, caller)
             except IdempotencyKeyTaken:
                 continue  # another process recorded it first: answer with its record
 
-    async def _submit(
-        self, command: c.Command, caller: Caller, render: Render, refuse: Refuse | None
-    ) -> Answer:
+    async def _submit(self, command: c.Command, caller: Caller) -> Answer:
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_loop(), name="ledger-writer")
-        job = _Job(command, caller, render, refuse)
+        job = _Job(command, caller)
         self._queue.put_nowait(job)
         return await job.future
 
@@ -449,8 +469,9 @@ class Ledger:
     async def _write_cached(self, jobs: list[_Job]) -> None:
         states = await self._states_for(jobs)
         decided, writes, new_states = self._decide_all(jobs, states)
+        await self._prefetch_already(decided)
         try:
-            recorded = await self._record(decided, writes, None)
+            recorded = await self._record(decided, writes, new_states, None)
         except ConcurrencyConflict:
             self.cache.drop(w.stream_id for w in writes)
             raise
@@ -465,25 +486,32 @@ class Ledger:
                 self.cache.put(stream_id, state)
             states = await self._states_for(jobs, states)  # a stream not locked: see above
             decided, writes, new_states = self._decide_all(jobs, states)
-            recorded = await self._record(decided, writes, conn)
+            await self._prefetch_already(decided)
+            recorded = await self._record(decided, writes, new_states, conn)
         self._commit(states, new_states, decided, recorded)
 
     async def _record(
-        self, decided: Sequence[_Decided], writes: list[StreamWrite], conn: Connection | None
+        self,
+        decided: Sequence[_Decided],
+        writes: list[StreamWrite],
+        new_states: Mapping[str, State],
+        conn: Connection | None,
     ) -> list[RecordedEvent]:
-        """Append the batch's events with its idempotency records (in `conn`'s transaction, or
-        one of its own); a batch with nothing to append still records its keyed answers."""
-        await self._prefetch_already(decided)
-        records = functools.partial(self._idempotency_records, decided)
-        if writes:
-            return await self.store.append(writes, records, conn=conn)
-        if keyed := records([]):
-            if conn is not None:
-                await self.store.save_idempotency(conn, keyed)
-            else:
-                async with self.store.transaction(()) as own:
-                    await self.store.save_idempotency(own, keyed)
-        return []
+        """Append the batch's events, their due-reservation rows and the receipts of its keyed
+        commands in one transaction (`conn`'s, or one of its own)."""
+        keyed = [item for item in decided if _records_receipt(item)]
+        if not writes and not keyed:
+            return []
+        if conn is None:
+            async with self.store.transaction(w.stream_id for w in writes) as own:
+                return await self._record(decided, writes, new_states, own)
+        recorded = (
+            await self.store.append(writes, deadlines(new_states), conn=conn) if writes else []
+        )
+        if keyed:
+            by_id = {e.event_id: e for e in recorded}
+            await self.store.save_idempotency(conn, [_record_of(x, by_id) for x in keyed])
+        return recorded
 
     def _commit(
         self,
@@ -494,7 +522,14 @@ class Ledger:
     ) -> None:
         for stream_id, state in new_states.items():
             self._remember(stream_id, states.get(stream_id), state)
-        self._finish(decided, recorded)
+        by_id = {e.event_id: e for e in recorded}
+        for item in decided:
+            if item.job.future.done():
+                continue
+            if item.error is not None and item.job.caller.idempotency_key is None:
+                item.job.future.set_exception(item.error)
+            else:
+                item.job.future.set_result(_answer(item, by_id))
 
     async def _states_for(
         self, jobs: Sequence[_Job], known: Mapping[str, State] | None = None
@@ -523,125 +558,33 @@ class Ledger:
     def _decide_all(
         self, jobs: Sequence[_Job], states: Mapping[str, State]
     ) -> tuple[list[_Decided], list[StreamWrite], dict[str, State]]:
+        """Record every job in turn, each against the states the jobs before it left."""
         working = dict(states)
         pending: dict[str, list[NewEvent]] = {}
         decided: list[_Decided] = []
         for job in jobs:
-            streams = required_streams(job.command, working)
-            now = max([self.clock(), *(working[s].updated_at or self.clock() for s in streams)])
-            correlation = (
-                job.caller.correlation_id
-                or _correlation(job.command, working)
-                or str(self.new_id())
-            )
             try:
-                decision = decide(job.command, {s: working[s] for s in streams}, now)
+                recording = record(job.command, working, self.clock(), job.caller, self.new_id)
             except DomainError as error:
-                decided.append(_Decided(job, None, error, correlation, (), [], None))
+                correlation = correlation_of(job.command, working, job.caller, self.new_id)
+                decided.append(_Decided(job, None, error, correlation))
                 continue
-            event_ids = []
-            for stream_id, event in decision.events:
-                state = working[stream_id]
-                change = delta(state, event) if isinstance(state, StockState) else NO_CHANGE
-                data = to_data(event)
-                event_ids.append(self.new_id())
-                pending.setdefault(stream_id, []).append(
-                    NewEvent(
-                        event_id=event_ids[-1],
-                        type=event.TYPE,
-                        schema_version=SCHEMA_VERSION,
-                        data=data,
-                        metadata=_metadata(job.caller, correlation),
-                        recorded_at=now,
-                        correlation_id=correlation,
-                        order_id=data.get("orderId"),
-                        delta=change,
-                    )
-                )
-                working[stream_id] = evolve(state, event, now)
-            stock = [s for t in decision.touched if isinstance(s := working[t], StockState)]
-            reservation = next(
-                (r for s in streams if isinstance(r := working[s], ReservationState)), None
-            )
-            decided.append(
-                _Decided(job, decision, None, correlation, tuple(event_ids), stock, reservation)
-            )
+            for stream_id, event in recording.events:
+                pending.setdefault(stream_id, []).append(event)
+            working.update(recording.states)
+            decided.append(_Decided(job, recording, None, recording.correlation_id))
         writes = [
             StreamWrite(stream_id, states[stream_id].version, tuple(events))
             for stream_id, events in pending.items()
         ]
-        changed = {s: working[s] for s in pending}
-        return decided, writes, changed
-
-    def _idempotency_records(
-        self, decided: Sequence[_Decided], events: list[RecordedEvent]
-    ) -> list[IdempotencyRecord]:
-        """The answer of every keyed command, computed once, stored with the batch."""
-        recorded = {e.event_id: e for e in events}
-        records = []
-        for item in decided:
-            caller = item.job.caller
-            if caller.idempotency_key is None:
-                continue
-            answer = self._answer(item, recorded)
-            if answer is None:
-                continue  # a refusal raised to the caller: decided afresh on a retry
-            records.append(
-                IdempotencyRecord(
-                    caller.principal,
-                    caller.idempotency_key,
-                    caller.request_hash,
-                    answer.status,
-                    {**answer.body, "_correlationId": item.correlation_id},
-                )
-            )
-        return records
+        return decided, writes, {s: working[s] for s in pending}
 
     async def _prefetch_already(self, decided: Sequence[_Decided]) -> None:
-        """Commands the ledger already recorded answer with the earlier events (found now,
-        before the transaction, so a keyed one's answer can be stored with the batch)."""
+        """Commands the ledger already carried out answer with the earlier events (found now,
+        before the append, so a keyed one's receipt can be stored with the batch)."""
         for item in decided:
-            if item.decision is not None and (a := item.decision.already) is not None:
+            if item.recording is not None and (a := item.recording.decision.already) is not None:
                 item.found = await self.store.find(a.stream_id, a.type_name, a.match)
-
-    @staticmethod
-    def _answer(item: _Decided, recorded: Mapping[UUID, RecordedEvent]) -> Answer | None:
-        """The job's answer; None for a refusal that is raised rather than answered."""
-        if item.answer is None:
-            item.answer = Ledger._render(item, recorded)
-        return item.answer
-
-    @staticmethod
-    def _render(item: _Decided, recorded: Mapping[UUID, RecordedEvent]) -> Answer | None:
-        job = item.job
-        if item.error is not None:
-            if job.refuse is None or job.caller.idempotency_key is None:
-                return None
-            status, body = job.refuse(item.error)
-            return Answer(status, body, False, item.correlation_id)
-        assert item.decision is not None
-        already = item.decision.already
-        outcome = Outcome(
-            events=(item.found or []) if already else [recorded[e] for e in item.event_ids],
-            stock=item.stock,
-            reservation=item.reservation,
-            correlation_id=item.correlation_id,
-            already=already,
-        )
-        status, body = job.render(outcome)
-        return Answer(200 if already else status, body, already is not None, item.correlation_id)
-
-    def _finish(self, decided: Sequence[_Decided], events: list[RecordedEvent]) -> None:
-        recorded = {e.event_id: e for e in events}
-        for item in decided:
-            if item.job.future.done():
-                continue
-            answer = self._answer(item, recorded)
-            if answer is not None:
-                item.job.future.set_result(answer)
-            else:
-                assert item.error is not None
-                item.job.future.set_exception(item.error)
 
     def _remember(self, stream_id: str, before: State | None, after: State) -> None:
         self.cache.put(stream_id, after)
@@ -652,33 +595,30 @@ class Ledger:
             task.add_done_callback(self._background.discard)
 
 
-def _metadata(caller: Caller, correlation_id: str) -> dict[str, Any]:
-    meta: dict[str, Any] = {"causedBy": caller.principal, "correlationId": correlation_id}
-    if caller.request_id:
-        meta["requestId"] = caller.request_id
-    return meta
+def _records_receipt(item: _Decided) -> bool:
+    return item.job.caller.idempotency_key is not None
 
 
-def _correlation(command: c.Command, states: Mapping[str, State]) -> str | None:
-    """Default correlation: the command's order / purchase order / transfer / return id."""
-    match command:
-        case c.ReserveStock(order_id=o) | c.ShipStock(order_id=o) | c.ReturnStock(order_id=o):
-            return o
-        case c.ReceiveStock(purchase_order_id=po):
-            return po
-        case c.DispatchTransfer(transfer_id=t) | c.ReceiveTransfer(transfer_id=t):
-            return t
-        case c.ConfirmReservation(reservation_id=r) | c.ReleaseReservation(reservation_id=r):
-            state = states.get(f"reservation:{r}")
-            return (
-                state.order_id if isinstance(state, ReservationState) and state.order_id else None
-            )
-        case c.ExpireReservation(reservation_id=r):
-            state = states.get(f"reservation:{r}")
-            return (
-                state.order_id if isinstance(state, ReservationState) and state.order_id else None
-            )
-    return None
+def _answer(item: _Decided, recorded: Mapping[UUID, RecordedEvent]) -> Answer:
+    """A decided job's answer: its refusal, or its outcome with the events as recorded."""
+    if item.error is not None:
+        return Answer(None, item.error, False, item.correlation_id)
+    assert item.recording is not None
+    already = item.recording.decision.already is not None
+    events = (
+        (item.found or []) if already else [recorded[e.event_id] for _, e in item.recording.events]
+    )
+    outcome = Outcome(events, item.recording.stock, item.recording.reservation, already)
+    return Answer(outcome, None, already, item.correlation_id)
+
+
+def _record_of(item: _Decided, recorded: Mapping[UUID, RecordedEvent]) -> IdempotencyRecord:
+    caller = item.job.caller
+    assert caller.idempotency_key is not None
+    answer = receipt(_answer(item, recorded))
+    return IdempotencyRecord(
+        caller.principal, caller.idempotency_key, caller.request_hash, None, answer
+    )
 
 
 def _fail(job: _Job, error: BaseException) -> None:

@@ -25,7 +25,7 @@ from stockledger.domain.events import Line
 from stockledger.infra.local import free_port, start_kafka
 from stockledger.leader import RELAY_LOCK as LEADER_LOCK
 from stockledger.outbox import Relay
-from stockledger.service import Caller, Ledger, Outcome, utcnow
+from stockledger.service import Caller, Ledger, utcnow
 from stockledger.store.db import create_pool
 from stockledger.store.event_store import EventStore
 from stockledger.store.snapshots import StateLoader
@@ -36,10 +36,6 @@ from .pipeline import pipeline_settings, start_pipeline
 
 WORKLOAD = int(os.environ.get("STOCKLEDGER_FAULT_EVENTS", "5000"))  # nightly: 50000
 CALLER = Caller(principal="fault-test")
-
-
-def render(outcome: Outcome) -> tuple[int, dict[str, Any]]:
-    return 201, {}
 
 
 async def committed(pool: asyncpg.Pool[Any]) -> set[tuple[str, int]]:
@@ -65,9 +61,7 @@ async def write_workload(
     skus = [ids("K") for _ in range(40)]
     rng = random.Random(3)
     for sku in skus:
-        await ledger.execute(
-            c.ReceiveStock(sku, "WH", 10_000, "PO", Decimal(1), "S"), CALLER, render
-        )
+        await ledger.execute(c.ReceiveStock(sku, "WH", 10_000, "PO", Decimal(1), "S"), CALLER)
     written = len(skus)
     while written < events or more():
         batch = []
@@ -75,7 +69,7 @@ async def write_workload(
             lines = tuple(Line(s, "WH", 1) for s in rng.sample(skus, rng.randint(1, 3)))
             batch.append(c.ReserveStock(ids("R"), ids("O"), lines, utcnow() + timedelta(hours=1)))
             written += len(lines) + 1
-        await asyncio.gather(*(ledger.execute(cmd, CALLER, render) for cmd in batch))
+        await asyncio.gather(*(ledger.execute(cmd, CALLER) for cmd in batch))
         if pace:
             await asyncio.sleep(pace)
 
@@ -194,9 +188,7 @@ async def test_late_commits_and_rollbacks_publish_exactly_the_committed_set(
         for _ in range(60):
             sku = ids("LATE")
             try:
-                await ledger.execute(
-                    c.ReceiveStock(sku, "WH", 1, "PO", Decimal(1), "S"), CALLER, render
-                )
+                await ledger.execute(c.ReceiveStock(sku, "WH", 1, "PO", Decimal(1), "S"), CALLER)
             except asyncpg.RaiseError:
                 failures += 1
 

@@ -1,14 +1,16 @@
-"""An in-memory ledger for domain tests: decide + evolve over a dict of streams, no I/O."""
+"""An in-memory ledger for domain tests: the write path's `record` over a dict of streams."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from uuid import uuid4
 
 from stockledger.domain.commands import Command
-from stockledger.domain.decide import Decision, decide, required_streams
+from stockledger.domain.decide import Decision
 from stockledger.domain.events import Event
 from stockledger.domain.state import State, StockState, evolve, initial_state
+from stockledger.record import Caller, record, streams_of
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -28,18 +30,14 @@ class MemoryLedger:
         return state
 
     def handle(self, command: Command) -> Decision:
-        """Load every stream the command needs, decide, and apply the events."""
-        streams: tuple[str, ...] = ()
-        while True:
-            needed = required_streams(command, {s: self.state(s) for s in streams})
-            if needed == streams:
-                break
-            streams = needed
-        decision = decide(command, {s: self.state(s) for s in streams}, self.now)
-        for stream_id, event in decision.events:
-            self.states[stream_id] = evolve(self.state(stream_id), event, self.now)
-            self.log.append((stream_id, event, self.now))
-        return decision
+        """Load every stream the command needs, record it, and keep the new states."""
+        states = {s: self.state(s) for s in streams_of(command, self.state)}
+        recording = record(command, states, self.now, Caller("test"), uuid4)
+        at = recording.events[0][1].recorded_at if recording.events else self.now
+        for stream_id, event in recording.decision.events:
+            self.log.append((stream_id, event, at))
+        self.states.update(recording.states)
+        return recording.decision
 
     def tick(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import functools
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Any
 from uuid import uuid4
@@ -14,12 +14,12 @@ from fastapi.responses import Response
 
 from ..domain import commands as c
 from ..domain.events import Line
-from ..service import Answer, Render, utcnow
+from ..service import Answer, Outcome, utcnow
 from . import schemas as s
 from .auth import ORDERS, WAREHOUSE, Principal, require
 from .deps import CommandHeadersDep, ServicesDep, caller_for, parse_if_match
 from .fastroute import FastRoute
-from .present import render_command, render_reservation
+from .present import command_out, reservation_command_out
 from .problems import refusal
 
 router = APIRouter(prefix="/v1", tags=["commands"], route_class=FastRoute)
@@ -59,16 +59,48 @@ def _errors(*statuses: int, replay: type[s.Out] = s.CommandOut) -> dict[int | st
     }
 
 
-def _reply(result: Answer) -> Response:
-    headers = {"X-Correlation-Id": result.correlation_id}
-    if result.replayed:
+Present = Callable[[Outcome], dict[str, Any]]
+
+
+def _reply(answer: Answer, present: Present, instance: str) -> Response:
+    """The ledger's answer over HTTP: 201 with `present`'s body (200 for a command the ledger
+    had carried out before), or the refusal recorded under the Idempotency-Key."""
+    headers = {"X-Correlation-Id": answer.correlation_id}
+    if answer.replayed:
         headers["Idempotent-Replayed"] = "true"
+    if answer.earlier is not None:
+        status, body = answer.earlier
+    elif answer.refusal is not None:
+        status, body = refusal(answer.refusal, instance)
+    else:
+        assert answer.outcome is not None
+        status, body = 200 if answer.outcome.already else 201, present(answer.outcome)
     return Response(
-        orjson.dumps(result.body),
-        status_code=result.status,
-        media_type="application/problem+json" if result.status >= 400 else "application/json",
+        orjson.dumps(body),
+        status_code=status,
+        media_type="application/problem+json" if status >= 400 else "application/json",
         headers=headers,
     )
+
+
+async def _execute(
+    request: Request,
+    services: ServicesDep,
+    principal: Principal,
+    headers: CommandHeadersDep,
+    body: s.Body | None,
+    command: c.Command,
+) -> Answer:
+    answer = await services.ledger.execute(command, caller_for(request, principal, headers, body))
+    structlog.contextvars.bind_contextvars(correlation_id=answer.correlation_id)
+    log.info(
+        "command",
+        command=type(command).__name__,
+        refused=answer.refusal is not None,
+        principal=principal.name,
+        replayed=answer.replayed,
+    )
+    return answer
 
 
 async def _run(
@@ -78,20 +110,10 @@ async def _run(
     headers: CommandHeadersDep,
     body: s.Body | None,
     command: c.Command,
-    render: Render = render_command,
+    present: Present = command_out,
 ) -> Response:
-    caller = caller_for(request, principal, headers, body)
-    refuse = functools.partial(refusal, instance=request.url.path)
-    result = await services.ledger.execute(command, caller, render, refuse)
-    structlog.contextvars.bind_contextvars(correlation_id=result.correlation_id)
-    log.info(
-        "command",
-        command=type(command).__name__,
-        status=result.status,
-        principal=principal.name,
-        replayed=result.replayed,
-    )
-    return _reply(result)
+    answer = await _execute(request, services, principal, headers, body, command)
+    return _reply(answer, present, request.url.path)
 
 
 def _lines(lines: list[s.LineIn]) -> tuple[Line, ...]:
@@ -141,9 +163,10 @@ async def reserve(
     command = c.ReserveStock(
         str(uuid4()), body.order_id, _lines(body.lines), utcnow() + timedelta(seconds=ttl)
     )
-    response = await _run(request, services, who, headers, body, command, render_reservation)
-    if response.status_code < 400:  # a refusal recorded under an Idempotency-Key has none
-        reservation_id = orjson.loads(response.body).get("reservationId")
+    answer = await _execute(request, services, who, headers, body, command)
+    response = _reply(answer, reservation_command_out, request.url.path)
+    if answer.outcome is not None and answer.outcome.reservation is not None:
+        reservation_id = answer.outcome.reservation.reservation_id
         response.headers["Location"] = f"/v1/reservations/{reservation_id}"
     return response
 
@@ -164,7 +187,7 @@ async def confirm(
 ) -> Response:
     """Confirm: the reservation no longer expires."""
     command = c.ConfirmReservation(reservation_id)
-    return await _run(request, services, who, headers, body, command, render_reservation)
+    return await _run(request, services, who, headers, body, command, reservation_command_out)
 
 
 @router.post(
@@ -183,7 +206,7 @@ async def release(
 ) -> Response:
     """Give the reserved stock back: reserved -= quantity on every line."""
     command = c.ReleaseReservation(reservation_id, body.reason if body else None)
-    return await _run(request, services, who, headers, body, command, render_reservation)
+    return await _run(request, services, who, headers, body, command, reservation_command_out)
 
 
 @router.post("/shipments", status_code=201, response_model=s.CommandOut, responses=_errors(404))

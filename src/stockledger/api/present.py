@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ..domain.state import Levels, ReservationState, StockState
-from ..projections.redis_stock import ProjectedLevel
-from ..reads import HistoryEntry, StockLevel
+from ..domain.state import Levels, ReservationState, StockLevel
+from ..reads import HistoryEntry
 from ..service import Outcome
 from ..store.records import RecordedEvent
 
@@ -22,7 +21,7 @@ def levels_out(levels: Levels) -> dict[str, int]:
     }
 
 
-def stock_out(level: StockLevel | StockState | ProjectedLevel) -> dict[str, Any]:
+def stock_out(level: StockLevel) -> dict[str, Any]:
     updated = level.updated_at
     return {
         "sku": level.sku,
@@ -33,7 +32,7 @@ def stock_out(level: StockLevel | StockState | ProjectedLevel) -> dict[str, Any]
     }
 
 
-def totals_out(levels: Iterable[StockLevel | ProjectedLevel]) -> dict[str, int]:
+def totals_out(levels: Iterable[StockLevel]) -> dict[str, int]:
     total = Levels()
     for level in levels:
         total = total + level.levels
@@ -61,14 +60,12 @@ def reservation_out(state: ReservationState) -> dict[str, Any]:
     }
 
 
-def render_command(outcome: Outcome) -> tuple[int, dict[str, Any]]:
-    return 201, {
-        "events": events_out(outcome.events),
-        "stock": [stock_out(s) for s in outcome.stock],
-    }
+def command_out(outcome: Outcome) -> dict[str, Any]:
+    """A command's answer: the events it appended and the levels of every stream it touched."""
+    return {"events": events_out(outcome.events), "stock": [stock_out(s) for s in outcome.stock]}
 
 
-def render_reservation(outcome: Outcome) -> tuple[int, dict[str, Any]]:
-    status, body = render_command(outcome)
+def reservation_command_out(outcome: Outcome) -> dict[str, Any]:
+    """A reservation command's answer: the reservation, then what `command_out` gives."""
     assert outcome.reservation is not None
-    return status, {**reservation_out(outcome.reservation), **body}
+    return {**reservation_out(outcome.reservation), **command_out(outcome)}

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from ..domain.events import EVENT_TYPES
-from ..domain.state import ReservationState, StockState
+from ..domain.state import ReservationState, StockLevel, StockState
 from ..domain.streams import reservation_stream, stock_stream
 from ..store.records import RecordedEvent
 from . import schemas as s
@@ -63,16 +63,20 @@ async def stock_level(
     event store. `X-Stock-Source` names the source; `X-Projected-At` says when a projection
     last wrote the row, so a client can judge its freshness."""
     headers: dict[str, str] = {}
-    level: Any = None
+    level: StockLevel | None = None
     if consistency == "eventual" and services.projected is not None:
         found = await services.projected.level(sku, warehouse_id)
         if found is not None:
-            level, source = found
-            headers = {"X-Stock-Source": source, "X-Projected-At": level.projected_at.isoformat()}
+            projected, source = found
+            level = projected.level
+            headers = {
+                "X-Stock-Source": source,
+                "X-Projected-At": projected.projected_at.isoformat(),
+            }
     if level is None and consistency == "strong":
         stream = stock_stream(sku, warehouse_id)
         state = (await services.loader.load([stream]))[stream]
-        level = state if isinstance(state, StockState) and state.version else None
+        level = state.level if isinstance(state, StockState) and state.version else None
     elif level is None:
         level = await services.reader.level(sku, warehouse_id)
     if level is None:
@@ -89,10 +93,11 @@ async def sku_stock(
     sku: s.Id, services: ServicesDep, _: Annotated[Principal, require(READ_STOCK)]
 ) -> Response:
     """One SKU across every warehouse, with totals (projections first, like a single level)."""
-    levels: list[Any] = []
+    levels: list[StockLevel] = []
     source = "event-store"
     if services.projected is not None:
-        levels, source = await services.projected.sku_levels(sku)
+        projected, source = await services.projected.sku_levels(sku)
+        levels = [x.level for x in projected]
     if not levels:
         levels, source = await services.reader.sku_levels(sku), "event-store"
     if not levels:

@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import inspect
+from dataclasses import asdict, dataclass
+from typing import Any
 
 
 class DomainError(Exception):
-    """Base of every business-rule refusal."""
+    """Base of every business-rule refusal.
+
+    Each error keeps its constructor's arguments as attributes of the same name, so that it can
+    be written down (`to_json`) and raised again from what was written (`from_json`): a refusal
+    recorded under an Idempotency-Key is the same error for every copy of the request."""
+
+    def to_json(self) -> dict[str, Any]:
+        fields = inspect.signature(type(self)).parameters
+        data = {name: getattr(self, name) for name in fields}
+        if isinstance(self, InsufficientStock):
+            data["lines"] = [asdict(x) for x in self.lines]
+        return {"error": type(self).__name__, **data}
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> DomainError:
+        kind = _KINDS[data["error"]]
+        arguments = {k: v for k, v in data.items() if k != "error"}
+        if kind is InsufficientStock:
+            arguments["lines"] = [ShortLine(**x) for x in arguments["lines"]]
+        return kind(**arguments)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,12 +52,14 @@ class ReservationNotActive(DomainError):
     def __init__(self, reservation_id: str, status: str, action: str) -> None:
         self.reservation_id = reservation_id
         self.status = status
+        self.action = action
         self.detail = f"Reservation {reservation_id} is {status}; cannot {action} it"
         super().__init__(self.detail)
 
 
 class NotFound(DomainError):
     def __init__(self, what: str) -> None:
+        self.what = what
         self.detail = f"{what} not found"
         super().__init__(self.detail)
 
@@ -66,3 +89,16 @@ class ConflictingDuplicate(DomainError):
     def __init__(self, detail: str) -> None:
         self.detail = detail
         super().__init__(detail)
+
+
+_KINDS: dict[str, type[DomainError]] = {
+    kind.__name__: kind
+    for kind in (
+        InsufficientStock,
+        ReservationNotActive,
+        NotFound,
+        InvalidCommand,
+        VersionMismatch,
+        ConflictingDuplicate,
+    )
+}

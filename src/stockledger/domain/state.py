@@ -22,6 +22,7 @@ from .events import (
     TransferDispatched,
     TransferReceived,
 )
+from .streams import stock_stream
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,22 @@ NO_CHANGE = Levels()
 
 
 @dataclass(frozen=True, slots=True)
+class StockLevel:
+    """One stock stream's levels at a version: what every read of stock answers (the ledger's
+    fold, the Postgres and Redis read models, a command's outcome)."""
+
+    sku: str
+    warehouse_id: str
+    levels: Levels = NO_CHANGE
+    version: int = 0
+    updated_at: datetime | None = None
+
+    @property
+    def stream_id(self) -> str:
+        return stock_stream(self.sku, self.warehouse_id)
+
+
+@dataclass(frozen=True, slots=True)
 class StockState:
     sku: str
     warehouse_id: str
@@ -63,6 +80,10 @@ class StockState:
     # Ids already applied on this stream (`return:R1`, `receipt:X`, `shipment:S`): retries of
     # those commands append nothing (invariant 4).
     processed: frozenset[str] = frozenset()
+
+    @property
+    def level(self) -> StockLevel:
+        return StockLevel(self.sku, self.warehouse_id, self.levels, self.version, self.updated_at)
 
 
 def _own(lines: tuple[Any, ...], state: StockState) -> int:
@@ -162,6 +183,11 @@ class ReservationState:
     @property
     def is_open(self) -> bool:
         return self.status in (ReservationStatus.ACTIVE, ReservationStatus.CONFIRMED)
+
+    @property
+    def deadline(self) -> datetime | None:
+        """When it expires unless confirmed, released or shipped first (only an active one)."""
+        return self.expires_at if self.status is ReservationStatus.ACTIVE else None
 
 
 def _reservation_change(event: Event, state: ReservationState) -> ReservationState:

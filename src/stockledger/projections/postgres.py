@@ -16,17 +16,11 @@ import asyncpg
 import orjson
 import structlog
 
-from ..domain.state import Levels, ReservationState
+from ..domain.state import Levels, ReservationState, StockLevel
 from ..domain.streams import category
 from ..metrics import PARKED, PROJECTED, PROJECTION_APPLY
 from ..store.records import RecordedEvent
-from .rows import (
-    StockRow,
-    apply_reservation,
-    apply_stock,
-    lines_json,
-    reservation_from_row,
-)
+from .rows import apply_reservation, apply_stock, lines_json, no_stock, reservation_from_row
 
 log = structlog.get_logger()
 
@@ -94,7 +88,7 @@ class PostgresProjection:
 
     async def apply(
         self, events: Sequence[RecordedEvent], poison: Sequence[tuple[str, str]] = ()
-    ) -> list[StockRow]:
+    ) -> list[StockLevel]:
         """Apply in ONE transaction; returns the stock rows that changed (for Redis)."""
         streams = group(events)
         ids = list(streams)
@@ -126,7 +120,7 @@ class PostgresProjection:
                     [s.split(":", 1)[1] for s in ids if category(s) == "reservation"],
                 )
             }
-            changed: list[StockRow] = []
+            changed: list[StockLevel] = []
             reservations: list[ReservationState] = []
             for stream_id, stream_events in streams.items():
                 kind = category(stream_id)
@@ -145,7 +139,7 @@ class PostgresProjection:
                 if not todo:
                     continue
                 try:
-                    if isinstance(before, StockRow):
+                    if isinstance(before, StockLevel):
                         changed.append(apply_stock(before, todo))
                     else:
                         reservations.append(apply_reservation(before, todo))
@@ -171,11 +165,10 @@ class PostgresProjection:
         )
 
 
-def _stock_row(row: Any, stream_id: str) -> StockRow:
+def _stock_row(row: Any, stream_id: str) -> StockLevel:
     if row is None:
-        return StockRow.empty(stream_id)
-    return StockRow(
-        row["stream_id"],
+        return no_stock(stream_id)
+    return StockLevel(
         row["sku"],
         row["warehouse_id"],
         _levels(row),
@@ -194,7 +187,7 @@ def _levels(row: Any) -> Levels:
     return Levels(row["on_hand"], row["reserved"], row["in_transit"], row["damaged"])
 
 
-async def _write(conn: Any, stock: list[StockRow], reservations: list[ReservationState]) -> None:
+async def _write(conn: Any, stock: list[StockLevel], reservations: list[ReservationState]) -> None:
     if stock:
         await conn.execute(
             _UPSERT_STOCK,

@@ -9,10 +9,10 @@ import asyncpg
 import structlog
 from redis.exceptions import RedisError
 
-from ..domain.state import Levels
+from ..domain.state import Levels, StockLevel
 from ..domain.streams import stock_stream
 from ..metrics import REDIS_ERRORS
-from .redis_stock import ProjectedLevel, RedisStock
+from .redis_stock import Projected, RedisStock
 
 log = structlog.get_logger()
 
@@ -21,15 +21,15 @@ _COLUMNS = (
 )
 
 
-def _row(row: Any) -> ProjectedLevel:
-    return ProjectedLevel(
+def _row(row: Any) -> Projected:
+    level = StockLevel(
         row["sku"],
         row["warehouse_id"],
         Levels(row["on_hand"], row["reserved"], row["in_transit"], row["damaged"]),
         row["version"],
         row["updated_at"],
-        row["projected_at"],
     )
+    return Projected(level, row["projected_at"])
 
 
 class ProjectedReader:
@@ -37,7 +37,7 @@ class ProjectedReader:
         self.pool = pool
         self.redis = redis
 
-    async def level(self, sku: str, warehouse_id: str) -> tuple[ProjectedLevel, str] | None:
+    async def level(self, sku: str, warehouse_id: str) -> tuple[Projected, str] | None:
         if self.redis is not None:
             try:
                 found = await self.redis.level(sku, warehouse_id)
@@ -52,7 +52,7 @@ class ProjectedReader:
         )
         return (_row(row), "postgres") if row else None
 
-    async def sku_levels(self, sku: str) -> tuple[list[ProjectedLevel], str]:
+    async def sku_levels(self, sku: str) -> tuple[list[Projected], str]:
         if self.redis is not None:
             try:
                 found = await self.redis.sku_levels(sku)

@@ -14,10 +14,10 @@ from typing import Any
 
 import asyncpg
 
-from ..domain.state import Levels, ReservationState
+from ..domain.state import Levels, ReservationState, StockLevel
 from ..store.records import RecordedEvent
 from .redis_stock import RedisStock
-from .rows import StockRow, apply_reservation, lines_json
+from .rows import apply_reservation, lines_json
 
 Progress = Callable[[int], None]  # called with the number of events just processed
 # Events per position chunk of the stock-levels replay. Every chunk upserts each stream it
@@ -191,13 +191,12 @@ async def rebuild_reservations(pool: asyncpg.Pool[Any], progress: Progress) -> N
 async def rebuild_redis(pool: asyncpg.Pool[Any], redis: RedisStock, progress: Progress) -> None:
     """Every stock hash from the event store, CAS-written (never back in version)."""
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
-        batch: list[StockRow] = []
+        batch: list[StockLevel] = []
         async for row in conn.cursor(
             _STOCK_SUMS.format(where="stream_id LIKE 'stock:%'"), prefetch=5000
         ):
             batch.append(
-                StockRow(
-                    row["stream_id"],
+                StockLevel(
                     row["sku"],
                     row["wh"],
                     Levels(row["on_hand"], row["reserved"], row["in_transit"], row["damaged"]),
@@ -212,7 +211,7 @@ async def rebuild_redis(pool: asyncpg.Pool[Any], redis: RedisStock, progress: Pr
         await _write_all(redis, batch)
 
 
-async def _write_all(redis: RedisStock, rows: list[StockRow]) -> None:
+async def _write_all(redis: RedisStock, rows: list[StockLevel]) -> None:
     await redis.write(rows, allow_equal=True)
     if redis.pending:
         raise ConnectionError("Redis refused the rebuild; nothing is lost, run replay again")

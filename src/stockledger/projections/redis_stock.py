@@ -13,10 +13,9 @@ import structlog
 from redis.exceptions import RedisError
 
 from ..config import Settings
-from ..domain.state import Levels
+from ..domain.state import Levels, StockLevel
 from ..domain.streams import stock_stream
 from ..metrics import REDIS_ERRORS
-from .rows import StockRow
 
 log = structlog.get_logger()
 
@@ -39,12 +38,10 @@ return 0
 
 
 @dataclass(frozen=True, slots=True)
-class ProjectedLevel:
-    sku: str
-    warehouse_id: str
-    levels: Levels
-    version: int
-    updated_at: datetime
+class Projected:
+    """A level as a read model holds it, and when a projector last wrote it."""
+
+    level: StockLevel
     projected_at: datetime
 
 
@@ -72,7 +69,7 @@ class RedisStock:
         self.client = client
         self.prefix = prefix
         self._cas = client.register_script(_CAS)
-        self.pending: dict[str, StockRow] = {}  # rows not yet written while Redis is down
+        self.pending: dict[str, StockLevel] = {}  # rows not yet written while Redis is down
 
     def level_key(self, sku: str, warehouse_id: str) -> str:
         return level_key(self.prefix, sku, warehouse_id)
@@ -81,7 +78,7 @@ class RedisStock:
         """The set of the SKU's warehouses."""
         return f"{self.prefix}sku:{sku}"
 
-    async def write(self, rows: Sequence[StockRow], *, allow_equal: bool = False) -> None:
+    async def write(self, rows: Sequence[StockLevel], *, allow_equal: bool = False) -> None:
         """CAS-write rows (and any left over from an outage); keep them for later on failure."""
         for row in rows:
             kept = self.pending.get(row.stream_id)
@@ -94,6 +91,7 @@ class RedisStock:
         try:
             async with self.client.pipeline(transaction=False) as pipe:
                 for row in batch:
+                    assert row.updated_at is not None  # a row that is written has events
                     await self._cas(
                         keys=[self.level_key(row.sku, row.warehouse_id), self.sku_key(row.sku)],
                         args=[
@@ -118,12 +116,12 @@ class RedisStock:
             if self.pending.get(row.stream_id) is row:
                 del self.pending[row.stream_id]
 
-    async def level(self, sku: str, warehouse_id: str) -> ProjectedLevel | None:
+    async def level(self, sku: str, warehouse_id: str) -> Projected | None:
         """Raises RedisError/OSError when Redis is unreachable (callers fall back)."""
         found = await self.client.hgetall(self.level_key(sku, warehouse_id))
         return _decode(sku, warehouse_id, found) if found else None
 
-    async def sku_levels(self, sku: str) -> list[ProjectedLevel]:
+    async def sku_levels(self, sku: str) -> list[Projected]:
         warehouses = sorted(_text(w) for w in await self.client.smembers(self.sku_key(sku)))
         async with self.client.pipeline(transaction=False) as pipe:
             for warehouse_id in warehouses:
@@ -132,16 +130,16 @@ class RedisStock:
         return [_decode(sku, w, f) for w, f in zip(warehouses, found, strict=True) if f]
 
 
-def _decode(sku: str, warehouse_id: str, fields: dict[Any, Any]) -> ProjectedLevel:
+def _decode(sku: str, warehouse_id: str, fields: dict[Any, Any]) -> Projected:
     f = {_text(k): _text(v) for k, v in fields.items()}
-    return ProjectedLevel(
+    level = StockLevel(
         sku,
         warehouse_id,
         Levels(int(f["onHand"]), int(f["reserved"]), int(f["inTransit"]), int(f["damaged"])),
         int(f["version"]),
         datetime.fromisoformat(f["updatedAt"]),
-        datetime.fromisoformat(f["projectedAt"]),
     )
+    return Projected(level, datetime.fromisoformat(f["projectedAt"]))
 
 
 def _text(value: bytes | str) -> str:

@@ -4,15 +4,14 @@ projection, a replay and `verify` can only agree or expose a real drift."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
-from datetime import datetime
+from dataclasses import replace
 from typing import Any
 
 from ..domain.events import Line, from_data
 from ..domain.state import (
-    Levels,
     ReservationState,
     ReservationStatus,
+    StockLevel,
     StockState,
     delta,
     evolve_reservation,
@@ -21,22 +20,13 @@ from ..domain.streams import stock_key
 from ..store.records import RecordedEvent
 
 
-@dataclass(frozen=True, slots=True)
-class StockRow:
-    stream_id: str
-    sku: str
-    warehouse_id: str
-    levels: Levels
-    version: int
-    updated_at: datetime
-
-    @classmethod
-    def empty(cls, stream_id: str) -> StockRow:
-        sku, warehouse_id = stock_key(stream_id)
-        return cls(stream_id, sku, warehouse_id, Levels(), 0, datetime.min)
+def no_stock(stream_id: str) -> StockLevel:
+    """The level of a stock stream the read model has no row for yet."""
+    sku, warehouse_id = stock_key(stream_id)
+    return StockLevel(sku, warehouse_id)
 
 
-def apply_stock(row: StockRow, events: Iterable[RecordedEvent]) -> StockRow:
+def apply_stock(row: StockLevel, events: Iterable[RecordedEvent]) -> StockLevel:
     stream = StockState(row.sku, row.warehouse_id)  # delta only needs the stream's identity
     levels, version, updated_at = row.levels, row.version, row.updated_at
     for event in events:

@@ -56,7 +56,8 @@ async def sample_once(pool: asyncpg.Pool[Any], redis: RedisStock | None, streams
         if redis is None:
             continue
         try:
-            cached = await redis.level(row["sku"], row["warehouse_id"])
+            projected = await redis.level(row["sku"], row["warehouse_id"])
+            cached = projected.level if projected is not None else None
         except (RedisError, OSError):
             continue  # Redis away: /ready says so already
         if cached is not None and await _folded(loader, stream_id, cached.version) != (

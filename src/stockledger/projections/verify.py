@@ -89,7 +89,7 @@ async def _redis_rows(redis: RedisStock | None) -> dict[str, tuple[Levels, int]]
         sku, warehouse_id = stock_key(name.removeprefix(prefix))
         found = await redis.level(sku, warehouse_id)
         if found is not None:
-            rows[name.removeprefix(prefix)] = (found.levels, found.version)
+            rows[name.removeprefix(prefix)] = (found.level.levels, found.level.version)
     return rows
 
 

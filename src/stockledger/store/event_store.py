@@ -25,17 +25,18 @@ version) lets exactly one commit; the other fails as a ConcurrencyConflict like 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, TypeAlias
 
 import asyncpg
 
-from ..domain.streams import category
 from .hashchain import canonical
 from .records import (
+    NO_DEADLINES,
     ConcurrencyConflict,
+    Deadlines,
     IdempotencyKeyTaken,
     IdempotencyRecord,
     NewEvent,
@@ -100,7 +101,6 @@ _COLUMNS = (
     "position, event_id, stream_id, version, type, schema_version, data, metadata, recorded_at,"
     " hash"
 )
-_CLOSING = {"ReservationConfirmed", "ReservationReleased", "ReservationExpired", "StockShipped"}
 
 
 # Every writing transaction starts here. The append is one big statement whose plan does not
@@ -128,28 +128,6 @@ def _row(row: asyncpg.Record) -> RecordedEvent:
     return RecordedEvent(*row.values())
 
 
-def _deadlines(writes: Sequence[StreamWrite]) -> tuple[list[str], list[datetime], list[str]]:
-    """The due-reservation index follows the reservation stream in the same transaction.
-
-    Only each reservation's last word in this append counts: the INSERT and DELETE run in one
-    statement and cannot see each other's rows, so a reservation opened and closed in the same
-    append must simply not be inserted."""
-    due: dict[str, datetime | None] = {}  # reservation id -> its deadline, or None once closed
-    for write in writes:
-        if category(write.stream_id) != "reservation":
-            continue
-        reservation_id = write.stream_id.split(":", 1)[1]
-        for event in write.events:
-            if event.type == "StockReserved":
-                due[reservation_id] = datetime.fromisoformat(event.data["expiresAt"])
-            elif event.type in _CLOSING:
-                due[reservation_id] = None
-    set_ids = [r for r, at in due.items() if at is not None]
-    set_at = [at for at in due.values() if at is not None]
-    cleared = [r for r, at in due.items() if at is None]
-    return set_ids, set_at, cleared
-
-
 class EventStore:
     def __init__(self, pool: asyncpg.Pool[Any]) -> None:
         self.pool = pool
@@ -164,20 +142,20 @@ class EventStore:
     async def append(
         self,
         writes: Sequence[StreamWrite],
-        idempotency: Callable[[list[RecordedEvent]], Sequence[IdempotencyRecord]] | None = None,
+        deadlines: Deadlines = NO_DEADLINES,
         *,
         conn: Connection | None = None,
     ) -> list[RecordedEvent]:
-        """Append to every stream in ONE transaction, each at its expected version, or nothing.
+        """Append to every stream in ONE transaction, each at its expected version, or nothing;
+        the due-reservation rows `deadlines` go in the same statement.
 
-        `idempotency` turns the recorded events into idempotency records stored in the same
-        transaction. Raises ConcurrencyConflict or IdempotencyKeyTaken; nothing is then written.
-        With `conn`, the append runs in that open `transaction()` (which must hold the locks of
-        every stream written); without, in one of its own.
+        Raises ConcurrencyConflict; nothing is then written. With `conn`, the append runs in
+        that open `transaction()` (which must hold the locks of every stream written, and may
+        go on to write more, e.g. idempotency records); without, in one of its own.
         """
         if conn is None:
             async with self.transaction(w.stream_id for w in writes) as own:
-                return await self.append(writes, idempotency, conn=own)
+                return await self.append(writes, deadlines, conn=own)
         flat = [
             (w.stream_id, w.expected_version + i + 1, e)
             for w in writes
@@ -187,7 +165,7 @@ class EventStore:
             raise ValueError(f"at most {MAX_EVENTS_PER_TRANSACTION} events per transaction")
         if len({w.stream_id for w in writes}) != len(writes):
             raise ValueError("one StreamWrite per stream and append")
-        args = _append_args(writes, flat)
+        args = _append_args(writes, flat, deadlines)
         try:  # the error aborts the whole transaction: the caller's `async with` rolls it back
             heads = await conn.fetch(_APPEND, *args)
         except asyncpg.UniqueViolationError as error:
@@ -197,7 +175,7 @@ class EventStore:
                 raise ConcurrencyConflict(head["stream_id"], head["expected"], head["actual"])
         base: int = heads[0]["base"]
         hashes: list[bytes] = heads[0]["hashes"]
-        recorded = [
+        return [
             RecordedEvent(
                 base + i + 1,
                 e.event_id,
@@ -212,9 +190,6 @@ class EventStore:
             )
             for i, (stream_id, version, e) in enumerate(flat)
         ]
-        if idempotency is not None:
-            await self.save_idempotency(conn, idempotency(recorded))
-        return recorded
 
     async def _conflict(
         self, error: asyncpg.UniqueViolationError, writes: Sequence[StreamWrite]
@@ -338,10 +313,11 @@ class EventStore:
         return [_row(r) for r in rows]
 
 
-def _append_args(writes: Sequence[StreamWrite], flat: list[tuple[str, int, NewEvent]]) -> list[Any]:
+def _append_args(
+    writes: Sequence[StreamWrite], flat: list[tuple[str, int, NewEvent]], deadlines: Deadlines
+) -> list[Any]:
     from orjson import dumps
 
-    set_ids, set_at, cleared = _deadlines(writes)
     events = [e for _, _, e in flat]
     return [
         [w.stream_id for w in writes],
@@ -360,9 +336,9 @@ def _append_args(writes: Sequence[StreamWrite], flat: list[tuple[str, int, NewEv
         [e.delta.reserved for e in events],
         [e.delta.in_transit for e in events],
         [e.delta.damaged for e in events],
-        set_ids,
-        set_at,
-        cleared,
+        list(deadlines.due),
+        list(deadlines.due.values()),
+        list(deadlines.ended),
         [
             canonical(
                 event_id=e.event_id,

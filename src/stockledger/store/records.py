@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -30,6 +31,17 @@ class StreamWrite:
     stream_id: str
     expected_version: int
     events: tuple[NewEvent, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Deadlines:
+    """Rows of the due-reservation index written with an append: set or moved, and ended."""
+
+    due: Mapping[str, datetime] = field(default_factory=dict)  # reservation id -> expires at
+    ended: tuple[str, ...] = ()
+
+
+NO_DEADLINES = Deadlines()
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +74,23 @@ class RecordedEvent:
             envelope["hash"] = self.hash.hex()
         return envelope
 
+    @staticmethod
+    def from_envelope(envelope: dict[str, Any]) -> RecordedEvent:
+        """The event an `envelope()` was made of."""
+        digest = envelope.get("hash")
+        return RecordedEvent(
+            envelope["position"],
+            UUID(envelope["eventId"]),
+            envelope["streamId"],
+            envelope["version"],
+            envelope["type"],
+            envelope["schemaVersion"],
+            envelope["data"],
+            envelope["metadata"],
+            datetime.fromisoformat(envelope["recordedAt"]),
+            bytes.fromhex(digest) if digest is not None else None,
+        )
+
 
 class ConcurrencyConflict(Exception):
     """An append whose expected version is not the stream's version; nothing was written."""
@@ -92,5 +121,7 @@ class IdempotencyRecord:
     principal: str
     key: str
     request_hash: str
-    status_code: int
+    # What answers every later copy of the request: an outcome or refusal, `receipt()` in
+    # service.py. Records written before receipts hold the HTTP answer, with its status here.
+    status_code: int | None
     response: dict[str, Any]

@@ -1,0 +1,157 @@
+"""Decide and record: one command against its streams' states -> the events to append, as the
+store takes them, and the streams' new states. Pure: no I/O, the clock and ids are passed in.
+
+This is the one loop of the write path. The ledger (service.py) runs it for every command of a
+batch, the seed's bulk ledger on a simulated clock, the domain tests' memory ledger and the
+bench's naive route as they are: so every writer stamps events the same way (recordedAt never
+earlier than a stream's last event, the default correlation id, metadata, order id, the
+per-event level delta the read side sums).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from .domain import commands as c
+from .domain.decide import Decision, decide, required_streams
+from .domain.events import SCHEMA_VERSION, to_data
+from .domain.state import (
+    NO_CHANGE,
+    ReservationState,
+    State,
+    StockLevel,
+    StockState,
+    delta,
+    evolve,
+)
+from .store.records import Deadlines, NewEvent
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    principal: str
+    correlation_id: str | None = None
+    request_id: str | None = None
+    idempotency_key: str | None = None
+    request_hash: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Recording:
+    """What one command decided, stamped for the store."""
+
+    decision: Decision
+    correlation_id: str
+    events: tuple[tuple[str, NewEvent], ...]  # (stream id, event) in the decision's order
+    states: dict[str, State]  # every stream the command read, after its events
+
+    @property
+    def stock(self) -> list[StockLevel]:
+        """The levels of the stock streams the command changed (or, for a retry, would have)."""
+        touched = (self.states[t] for t in self.decision.touched)
+        return [s.level for s in touched if isinstance(s, StockState)]
+
+    @property
+    def reservation(self) -> ReservationState | None:
+        return next((s for s in self.states.values() if isinstance(s, ReservationState)), None)
+
+
+def streams_of(command: c.Command, state_of: Callable[[str], State]) -> tuple[str, ...]:
+    """Every stream `command` reads: a reservation or a transfer names further stock streams."""
+    streams: tuple[str, ...] = ()
+    while (needed := required_streams(command, {s: state_of(s) for s in streams})) != streams:
+        streams = needed
+    return streams
+
+
+def correlation_of(
+    command: c.Command, states: Mapping[str, State], caller: Caller, new_id: Callable[[], UUID]
+) -> str:
+    """The caller's correlation id, else the command's order / purchase order / transfer /
+    return id (a reservation's order for its lifecycle commands), else a new one."""
+    return caller.correlation_id or _business_id(command, states) or str(new_id())
+
+
+def record(
+    command: c.Command,
+    states: Mapping[str, State],
+    now: datetime,
+    caller: Caller,
+    new_id: Callable[[], UUID],
+) -> Recording:
+    """Decide `command` against `states` (which hold every stream it reads) and stamp its events.
+
+    Raises the DomainError of a refusal. recordedAt is `now`, or the latest updatedAt of the
+    streams read if that is later (another process's clock ran ahead): a stream's events never
+    go back in time, so time travel and the history stay monotonic."""
+    streams = required_streams(command, states)
+    read = {s: states[s] for s in streams}
+    at = max([now, *(s.updated_at or now for s in read.values())])
+    correlation = correlation_of(command, read, caller, new_id)
+    decision = decide(command, read, at)
+    metadata = _metadata(caller, correlation)
+    events: list[tuple[str, NewEvent]] = []
+    for stream_id, event in decision.events:
+        state = read[stream_id]
+        data = to_data(event)
+        events.append(
+            (
+                stream_id,
+                NewEvent(
+                    event_id=new_id(),
+                    type=event.TYPE,
+                    schema_version=SCHEMA_VERSION,
+                    data=data,
+                    metadata=metadata,
+                    recorded_at=at,
+                    correlation_id=correlation,
+                    order_id=data.get("orderId"),
+                    delta=delta(state, event) if isinstance(state, StockState) else NO_CHANGE,
+                ),
+            )
+        )
+        read[stream_id] = evolve(state, event, at)
+    return Recording(decision, correlation, tuple(events), read)
+
+
+def deadlines(states: Mapping[str, State]) -> Deadlines:
+    """The due-reservation rows that go with these new states, in the same transaction: an
+    active reservation is due at its expiresAt; any other ends its deadline."""
+    due: dict[str, datetime] = {}
+    ended: list[str] = []
+    for state in states.values():
+        if isinstance(state, ReservationState):
+            if state.deadline is not None:
+                due[state.reservation_id] = state.deadline
+            else:
+                ended.append(state.reservation_id)
+    return Deadlines(due, tuple(ended))
+
+
+def _metadata(caller: Caller, correlation_id: str) -> dict[str, Any]:
+    meta: dict[str, Any] = {"causedBy": caller.principal, "correlationId": correlation_id}
+    if caller.request_id:
+        meta["requestId"] = caller.request_id
+    return meta
+
+
+def _business_id(command: c.Command, states: Mapping[str, State]) -> str | None:
+    match command:
+        case c.ReserveStock(order_id=o) | c.ShipStock(order_id=o) | c.ReturnStock(order_id=o):
+            return o
+        case c.ReceiveStock(purchase_order_id=po):
+            return po
+        case c.DispatchTransfer(transfer_id=t) | c.ReceiveTransfer(transfer_id=t):
+            return t
+        case (
+            c.ConfirmReservation(reservation_id=r)
+            | c.ReleaseReservation(reservation_id=r)
+            | c.ExpireReservation(reservation_id=r)
+        ):
+            state = states.get(f"reservation:{r}")
+            return state.order_id if isinstance(state, ReservationState) else None
+    return None
