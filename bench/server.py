@@ -97,7 +97,7 @@ async def insert(
         ),
     )
     reserved = sum(x.quantity for x in body.lines)
-    pool = request.app.state.pool
+    pool = services.pool
     position = await pool.fetchval(
         _INSERT, event_id, stream_id, data, metadata, now, body.order_id, reserved, link
     )

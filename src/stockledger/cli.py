@@ -99,11 +99,12 @@ def _serve(
         uvicorn.run(api, **options)
         return
     # N processes on one socket (uvicorn's supervisor restarts a worker that dies). Each builds
-    # its app from the environment, which carries the settings and these flags; background
-    # work is elected (leader.py), so it still runs once per deployment.
-    flags = {"expiry": expiry, "relay": relay, "projector": projector}
-    for name, on in flags.items():
-        os.environ[f"STOCKLEDGER_RUN_{name.upper()}"] = "true" if on else "false"
+    # its app from an import string, so the settings reach it the only way uvicorn offers: the
+    # environment it inherits, which carries every setting of this one (those `dev` or the
+    # options changed included) and the flags. Background work is elected (leader.py), so it
+    # still runs once per deployment.
+    flags = {"run_expiry": expiry, "run_relay": relay, "run_projector": projector}
+    os.environ.update(settings.model_copy(update=flags).environment())
     # /metrics of any worker reports all of them (metrics.py); a fresh directory per start.
     with tempfile.TemporaryDirectory(prefix="stockledger-metrics-") as metrics_dir:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
@@ -318,21 +319,14 @@ def _run_seed(database_url: str, plan: SeedPlan) -> None:
 def expire() -> None:
     """Run only the reservation expiry worker."""
     from .expiry import ExpiryWorker
-    from .service import Ledger
-    from .store.db import create_pool
-    from .store.event_store import EventStore
-    from .store.snapshots import StateLoader
+    from .wiring import open_services
 
     settings = _settings(DATABASE)
 
     async def main() -> None:
-        pool = await create_pool(settings.require_database_url(), settings.db_pool_size)
-        ledger = Ledger(EventStore(pool), StateLoader(pool), snapshot_every=settings.snapshot_every)
-        try:
-            await ExpiryWorker(ledger, pool, interval=settings.expiry_interval_seconds).run()
-        finally:
-            await ledger.close()
-            await pool.close()
+        async with open_services(settings) as services:
+            interval = settings.expiry_interval_seconds
+            await ExpiryWorker(services.ledger, services.pool, interval=interval).run()
 
     asyncio.run(main())
 
@@ -444,7 +438,6 @@ def dev(
             console.print(f"audit key (STOCKLEDGER_AUDIT_KEY) in {data_dir / 'audit-key'}")
         for key in settings.parsed_api_keys():
             console.print(f"  {key.role.value:<10} Authorization: Bearer {key.key}")
-        os.environ["STOCKLEDGER_DATABASE_URL"] = settings.require_database_url()
         _serve(settings, expiry=True)
 
 

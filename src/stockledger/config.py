@@ -104,6 +104,21 @@ class Settings(BaseSettings):
         parse_api_keys(value)
         return value
 
+    def environment(self) -> dict[str, str]:
+        """These settings as the STOCKLEDGER_* variables a child process's Settings() reads
+        back (`serve --workers N`); unset ones are left out."""
+        variables = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            elif isinstance(value, bool):
+                value = "true" if value else "false"
+            variables[f"STOCKLEDGER_{name.upper()}"] = str(value)
+        return variables
+
     def parsed_api_keys(self) -> tuple[ApiKey, ...]:
         return parse_api_keys(self.api_keys)
 

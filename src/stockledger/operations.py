@@ -32,11 +32,11 @@ from .projections.rebuild import (
     rebuild_reservations,
     rebuild_stock_levels,
 )
-from .projections.redis_stock import RedisStock, redis_client
+from .projections.redis_stock import RedisStock
 from .projections.verify import Report, verify
 from .republish import Selection, republish
 from .republish import count as count_selected
-from .store.db import create_pool
+from .wiring import open_services
 
 PROJECTIONS = ("stock-levels", "reservations", "redis")
 
@@ -45,14 +45,9 @@ PROJECTIONS = ("stock-levels", "reservations", "redis")
 async def resources(
     settings: Settings,
 ) -> AsyncIterator[tuple[asyncpg.Pool[Any], RedisStock | None]]:
-    pool = await create_pool(settings.require_database_url(), settings.db_pool_size)
-    redis = redis_client(settings)
-    try:
-        yield pool, RedisStock(redis, settings.redis_prefix) if redis is not None else None
-    finally:
-        if redis is not None:
-            await redis.aclose()
-        await pool.close()
+    """The pool and Redis of the one object graph (wiring.py) that operations work on."""
+    async with open_services(settings) as services:
+        yield services.pool, services.redis_stock
 
 
 async def run_relay(settings: Settings) -> None:

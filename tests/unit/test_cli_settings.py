@@ -54,3 +54,29 @@ def test_a_malformed_api_key_list_names_the_variable_but_not_the_key() -> None:
     assert result.stderr.startswith("STOCKLEDGER_API_KEYS is malformed")
     assert "supersecretvalue" not in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_every_setting_reaches_a_worker_process_through_its_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`serve --workers N`: each worker builds Settings() from the environment it inherits;
+    what `dev` or the command line changed (keys, port, flags, the audit secret) must arrive."""
+    from pydantic import SecretStr
+
+    from stockledger.config import Settings
+
+    given = Settings(
+        database_url="postgresql://127.0.0.1:5999/shop",
+        api_keys="k1:ops:warehouse,k2:shop:orders",
+        port=8123,
+        run_relay=False,
+        log_json=False,
+        audit_key=SecretStr("not-the-default"),
+        expiry_interval_seconds=0.25,
+    )
+    for name in list(os.environ):
+        if name.startswith("STOCKLEDGER_"):
+            monkeypatch.delenv(name)
+    for name, value in given.environment().items():
+        monkeypatch.setenv(name, value)
+    assert Settings() == given

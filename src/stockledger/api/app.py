@@ -8,6 +8,7 @@ import functools
 import gc
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -24,19 +25,14 @@ from ..logs import configure
 from ..metrics import exposition
 from ..outbox import Relay
 from ..projections.consumer import Projector
-from ..projections.read import ProjectedReader
-from ..projections.redis_stock import RedisStock, redis_client
 from ..projections.sampler import run_sampler
-from ..reads import StockReader
-from ..service import Ledger
 from ..status import OutboxSampler, pipeline_readiness
-from ..store.db import create_pool, head_revisions
-from ..store.event_store import EventStore
-from ..store.snapshots import StateLoader
+from ..store.db import head_revisions
+from ..wiring import Services, open_services
 from . import commands, problems, queries
 from .audit import router as audit_router
 from .auth import Authenticate
-from .deps import Services
+from .deps import services_of
 from .health import kafka_reachable, redis_checks
 from .middleware import HttpMetrics, RequestContext
 
@@ -72,86 +68,24 @@ def create_app(
     run_relay: bool | None = None,
     run_projector: bool | None = None,
 ) -> FastAPI:
-    """Build the app; connections open in the lifespan, never at import. The relay and the
-    projector run only when Kafka is configured; without Kafka, stock reads fold the store.
-    Background work (flags default to the settings' `run_*`) runs under leader election
-    (leader.py): once per deployment, however many processes serve."""
+    """Build the app; connections open in the lifespan (`wiring.open_services`), never at
+    import. The relay and the projector run only when Kafka is configured; without Kafka, stock
+    reads fold the store. Background work (flags default to the settings' `run_*`) runs under
+    leader election (leader.py): once per deployment, however many processes serve."""
     configure(settings.log_level, settings.log_json)
-    run_expiry = settings.run_expiry if run_expiry is None else run_expiry
-    run_relay = settings.run_relay if run_relay is None else run_relay
-    run_projector = settings.run_projector if run_projector is None else run_projector
-    audit_key = settings.audit_key.get_secret_value() if settings.audit_key else None
+    roles = Roles(
+        settings.run_expiry if run_expiry is None else run_expiry,
+        settings.run_relay if run_relay is None else run_relay,
+        settings.run_projector if run_projector is None else run_projector,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        dsn = settings.require_database_url()
-        pool = await create_pool(dsn, settings.db_pool_size)
-        store = EventStore(pool)
-        loader = StateLoader(pool)
-        ledger = Ledger(
-            store,
-            loader,
-            cache_size=settings.state_cache_size,
-            snapshot_every=settings.snapshot_every,
-        )
-        redis = redis_client(settings)
-        redis_stock = RedisStock(redis, settings.redis_prefix) if redis is not None else None
-        pipeline = settings.kafka_bootstrap_servers is not None
-        app.state.pool = pool
-        app.state.redis = redis
-        app.state.services = Services(
-            store,
-            loader,
-            ledger,
-            StockReader(pool),
-            settings.reservation_ttl_seconds,
-            ProjectedReader(pool, redis_stock) if pipeline else None,
-        )
-        tasks: list[asyncio.Task[None]] = []
-        sampler = OutboxSampler(pool)  # every process: true whatever the relay does
-        app.state.outbox = sampler
-        tasks.append(asyncio.create_task(sampler.run(), name="outbox-sampler"))
-
-        def background(role: str, work: Callable[[], Awaitable[None]]) -> None:
-            elected = lead(dsn, role, lambda _conn: work())
-            tasks.append(asyncio.create_task(elected, name=role))
-
-        if run_expiry:
-            worker = ExpiryWorker(ledger, pool, interval=settings.expiry_interval_seconds)
-            background("expiry", worker.run)
-        if audit_key is not None:  # signed checkpoints (audit/checkpoints.py)
-            checkpointer = Checkpointer(
-                pool,
-                audit_key,
-                every_seconds=settings.checkpoint_every_seconds,
-                every_events=settings.checkpoint_every_events,
-            )
-            background("checkpoints", checkpointer.run)
-        if pipeline and run_relay:  # elects its leader itself (outbox.py)
-            tasks.append(asyncio.create_task(Relay(pool, settings).run(), name="outbox-relay"))
-        if pipeline and run_projector:
-            background("projector", Projector(pool, settings, redis_stock).run)
-            background(
-                "verifier",
-                functools.partial(
-                    run_sampler,
-                    pool,
-                    redis_stock,
-                    every_seconds=settings.verify_sample_seconds,
-                    streams=settings.verify_sample_streams,
-                ),
-            )
-        try:
-            yield
-        finally:
-            for task in tasks:
-                task.cancel()
-                with suppress(asyncio.CancelledError):
-                    await task
-            await ledger.close()
-            if redis is not None:
-                await redis.aclose()
-            await pool.close()
+        async with open_services(settings) as services:
+            app.state.services = services
+            app.state.outbox = OutboxSampler(services.pool)  # every process, whatever relays
+            async with _background(services, app.state.outbox, roles):
+                yield
 
     app = FastAPI(
         title="stockledger",
@@ -159,7 +93,6 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
     )
-    app.state.audit_key = audit_key
     app.add_middleware(Authenticate, keys=settings.parsed_api_keys())  # innermost: key, once
     app.add_middleware(RequestContext, body_timeout=settings.http_body_timeout_seconds)
     app.add_middleware(HttpMetrics)  # outermost: every answer counts, refusals included
@@ -167,6 +100,69 @@ def create_app(
     app.include_router(commands.router)
     app.include_router(queries.router)
     app.include_router(audit_router)
+    _operations(app, settings)
+    return app
+
+
+@dataclass(frozen=True, slots=True)
+class Roles:
+    """Which elected background roles this process stands for."""
+
+    expiry: bool
+    relay: bool
+    projector: bool
+
+
+@asynccontextmanager
+async def _background(
+    services: Services, sampler: OutboxSampler, roles: Roles
+) -> AsyncIterator[None]:
+    """The process's background tasks for as long as it serves."""
+    settings, pool = services.settings, services.pool
+    dsn, redis_stock = settings.require_database_url(), services.redis_stock
+    pipeline = settings.kafka_bootstrap_servers is not None
+    tasks = [asyncio.create_task(sampler.run(), name="outbox-sampler")]
+
+    def background(role: str, work: Callable[[], Awaitable[None]]) -> None:
+        elected = lead(dsn, role, lambda _conn: work())
+        tasks.append(asyncio.create_task(elected, name=role))
+
+    if roles.expiry:
+        worker = ExpiryWorker(services.ledger, pool, interval=settings.expiry_interval_seconds)
+        background("expiry", worker.run)
+    if services.audit_key is not None:  # signed checkpoints (audit/checkpoints.py)
+        checkpointer = Checkpointer(
+            pool,
+            services.audit_key,
+            every_seconds=settings.checkpoint_every_seconds,
+            every_events=settings.checkpoint_every_events,
+        )
+        background("checkpoints", checkpointer.run)
+    if pipeline and roles.relay:  # elects its leader itself (outbox.py)
+        tasks.append(asyncio.create_task(Relay(pool, settings).run(), name="outbox-relay"))
+    if pipeline and roles.projector:
+        background("projector", Projector(pool, settings, redis_stock).run)
+        background(
+            "verifier",
+            functools.partial(
+                run_sampler,
+                pool,
+                redis_stock,
+                every_seconds=settings.verify_sample_seconds,
+                streams=settings.verify_sample_streams,
+            ),
+        )
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+
+
+def _operations(app: FastAPI, settings: Settings) -> None:
+    """/health, /ready and /metrics."""
 
     @app.get("/health", tags=["operations"])
     async def health() -> dict[str, str]:
@@ -184,7 +180,8 @@ def create_app(
         leader holds the lock, the projectors lag or stopped reporting, or projections drift
         or are parked."""
         checks: dict[str, Any] = {}
-        pool: asyncpg.Pool[Any] = request.app.state.pool
+        services = services_of(request)
+        pool = services.pool
         try:
             rows = await asyncio.wait_for(pool.fetch("SELECT version_num FROM alembic_version"), 2)
             current = frozenset(r["version_num"] for r in rows)
@@ -194,7 +191,7 @@ def create_app(
             checks["postgres"] = f"unreachable: {type(error).__name__}"
         ok = all(v == "ok" for v in checks.values())
         # Redis or Kafka away: commands still land and reads fall back: degraded, not dead.
-        checks.update(await redis_checks(request.app.state.redis))
+        checks.update(await redis_checks(services.redis))
         if ok and settings.kafka_bootstrap_servers:
             reachable = await kafka_reachable(settings.kafka_bootstrap_servers)
             with contextlib.suppress(OSError, asyncpg.PostgresError, TimeoutError):
@@ -214,5 +211,3 @@ def create_app(
     async def metrics() -> Response:
         """Prometheus metrics."""
         return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
-
-    return app

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import asyncpg
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from ..audit.checkpoints import list_checkpoints
 from ..audit.verify import verify
 from . import schemas as s
 from .auth import AUDIT, Principal, require
+from .deps import ServicesDep
 from .fastroute import FastRoute
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], route_class=FastRoute)
@@ -35,31 +35,28 @@ StreamId = Annotated[
 ]
 
 
-def _pool(request: Request) -> asyncpg.Pool[Any]:
-    pool: asyncpg.Pool[Any] = request.app.state.pool
-    return pool
-
-
 @router.get("/verify", response_model=s.AuditReportOut, responses=_ERRORS)
-async def verify_ledger(request: Request, _: Auditor, stream: StreamId | None = None) -> Response:
+async def verify_ledger(
+    services: ServicesDep, _: Auditor, stream: StreamId | None = None
+) -> Response:
     """Recompute every hash chain and every signed checkpoint (or one stream's chain).
 
     200 either way: `ok` says whether everything verified, `breaks` names the stream and
     version (or the checkpoint) of each stream's first break. Reads the whole store: slow on a
     large ledger."""
-    report = await verify(_pool(request), request.app.state.audit_key, stream)
+    report = await verify(services.pool, services.audit_key, stream)
     return Response(orjson.dumps(report.out()), media_type="application/json")
 
 
 @router.get("/checkpoints", response_model=s.CheckpointsOut, responses=_ERRORS)
 async def checkpoints(
-    request: Request,
+    services: ServicesDep,
     _: Auditor,
     after: Annotated[int, Query(ge=0, le=2**63 - 1, description="checkpoint id cursor")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000, description="page size, max 1000")] = 100,
 ) -> Response:
     """The signed checkpoints, oldest first."""
-    found = await list_checkpoints(_pool(request), after, limit)
+    found = await list_checkpoints(services.pool, after, limit)
     body = {
         "checkpoints": [c.out() for c in found],
         "next": str(found[-1].id) if len(found) == limit else None,

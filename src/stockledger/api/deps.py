@@ -10,24 +10,11 @@ import orjson
 from fastapi import Depends, Header, Request
 from pydantic import BaseModel
 
-from ..projections.read import ProjectedReader
-from ..reads import StockReader
-from ..service import Caller, Ledger
-from ..store.event_store import EventStore
-from ..store.snapshots import StateLoader
+from ..service import Caller
+from ..wiring import Services
 from .auth import Principal
 from .fastroute import fast_value
 from .problems import Problem
-
-
-@dataclass(frozen=True, slots=True)
-class Services:
-    store: EventStore
-    loader: StateLoader
-    ledger: Ledger
-    reader: StockReader
-    reservation_ttl_seconds: int
-    projected: ProjectedReader | None = None  # None: no pipeline, stock reads fold the store
 
 
 def services_of(request: Request) -> Services:

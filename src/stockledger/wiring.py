@@ -1,0 +1,79 @@
+"""The composition root: `open_services(settings)` builds the object graph of one process, the
+same for the HTTP app, the CLI commands and the benchmarks, and closes what it opened.
+
+Nothing else creates a pool, a Redis client or a ledger for the service's own work (the
+benchmarks' store-level scenarios open bare pools on purpose: they measure the store alone).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from .config import Settings
+from .projections.read import ProjectedReader
+from .projections.redis_stock import RedisStock, redis_client
+from .reads import StockReader
+from .service import Ledger
+from .store.db import create_pool
+from .store.event_store import EventStore
+from .store.snapshots import StateLoader
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    settings: Settings
+    pool: asyncpg.Pool[Any]
+    store: EventStore
+    loader: StateLoader
+    ledger: Ledger
+    reader: StockReader  # folds of the event store
+    redis: aioredis.Redis | None  # the client, prefixed keys live in redis_stock
+    redis_stock: RedisStock | None
+    projected: ProjectedReader | None  # None: no pipeline, stock reads fold the store
+
+    @property
+    def reservation_ttl_seconds(self) -> int:
+        return self.settings.reservation_ttl_seconds
+
+    @property
+    def audit_key(self) -> str | None:
+        key = self.settings.audit_key
+        return key.get_secret_value() if key is not None else None
+
+
+@asynccontextmanager
+async def open_services(
+    settings: Settings, *, pool_size: int | None = None
+) -> AsyncIterator[Services]:
+    """Connect to Postgres (and Redis when configured) and wire every service on top."""
+    pool = await create_pool(settings.require_database_url(), pool_size or settings.db_pool_size)
+    store, loader = EventStore(pool), StateLoader(pool)
+    ledger = Ledger(
+        store, loader, cache_size=settings.state_cache_size, snapshot_every=settings.snapshot_every
+    )
+    redis = redis_client(settings)
+    redis_stock = RedisStock(redis, settings.redis_prefix) if redis is not None else None
+    pipeline = settings.kafka_bootstrap_servers is not None
+    try:
+        yield Services(
+            settings,
+            pool,
+            store,
+            loader,
+            ledger,
+            StockReader(pool),
+            redis,
+            redis_stock,
+            ProjectedReader(pool, redis_stock) if pipeline else None,
+        )
+    finally:
+        await ledger.close()
+        if redis is not None:
+            await redis.aclose()
+        await pool.close()
