@@ -15,7 +15,8 @@ POST through `create_app()`, that is most of the HTTP stack's CPU (`python -m be
   headers) -> those parameters validated, then the function called;
 - path, query and header parameters -> what FastAPI's `request_params_to_args` does, with
   its per-field work (is it a sequence, its alias, its location) done once: the same aliases,
-  defaults, validation (FastAPI's own ModelField) and error locations;
+  defaults, validation (pydantic, against the parameter's annotation and FieldInfo, as
+  FastAPI validates it) and error locations;
 - the body model -> pydantic `validate_json` of the bytes (`validate_python` of them when the
   media type is not JSON, which gives FastAPI's own "not an object" error).
 
@@ -24,20 +25,22 @@ problem bodies are unchanged. A signature with anything else (a generator depend
 `Response` or `BackgroundTasks` parameter, a form) is refused at startup, never served slowly
 or wrongly. The endpoint must return a `Response`.
 
-It reads FastAPI's `Dependant` and `ModelField` (and one helper of `fastapi._compat`): those are
-FastAPI internals, which is why pyproject.toml pins FastAPI to 0.115.x until this is ported.
+It reads the `Dependant` FastAPI builds from a signature (its parameter lists, each field's
+name, alias and FieldInfo), which FastAPI 0.115 to 0.165 lay out alike; everything else is
+pydantic. tests/unit/test_fastroute.py holds the plan to FastAPI's own answers.
 """
 
 from __future__ import annotations
 
+import collections.abc
 import copy
 import inspect
+import types
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from fastapi import Request, params
-from fastapi._compat import ModelField, is_sequence_field
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
@@ -106,24 +109,38 @@ class _Param:
     name: str
     alias: str
     loc: tuple[str, str]
-    field: ModelField
+    adapter: TypeAdapter[Any]
     sequence: bool
     required: bool
     default: Any
 
 
-def _param(field: ModelField) -> _Param:
+def _param(field: Any) -> _Param:
     info = field.field_info
     assert isinstance(info, params.Param)
+    constrained: Any = Annotated[info.annotation, info]  # validated as FastAPI validates it
     return _Param(
         field.name,
         field.alias,
         (info.in_.value, field.alias),
-        field,
-        is_sequence_field(field),
-        field.required,
-        field.default,
+        TypeAdapter(constrained),
+        _is_sequence(info.annotation),
+        info.is_required(),
+        info.default,
     )
+
+
+_SEQUENCES = (list, tuple, set, frozenset, collections.abc.Sequence, collections.abc.Set)
+
+
+def _is_sequence(annotation: Any) -> bool:
+    """Whether a parameter takes every occurrence (`?types=A&types=B`), as FastAPI decides it."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _is_sequence(get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        return any(_is_sequence(a) for a in get_args(annotation) if a is not type(None))
+    return (origin or annotation) in _SEQUENCES
 
 
 def _params(dependant: Dependant) -> Callable[[Request, list[Any]], dict[str, Any]]:
@@ -160,11 +177,12 @@ def _validate(
             else:
                 values[p.name] = copy.deepcopy(p.default)
             continue
-        valid, wrong = p.field.validate(value, values, loc=p.loc)
-        if wrong:
-            errors.extend(wrong)
-        else:
-            values[p.name] = valid
+        try:
+            values[p.name] = p.adapter.validate_python(value, from_attributes=True)
+        except ValidationError as error:
+            errors.extend(
+                {**e, "loc": (*p.loc, *e["loc"])} for e in error.errors(include_url=False)
+            )
 
 
 def _dependency(dependant: Dependant) -> Step:
@@ -206,7 +224,7 @@ def _body(
         raise TypeError("FastRoute: one body model per route")
     field = fields[0]
     adapter: TypeAdapter[Any] = TypeAdapter(field.field_info.annotation)
-    name, required = field.name, field.required
+    name, required = field.name, field.field_info.is_required()
 
     async def parse(request: Request, errors: list[Any]) -> tuple[str, Any]:
         raw = await request.body()

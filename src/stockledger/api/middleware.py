@@ -207,6 +207,8 @@ class HttpMetrics:
         if endpoint is None:  # refused before routing (413, 408, bad JSON) or no route at all
             return self._match(scope)
         template = self._templates.get(endpoint)
+        if template is None and isinstance(path := getattr(scope.get("route"), "path", None), str):
+            template = self._templates[endpoint] = path  # routers that say which route matched
         if template is None:
             app = scope.get("app")
             for route in getattr(app, "routes", ()):
