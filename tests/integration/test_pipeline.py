@@ -18,9 +18,9 @@ from rich.console import Console
 
 from stockledger.operations import replay
 from stockledger.projections.consumer import Projector
+from stockledger.projections.drift import find_drift
 from stockledger.projections.rebuild import rebuild_stock_levels
 from stockledger.projections.redis_stock import RedisStock
-from stockledger.projections.verify import verify
 
 from ..support import eventually
 from .kafka_reader import read_records
@@ -40,7 +40,7 @@ async def pipe(
 async def clean_verify(pipe: Pipeline) -> None:
     await pipe.wait_caught_up()
     redis = RedisStock(pipe.redis, pipe.settings.redis_prefix)
-    report = await verify(pipe.pool, redis, lambda _: None)
+    report = await find_drift(pipe.pool, redis, lambda _: None)
     assert report.findings == []
     assert report.complete, report.missing
     assert report.compared["postgres"] > 0

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from ..audit.checkpoints import list_checkpoints
-from ..audit.verify import verify
+from ..audit.integrity import verify_integrity
 from . import schemas as s
 from .auth import AUDIT, Principal, require
 from .fastroute import FastRoute
@@ -47,7 +47,7 @@ async def verify_ledger(request: Request, _: Auditor, stream: StreamId | None = 
     200 either way: `ok` says whether everything verified, `breaks` names the stream and
     version (or the checkpoint) of each stream's first break. Reads the whole store: slow on a
     large ledger."""
-    report = await verify(_pool(request), request.app.state.audit_key, stream)
+    report = await verify_integrity(_pool(request), request.app.state.audit_key, stream)
     return Response(orjson.dumps(report.out()), media_type="application/json")
 
 

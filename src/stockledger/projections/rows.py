@@ -17,7 +17,7 @@ from ..domain.state import (
     delta,
     evolve_reservation,
 )
-from ..domain.streams import stock_key
+from ..domain.streams import parse_stock_stream
 from ..store.records import RecordedEvent
 
 
@@ -32,7 +32,7 @@ class StockRow:
 
     @classmethod
     def empty(cls, stream_id: str) -> StockRow:
-        sku, warehouse_id = stock_key(stream_id)
+        sku, warehouse_id = parse_stock_stream(stream_id)
         return cls(stream_id, sku, warehouse_id, Levels(), 0, datetime.min)
 
 
