@@ -4,6 +4,7 @@
 # Configuration: the STOCKLEDGER_* variables of .env.example.
 
 # -- builder: build the wheel and install it, with its dependencies, into a virtualenv ----------
+# The wheel carries the Alembic environment (package data), so `migrate` needs nothing else.
 FROM python:3.11-slim AS builder
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /build
@@ -12,10 +13,6 @@ COPY src ./src
 RUN pip wheel --no-deps --wheel-dir /wheels . \
  && python -m venv /opt/venv \
  && /opt/venv/bin/pip install /wheels/*.whl
-# store/db.py looks for alembic.ini and migrations/ three folders above the installed module,
-# which in this venv is /opt/venv/lib/python3.11 (they are not package data of the wheel).
-COPY alembic.ini /opt/venv/lib/python3.11/alembic.ini
-COPY migrations /opt/venv/lib/python3.11/migrations
 
 # -- runtime: slim Python, the venv, a non-root user ---------------------------------------------
 FROM python:3.11-slim

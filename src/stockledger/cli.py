@@ -247,9 +247,9 @@ def verify(
 
 
 def _verify_audit(settings: Settings, stream: str | None) -> None:
-    from .audit.verify import verify_database
+    from .audit.integrity import verify_database_integrity
 
-    report = asyncio.run(verify_database(settings, stream))
+    report = asyncio.run(verify_database_integrity(settings, stream))
     typer.echo(json.dumps(report.out(), indent=2))
     for found in report.breaks[:20]:
         where = f"{found.stream_id} v{found.version}" if found.stream_id else "checkpoint"

@@ -26,6 +26,7 @@ from rich.table import Table
 from .config import Settings
 from .outbox import Relay
 from .projections.consumer import Projector
+from .projections.drift import DriftReport, find_drift
 from .projections.rebuild import (
     count_events,
     rebuild_redis,
@@ -33,7 +34,6 @@ from .projections.rebuild import (
     rebuild_stock_levels,
 )
 from .projections.redis_stock import RedisStock
-from .projections.verify import Report, verify
 from .republish import Selection, republish
 from .republish import count as count_selected
 from .wiring import open_services
@@ -126,14 +126,14 @@ def _rebuilder(
     return lambda advance: rebuild_redis(pool, redis, advance)
 
 
-async def run_verify(settings: Settings, console: Console) -> Report:
+async def run_verify(settings: Settings, console: Console) -> DriftReport:
     async with resources(settings) as (pool, redis):
         total: int = await pool.fetchval("SELECT count(*) FROM events")
         with _progress(console) as progress:
-            holder: list[Report] = []
+            holder: list[DriftReport] = []
 
             async def work(advance: Callable[[int], None]) -> None:
-                holder.append(await verify(pool, redis, advance))
+                holder.append(await find_drift(pool, redis, advance))
 
             await _tracked(progress, "verify", total, work)
     return holder[0]
@@ -153,7 +153,7 @@ async def run_republish(settings: Settings, selection: Selection, console: Conso
     return sent[0]
 
 
-def render_report(report: Report, console: Console) -> None:
+def render_report(report: DriftReport, console: Console) -> None:
     console.print(f"folded {report.events:,} events in {report.streams:,} streams")
     compared = Table(
         "projection", "rows equal to the store", "of which lagging", "streams with no row"

@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 
 from .domain.state import Levels, StockLevel
-from .domain.streams import stock_key, stock_stream
+from .domain.streams import parse_stock_stream, stock_stream
 from .store.records import RecordedEvent
 
 _LEVELS = """
@@ -108,7 +108,7 @@ class StockReader:
             stream_version = row["version"] or row["base_version"]
             if not stream_version:
                 continue
-            sku, warehouse_id = stock_key(row["stream_id"])
+            sku, warehouse_id = parse_stock_stream(row["stream_id"])
             out.append(
                 StockLevel(
                     sku,

@@ -95,26 +95,23 @@ class Every:
 class Outbox:
     backlog: int = 0
     oldest_age_seconds: float = 0.0
-    measured_at: float = 0.0  # monotonic; 0 = never
 
 
 class OutboxSampler:
-    """Keeps the outbox gauges (and its own copy for /ready) true, once a second."""
+    """Keeps the outbox gauges true, once a second; /ready takes a fresh `sample()`."""
 
     def __init__(self, pool: asyncpg.Pool[Any], every_seconds: float = 1.0) -> None:
         self.pool = pool
         self.every_seconds = every_seconds
-        self.latest = Outbox()
 
     async def sample(self) -> Outbox:
         row = await self.pool.fetchrow(_OUTBOX)
         assert row is not None
         oldest: datetime | None = row["oldest"]
         age = max((datetime.now(UTC) - oldest).total_seconds(), 0.0) if oldest else 0.0
-        self.latest = Outbox(row["backlog"], age, time.monotonic())
-        OUTBOX_BACKLOG.set(self.latest.backlog)
+        OUTBOX_BACKLOG.set(row["backlog"])
         OUTBOX_OLDEST_AGE.set(age)
-        return self.latest
+        return Outbox(row["backlog"], age)
 
     async def run(self) -> None:
         while True:

@@ -18,7 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from stockledger.audit.checkpoints import Checkpointer, list_checkpoints, sign, signed_message
-from stockledger.audit.verify import Report, verify
+from stockledger.audit.integrity import IntegrityReport, verify_integrity
 from stockledger.cli import app as cli
 from stockledger.store.db import create_pool
 from stockledger.store.event_store import EventStore
@@ -41,8 +41,8 @@ class Ledger:
     store: EventStore
     checkpointer: Checkpointer
 
-    async def verify(self, stream: str | None = None, key: str | None = KEY) -> Report:
-        return await verify(self.pool, key, stream)
+    async def verify(self, stream: str | None = None, key: str | None = KEY) -> IntegrityReport:
+        return await verify_integrity(self.pool, key, stream)
 
 
 @pytest.fixture
@@ -87,7 +87,7 @@ async def tamper(ledger: Ledger, *statements: tuple[Any, ...]) -> None:
         await conn.execute("ALTER TABLE events ENABLE TRIGGER events_no_update_delete")
 
 
-def found(report: Report) -> list[tuple[str, str | None, int | None]]:
+def found(report: IntegrityReport) -> list[tuple[str, str | None, int | None]]:
     return [(b.kind, b.stream_id, b.version) for b in report.breaks]
 
 

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 import redis.asyncio as aioredis
@@ -18,9 +19,9 @@ from rich.console import Console
 
 from stockledger.operations import replay
 from stockledger.projections.consumer import Projector
+from stockledger.projections.drift import find_drift
 from stockledger.projections.rebuild import rebuild_stock_levels
 from stockledger.projections.redis_stock import RedisStock
-from stockledger.projections.verify import verify
 
 from ..support import eventually
 from .kafka_reader import read_records
@@ -40,7 +41,7 @@ async def pipe(
 async def clean_verify(pipe: Pipeline) -> None:
     await pipe.wait_caught_up()
     redis = RedisStock(pipe.redis, pipe.settings.redis_prefix)
-    report = await verify(pipe.pool, redis, lambda _: None)
+    report = await find_drift(pipe.pool, redis, lambda _: None)
     assert report.findings == []
     assert report.complete, report.missing
     assert report.compared["postgres"] > 0
@@ -116,6 +117,88 @@ async def test_redis_down_reads_postgres_and_recovers(pipe: Pipeline, ids: Any) 
         return got.headers["X-Stock-Source"] == "redis" and got.json()["onHand"] == 7
 
     await eventually(back_in_redis, within=10, what="redis caught up after the outage")
+
+
+async def _reservation(pipe: Pipeline, rid: str, **params: str) -> httpx.Response:
+    got = await pipe.api.get(f"/v1/reservations/{rid}", role="orders", **params)
+    assert got.status_code == 200, got.text
+    return got
+
+
+async def _in_view(pipe: Pipeline, rid: str, status: str) -> bool:
+    got = await _reservation(pipe, rid)
+    return bool(
+        got.headers["X-Reservation-Source"] == "postgres" and got.json()["status"] == status
+    )
+
+
+async def test_a_reservation_is_read_from_its_view_and_strong_reads_fold_the_store(
+    pipe: Pipeline, ids: Any
+) -> None:
+    sku = ids("SKU")
+    await pipe.api.receive(sku, "WH-A", 10)
+    rid = (await pipe.api.reserve(ids("ORDER"), (sku, "WH-A", 2))).json()["reservationId"]
+    await pipe.api.post(f"/v1/reservations/{rid}/confirm", {}, role="orders")
+    await eventually(functools.partial(_in_view, pipe, rid, "confirmed"), what="view confirmed")
+    got = await _reservation(pipe, rid)
+    row = await pipe.pool.fetchrow(
+        "SELECT projected_at FROM reservation_views WHERE reservation_id = $1", rid
+    )
+    assert row is not None
+    assert datetime.fromisoformat(got.headers["X-Projected-At"]) == row["projected_at"]
+    assert got.headers["ETag"] == '"2"'
+
+    # The view lagging one event behind (as if the projector had not reached the confirmation):
+    # the default read serves it as it is; the strong read folds the store.
+    await pipe.pool.execute(
+        "UPDATE reservation_views SET status = 'active', version = 1 WHERE reservation_id = $1",
+        rid,
+    )
+    lagging = await _reservation(pipe, rid)
+    assert lagging.headers["X-Reservation-Source"] == "postgres"
+    assert (lagging.json()["status"], lagging.headers["ETag"]) == ("active", '"1"')
+    strong = await _reservation(pipe, rid, consistency="strong")
+    assert strong.headers["X-Reservation-Source"] == "event-store"
+    assert "X-Projected-At" not in strong.headers
+    assert (strong.json()["status"], strong.headers["ETag"]) == ("confirmed", '"2"')
+    assert {**strong.json(), "status": "active"} == lagging.json()
+
+    shipped = await pipe.api.post(
+        "/v1/shipments",
+        {"shipmentId": ids("SHIP"), "orderId": got.json()["orderId"], "reservationId": rid},
+        role="orders",
+    )
+    assert shipped.status_code == 201, shipped.text
+    await eventually(functools.partial(_in_view, pipe, rid, "shipped"), what="view caught up")
+
+
+async def test_a_reservation_without_a_view_row_yet_is_folded_from_the_store(
+    pipe: Pipeline, ids: Any
+) -> None:
+    sku, order = ids("SKU"), ids("ORDER")
+    await pipe.api.receive(sku, "WH-A", 10)
+    made = (await pipe.api.reserve(order, (sku, "WH-A", 3))).json()
+    rid = made["reservationId"]
+    await eventually(functools.partial(_in_view, pipe, rid, "active"), what="view row")
+    await pipe.pool.execute("DELETE FROM reservation_views WHERE reservation_id = $1", rid)
+
+    folded = await _reservation(pipe, rid)
+    assert folded.headers["X-Reservation-Source"] == "event-store"
+    assert "X-Projected-At" not in folded.headers
+    assert folded.headers["ETag"] == '"1"'
+    assert folded.json() == {
+        "reservationId": rid,
+        "orderId": order,
+        "status": "active",
+        "expiresAt": made["expiresAt"],
+        "lines": [{"sku": sku, "warehouseId": "WH-A", "quantity": 3}],
+    }
+    missing = await pipe.api.get(f"/v1/reservations/{ids('R')}", role="orders")
+    assert missing.status_code == 404
+
+    # The next event of the stream brings the row back (the projector fills the gap).
+    await pipe.api.post(f"/v1/reservations/{rid}/release", {}, role="orders")
+    await eventually(functools.partial(_in_view, pipe, rid, "released"), what="row rebuilt")
 
 
 async def test_flushed_redis_is_restored_by_replay_and_verify_is_clean(

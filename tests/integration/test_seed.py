@@ -19,7 +19,7 @@ from stockledger.cli import app
 from stockledger.config import Settings
 from stockledger.domain.events import EVENT_TYPES
 from stockledger.domain.state import Levels, StockState, initial_state
-from stockledger.domain.streams import stock_key
+from stockledger.domain.streams import parse_stock_stream
 from stockledger.seed import SeedPlan, SeedResult, seed_database, simulate
 from stockledger.store.db import create_pool
 from stockledger.store.event_store import EventStore
@@ -230,7 +230,7 @@ async def test_http_reads_of_a_seeded_stream_agree_with_the_store(
     )
     events = await EventStore(pool).read_stream(busiest)
     assert len(events) > 3 * PLAN.snapshot_every
-    sku, warehouse = stock_key(busiest)
+    sku, warehouse = parse_stock_stream(busiest)
     path = f"/v1/stock/{sku}/{warehouse}"
 
     def levels(state: Any) -> dict[str, int]:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path, PurePosixPath
+import tomllib
+from fnmatch import fnmatch
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -18,7 +21,6 @@ ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = {f"STOCKLEDGER_{name.upper()}": field for name, field in Settings.model_fields.items()}
 VARIABLE = re.compile(r"STOCKLEDGER_[A-Z0-9_]+")
 APP_SERVICES = {"migrate", "api"}
-VENV_SITE = PurePosixPath("/opt/venv/lib/python3.11/site-packages")
 
 
 def compose() -> dict[str, Any]:
@@ -131,13 +133,35 @@ def test_dockerfile_builds_a_slim_non_root_image_that_serves() -> None:
     assert used <= set(SETTINGS)
 
 
-def test_image_ships_migrations_where_the_installed_package_looks() -> None:
-    """store/db.py finds migrations relative to its own file: follow it into the image's venv."""
-    up = len(Path(db.__file__).resolve().relative_to(db.MIGRATIONS.parent).parts) - 1
-    home = (VENV_SITE / "stockledger" / "store" / "db.py").parents[up]
-    lines = dockerfile()
-    assert f"COPY migrations {home}/migrations" in lines
-    assert f"COPY alembic.ini {home}/alembic.ini" in lines
+def test_the_image_installs_the_wheel_and_copies_nothing_beside_it() -> None:
+    """The migrations travel in the wheel: nothing is copied into the venv by hand."""
+    copies = [line for line in dockerfile() if line.startswith("COPY ")]
+    assert not [line for line in copies if "/opt/venv" in line and "--from=builder" not in line]
+    assert not [line for line in copies if "migrations" in line or "alembic.ini" in line]
+
+
+def test_the_package_carries_its_alembic_environment() -> None:
+    """`stockledger migrate` finds the environment as package data, wherever it is installed."""
+    found = resources.files("stockledger") / "migrations"
+    assert Path(str(found)) == db.MIGRATIONS
+    assert {"env.py", "script.py.mako", "versions"} <= {x.name for x in found.iterdir()}
+    assert db.head_revisions(), "alembic reads the revisions there"
+
+
+def test_the_wheel_takes_every_file_of_the_alembic_environment() -> None:
+    """Its folders are packages without __init__.py (namespace discovery) and every file that
+    is not Python is listed as package data, so the built wheel holds all of it."""
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert setuptools["packages"]["find"].get("namespaces", True)
+    data = setuptools["package-data"]["stockledger.migrations"]
+    files = [
+        path.relative_to(db.MIGRATIONS).as_posix()
+        for path in db.MIGRATIONS.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    ]
+    assert "env.py" in files
+    left_out = [f for f in files if not f.endswith(".py") and not any(fnmatch(f, g) for g in data)]
+    assert left_out == []
 
 
 def test_prometheus_loads_the_rules_and_scrapes_the_api() -> None:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from ..audit.checkpoints import list_checkpoints
-from ..audit.verify import verify
+from ..audit.integrity import verify_integrity
 from . import schemas as s
 from .auth import AUDIT, Principal, require
 from .deps import ServicesDep
@@ -44,7 +44,7 @@ async def verify_ledger(
     200 either way: `ok` says whether everything verified, `breaks` names the stream and
     version (or the checkpoint) of each stream's first break. Reads the whole store: slow on a
     large ledger."""
-    report = await verify(services.pool, services.audit_key, stream)
+    report = await verify_integrity(services.pool, services.audit_key, stream)
     return Response(orjson.dumps(report.out()), media_type="application/json")
 
 

@@ -159,13 +159,36 @@ async def reservation(
     reservation_id: s.Id,
     services: ServicesDep,
     _: Annotated[Principal, require(READ_RESERVATIONS)],
+    consistency: Annotated[
+        Literal["eventual", "strong"], Query(description="`strong` folds the event store")
+    ] = "eventual",
 ) -> Response:
-    """A reservation's status, expiry and lines."""
-    stream = reservation_stream(reservation_id)
-    state = (await services.loader.load([stream]))[stream]
-    if not isinstance(state, ReservationState) or state.version == 0:
+    """A reservation's status, expiry and lines; ETag is the stream version.
+
+    Read from the Postgres read model, else (no row yet, or with `consistency=strong`) folded
+    from the event store, like a stock level. `X-Reservation-Source` names the source
+    (`postgres` or `event-store`); `X-Projected-At` says when a projection last wrote the row."""
+    headers: dict[str, str] = {}
+    state: ReservationState | None = None
+    if consistency == "eventual" and services.projected is not None:
+        found = await services.projected.reservation(reservation_id)
+        if found is not None:
+            state, projected_at = found
+            headers = {
+                "X-Reservation-Source": "postgres",
+                "X-Projected-At": projected_at.isoformat(),
+            }
+    if state is None:
+        stream = reservation_stream(reservation_id)
+        folded = (await services.loader.load([stream]))[stream]
+        state = folded if isinstance(folded, ReservationState) and folded.version else None
+    if state is None:
         raise Problem(404, "not-found", f"Reservation {reservation_id} not found")
-    return _json(reservation_out(state), {"ETag": f'"{state.version}"'})
+    headers.setdefault("X-Reservation-Source", "event-store")
+    return _json(
+        reservation_out(state),
+        {**headers, "ETag": f'"{state.version}"', "X-Projection-Version": str(state.version)},
+    )
 
 
 @router.get("/correlations/{correlation_id}/events", response_model=s.EventsOut, responses=_ERRORS)

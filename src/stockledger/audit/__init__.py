@@ -2,5 +2,5 @@
 
 - `store/hashchain.py` defines each event's hash (a per-stream chain).
 - `checkpoints.py` signs, every N seconds or M events, one digest over every stream head.
-- `verify.py` recomputes every chain and every checkpoint and names the first break.
+- `integrity.py` recomputes every chain and every checkpoint and names the first break.
 """

@@ -29,7 +29,7 @@ def category(stream_id: str) -> str:
     return stream_id.split(":", 1)[0]
 
 
-def stock_key(stream_id: str) -> tuple[str, str]:
+def parse_stock_stream(stream_id: str) -> tuple[str, str]:
     """`stock:SKU:WH` -> (SKU, WH)."""
     kind, sku, warehouse_id = stream_id.split(":")
     if kind != "stock":

@@ -1,18 +1,21 @@
 """Reads from the projections: Redis first, the Postgres read model when Redis is down or
-does not hold the stream yet. Each answer names its source so a client can judge freshness."""
+does not hold the stream yet; reservations from their Postgres view. Each answer names its
+source so a client can judge freshness."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 import structlog
 from redis.exceptions import RedisError
 
-from ..domain.state import Levels, StockLevel
+from ..domain.state import Levels, ReservationState, StockLevel
 from ..domain.streams import stock_stream
 from ..metrics import REDIS_ERRORS
 from .redis_stock import Projected, RedisStock
+from .rows import reservation_from_row
 
 log = structlog.get_logger()
 
@@ -65,3 +68,11 @@ class ProjectedReader:
             f"SELECT {_COLUMNS} FROM stock_levels WHERE sku = $1 ORDER BY warehouse_id", sku
         )
         return [_row(r) for r in rows], "postgres"
+
+    async def reservation(self, reservation_id: str) -> tuple[ReservationState, datetime] | None:
+        """The reservation as the view holds it, and when the projector wrote the row; None
+        when it has no row yet (the caller folds the store)."""
+        row = await self.pool.fetchrow(
+            "SELECT * FROM reservation_views WHERE reservation_id = $1", reservation_id
+        )
+        return (reservation_from_row(row), row["projected_at"]) if row else None

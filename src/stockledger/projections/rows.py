@@ -16,13 +16,13 @@ from ..domain.state import (
     delta,
     evolve_reservation,
 )
-from ..domain.streams import stock_key
+from ..domain.streams import parse_stock_stream
 from ..store.records import RecordedEvent
 
 
 def no_stock(stream_id: str) -> StockLevel:
     """The level of a stock stream the read model has no row for yet."""
-    sku, warehouse_id = stock_key(stream_id)
+    sku, warehouse_id = parse_stock_stream(stream_id)
     return StockLevel(sku, warehouse_id)
 
 

@@ -9,7 +9,10 @@ from typing import Any
 import asyncpg
 import orjson
 
-MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
+# The Alembic environment is package data (`stockledger/migrations/`), so an installed wheel
+# migrates with no checkout around it; the top-level `migrations` of the repository is a
+# symlink to it, and the top-level alembic.ini serves the `alembic` command in a checkout.
+MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 
 
 def sqlalchemy_url(dsn: str) -> str:
@@ -51,7 +54,7 @@ async def create_pool(dsn: str, size: int = 10) -> asyncpg.Pool[Any]:
 def alembic_config(dsn: str) -> Any:
     from alembic.config import Config
 
-    config = Config(str(MIGRATIONS.parent / "alembic.ini"))
+    config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.cmd_opts = None
     config.attributes["url"] = dsn

@@ -52,7 +52,9 @@ class Break:
 
 
 @dataclass(slots=True)
-class Report:
+class IntegrityReport:
+    """What `verify_integrity` recomputed, and the breaks it found (the first 100 listed)."""
+
     events: int = 0
     streams: int = 0
     checkpoints: int = 0
@@ -79,9 +81,11 @@ class Report:
         }
 
 
-async def verify(pool: asyncpg.Pool[Any], key: str | None, stream: str | None = None) -> Report:
+async def verify_integrity(
+    pool: asyncpg.Pool[Any], key: str | None, stream: str | None = None
+) -> IntegrityReport:
     """Check every chain (or only `stream`'s) and, for the whole store, every checkpoint."""
-    report = Report()
+    report = IntegrityReport()
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         await _chains(conn, stream, report)
         if stream is None:
@@ -89,17 +93,19 @@ async def verify(pool: asyncpg.Pool[Any], key: str | None, stream: str | None = 
     return report
 
 
-async def verify_database(settings: Settings, stream: str | None = None) -> Report:
-    """`verify` on its own pool (the CLI)."""
+async def verify_database_integrity(
+    settings: Settings, stream: str | None = None
+) -> IntegrityReport:
+    """`verify_integrity` on its own pool (the CLI)."""
     pool = await create_pool(settings.require_database_url(), 2)
     try:
         key = settings.audit_key.get_secret_value() if settings.audit_key else None
-        return await verify(pool, key, stream)
+        return await verify_integrity(pool, key, stream)
     finally:
         await pool.close()
 
 
-async def _chains(conn: Any, stream: str | None, report: Report) -> None:
+async def _chains(conn: Any, stream: str | None, report: IntegrityReport) -> None:
     current, expected, previous, broken = None, 1, GENESIS, False
     async for row in conn.cursor(_CHAINS, stream, prefetch=_PREFETCH):
         report.events += 1
@@ -148,7 +154,7 @@ def _link_break(row: asyncpg.Record, expected: int, previous: bytes) -> Break | 
     return None
 
 
-async def _checkpoints(conn: Any, key: str | None, report: Report) -> None:
+async def _checkpoints(conn: Any, key: str | None, report: IntegrityReport) -> None:
     rows = await conn.fetch(
         "SELECT id, position, event_count, stream_count, digest, created_at, signature "
         "FROM audit_checkpoints ORDER BY position, id"
@@ -165,7 +171,7 @@ async def _checkpoints(conn: Any, key: str | None, report: Report) -> None:
         _check(checkpoint, heads, key, report)
 
 
-def _check(checkpoint: Checkpoint, heads: Heads, key: str | None, report: Report) -> None:
+def _check(checkpoint: Checkpoint, heads: Heads, key: str | None, report: IntegrityReport) -> None:
     report.checkpoints += 1
     if key is None:
         report.add(

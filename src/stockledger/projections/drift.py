@@ -1,4 +1,5 @@
-"""`verify`: every projection row against a fold of the event store, plus the ledger's own laws.
+"""Drift (`stockledger verify`): every projection row against a fold of the event store, plus
+the ledger's own laws.
 
 Checks: each Postgres and Redis row equals the fold of its stream *at the row's version* (a row
 behind the store is lagging, reported but not drift); each stored per-event delta equals the
@@ -27,7 +28,7 @@ from ..domain.events import (
     from_data,
 )
 from ..domain.state import Levels, ReservationState, StockState, delta, evolve_reservation
-from ..domain.streams import stock_key
+from ..domain.streams import parse_stock_stream
 from .redis_stock import RedisStock
 
 Progress = Callable[[int], None]
@@ -41,7 +42,9 @@ class Finding:
 
 
 @dataclass
-class Report:
+class DriftReport:
+    """What `find_drift` folded and compared, and every finding (drift or a broken law)."""
+
     events: int = 0
     streams: int = 0
     compared: Counter[str] = field(default_factory=Counter)
@@ -66,7 +69,7 @@ class Report:
 def business_change(stream_id: str, event: Event) -> int:
     """How an event may move its SKU's Σ(onHand + inTransit + damaged), from the business rules
     alone (written independently of `delta`)."""
-    sku, warehouse = stock_key(stream_id)
+    sku, warehouse = parse_stock_stream(stream_id)
     match event:
         case StockReceived(quantity=q) | StockAdjusted(quantity_change=q):
             return q
@@ -86,7 +89,7 @@ async def _redis_rows(redis: RedisStock | None) -> dict[str, tuple[Levels, int]]
     prefix = redis.prefix
     async for key in redis.client.scan_iter(match=f"{prefix}stock:*", count=2000):
         name = key.decode() if isinstance(key, bytes) else key
-        sku, warehouse_id = stock_key(name.removeprefix(prefix))
+        sku, warehouse_id = parse_stock_stream(name.removeprefix(prefix))
         found = await redis.level(sku, warehouse_id)
         if found is not None:
             rows[name.removeprefix(prefix)] = (found.level.levels, found.level.version)
@@ -96,7 +99,9 @@ async def _redis_rows(redis: RedisStock | None) -> dict[str, tuple[Levels, int]]
 class _Fold:
     """Folds one stream at a time and compares the projections at their versions."""
 
-    def __init__(self, report: Report, wanted: dict[str, dict[str, tuple[Levels, int]]]) -> None:
+    def __init__(
+        self, report: DriftReport, wanted: dict[str, dict[str, tuple[Levels, int]]]
+    ) -> None:
         self.report = report
         self.wanted = wanted  # projection -> stream -> (levels, version)
         self.totals: Counter[str] = Counter()
@@ -106,7 +111,7 @@ class _Fold:
         self.reservations: dict[str, ReservationState] = {}
 
     def stock(self, stream_id: str, rows: list[Any]) -> None:
-        sku, warehouse_id = stock_key(stream_id)
+        sku, warehouse_id = parse_stock_stream(stream_id)
         identity = StockState(sku, warehouse_id)
         levels = Levels()
         at: dict[int, Levels] = {}
@@ -170,8 +175,10 @@ class _Fold:
                 self.open_lines[f"stock:{line.sku}:{line.warehouse_id}"] += line.quantity
 
 
-async def verify(pool: asyncpg.Pool[Any], redis: RedisStock | None, progress: Progress) -> Report:
-    report = Report()
+async def find_drift(
+    pool: asyncpg.Pool[Any], redis: RedisStock | None, progress: Progress
+) -> DriftReport:
+    report = DriftReport()
     redis_rows = await _redis_rows(redis)
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
         postgres_rows = {
@@ -213,7 +220,7 @@ async def verify(pool: asyncpg.Pool[Any], redis: RedisStock | None, progress: Pr
     return report
 
 
-async def _fold_all(conn: Any, fold: _Fold, report: Report, progress: Progress) -> None:
+async def _fold_all(conn: Any, fold: _Fold, report: DriftReport, progress: Progress) -> None:
     current: str = ""
     rows: list[Any] = []
     async for row in conn.cursor(
@@ -232,7 +239,7 @@ async def _fold_all(conn: Any, fold: _Fold, report: Report, progress: Progress) 
     progress(report.events % 5000)
 
 
-def _close(fold: _Fold, stream_id: str, rows: list[Any], report: Report) -> None:
+def _close(fold: _Fold, stream_id: str, rows: list[Any], report: DriftReport) -> None:
     if not rows:
         return
     report.streams += 1
@@ -245,7 +252,7 @@ def _close(fold: _Fold, stream_id: str, rows: list[Any], report: Report) -> None
         fold.reservation(stream_id, rows)
 
 
-def _check_reservations(report: Report, fold: _Fold, views: dict[str, Any]) -> None:
+def _check_reservations(report: DriftReport, fold: _Fold, views: dict[str, Any]) -> None:
     for reservation_id, view in views.items():
         state = fold.reservations.get(reservation_id)
         if state is None or view["version"] > state.version:
@@ -262,7 +269,7 @@ def _check_reservations(report: Report, fold: _Fold, views: dict[str, Any]) -> N
                 report.lagging["reservations"] += 1
 
 
-async def _check_append_only(conn: Any, report: Report) -> None:
+async def _check_append_only(conn: Any, report: DriftReport) -> None:
     enabled = await conn.fetchval(
         "SELECT bool_and(tgenabled = 'O') AND count(*) = 2 FROM pg_trigger "
         "WHERE tgrelid = 'events'::regclass AND tgname IN "
