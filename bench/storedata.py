@@ -1,7 +1,7 @@
 """Benchmark data for the store scenarios, fast: the rows the append path writes, by COPY.
 
 `Shop` simulates orders on a clock (reserve, confirm, ship, release, expire, return, receive)
-and builds each event's row the way `Ledger._decide_all` + `EventStore.append` would: `data`
+and builds each event's row the way `record.record` + `EventStore.append` would: `data`
 exactly as `to_data` writes it, the same metadata, correlation and order ids, the per-event
 delta columns, positions `(xid << 16) + index` of the writing transaction and the hash chain.
 It skips the pure domain's `decide` (pydantic objects cost ~100 us per event; 2,000,000 events

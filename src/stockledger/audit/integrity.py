@@ -18,8 +18,8 @@ from typing import Any
 import asyncpg
 
 from ..config import Settings
-from ..store.db import create_pool
 from ..store.hashchain import GENESIS, canonical, chain
+from ..wiring import open_services
 from .checkpoints import Checkpoint, Heads, heads_digest, sign
 
 MAX_BREAKS = 100  # reported; the count of all of them is still exact
@@ -96,13 +96,9 @@ async def verify_integrity(
 async def verify_database_integrity(
     settings: Settings, stream: str | None = None
 ) -> IntegrityReport:
-    """`verify_integrity` on its own pool (the CLI)."""
-    pool = await create_pool(settings.require_database_url(), 2)
-    try:
-        key = settings.audit_key.get_secret_value() if settings.audit_key else None
-        return await verify_integrity(pool, key, stream)
-    finally:
-        await pool.close()
+    """`verify_integrity` on the CLI's own connections."""
+    async with open_services(settings, pool_size=2) as services:
+        return await verify_integrity(services.pool, services.audit_key, stream)
 
 
 async def _chains(conn: Any, stream: str | None, report: IntegrityReport) -> None:

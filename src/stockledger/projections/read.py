@@ -24,7 +24,7 @@ _COLUMNS = (
 )
 
 
-def _row(row: Any) -> Projected:
+def _row(row: asyncpg.Record) -> Projected:
     level = StockLevel(
         row["sku"],
         row["warehouse_id"],
