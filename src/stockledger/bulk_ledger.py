@@ -9,7 +9,7 @@ the due-reservation rows their new states call for.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from uuid import uuid4
 
@@ -19,6 +19,7 @@ from .domain import commands as c
 from .domain.decide import Decision
 from .domain.errors import DomainError
 from .domain.state import (
+    Levels,
     ReservationState,
     State,
     StockState,
@@ -70,6 +71,7 @@ class BulkLedger:
 
     def execute(self, command: c.Command, principal: str) -> Decision | None:
         """Record one command like the ledger does; None when it is refused."""
+        command = self._with_facts(command)
         states = {s: self.state(s) for s in streams_of(command, self.state)}
         try:
             recording = record(command, states, self.now, Caller(principal), uuid4)
@@ -86,6 +88,22 @@ class BulkLedger:
         if recording.events and self.first is None:
             self.first = recording.events[0][1].recorded_at
         return recording.decision
+
+    def _with_facts(self, command: c.Command) -> c.Command:
+        """What the ledger looks up in the store for these commands, from the states here."""
+        stock = (s for s in self.states.values() if isinstance(s, StockState))
+        match command:
+            case c.DefineItem(stocked=None):
+                stocked = any(s.sku == command.sku and s.version for s in stock)
+                return replace(command, stocked=stocked)
+            case c.DeactivateWarehouse(holding=None):
+                holding = tuple(
+                    stock_stream(s.sku, s.warehouse_id)
+                    for s in stock
+                    if s.warehouse_id == command.warehouse_id and s.levels != Levels()
+                )
+                return replace(command, holding=holding)
+        return command
 
     def _keep(self, stream_id: str, before: State, state: State) -> None:
         if before.version == 0:
@@ -113,5 +131,5 @@ class BulkLedger:
         return Counter(
             f"{category(s)}s {state.status.value}"
             for s, state in self.states.items()
-            if not isinstance(state, StockState)
+            if isinstance(state, ReservationState | TransferState)
         )

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, get_args
 from uuid import UUID
 
 from .domain import commands as c
-from .domain.events import AdjustmentReason, Line, ReturnCondition, ReturnReason
+from .domain.events import AdjustmentReason, Line, ReturnCondition, ReturnReason, ValuationMethod
 
 if TYPE_CHECKING:
     from .bulk_ledger import BulkLedger
@@ -46,6 +46,10 @@ ORDERS_PER_SKU_DAY = 0.235  # tuned so the default 15,000 SKUs x 90 days is ~2,0
 UNITS_PER_ORDER = 2.6  # 1.45 lines of 1.8 units
 HOUR = 3600.0
 DAY = 24 * HOUR
+
+
+def _valuation(index: int) -> ValuationMethod:
+    return "moving_average" if index % 7 == 3 else "fifo"
 
 
 class MeisShop:
@@ -75,6 +79,7 @@ class MeisShop:
     def run(self) -> Iterator[int]:
         """Carry out every action in time order, from `start` up to the plan's `end`; yields the
         number of days already done after each one."""
+        self._catalog(self.start)
         for i in range(len(self.skus)):
             for w in range(len(self.warehouses)):
                 self._reorder(i, w, self.start + timedelta(seconds=self.rng.uniform(0, 6 * HOUR)))
@@ -88,6 +93,30 @@ class MeisShop:
                 action()
                 yield day
             day += 1
+
+    def _catalog(self, at: datetime) -> None:
+        """The catalog as the first day opens: every SKU defined (every 7th valued at moving
+        average, the rest FIFO) and, in the unprefixed demo, every warehouse; a few items
+        renamed; one SKU taken out of the range and back; a depot that closes before trading
+        begins. (Warehouse ids carry no prefix: prefixed seeds share WH-A ... and leave them.)"""
+        self.ledger.now = at
+        if not self.plan.prefix:
+            for n, wh in enumerate(self.warehouses):
+                address = f"{n + 1} Harbour Road"
+                self.ledger.execute(c.DefineWarehouse(wh, f"Mei's {wh}", address), WAREHOUSE)
+        for i, sku in enumerate(self.skus):
+            name, method = f"Item {i + 1:05d}", _valuation(i)
+            self.ledger.execute(c.DefineItem(sku, name, valuation_method=method), WAREHOUSE)
+        for i, sku in enumerate(self.skus[:3]):
+            name = f"Item {i + 1:05d} (new pack)"
+            renamed = c.DefineItem(sku, name, "restyled", valuation_method=_valuation(i))
+            self.ledger.execute(renamed, WAREHOUSE)
+        self.ledger.execute(c.DeactivateItem(self.skus[0], "supplier recall"), WAREHOUSE)
+        self.ledger.execute(c.ActivateItem(self.skus[0]), WAREHOUSE)
+        closed = f"{self.plan.prefix}WH-OLD"
+        self.ledger.execute(c.DefineWarehouse(closed, "Old depot", "Dock 9"), WAREHOUSE)
+        self.ledger.execute(c.DefineWarehouse(closed, "Old depot", "Dock 9, rear"), WAREHOUSE)
+        self.ledger.execute(c.DeactivateWarehouse(closed, "lease ended"), WAREHOUSE)
 
     def _at(self, at: datetime, action: Callable[[], None]) -> None:
         heapq.heappush(self._queue, (at, next(self.ids), action))

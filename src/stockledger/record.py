@@ -21,10 +21,12 @@ from .domain.decide import Decision, decide, required_streams
 from .domain.events import SCHEMA_VERSION, to_data
 from .domain.state import (
     NO_CHANGE,
+    ItemState,
     ReservationState,
     State,
     StockLevel,
     StockState,
+    WarehouseState,
     delta,
     evolve,
 )
@@ -58,6 +60,15 @@ class Recording:
     @property
     def reservation(self) -> ReservationState | None:
         return next((s for s in self.states.values() if isinstance(s, ReservationState)), None)
+
+    @property
+    def catalog(self) -> ItemState | WarehouseState | None:
+        """The item or warehouse a catalog command concerns (a stock command only reads them)."""
+        if not self.decision.touched:
+            for state in self.states.values():
+                if isinstance(state, ItemState | WarehouseState):
+                    return state
+        return None
 
 
 def streams_of(command: c.Command, state_of: Callable[[str], State]) -> tuple[str, ...]:

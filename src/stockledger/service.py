@@ -38,7 +38,7 @@ import random
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -49,7 +49,8 @@ from pydantic import TypeAdapter
 from .domain import commands as c
 from .domain.decide import required_streams
 from .domain.errors import DomainError
-from .domain.state import ReservationState, State, StockLevel
+from .domain.state import ItemState, ReservationState, State, StockLevel, WarehouseState
+from .domain.streams import category
 from .metrics import BATCH_SIZE, COMMAND_SECONDS, CONFLICTS, REFUSED_CONFLICTS, RETRIES
 from .record import Caller, Recording, correlation_of, deadlines, record
 from .store.event_store import Connection, EventStore
@@ -69,6 +70,7 @@ MAX_BATCH = 256
 MAX_ATTEMPTS = 8
 CONTENDED_SECONDS = 1.0  # see _run_batch
 MAX_IN_FLIGHT = 4  # batches appending at once (each holds one pooled connection)
+READ_CHECKED = frozenset({"item", "warehouse"})  # streams read-only commands still version-check
 
 
 def utcnow() -> datetime:
@@ -88,6 +90,7 @@ class Outcome:
     stock: list[StockLevel]
     reservation: ReservationState | None
     already: bool = False
+    catalog: ItemState | WarehouseState | None = None  # the item or warehouse it defined
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +117,7 @@ def receipt(answer: Answer) -> dict[str, Any]:
             "events": [e.envelope() for e in outcome.events],
             "stock": _LEVELS.dump_python(outcome.stock, mode="json"),
             "reservation": _RESERVATION.dump_python(outcome.reservation, mode="json"),
+            **_catalog_json(outcome.catalog),
             "already": outcome.already,
         }
     return written
@@ -133,10 +137,30 @@ def from_receipt(stored: IdempotencyRecord) -> Answer:
         _LEVELS.validate_python(written["stock"]),
         _RESERVATION.validate_python(written["reservation"]),
         written["already"],
+        _catalog_of(written),
     )
     return Answer(outcome, None, True, data["correlationId"])
 
 
+def _catalog_json(state: ItemState | WarehouseState | None) -> dict[str, Any]:
+    match state:
+        case ItemState():
+            return {"item": _ITEM.dump_python(state, mode="json")}
+        case WarehouseState():
+            return {"warehouse": _WAREHOUSE.dump_python(state, mode="json")}
+    return {}
+
+
+def _catalog_of(written: dict[str, Any]) -> ItemState | WarehouseState | None:
+    if "item" in written:
+        return _ITEM.validate_python(written["item"])
+    if "warehouse" in written:
+        return _WAREHOUSE.validate_python(written["warehouse"])
+    return None
+
+
+_ITEM = TypeAdapter(ItemState)
+_WAREHOUSE = TypeAdapter(WarehouseState)
 _LEVELS = TypeAdapter(list[StockLevel])
 _RESERVATION: TypeAdapter[ReservationState | None] = TypeAdapter(ReservationState | None)
 
@@ -167,6 +191,7 @@ class _Job:
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
     streams: frozenset[str] | None = None  # what it touches, as far as the cache knows
+    decided_as: c.Command | None = None  # the command with its facts, for the next decision
 
 
 @dataclass(slots=True)
@@ -364,7 +389,11 @@ class Ledger:
         hot stream, hundreds wait behind one batch, and each arrival must not scan them all."""
         for job in fresh:
             if job.streams is None:
-                job.streams = self._footprint(job.command)
+                try:
+                    job.streams = self._footprint(job.command)
+                except Exception:  # a malformed command fails in its batch, not the loop
+                    log.exception("footprint failed", command=type(job.command).__name__)
+                    job.streams = frozenset()
         ready: list[_Job] = []
         still: list[_Job] = []
         blocked = set(busy)
@@ -375,17 +404,22 @@ class Ledger:
             candidates = fresh
         else:
             candidates = held + fresh
-        full = False
+        full = alone = False  # alone: a job decided on facts (_needs_facts) runs by itself
         for job in candidates:
             streams = job.streams or frozenset()
-            if len(ready) >= MAX_BATCH:
+            if len(ready) >= MAX_BATCH or alone:
                 full = True
                 still.append(job)
             elif streams & blocked:
                 still.append(job)
                 blocked.update(streams)
+            elif _needs_facts(job.command) and ready:
+                full = True  # its facts must see every job before it committed
+                still.append(job)
+                blocked.update(streams)
             else:
                 ready.append(job)
+                alone = _needs_facts(job.command)
         return ready, still, full
 
     def _contend(self, stream_id: str) -> None:
@@ -395,10 +429,15 @@ class Ledger:
         self._contended[stream_id] = now + CONTENDED_SECONDS
 
     def _footprint(self, command: c.Command) -> frozenset[str]:
-        """The streams a command touches, as far as the cache knows (see _write_loop)."""
+        """The streams a command writes, as far as the cache knows (see _write_loop). Catalog
+        streams a stock command only reads are left out: batches reading one item or
+        warehouse run at once, and a batch that changes it meanwhile makes theirs conflict."""
         primary = c.primary_streams(command)
         known = {s: st for s in primary if (st := self.cache.peek(s)) is not None}
-        return frozenset(required_streams(command, known))
+        streams = required_streams(command, known)
+        if _writes_catalog(command):
+            return frozenset(streams)
+        return frozenset(s for s in streams if category(s) not in READ_CHECKED)
 
     async def _batch(self, jobs: list[_Job]) -> None:
         try:
@@ -426,7 +465,7 @@ class Ledger:
         attempt, now = 0, time.monotonic()
         pessimistic = any(
             self._contended.get(s, 0.0) > now for job in jobs for s in job.streams or ()
-        )
+        ) or any(_needs_facts(job.command) for job in jobs)
         while True:
             try:
                 if pessimistic:
@@ -480,11 +519,13 @@ class Ledger:
     async def _write_locked(self, jobs: list[_Job]) -> None:
         """Decide and append in one transaction that holds every stream's lock (see above)."""
         known = await self._states_for(jobs)  # which streams: their states are read again
-        async with self.store.transaction(known) as conn:
+        async with self.store.transaction(known, _only_read(jobs, known)) as conn:
             states = await self.loader.load(known, conn=conn)
             for stream_id, state in states.items():
                 self.cache.put(stream_id, state)
             states = await self._states_for(jobs, states)  # a stream not locked: see above
+            for job in jobs:  # facts beyond the streams, read under the same locks
+                job.decided_as = await self._with_facts(job.command, conn)
             decided, writes, new_states = self._decide_all(jobs, states)
             await self._prefetch_already(decided)
             recorded = await self._record(decided, writes, new_states, conn)
@@ -503,7 +544,8 @@ class Ledger:
         if not writes and not keyed:
             return []
         if conn is None:
-            async with self.store.transaction(w.stream_id for w in writes) as own:
+            checked = [w.stream_id for w in writes if not w.events]
+            async with self.store.transaction((w.stream_id for w in writes), checked) as own:
                 return await self._record(decided, writes, new_states, own)
         recorded = (
             await self.store.append(writes, deadlines(new_states), conn=conn) if writes else []
@@ -563,8 +605,9 @@ class Ledger:
         pending: dict[str, list[NewEvent]] = {}
         decided: list[_Decided] = []
         for job in jobs:
+            command, job.decided_as = job.decided_as or job.command, None
             try:
-                recording = record(job.command, working, self.clock(), job.caller, self.new_id)
+                recording = record(command, working, self.clock(), job.caller, self.new_id)
             except DomainError as error:
                 correlation = correlation_of(job.command, working, job.caller, self.new_id)
                 decided.append(_Decided(job, None, error, correlation))
@@ -577,6 +620,15 @@ class Ledger:
             StreamWrite(stream_id, states[stream_id].version, tuple(events))
             for stream_id, events in pending.items()
         ]
+        # A catalog stream a command only read (is the item active?) is checked at its version
+        # in the same append: a deactivation that commits first turns this batch into a
+        # conflict and a retry, so no receipt slips past it.
+        read = {s for item in decided if item.recording for s in item.recording.states}
+        writes += [
+            StreamWrite(s, states[s].version, ())
+            for s in sorted(read - pending.keys())
+            if category(s) in READ_CHECKED
+        ]
         return decided, writes, {s: working[s] for s in pending}
 
     async def _prefetch_already(self, decided: Sequence[_Decided]) -> None:
@@ -586,6 +638,19 @@ class Ledger:
             if item.recording is not None and (a := item.recording.decision.already) is not None:
                 item.found = await self.store.find(a.stream_id, a.type_name, a.match)
 
+    async def _with_facts(self, command: c.Command, conn: Connection) -> c.Command | None:
+        """The command with what its decision needs beyond its streams (None: nothing): read
+        in the transaction that holds its streams' locks. Every command that could change such
+        a fact read-checks (and so locks) the same stream: an item's stock events follow a
+        receipt, which reads the item; stock into a warehouse reads the warehouse."""
+        match command:
+            case c.DefineItem(stocked=None):
+                return replace(command, stocked=await self.store.has_stock(conn, command.sku))
+            case c.DeactivateWarehouse(holding=None):
+                holding = await self.store.holding(conn, command.warehouse_id)
+                return replace(command, holding=tuple(holding))
+        return None
+
     def _remember(self, stream_id: str, before: State | None, after: State) -> None:
         self.cache.put(stream_id, after)
         old = before.version if before else 0
@@ -593,6 +658,22 @@ class Ledger:
             task = asyncio.create_task(self.loader.save_snapshot(stream_id, after))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
+
+
+def _writes_catalog(command: c.Command) -> bool:
+    primary = c.primary_streams(command)  # empty for a shipment naming nothing (refused)
+    return bool(primary) and category(primary[0]) in READ_CHECKED
+
+
+def _only_read(jobs: Sequence[_Job], streams: Iterable[str]) -> list[str]:
+    """The catalog streams among `streams` that no job of the batch writes (locked shared)."""
+    written = {c.primary_streams(j.command)[0] for j in jobs if _writes_catalog(j.command)}
+    return [s for s in streams if category(s) in READ_CHECKED and s not in written]
+
+
+def _needs_facts(command: c.Command) -> bool:
+    """Commands decided on facts beyond their streams run under their streams' locks."""
+    return isinstance(command, c.DefineItem | c.DeactivateWarehouse)
 
 
 def _records_receipt(item: _Decided) -> bool:
@@ -608,7 +689,8 @@ def _answer(item: _Decided, recorded: Mapping[UUID, RecordedEvent]) -> Answer:
     events = (
         (item.found or []) if already else [recorded[e.event_id] for _, e in item.recording.events]
     )
-    outcome = Outcome(events, item.recording.stock, item.recording.reservation, already)
+    recording = item.recording
+    outcome = Outcome(events, recording.stock, recording.reservation, already, recording.catalog)
     return Answer(outcome, None, already, item.correlation_id)
 
 

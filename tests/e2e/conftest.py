@@ -68,7 +68,7 @@ class Api:
             **extra,
         }
         response = await self.post("/v1/receipts", body)
-        assert response.status_code == expect, response.text
+        assert expect == 0 or response.status_code == expect, response.text
         return response
 
     async def reserve(

@@ -43,6 +43,13 @@ MATRIX: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/v1/events"): AUDIT,
     ("GET", "/v1/audit/verify"): AUDIT,
     ("GET", "/v1/audit/checkpoints"): AUDIT,
+    ("PUT", "/v1/items/{sku}"): WAREHOUSE,
+    ("POST", "/v1/items/{sku}/deactivate"): WAREHOUSE,
+    ("POST", "/v1/items/{sku}/activate"): WAREHOUSE,
+    ("PUT", "/v1/warehouses/{warehouse_id}"): WAREHOUSE,
+    ("POST", "/v1/warehouses/{warehouse_id}/deactivate"): WAREHOUSE,
+    ("GET", "/v1/items/{sku}"): ANYONE,
+    ("GET", "/v1/warehouses/{warehouse_id}"): ANYONE,
     ("GET", "/health"): PUBLIC,
     ("GET", "/ready"): PUBLIC,
     ("GET", "/metrics"): PUBLIC,
@@ -78,7 +85,7 @@ async def test_every_endpoint_allows_and_denies_exactly_the_matrix(
         )
         for role in (None, *ROLES):
             headers = auth(role) if role else {}
-            body: dict[str, Any] | None = {} if method == "POST" else None
+            body: dict[str, Any] | None = {} if method in ("POST", "PUT") else None
             response = await client.request(method, path, json=body, headers=headers)
             where = f"{method} {path} as {role}: {response.status_code} {response.text[:200]}"
             if allowed is PUBLIC or (role is not None and role in allowed):
@@ -121,6 +128,9 @@ def commands(sku: str, ids: Any) -> dict[str, dict[str, Any]]:
             "lines": [{"sku": sku, "warehouseId": "WH", "quantity": 1}],
         },
         f"/v1/reservations/{ids('R')}/confirm": {},
+        f"/v1/items/{sku}/deactivate": {"reason": "r"},
+        f"/v1/items/{sku}/activate": {},
+        f"/v1/warehouses/{ids('WH')}/deactivate": {"reason": "r"},
         f"/v1/reservations/{ids('R')}/release": {"reason": "r"},
         "/v1/shipments": {
             "shipmentId": ids("S"),

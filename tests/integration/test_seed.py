@@ -63,7 +63,8 @@ async def seeded(pool: asyncpg.Pool[Any]) -> SeedResult:
 
 
 def patterns(plan: SeedPlan = PLAN) -> list[str]:
-    return [f"{kind}:{plan.prefix}%" for kind in ("stock", "reservation", "transfer")]
+    kinds = ("stock", "reservation", "transfer", "item", "warehouse")
+    return [f"{kind}:{plan.prefix}%" for kind in kinds]
 
 
 def simulated(plan: SeedPlan) -> tuple[list[tuple[str, str, Any, datetime]], BulkLedger]:

@@ -36,7 +36,9 @@ class MemoryLedger:
         at = recording.events[0][1].recorded_at if recording.events else self.now
         for stream_id, event in recording.decision.events:
             self.log.append((stream_id, event, at))
-        self.states.update(recording.states)
+        self.states.update(
+            (s, state) for s, state in recording.states.items() if state != states[s]
+        )
         return recording.decision
 
     def tick(self, seconds: float) -> None:

@@ -26,15 +26,17 @@ router = APIRouter(prefix="/v1", tags=["commands"], route_class=FastRoute)
 log = structlog.get_logger()
 
 
-def _errors(*statuses: int, replay: type[s.Out] = s.CommandOut) -> dict[int | str, dict[str, Any]]:
+def errors(*statuses: int, replay: type[s.Out] = s.CommandOut) -> dict[int | str, dict[str, Any]]:
     """The documented answers besides 201: a replay (200) and every problem the route can give."""
     described = {
         401: "no or unknown API key",
         403: "role not allowed",
-        404: "unknown reservation or transfer",
+        404: "unknown reservation, transfer, item or warehouse",
         408: "the body did not arrive within the body timeout",
-        409: "insufficient stock, reservation not active, a conflicting duplicate, or version "
-        "conflicts with other processes that outlasted the retries",
+        409: "insufficient stock, reservation not active, a conflicting duplicate, an inactive "
+        "item (item-inactive) or warehouse (warehouse-inactive), a warehouse still holding stock "
+        "(warehouse-not-empty), a valuation method locked by stock events "
+        "(valuation-method-locked), or version conflicts that outlasted the retries",
         412: "If-Match does not match the stream version",
         413: "body over 256 KiB",
         422: "invalid request, or Idempotency-Key reused with another body",
@@ -62,9 +64,16 @@ def _errors(*statuses: int, replay: type[s.Out] = s.CommandOut) -> dict[int | st
 Present = Callable[[Outcome], dict[str, Any]]
 
 
-def _reply(answer: Answer, present: Present, instance: str) -> Response:
-    """The ledger's answer over HTTP: 201 with `present`'s body (200 for a command the ledger
-    had carried out before), or the refusal recorded under the Idempotency-Key."""
+def created(outcome: Outcome) -> int:
+    """201, or 200 for a command the ledger had carried out before."""
+    return 200 if outcome.already else 201
+
+
+def reply(
+    answer: Answer, present: Present, instance: str, status_of: Callable[[Outcome], int] = created
+) -> Response:
+    """The ledger's answer over HTTP: `status_of` the outcome with `present`'s body, or the
+    refusal recorded under the Idempotency-Key."""
     headers = {"X-Correlation-Id": answer.correlation_id}
     if answer.replayed:
         headers["Idempotent-Replayed"] = "true"
@@ -74,7 +83,7 @@ def _reply(answer: Answer, present: Present, instance: str) -> Response:
         status, body = refusal(answer.refusal, instance)
     else:
         assert answer.outcome is not None
-        status, body = 200 if answer.outcome.already else 201, present(answer.outcome)
+        status, body = status_of(answer.outcome), present(answer.outcome)
     return Response(
         orjson.dumps(body),
         status_code=status,
@@ -83,7 +92,7 @@ def _reply(answer: Answer, present: Present, instance: str) -> Response:
     )
 
 
-async def _execute(
+async def execute(
     request: Request,
     services: ServicesDep,
     principal: Principal,
@@ -112,8 +121,8 @@ async def _run(
     command: c.Command,
     present: Present = command_out,
 ) -> Response:
-    answer = await _execute(request, services, principal, headers, body, command)
-    return _reply(answer, present, request.url.path)
+    answer = await execute(request, services, principal, headers, body, command)
+    return reply(answer, present, request.url.path)
 
 
 def _lines(lines: list[s.LineIn]) -> tuple[Line, ...]:
@@ -124,7 +133,7 @@ Writer = Annotated[Principal, require(WAREHOUSE)]
 Orders = Annotated[Principal, require(ORDERS)]
 
 
-@router.post("/receipts", status_code=201, response_model=s.CommandOut, responses=_errors())
+@router.post("/receipts", status_code=201, response_model=s.CommandOut, responses=errors())
 async def receive(
     body: s.ReceiptIn,
     request: Request,
@@ -149,7 +158,7 @@ async def receive(
     "/reservations",
     status_code=201,
     response_model=s.ReservationCommandOut,
-    responses=_errors(replay=s.ReservationCommandOut),
+    responses=errors(replay=s.ReservationCommandOut),
 )
 async def reserve(
     body: s.ReservationIn,
@@ -163,8 +172,8 @@ async def reserve(
     command = c.ReserveStock(
         str(uuid4()), body.order_id, _lines(body.lines), utcnow() + timedelta(seconds=ttl)
     )
-    answer = await _execute(request, services, who, headers, body, command)
-    response = _reply(answer, reservation_command_out, request.url.path)
+    answer = await execute(request, services, who, headers, body, command)
+    response = reply(answer, reservation_command_out, request.url.path)
     if answer.outcome is not None and answer.outcome.reservation is not None:
         reservation_id = answer.outcome.reservation.reservation_id
         response.headers["Location"] = f"/v1/reservations/{reservation_id}"
@@ -175,7 +184,7 @@ async def reserve(
     "/reservations/{reservation_id}/confirm",
     status_code=201,
     response_model=s.ReservationCommandOut,
-    responses=_errors(404, replay=s.ReservationCommandOut),
+    responses=errors(404, replay=s.ReservationCommandOut),
 )
 async def confirm(
     reservation_id: s.Id,
@@ -194,7 +203,7 @@ async def confirm(
     "/reservations/{reservation_id}/release",
     status_code=201,
     response_model=s.ReservationCommandOut,
-    responses=_errors(404, replay=s.ReservationCommandOut),
+    responses=errors(404, replay=s.ReservationCommandOut),
 )
 async def release(
     reservation_id: s.Id,
@@ -209,7 +218,7 @@ async def release(
     return await _run(request, services, who, headers, body, command, reservation_command_out)
 
 
-@router.post("/shipments", status_code=201, response_model=s.CommandOut, responses=_errors(404))
+@router.post("/shipments", status_code=201, response_model=s.CommandOut, responses=errors(404))
 async def ship(
     body: s.ShipmentIn,
     request: Request,
@@ -227,7 +236,7 @@ async def ship(
     return await _run(request, services, who, headers, body, command)
 
 
-@router.post("/returns", status_code=201, response_model=s.CommandOut, responses=_errors())
+@router.post("/returns", status_code=201, response_model=s.CommandOut, responses=errors())
 async def return_stock(
     body: s.ReturnIn,
     request: Request,
@@ -248,7 +257,7 @@ async def return_stock(
     return await _run(request, services, who, headers, body, command)
 
 
-@router.post("/transfers", status_code=201, response_model=s.CommandOut, responses=_errors())
+@router.post("/transfers", status_code=201, response_model=s.CommandOut, responses=errors())
 async def transfer(
     body: s.TransferIn,
     request: Request,
@@ -267,7 +276,7 @@ async def transfer(
     "/transfers/{transfer_id}/receive",
     status_code=201,
     response_model=s.CommandOut,
-    responses=_errors(404),
+    responses=errors(404),
 )
 async def receive_transfer(
     transfer_id: s.Id,
@@ -284,7 +293,7 @@ async def receive_transfer(
     )
 
 
-@router.post("/adjustments", status_code=201, response_model=s.CommandOut, responses=_errors(412))
+@router.post("/adjustments", status_code=201, response_model=s.CommandOut, responses=errors(412))
 async def adjust(
     body: s.AdjustmentIn,
     request: Request,
@@ -307,7 +316,7 @@ async def adjust(
     return await _run(request, services, who, headers, body, command)
 
 
-@router.post("/counts", status_code=201, response_model=s.CommandOut, responses=_errors(412))
+@router.post("/counts", status_code=201, response_model=s.CommandOut, responses=errors(412))
 async def count(
     body: s.CountIn,
     request: Request,

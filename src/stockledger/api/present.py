@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ..domain.state import Levels, ReservationState, StockLevel
+from ..domain.state import ItemState, Levels, ReservationState, StockLevel, WarehouseState
 from ..reads import HistoryEntry
 from ..service import Outcome
 from ..store.records import RecordedEvent
@@ -69,3 +69,38 @@ def reservation_command_out(outcome: Outcome) -> dict[str, Any]:
     """A reservation command's answer: the reservation, then what `command_out` gives."""
     assert outcome.reservation is not None
     return {**reservation_out(outcome.reservation), **command_out(outcome)}
+
+
+def item_out(state: ItemState) -> dict[str, Any]:
+    return {
+        "sku": state.sku,
+        "name": state.name,
+        "description": state.description,
+        "unitOfMeasure": state.unit_of_measure,
+        "valuationMethod": state.valuation_method,
+        "active": state.active,
+        "version": state.version,
+        "updatedAt": state.updated_at.isoformat() if state.updated_at else None,
+    }
+
+
+def warehouse_out(state: WarehouseState) -> dict[str, Any]:
+    return {
+        "warehouseId": state.warehouse_id,
+        "name": state.name,
+        "address": state.address,
+        "active": state.active,
+        "version": state.version,
+        "updatedAt": state.updated_at.isoformat() if state.updated_at else None,
+    }
+
+
+def catalog_command_out(outcome: Outcome) -> dict[str, Any]:
+    """A catalog command's answer: the item or warehouse as it now is, and the events."""
+    events = {"events": events_out(outcome.events)}
+    match outcome.catalog:
+        case ItemState() as item:
+            return {**item_out(item), **events}
+        case WarehouseState() as warehouse:
+            return {**warehouse_out(warehouse), **events}
+    raise TypeError("a catalog command's outcome names its item or warehouse")

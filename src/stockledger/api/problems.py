@@ -17,9 +17,13 @@ from ..domain.errors import (
     DomainError,
     InsufficientStock,
     InvalidCommand,
+    ItemInactive,
     NotFound,
     ReservationNotActive,
+    ValuationMethodLocked,
     VersionMismatch,
+    WarehouseInactive,
+    WarehouseNotEmpty,
 )
 from ..service import IdempotencyKeyReused, VersionConflictExhausted
 
@@ -35,6 +39,10 @@ TITLES = {
     "reservation-not-active": "Reservation is not active",
     "version-conflict": "Version conflict",
     "conflict": "Conflicts with what the ledger holds",
+    "item-inactive": "The item is inactive",
+    "warehouse-inactive": "The warehouse is inactive",
+    "warehouse-not-empty": "The warehouse still holds stock",
+    "valuation-method-locked": "The valuation method is locked by stock events",
     "idempotency-key-reused": "Idempotency-Key reused for a different request",
     "payload-too-large": "Request body too large",
     "request-timeout": "Request body too slow",
@@ -125,6 +133,16 @@ def to_problem(error: Exception) -> Problem:
             return Problem(422, "validation-error", detail)
         case ConflictingDuplicate(detail=detail):
             return Problem(409, "conflict", detail)
+        case ItemInactive(detail=detail, sku=sku):
+            return Problem(409, "item-inactive", detail, sku=sku)
+        case WarehouseInactive(detail=detail, warehouse_id=warehouse_id):
+            return Problem(409, "warehouse-inactive", detail, warehouseId=warehouse_id)
+        case WarehouseNotEmpty(detail=detail, warehouse_id=warehouse_id, holding=holding):
+            return Problem(
+                409, "warehouse-not-empty", detail, warehouseId=warehouse_id, streams=holding
+            )
+        case ValuationMethodLocked(detail=detail, current=current):
+            return Problem(409, "valuation-method-locked", detail, valuationMethod=current)
         case IdempotencyKeyReused():
             return Problem(422, "idempotency-key-reused", str(error))
         case DomainError():

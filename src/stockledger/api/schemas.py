@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
-from ..domain.events import AdjustmentReason, ReturnCondition, ReturnReason
+from ..domain.events import AdjustmentReason, ReturnCondition, ReturnReason, ValuationMethod
 from ..domain.streams import ID_PATTERN
 
 MAX_QUANTITY = 1_000_000_000
@@ -259,3 +259,59 @@ class CheckpointOut(Out):
 class CheckpointsOut(Out):
     checkpoints: list[CheckpointOut]
     next: str | None = Field(description="pass as `after` for the next page; null at the end")
+
+
+# -- catalog ----------------------------------------------------------------------------------
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00]+$")]
+Optional = Annotated[str, StringConstraints(max_length=1000, pattern=r"^[^\x00]*$")]
+
+
+class ItemIn(Body):
+    name: Name
+    description: Optional = ""
+    unit_of_measure: Annotated[
+        str, StringConstraints(min_length=1, max_length=32, pattern=r"^[^\x00]+$")
+    ] = "each"
+    valuation_method: ValuationMethod = "fifo"
+
+
+class WarehouseIn(Body):
+    name: Name
+    address: Optional = ""
+
+
+class DeactivateIn(Body):
+    reason: Text
+
+
+class ActivateIn(Body):
+    pass
+
+
+class ItemOut(Out):
+    sku: str
+    name: str
+    description: str
+    unit_of_measure: str
+    valuation_method: ValuationMethod
+    active: bool
+    version: int
+    updated_at: datetime | None
+
+
+class WarehouseOut(Out):
+    warehouse_id: str
+    name: str
+    address: str
+    active: bool
+    version: int
+    updated_at: datetime | None
+
+
+class ItemCommandOut(ItemOut):
+    events: list[EventOut]
+
+
+class WarehouseCommandOut(WarehouseOut):
+    events: list[EventOut]

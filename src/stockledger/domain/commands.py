@@ -6,8 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from .events import AdjustmentReason, Line, ReturnCondition, ReturnReason
-from .streams import reservation_stream, stock_stream, transfer_stream
+from .events import AdjustmentReason, Line, ReturnCondition, ReturnReason, ValuationMethod
+from .streams import (
+    item_stream,
+    reservation_stream,
+    stock_stream,
+    transfer_stream,
+    warehouse_stream,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +104,50 @@ class CountStock:
     expected_version: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class DefineItem:
+    """PUT of an item: defines it, or changes the fields that differ (none: no event)."""
+
+    sku: str
+    name: str
+    description: str = ""
+    unit_of_measure: str = "each"
+    valuation_method: ValuationMethod = "fifo"
+    expected_version: int | None = None
+    # Whether the SKU has stock events (its valuation method is then locked), looked up by the
+    # write path under the item's lock (None until then).
+    stocked: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeactivateItem:
+    sku: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ActivateItem:
+    sku: str
+
+
+@dataclass(frozen=True, slots=True)
+class DefineWarehouse:
+    warehouse_id: str
+    name: str
+    address: str = ""
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeactivateWarehouse:
+    """Refused while any stock stream there holds stock. `holding`: those streams, looked up
+    by the write path under the warehouse's lock (None until then)."""
+
+    warehouse_id: str
+    reason: str
+    holding: tuple[str, ...] | None = None
+
+
 Command = (
     ReceiveStock
     | ReserveStock
@@ -110,6 +160,11 @@ Command = (
     | ReceiveTransfer
     | AdjustStock
     | CountStock
+    | DefineItem
+    | DeactivateItem
+    | ActivateItem
+    | DefineWarehouse
+    | DeactivateWarehouse
 )
 
 
@@ -125,12 +180,15 @@ def merge_lines(lines: tuple[Line, ...]) -> tuple[Line, ...]:
 def primary_streams(command: Command) -> tuple[str, ...]:
     """Streams a command reads before anything else is known (its own ids)."""
     match command:
-        case ReceiveStock(sku=s, warehouse_id=w) | ReturnStock(sku=s, warehouse_id=w):
-            return (stock_stream(s, w),)
+        case ReceiveStock(sku=s, warehouse_id=w):  # inactive items and warehouses take none
+            return (stock_stream(s, w), item_stream(s), warehouse_stream(w))
+        case ReturnStock(sku=s, warehouse_id=w):
+            return (stock_stream(s, w), warehouse_stream(w))
         case AdjustStock(sku=s, warehouse_id=w) | CountStock(sku=s, warehouse_id=w):
             return (stock_stream(s, w),)
         case ReserveStock(reservation_id=rid, lines=lines):
-            return (reservation_stream(rid), *(stock_stream(x.sku, x.warehouse_id) for x in lines))
+            stock = (stock_stream(x.sku, x.warehouse_id) for x in lines)
+            return (reservation_stream(rid), *stock, *(item_stream(x.sku) for x in lines))
         case ConfirmReservation(reservation_id=rid) | ReleaseReservation(reservation_id=rid):
             return (reservation_stream(rid),)
         case ExpireReservation(reservation_id=rid):
@@ -139,6 +197,11 @@ def primary_streams(command: Command) -> tuple[str, ...]:
             own = () if rid is None else (reservation_stream(rid),)
             return own + tuple(stock_stream(x.sku, x.warehouse_id) for x in lines or ())
         case DispatchTransfer(transfer_id=tid, sku=s, from_warehouse_id=a, to_warehouse_id=b):
-            return (transfer_stream(tid), stock_stream(s, a), stock_stream(s, b))
+            moved = (stock_stream(s, a), stock_stream(s, b), item_stream(s), warehouse_stream(b))
+            return (transfer_stream(tid), *moved)
         case ReceiveTransfer(transfer_id=tid):
             return (transfer_stream(tid),)
+        case DefineItem(sku=s) | DeactivateItem(sku=s) | ActivateItem(sku=s):
+            return (item_stream(s),)
+        case DefineWarehouse(warehouse_id=w) | DeactivateWarehouse(warehouse_id=w):
+            return (warehouse_stream(w),)

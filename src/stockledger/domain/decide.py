@@ -16,13 +16,21 @@ from .errors import (
     ConflictingDuplicate,
     InsufficientStock,
     InvalidCommand,
+    ItemInactive,
     NotFound,
     ReservationNotActive,
     ShortLine,
+    ValuationMethodLocked,
     VersionMismatch,
+    WarehouseInactive,
+    WarehouseNotEmpty,
 )
 from .events import (
     Event,
+    ItemActivated,
+    ItemChanged,
+    ItemDeactivated,
+    ItemDefined,
     Line,
     ReservationConfirmed,
     ReservationExpired,
@@ -36,21 +44,32 @@ from .events import (
     StockShipped,
     TransferDispatched,
     TransferReceived,
+    WarehouseChanged,
+    WarehouseDeactivated,
+    WarehouseDefined,
 )
 from .state import (
+    ItemState,
     ReservationState,
     ReservationStatus,
     State,
     StockState,
     TransferState,
     TransferStatus,
+    WarehouseState,
     delta,
 )
-from .streams import reservation_stream, stock_stream, transfer_stream
+from .streams import (
+    item_stream,
+    reservation_stream,
+    stock_stream,
+    transfer_stream,
+    warehouse_stream,
+)
 
 Pending = tuple[str, Event]
 MAX_LEVEL = 2**31 - 1  # any bucket of a stock stream: fits the 32-bit columns of every read model
-S = TypeVar("S", StockState, ReservationState, TransferState)
+S = TypeVar("S", StockState, ReservationState, TransferState, ItemState, WarehouseState)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +165,7 @@ def _check_capacity(decision: Decision, states: Mapping[str, State]) -> None:
 def _decide(command: c.Command, states: Mapping[str, State], now: datetime) -> Decision:
     match command:
         case c.ReceiveStock():
-            return _receive(command, _stock(states, command.sku, command.warehouse_id))
+            return _receive(command, states)
         case c.ReserveStock():
             return _reserve(command, states)
         case c.ConfirmReservation() | c.ReleaseReservation() | c.ExpireReservation():
@@ -158,7 +177,7 @@ def _decide(command: c.Command, states: Mapping[str, State], now: datetime) -> D
         case c.ShipStock():
             return _ship_direct(command, states)
         case c.ReturnStock():
-            return _return(command, _stock(states, command.sku, command.warehouse_id))
+            return _return(command, states)
         case c.DispatchTransfer():
             return _dispatch(command, states)
         case c.ReceiveTransfer():
@@ -167,15 +186,40 @@ def _decide(command: c.Command, states: Mapping[str, State], now: datetime) -> D
             return _adjust(command, _stock(states, command.sku, command.warehouse_id))
         case c.CountStock():
             return _count(command, _stock(states, command.sku, command.warehouse_id))
+        case c.DefineItem():
+            return _define_item(command, _get(states, item_stream(command.sku), ItemState))
+        case c.DeactivateItem() | c.ActivateItem():
+            return _item_status(command, _get(states, item_stream(command.sku), ItemState))
+        case c.DefineWarehouse():
+            stream = warehouse_stream(command.warehouse_id)
+            return _define_warehouse(command, _get(states, stream, WarehouseState))
+        case c.DeactivateWarehouse():
+            stream = warehouse_stream(command.warehouse_id)
+            return _deactivate_warehouse(command, _get(states, stream, WarehouseState))
 
 
-def _receive(cmd: c.ReceiveStock, stock: StockState) -> Decision:
+def _require_active(states: Mapping[str, State], sku: str, action: str) -> None:
+    """An SKU that was deactivated takes no receipts, reservations or new transfers."""
+    if not _get(states, item_stream(sku), ItemState).active:
+        raise ItemInactive(sku, action)
+
+
+def _require_open_warehouse(states: Mapping[str, State], warehouse_id: str, action: str) -> None:
+    """A deactivated warehouse takes no stock in: no receipts, returns or transfers to it."""
+    if not _get(states, warehouse_stream(warehouse_id), WarehouseState).active:
+        raise WarehouseInactive(warehouse_id, action)
+
+
+def _receive(cmd: c.ReceiveStock, states: Mapping[str, State]) -> Decision:
     stream = stock_stream(cmd.sku, cmd.warehouse_id)
+    stock = _get(states, stream, StockState)
     if cmd.receipt_id and f"receipt:{cmd.receipt_id}" in stock.processed:
         return Decision(
             already=AlreadyRecorded(stream, StockReceived.TYPE, {"receiptId": cmd.receipt_id}),
             touched=(stream,),
         )
+    _require_active(states, cmd.sku, "receipts")
+    _require_open_warehouse(states, cmd.warehouse_id, "receipts")
     event = StockReceived(
         sku=cmd.sku,
         warehouse_id=cmd.warehouse_id,
@@ -193,6 +237,8 @@ def _reserve(cmd: c.ReserveStock, states: Mapping[str, State]) -> Decision:
     if _get(states, stream, ReservationState).version:
         raise ConflictingDuplicate(f"Reservation {cmd.reservation_id} already exists")
     lines = c.merge_lines(cmd.lines)
+    for sku in dict.fromkeys(x.sku for x in lines):
+        _require_active(states, sku, "reservations")
     _check_available(states, lines)
 
     def make(ls: tuple[Line, ...]) -> StockReserved:
@@ -330,13 +376,15 @@ def _ship_direct(cmd: c.ShipStock, states: Mapping[str, State]) -> Decision:
     return Decision(events=events, touched=touched)
 
 
-def _return(cmd: c.ReturnStock, stock: StockState) -> Decision:
+def _return(cmd: c.ReturnStock, states: Mapping[str, State]) -> Decision:
     stream = stock_stream(cmd.sku, cmd.warehouse_id)
-    if f"return:{cmd.return_id}" in stock.processed:
+    if f"return:{cmd.return_id}" in _get(states, stream, StockState).processed:
         return Decision(
             already=AlreadyRecorded(stream, StockReturned.TYPE, {"returnId": cmd.return_id}),
             touched=(stream,),
         )
+    if cmd.condition != "dispose":  # disposed goods never enter the warehouse
+        _require_open_warehouse(states, cmd.warehouse_id, "returns")
     event = StockReturned(
         cmd.return_id,
         cmd.order_id,
@@ -365,6 +413,8 @@ def _dispatch(cmd: c.DispatchTransfer, states: Mapping[str, State]) -> Decision:
         return Decision(
             already=AlreadyRecorded(stream, TransferDispatched.TYPE, {}), touched=(source, target)
         )
+    _require_active(states, cmd.sku, "transfers")
+    _require_open_warehouse(states, cmd.to_warehouse_id, "transfers in")
     _check_available(states, (Line(cmd.sku, cmd.from_warehouse_id, cmd.quantity),))
     return Decision(
         events=((stream, event), (source, event), (target, event)), touched=(source, target)
@@ -456,3 +506,82 @@ def _count(cmd: c.CountStock, stock: StockState) -> Decision:
             )
         )
     return Decision(events=tuple(events), touched=(stream,))
+
+
+# -- catalog ----------------------------------------------------------------------------------
+
+
+def _define_item(cmd: c.DefineItem, item: ItemState) -> Decision:
+    stream = item_stream(cmd.sku)
+    if cmd.expected_version is not None and cmd.expected_version != item.version:
+        raise VersionMismatch(stream, cmd.expected_version, item.version)
+    if not item.version:
+        defined = ItemDefined(
+            cmd.sku, cmd.name, cmd.description, cmd.unit_of_measure, cmd.valuation_method
+        )
+        return Decision(events=((stream, defined),))
+    changed = ItemChanged(
+        cmd.sku,
+        name=_changed(cmd.name, item.name),
+        description=_changed(cmd.description, item.description),
+        unit_of_measure=_changed(cmd.unit_of_measure, item.unit_of_measure),
+        valuation_method=_changed(cmd.valuation_method, item.valuation_method),
+    )
+    if changed.valuation_method is not None:
+        if cmd.stocked is None:
+            raise TypeError("DefineItem: the write path looks up `stocked` first")
+        if cmd.stocked:
+            raise ValuationMethodLocked(cmd.sku, item.valuation_method)
+    if changed == ItemChanged(cmd.sku):
+        return Decision()  # nothing changed: no event
+    return Decision(events=((stream, changed),))
+
+
+def _item_status(cmd: c.DeactivateItem | c.ActivateItem, item: ItemState) -> Decision:
+    if not item.version:
+        raise NotFound(f"Item {cmd.sku}")
+    stream = item_stream(cmd.sku)
+    match cmd:
+        case c.DeactivateItem() if item.active:
+            return Decision(events=((stream, ItemDeactivated(cmd.sku, cmd.reason)),))
+        case c.ActivateItem() if not item.active:
+            return Decision(events=((stream, ItemActivated(cmd.sku)),))
+    return Decision()  # already in that state: no event
+
+
+def _define_warehouse(cmd: c.DefineWarehouse, warehouse: WarehouseState) -> Decision:
+    stream = warehouse_stream(cmd.warehouse_id)
+    if cmd.expected_version is not None and cmd.expected_version != warehouse.version:
+        raise VersionMismatch(stream, cmd.expected_version, warehouse.version)
+    if not warehouse.version:
+        return Decision(
+            events=((stream, WarehouseDefined(cmd.warehouse_id, cmd.name, cmd.address)),)
+        )
+    changed = WarehouseChanged(
+        cmd.warehouse_id,
+        name=_changed(cmd.name, warehouse.name),
+        address=_changed(cmd.address, warehouse.address),
+    )
+    if changed == WarehouseChanged(cmd.warehouse_id):
+        return Decision()
+    return Decision(events=((stream, changed),))
+
+
+V = TypeVar("V")
+
+
+def _changed(wanted: V, current: V) -> V | None:
+    return None if wanted == current else wanted
+
+
+def _deactivate_warehouse(cmd: c.DeactivateWarehouse, warehouse: WarehouseState) -> Decision:
+    if not warehouse.version:
+        raise NotFound(f"Warehouse {cmd.warehouse_id}")
+    if not warehouse.active:
+        return Decision()  # already inactive: no event
+    if cmd.holding is None:
+        raise TypeError("DeactivateWarehouse: the write path looks up `holding` first")
+    if cmd.holding:
+        raise WarehouseNotEmpty(cmd.warehouse_id, list(cmd.holding))
+    event = WarehouseDeactivated(cmd.warehouse_id, cmd.reason)
+    return Decision(events=((warehouse_stream(cmd.warehouse_id), event),))

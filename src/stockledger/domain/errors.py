@@ -91,6 +91,47 @@ class ConflictingDuplicate(DomainError):
         super().__init__(detail)
 
 
+class ItemInactive(DomainError):
+    """Receipts, reservations and new transfers of a deactivated SKU (maps to 409)."""
+
+    def __init__(self, sku: str, action: str) -> None:
+        self.sku = sku
+        self.action = action
+        self.detail = f"Item {sku} is inactive: it takes no {action} until it is activated"
+        super().__init__(self.detail)
+
+
+class WarehouseInactive(DomainError):
+    """Receipts, returns and transfers into a deactivated warehouse (maps to 409)."""
+
+    def __init__(self, warehouse_id: str, action: str) -> None:
+        self.warehouse_id = warehouse_id
+        self.action = action
+        self.detail = f"Warehouse {warehouse_id} is inactive: it takes no {action}"
+        super().__init__(self.detail)
+
+
+class WarehouseNotEmpty(DomainError):
+    """A warehouse deactivates only when every stock stream there is at zero (409)."""
+
+    def __init__(self, warehouse_id: str, holding: list[str]) -> None:
+        self.warehouse_id = warehouse_id
+        self.holding = holding
+        shown = ", ".join(holding[:5]) + (" ..." if len(holding) > 5 else "")
+        self.detail = f"Warehouse {warehouse_id} still holds stock: {shown}"
+        super().__init__(self.detail)
+
+
+class ValuationMethodLocked(DomainError):
+    """An item's valuation method cannot change once it has stock events (409)."""
+
+    def __init__(self, sku: str, current: str) -> None:
+        self.sku = sku
+        self.current = current
+        self.detail = f"Item {sku} has stock events: its valuation method stays {current}"
+        super().__init__(self.detail)
+
+
 _KINDS: dict[str, type[DomainError]] = {
     kind.__name__: kind
     for kind in (
@@ -100,5 +141,9 @@ _KINDS: dict[str, type[DomainError]] = {
         InvalidCommand,
         VersionMismatch,
         ConflictingDuplicate,
+        ItemInactive,
+        WarehouseInactive,
+        WarehouseNotEmpty,
+        ValuationMethodLocked,
     )
 }

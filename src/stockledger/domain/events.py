@@ -22,6 +22,7 @@ WIRE = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 ReturnReason = Literal["defective", "wrong_item", "customer_changed_mind", "damaged_in_transit"]
 ReturnCondition = Literal["resellable", "damaged", "dispose"]
 AdjustmentReason = Literal["physical_count", "damage", "expiry", "theft", "system_correction"]
+ValuationMethod = Literal["fifo", "moving_average"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +166,74 @@ class StockCounted:
     notes: str | None = None
 
 
+# -- catalog (streams item:{sku} and warehouse:{warehouseId}) ----------------------------------
+# A *Changed event carries only the fields that changed (the others are None and left out of
+# its data: `to_data`).
+
+
+@dataclass(frozen=True, slots=True)
+class ItemDefined:
+    __pydantic_config__: ClassVar[ConfigDict] = WIRE
+    TYPE: ClassVar[str] = "ItemDefined"
+    sku: str
+    name: str
+    description: str
+    unit_of_measure: str
+    valuation_method: ValuationMethod
+
+
+@dataclass(frozen=True, slots=True)
+class ItemChanged:
+    __pydantic_config__: ClassVar[ConfigDict] = WIRE
+    TYPE: ClassVar[str] = "ItemChanged"
+    sku: str
+    name: str | None = None
+    description: str | None = None
+    unit_of_measure: str | None = None
+    valuation_method: ValuationMethod | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ItemDeactivated:
+    __pydantic_config__: ClassVar[ConfigDict] = WIRE
+    TYPE: ClassVar[str] = "ItemDeactivated"
+    sku: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ItemActivated:
+    __pydantic_config__: ClassVar[ConfigDict] = WIRE
+    TYPE: ClassVar[str] = "ItemActivated"
+    sku: str
+
+
+@dataclass(frozen=True, slots=True)
+class WarehouseDefined:
+    __pydantic_config__: ClassVar[ConfigDict] = WIRE
+    TYPE: ClassVar[str] = "WarehouseDefined"
+    warehouse_id: str
+    name: str
+    address: str
+
+
+@dataclass(frozen=True, slots=True)
+class WarehouseChanged:
+    __pydantic_config__: ClassVar[ConfigDict] = WIRE
+    TYPE: ClassVar[str] = "WarehouseChanged"
+    warehouse_id: str
+    name: str | None = None
+    address: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WarehouseDeactivated:
+    __pydantic_config__: ClassVar[ConfigDict] = WIRE
+    TYPE: ClassVar[str] = "WarehouseDeactivated"
+    warehouse_id: str
+    reason: str
+
+
 Event = (
     StockReceived
     | StockReserved
@@ -177,6 +246,13 @@ Event = (
     | TransferReceived
     | StockAdjusted
     | StockCounted
+    | ItemDefined
+    | ItemChanged
+    | ItemDeactivated
+    | ItemActivated
+    | WarehouseDefined
+    | WarehouseChanged
+    | WarehouseDeactivated
 )
 
 EVENT_TYPES: dict[str, type[Event]] = {
@@ -193,8 +269,16 @@ EVENT_TYPES: dict[str, type[Event]] = {
         TransferReceived,
         StockAdjusted,
         StockCounted,
+        ItemDefined,
+        ItemChanged,
+        ItemDeactivated,
+        ItemActivated,
+        WarehouseDefined,
+        WarehouseChanged,
+        WarehouseDeactivated,
     )
 }
+_SPARSE = frozenset({ItemChanged.TYPE, WarehouseChanged.TYPE})  # only what changed
 SCHEMA_VERSION = 1
 
 _ADAPTERS: dict[str, TypeAdapter[Any]] = {
@@ -204,7 +288,10 @@ _ADAPTERS: dict[str, TypeAdapter[Any]] = {
 
 def to_data(event: Event) -> dict[str, Any]:
     """The event's `data` as it goes on the wire (camelCase, decimals and times as strings)."""
-    data: dict[str, Any] = _ADAPTERS[event.TYPE].dump_python(event, mode="json", by_alias=True)
+    sparse = event.TYPE in _SPARSE
+    data: dict[str, Any] = _ADAPTERS[event.TYPE].dump_python(
+        event, mode="json", by_alias=True, exclude_none=sparse
+    )
     return data
 
 

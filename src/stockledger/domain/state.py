@@ -6,10 +6,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from .events import (
     Event,
+    ItemActivated,
+    ItemChanged,
+    ItemDeactivated,
+    ItemDefined,
     Line,
     ReservationConfirmed,
     ReservationExpired,
@@ -21,6 +25,10 @@ from .events import (
     StockShipped,
     TransferDispatched,
     TransferReceived,
+    ValuationMethod,
+    WarehouseChanged,
+    WarehouseDeactivated,
+    WarehouseDefined,
 )
 from .streams import stock_stream
 
@@ -243,7 +251,80 @@ def evolve_transfer(state: TransferState, event: Event, recorded_at: datetime) -
     return replace(state, version=state.version + 1, updated_at=recorded_at)
 
 
-State = StockState | ReservationState | TransferState
+@dataclass(frozen=True, slots=True)
+class ItemState:
+    """An SKU's catalog entry. Never defined (version 0): implicitly active (v1 clients)."""
+
+    sku: str
+    version: int = 0
+    name: str = ""
+    description: str = ""
+    unit_of_measure: str = "each"
+    valuation_method: ValuationMethod = "fifo"
+    active: bool = True
+    updated_at: datetime | None = None
+
+
+def evolve_item(state: ItemState, event: Event, recorded_at: datetime) -> ItemState:
+    match event:
+        case ItemDefined():
+            state = replace(
+                state,
+                name=event.name,
+                description=event.description,
+                unit_of_measure=event.unit_of_measure,
+                valuation_method=event.valuation_method,
+            )
+        case ItemChanged():
+            state = replace(
+                state,
+                name=_given(event.name, state.name),
+                description=_given(event.description, state.description),
+                unit_of_measure=_given(event.unit_of_measure, state.unit_of_measure),
+                valuation_method=_given(event.valuation_method, state.valuation_method),
+            )
+        case ItemDeactivated():
+            state = replace(state, active=False)
+        case ItemActivated():
+            state = replace(state, active=True)
+    return replace(state, version=state.version + 1, updated_at=recorded_at)
+
+
+@dataclass(frozen=True, slots=True)
+class WarehouseState:
+    """A warehouse's catalog entry. Never defined (version 0): implicitly active."""
+
+    warehouse_id: str
+    version: int = 0
+    name: str = ""
+    address: str = ""
+    active: bool = True
+    updated_at: datetime | None = None
+
+
+def evolve_warehouse(state: WarehouseState, event: Event, recorded_at: datetime) -> WarehouseState:
+    match event:
+        case WarehouseDefined():
+            state = replace(state, name=event.name, address=event.address)
+        case WarehouseChanged():
+            state = replace(
+                state,
+                name=_given(event.name, state.name),
+                address=_given(event.address, state.address),
+            )
+        case WarehouseDeactivated():
+            state = replace(state, active=False)
+    return replace(state, version=state.version + 1, updated_at=recorded_at)
+
+
+T = TypeVar("T")
+
+
+def _given(changed: T | None, current: T) -> T:
+    return current if changed is None else changed
+
+
+State = StockState | ReservationState | TransferState | ItemState | WarehouseState
 
 
 def evolve(state: State, event: Event, recorded_at: datetime) -> State:
@@ -255,6 +336,10 @@ def evolve(state: State, event: Event, recorded_at: datetime) -> State:
             return evolve_reservation(state, event, recorded_at)
         case TransferState():
             return evolve_transfer(state, event, recorded_at)
+        case ItemState():
+            return evolve_item(state, event, recorded_at)
+        case WarehouseState():
+            return evolve_warehouse(state, event, recorded_at)
 
 
 def fold_events(state: State, events: Iterable[tuple[Event, datetime]]) -> State:
@@ -276,4 +361,8 @@ def initial_state(stream_id: str) -> State:
         return ReservationState(reservation_id=rest)
     if kind == "transfer":
         return TransferState(transfer_id=rest)
+    if kind == "item":
+        return ItemState(sku=rest)
+    if kind == "warehouse":
+        return WarehouseState(warehouse_id=rest)
     raise ValueError(f"unknown stream category in {stream_id!r}")

@@ -25,6 +25,14 @@ def transfer_stream(transfer_id: str) -> str:
     return f"transfer:{transfer_id}"
 
 
+def item_stream(sku: str) -> str:
+    return f"item:{sku}"
+
+
+def warehouse_stream(warehouse_id: str) -> str:
+    return f"warehouse:{warehouse_id}"
+
+
 def category(stream_id: str) -> str:
     return stream_id.split(":", 1)[0]
 

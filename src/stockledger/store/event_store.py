@@ -108,12 +108,15 @@ _COLUMNS = (
 # one-event append on 4 writers: bench P9), hence the generic plan. Then it takes a transaction-
 # scoped advisory lock on every stream it may write, in the order of the lock keys, so that two
 # writers never wait on each other in a cycle. Every append holds these locks, so a writer that
-# read its streams *after* locking them cannot meet a conflict (service.py, "pessimistic").
+# read its streams *after* locking them cannot meet a conflict (service.py, "pessimistic"). A
+# stream it only reads (an item: is it active?) is locked shared: readers do not wait on each
+# other, only on a writer of that stream.
 _BEGIN = """
 SELECT set_config('plan_cache_mode', 'force_generic_plan', true),
-       (SELECT count(pg_advisory_xact_lock(k))
-        FROM (SELECT DISTINCT hashtextextended(s, 0) AS k FROM unnest($1::text[]) s
-              ORDER BY 1) keys)
+       (SELECT count(CASE WHEN exclusive THEN pg_advisory_xact_lock(k)
+                          ELSE pg_advisory_xact_lock_shared(k) END)
+        FROM (SELECT hashtextextended(s, 0) AS k, bool_or(NOT (s = ANY($2::text[]))) AS exclusive
+              FROM unnest($1::text[]) s GROUP BY 1 ORDER BY 1) keys)
 """
 
 _SAVE_KEYS = """
@@ -133,10 +136,13 @@ class EventStore:
         self.pool = pool
 
     @asynccontextmanager
-    async def transaction(self, streams: Iterable[str]) -> AsyncIterator[Connection]:
-        """One writing transaction holding the advisory lock of each of `streams` to COMMIT."""
+    async def transaction(
+        self, streams: Iterable[str], read_only: Iterable[str] = ()
+    ) -> AsyncIterator[Connection]:
+        """One writing transaction holding the advisory lock of each of `streams` to COMMIT:
+        shared for those in `read_only` (only read, e.g. version-checked), else exclusive."""
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(_BEGIN, list(streams))
+            await conn.execute(_BEGIN, list(streams), list(read_only))
             yield conn
 
     async def append(
@@ -154,7 +160,8 @@ class EventStore:
         go on to write more, e.g. idempotency records); without, in one of its own.
         """
         if conn is None:
-            async with self.transaction(w.stream_id for w in writes) as own:
+            checked = [w.stream_id for w in writes if not w.events]
+            async with self.transaction((w.stream_id for w in writes), checked) as own:
                 return await self.append(writes, deadlines, conn=own)
         flat = [
             (w.stream_id, w.expected_version + i + 1, e)
@@ -241,6 +248,32 @@ class EventStore:
         )
         return int(result.split()[-1])
 
+    # -- facts a decision needs beyond its streams (read in the deciding transaction) ---------
+
+    @staticmethod
+    async def has_stock(conn: Connection, sku: str) -> bool:
+        """Whether any stock stream of `sku` has events."""
+        found: bool = await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM events WHERE stream_id LIKE $1)", _stock_prefix(sku)
+        )
+        return found
+
+    @staticmethod
+    async def holding(conn: Connection, warehouse_id: str, limit: int = 100) -> list[str]:
+        """The stock streams of a warehouse with any bucket other than 0 (up to `limit`).
+
+        Sums the per-event deltas of every stock event (no index leads by warehouse: it would
+        cost every append): about a second on a 2,000,000-event ledger, for a rare command."""
+        rows = await conn.fetch(
+            "SELECT stream_id FROM events WHERE stream_id LIKE 'stock:%' "
+            "AND split_part(stream_id, ':', 3) = $1 GROUP BY stream_id "
+            "HAVING sum(d_on_hand) <> 0 OR sum(d_reserved) <> 0 OR sum(d_in_transit) <> 0 "
+            "OR sum(d_damaged) <> 0 ORDER BY stream_id LIMIT $2",
+            warehouse_id,
+            limit,
+        )
+        return [r["stream_id"] for r in rows]
+
     # -- reads -------------------------------------------------------------------------------
 
     async def read_stream(
@@ -311,6 +344,11 @@ class EventStore:
             match,
         )
         return [_row(r) for r in rows]
+
+
+def _stock_prefix(sku: str) -> str:
+    """The LIKE pattern of every stock stream of `sku` (ids never hold `%`; `_` is escaped)."""
+    return "stock:" + sku.replace("_", "\\_") + ":%"
 
 
 def _append_args(

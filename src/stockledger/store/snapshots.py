@@ -11,10 +11,12 @@ from pydantic import TypeAdapter
 
 from ..domain.events import from_data
 from ..domain.state import (
+    ItemState,
     ReservationState,
     State,
     StockState,
     TransferState,
+    WarehouseState,
     fold_events,
     initial_state,
 )
@@ -26,6 +28,8 @@ _ADAPTERS: dict[str, TypeAdapter[Any]] = {
     "stock": TypeAdapter(StockState),
     "reservation": TypeAdapter(ReservationState),
     "transfer": TypeAdapter(TransferState),
+    "item": TypeAdapter(ItemState),
+    "warehouse": TypeAdapter(WarehouseState),
 }
 
 # The snapshot's state goes out on each stream's first row only (it is read from there): sent
@@ -71,6 +75,10 @@ def _kind(state: State) -> str:
             return "reservation"
         case TransferState():
             return "transfer"
+        case ItemState():
+            return "item"
+        case WarehouseState():
+            return "warehouse"
 
 
 def fold(state: State, events: Iterable[RecordedEvent]) -> State:

@@ -1,0 +1,190 @@
+"""Catalog routes: items (`item:{sku}`) and warehouses (`warehouse:{id}`), through the same
+write path as stock. `warehouse` and `admin` write; every role reads."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import Response
+
+from ..domain import commands as c
+from ..domain.state import ItemState, WarehouseState
+from ..domain.streams import item_stream, warehouse_stream
+from ..service import Outcome
+from . import schemas as s
+from .auth import READ_STOCK, WAREHOUSE, Principal, require
+from .commands import errors, execute, reply
+from .deps import CommandHeadersDep, ServicesDep, parse_if_match
+from .fastroute import FastRoute
+from .present import catalog_command_out, item_out, warehouse_out
+from .problems import Problem
+
+router = APIRouter(prefix="/v1", tags=["catalog"], route_class=FastRoute)
+
+Writer = Annotated[Principal, require(WAREHOUSE)]
+Reader = Annotated[Principal, require(READ_STOCK)]
+IfMatch = Annotated[
+    str | None, Header(alias="If-Match", description='"<version>" of the item or warehouse')
+]
+DEFINED = frozenset({"ItemDefined", "WarehouseDefined"})
+
+
+def _defined(outcome: Outcome) -> int:
+    """201 when the command defined the item or warehouse; 200 for every later answer."""
+    return 201 if any(e.type in DEFINED for e in outcome.events) else 200
+
+
+def _answers(model: type[s.Out], first: str, *problems: int) -> dict[int | str, dict[str, Any]]:
+    documented = {k: v for k, v in errors(*problems).items() if k != 200}
+    later = "changed (the events say what), or already so: no event"
+    return {200: {"description": later, "model": model}, 201: {"description": first}, **documented}
+
+
+async def _run(
+    request: Request,
+    services: ServicesDep,
+    who: Principal,
+    headers: CommandHeadersDep,
+    body: s.Body | None,
+    command: c.Command,
+) -> Response:
+    answer = await execute(request, services, who, headers, body, command)
+    return reply(answer, catalog_command_out, request.url.path, _defined)
+
+
+@router.put(
+    "/items/{sku}",
+    status_code=201,
+    response_model=s.ItemCommandOut,
+    responses=_answers(s.ItemCommandOut, "defined: ItemDefined", 412),
+)
+async def define_item(
+    sku: s.Id,
+    body: s.ItemIn,
+    request: Request,
+    services: ServicesDep,
+    who: Writer,
+    headers: CommandHeadersDep,
+    if_match: IfMatch = None,
+) -> Response:
+    """Define an item (201, `ItemDefined`), or change the fields that differ (200, `ItemChanged`
+    with only those; no event when nothing differs). `valuationMethod` cannot change once the
+    SKU has stock events (409 `valuation-method-locked`)."""
+    command = c.DefineItem(
+        sku,
+        body.name,
+        body.description,
+        body.unit_of_measure,
+        body.valuation_method,
+        parse_if_match(if_match),
+    )
+    return await _run(request, services, who, headers, body, command)
+
+
+@router.post(
+    "/items/{sku}/deactivate",
+    response_model=s.ItemCommandOut,
+    responses=_answers(s.ItemCommandOut, "never: an item is defined by PUT", 404),
+)
+async def deactivate_item(
+    sku: s.Id,
+    body: s.DeactivateIn,
+    request: Request,
+    services: ServicesDep,
+    who: Writer,
+    headers: CommandHeadersDep,
+) -> Response:
+    """`ItemDeactivated`: from now on receipts, reservations and new transfers of the SKU are
+    refused (409 `item-inactive`); shipments, returns, releases, confirmations, receiving a
+    transfer already dispatched, counts and adjustments still work."""
+    command = c.DeactivateItem(sku, body.reason)
+    return await _run(request, services, who, headers, body, command)
+
+
+@router.post(
+    "/items/{sku}/activate",
+    response_model=s.ItemCommandOut,
+    responses=_answers(s.ItemCommandOut, "never: an item is defined by PUT", 404),
+)
+async def activate_item(
+    sku: s.Id,
+    request: Request,
+    services: ServicesDep,
+    who: Writer,
+    headers: CommandHeadersDep,
+    body: s.ActivateIn | None = None,
+) -> Response:
+    """`ItemActivated`: the SKU takes receipts, reservations and transfers again."""
+    return await _run(request, services, who, headers, body, c.ActivateItem(sku))
+
+
+@router.put(
+    "/warehouses/{warehouse_id}",
+    status_code=201,
+    response_model=s.WarehouseCommandOut,
+    responses=_answers(s.WarehouseCommandOut, "defined: WarehouseDefined", 412),
+)
+async def define_warehouse(
+    warehouse_id: s.Id,
+    body: s.WarehouseIn,
+    request: Request,
+    services: ServicesDep,
+    who: Writer,
+    headers: CommandHeadersDep,
+    if_match: IfMatch = None,
+) -> Response:
+    """Define a warehouse (201, `WarehouseDefined`) or change it (200, `WarehouseChanged`)."""
+    command = c.DefineWarehouse(warehouse_id, body.name, body.address, parse_if_match(if_match))
+    return await _run(request, services, who, headers, body, command)
+
+
+@router.post(
+    "/warehouses/{warehouse_id}/deactivate",
+    response_model=s.WarehouseCommandOut,
+    responses=_answers(s.WarehouseCommandOut, "never: a warehouse is defined by PUT", 404),
+)
+async def deactivate_warehouse(
+    warehouse_id: s.Id,
+    body: s.DeactivateIn,
+    request: Request,
+    services: ServicesDep,
+    who: Writer,
+    headers: CommandHeadersDep,
+) -> Response:
+    """`WarehouseDeactivated`, only while every SKU there is at zero onHand, reserved,
+    inTransit and damaged (else 409 `warehouse-not-empty`, checked under the same lock as
+    every receipt, return and transfer into it: none can slip in). A deactivated warehouse
+    takes no receipts, returns or transfers in (409 `warehouse-inactive`)."""
+    command = c.DeactivateWarehouse(warehouse_id, body.reason)
+    return await _run(request, services, who, headers, body, command)
+
+
+def _json(body: dict[str, Any]) -> Response:
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+_READ_ERRORS: dict[int | str, dict[str, Any]] = {
+    k: v for k, v in errors(404).items() if k in (401, 403, 404, 422, 503)
+}
+
+
+@router.get("/items/{sku}", response_model=s.ItemOut, responses=_READ_ERRORS)
+async def item(sku: s.Id, services: ServicesDep, _: Reader) -> Response:
+    """One item as it now is (folded from its stream); 404 if it was never defined."""
+    stream = item_stream(sku)
+    state = (await services.loader.load([stream]))[stream]
+    if not isinstance(state, ItemState) or not state.version:
+        raise Problem(404, "not-found", f"Item {sku} was never defined")
+    return _json(item_out(state))
+
+
+@router.get("/warehouses/{warehouse_id}", response_model=s.WarehouseOut, responses=_READ_ERRORS)
+async def warehouse(warehouse_id: s.Id, services: ServicesDep, _: Reader) -> Response:
+    """One warehouse as it now is (folded from its stream); 404 if it was never defined."""
+    stream = warehouse_stream(warehouse_id)
+    state = (await services.loader.load([stream]))[stream]
+    if not isinstance(state, WarehouseState) or not state.version:
+        raise Problem(404, "not-found", f"Warehouse {warehouse_id} was never defined")
+    return _json(warehouse_out(state))
