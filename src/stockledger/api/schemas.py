@@ -28,6 +28,25 @@ def _utc_representable(value: datetime) -> datetime:
     return value
 
 
+def _not_zero(value: int) -> int:
+    if value == 0:
+        raise ValueError("must not be 0")
+    return value
+
+
+# An adjustment changes something: the document says `not: {const: 0}`, the model refuses 0.
+QuantityChange = Annotated[
+    int,
+    Field(
+        strict=True,
+        ge=-MAX_QUANTITY,
+        le=MAX_QUANTITY,
+        description="units, ≠ 0",
+        json_schema_extra={"not": {"const": 0}},
+    ),
+    AfterValidator(_not_zero),
+]
+
 # A query instant that exists in UTC: 0001-01-01T00:00:00+14:00 would overflow, not 500.
 Instant = Annotated[datetime, AfterValidator(_utc_representable)]
 # Free text: no NUL (Postgres text and jsonb cannot hold U+0000, so it would never be stored).
@@ -117,9 +136,7 @@ class TransferReceiveIn(Body):
 class AdjustmentIn(Body):
     sku: Id
     warehouse_id: Id
-    quantity_change: Annotated[
-        int, Field(strict=True, ge=-MAX_QUANTITY, le=MAX_QUANTITY, description="≠ 0")
-    ]
+    quantity_change: QuantityChange
     reason: AdjustmentReason
     notes: Text
 
