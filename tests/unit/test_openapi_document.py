@@ -6,7 +6,14 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+import jsonschema_rs
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
 from stockledger.api.app import create_app
+from stockledger.api.schemas import ReceiptIn
 from stockledger.config import Settings
 
 
@@ -26,3 +33,42 @@ def test_an_adjustment_of_zero_is_outside_the_document() -> None:
     change = body_schema("AdjustmentIn")["properties"]["quantityChange"]
     assert change["not"] == {"const": 0}
     assert (change["minimum"], change["maximum"]) == (-1_000_000_000, 1_000_000_000)
+
+
+RECEIPT = {"sku": "A", "warehouseId": "W", "quantity": 1, "purchaseOrderId": "P", "supplier": "S"}
+
+
+def _model_takes(unit_cost: object) -> bool:
+    try:
+        ReceiptIn.model_validate_json(orjson.dumps({**RECEIPT, "unitCost": unit_cost}))
+    except ValidationError:
+        return False
+    return True
+
+
+@cache
+def _described_unit_cost() -> Any:
+    return jsonschema_rs.validator_for(body_schema("ReceiptIn")["properties"]["unitCost"])
+
+
+@settings(max_examples=2000, deadline=None, database=None)
+@given(
+    st.one_of(
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.integers(min_value=-(10**14), max_value=10**14),
+        st.integers(min_value=0, max_value=10**12).map(lambda units: units * 1e-6),
+        st.decimals(min_value=0, max_value=10**13, places=7).map(str),
+        st.from_regex(r"\A[0-9.]{0,20}\Z"),
+        st.text(max_size=8),
+        st.booleans(),
+    )
+)
+def test_the_document_and_the_model_take_the_same_unit_costs(unit_cost: object) -> None:
+    assert _described_unit_cost().is_valid(unit_cost) == _model_takes(unit_cost)
+
+
+def test_a_unit_cost_string_is_plain_decimal_notation() -> None:
+    for taken in ("2.50", "0.000001", "123456789012.123456", 7, 0.25):
+        assert _model_takes(taken), taken
+    for refused in ("", "0", "0.000", "1e3", " 1", "+1", "1_000", "\u0661", ".5", "1.1234567"):
+        assert not _model_takes(refused), refused

@@ -3,11 +3,20 @@ can never set `causedBy`, a version or anything else the server decides."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+)
 from pydantic.alias_generators import to_camel
 
 from ..domain.events import AdjustmentReason, ReturnCondition, ReturnReason
@@ -26,6 +35,42 @@ def _utc_representable(value: datetime) -> datetime:
         except OverflowError:
             raise ValueError("the instant is out of range (years 1 to 9999 in UTC)") from None
     return value
+
+
+# Money: a positive decimal of up to 12 digits before the point and 6 after (18 in all).
+# As a string, plain notation only: `Decimal()` alone would also take "1e3", " 1", "1_000" or
+# Arabic-Indic digits, none of which the document could state.
+MONEY_TEXT = r"^[0-9]{1,12}(\.[0-9]{1,6})?$"
+_MONEY_TEXT = re.compile(r"[0-9]{1,12}(\.[0-9]{1,6})?")
+
+
+def _plain_decimal(value: object) -> object:
+    if isinstance(value, str) and not _MONEY_TEXT.fullmatch(value):
+        raise ValueError("a decimal string: up to 12 digits, optionally a point and up to 6")
+    return value
+
+
+Money = Annotated[
+    Decimal,
+    BeforeValidator(_plain_decimal),
+    Field(gt=0, max_digits=18, decimal_places=6, allow_inf_nan=False),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "exclusiveMaximum": 10**12,
+                    "multipleOf": 0.000001,
+                },
+                {"type": "string", "pattern": MONEY_TEXT, "not": {"pattern": "^[0.]*$"}},
+            ],
+            "description": "decimal string or number > 0, up to 12 digits before the point and "
+            "6 after, stored exactly",
+            "examples": ["2.50"],
+        }
+    ),
+]
 
 
 def _not_zero(value: int) -> int:
@@ -74,16 +119,7 @@ class ReceiptIn(Body):
     warehouse_id: Id
     quantity: Quantity
     purchase_order_id: Id
-    unit_cost: Annotated[
-        Decimal,
-        Field(
-            gt=0,
-            max_digits=18,
-            decimal_places=6,
-            allow_inf_nan=False,
-            description="decimal string or number, stored exactly",
-        ),
-    ]
+    unit_cost: Money
     supplier: Text
     receipt_id: Id | None = Field(
         default=None, description="optional: a receipt id counts once per SKU and warehouse"
