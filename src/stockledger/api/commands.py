@@ -9,7 +9,7 @@ from uuid import uuid4
 
 import orjson
 import structlog
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from ..domain import commands as c
@@ -17,7 +17,7 @@ from ..domain.events import Line
 from ..service import Answer, Render, utcnow
 from . import schemas as s
 from .auth import ORDERS, WAREHOUSE, Principal, require
-from .deps import CommandHeadersDep, ServicesDep, caller_for, parse_if_match
+from .deps import CommandHeadersDep, IfMatch, ServicesDep, caller_for, parse_if_match
 from .fastroute import FastRoute
 from .present import render_command, render_reservation
 from .problems import refusal
@@ -268,9 +268,7 @@ async def adjust(
     services: ServicesDep,
     who: Writer,
     headers: CommandHeadersDep,
-    if_match: Annotated[
-        str | None, Header(alias="If-Match", description='"<version>" of the stock stream')
-    ] = None,
+    if_match: IfMatch = None,
 ) -> Response:
     """Correct onHand (never below reserved nor 0)."""
     command = c.AdjustStock(
@@ -291,9 +289,7 @@ async def count(
     services: ServicesDep,
     who: Writer,
     headers: CommandHeadersDep,
-    if_match: Annotated[
-        str | None, Header(alias="If-Match", description='"<version>" of the stock stream')
-    ] = None,
+    if_match: IfMatch = None,
 ) -> Response:
     """Record a physical count; a difference becomes a `physical_count` adjustment."""
     command = c.CountStock(

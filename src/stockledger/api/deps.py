@@ -17,7 +17,6 @@ from ..store.event_store import EventStore
 from ..store.snapshots import StateLoader
 from .auth import Principal
 from .fastroute import fast_value
-from .problems import Problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,12 +105,24 @@ def caller_for(
     )
 
 
+# `If-Match: "7"`: an entity tag as the stock level's ETag gives it; the bare number and a W/
+# prefix are taken too. ASCII digits only (str.isdigit() took "²", which int() then refused).
+IF_MATCH = r'^(W/)?"[0-9]{1,10}"$|^[0-9]{1,10}$'
+
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        pattern=IF_MATCH,
+        description='"<version>" of the stock stream (its ETag): 412 version-conflict when the '
+        "stream is at another version",
+        examples=['"7"'],
+    ),
+]
+
+
 def parse_if_match(value: str | None) -> int | None:
-    """`If-Match: "7"` (or 7) -> 7."""
+    """`If-Match: "7"` (or W/"7", or 7) -> 7; the header's pattern has checked the form."""
     if value is None:
         return None
-    raw = value.strip()
-    raw = raw.removeprefix("W/").strip('"')
-    if not raw.isdigit() or len(raw) > 10:
-        raise Problem(422, "validation-error", 'If-Match must be a version in quotes, e.g. "7"')
-    return int(raw)
+    return int(value.removeprefix("W/").strip('"'))
