@@ -3,6 +3,7 @@ calls valid is never refused for its shape (tests/e2e/test_fuzz.py checks it end
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -10,10 +11,10 @@ import jsonschema_rs
 import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from stockledger.api.app import create_app
-from stockledger.api.schemas import ReceiptIn
+from stockledger.api.schemas import Instant, ReceiptIn
 from stockledger.config import Settings
 
 
@@ -51,7 +52,7 @@ def _described_unit_cost() -> Any:
     return jsonschema_rs.validator_for(body_schema("ReceiptIn")["properties"]["unitCost"])
 
 
-@settings(max_examples=2000, deadline=None, database=None)
+@settings(max_examples=500, deadline=None, database=None)
 @given(
     st.one_of(
         st.floats(allow_nan=False, allow_infinity=False),
@@ -72,3 +73,40 @@ def test_a_unit_cost_string_is_plain_decimal_notation() -> None:
         assert _model_takes(taken), taken
     for refused in ("", "0", "0.000", "1e3", " 1", "+1", "1_000", "\u0661", ".5", "1.1234567"):
         assert not _model_takes(refused), refused
+
+
+INSTANT: TypeAdapter[datetime] = TypeAdapter(Instant)
+
+
+def _instant_taken(moment: object) -> bool:
+    try:
+        INSTANT.validate_python(moment)
+    except ValidationError:
+        return False
+    return True
+
+
+@cache
+def _described_instant() -> Any:
+    (parameter,) = [
+        p
+        for p in document()["paths"]["/v1/stock/{sku}/{warehouse_id}/history"]["get"]["parameters"]
+        if p["name"] == "to"
+    ]
+    (instant,) = [s for s in parameter["schema"]["anyOf"] if s["type"] == "string"]
+    return jsonschema_rs.validator_for(instant, validate_formats=True)
+
+
+ISOFORMAT = st.datetimes(timezones=st.none() | st.timezones()).map(datetime.isoformat)
+NEAR_RFC3339 = st.from_regex(
+    r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2})?(\.[0-9]{0,9})?"
+    r"([Zz]|[+-][0-9]{2}:?[0-9]{2})?\Z"
+)
+
+
+@settings(max_examples=500, deadline=None, database=None)
+@given(
+    st.one_of(ISOFORMAT, NEAR_RFC3339, st.from_regex(r"\A[0-9.:-]{0,12}\Z"), st.text(max_size=6))
+)
+def test_the_document_and_the_model_take_the_same_instants(moment: str) -> None:
+    assert _described_instant().is_valid(moment) == _instant_taken(moment)

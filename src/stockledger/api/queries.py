@@ -113,8 +113,6 @@ async def stock_at(
     """Time travel: the levels as they were at `timestamp`, or right after `version`."""
     if (timestamp is None) == (version is None):
         raise Problem(422, "validation-error", "Give exactly one of timestamp or version")
-    if timestamp is not None and timestamp.tzinfo is None:
-        raise Problem(422, "validation-error", "timestamp needs an offset (e.g. Z or +02:00)")
     level = await services.reader.level(sku, warehouse_id, version=version, until=timestamp)
     if level is None or (version is not None and level.version < version):
         raise Problem(404, "not-found", f"{sku} in {warehouse_id} had no events by then")

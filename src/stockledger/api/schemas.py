@@ -28,15 +28,6 @@ Id = Annotated[str, StringConstraints(pattern=ID_PATTERN), Field(examples=["SKU-
 Quantity = Annotated[int, Field(strict=True, gt=0, le=MAX_QUANTITY, description="units, > 0")]
 
 
-def _utc_representable(value: datetime) -> datetime:
-    if value.tzinfo is not None:
-        try:
-            value.astimezone(UTC)
-        except OverflowError:
-            raise ValueError("the instant is out of range (years 1 to 9999 in UTC)") from None
-    return value
-
-
 # Money: a positive decimal of up to 12 digits before the point and 6 after (18 in all).
 # As a string, plain notation only: `Decimal()` alone would also take "1e3", " 1", "1_000" or
 # Arabic-Indic digits, none of which the document could state.
@@ -92,8 +83,38 @@ QuantityChange = Annotated[
     AfterValidator(_not_zero),
 ]
 
-# A query instant that exists in UTC: 0001-01-01T00:00:00+14:00 would overflow, not 500.
-Instant = Annotated[datetime, AfterValidator(_utc_representable)]
+# A query instant: an RFC 3339 date-time, which has an offset (the `date-time` format), less
+# what datetime cannot hold (year 0000, the leap second :60). pydantic alone would also take
+# "0.5" (Unix seconds), "2026-11-01" or a time without offset.
+RFC3339 = (
+    r"^([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-[0-9]{2}-[0-9]{2}"
+    r"[Tt][0-9]{2}:[0-9]{2}:[0-5][0-9](\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+_RFC3339 = re.compile(RFC3339)
+
+
+def _rfc3339(value: object) -> object:
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise ValueError("an RFC 3339 date-time with an offset, e.g. 2026-11-01T09:30:00Z")
+    return value
+
+
+def _in_utc(value: datetime) -> datetime:
+    """The instant in UTC. 0001-01-01T00:00:00+14:00 is before year 1 in UTC and
+    9999-12-31T23:59:59-14:00 after 9999: no event is that old or that new, so the nearest
+    instant datetime holds answers the same."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        return (datetime.min if value.year == 1 else datetime.max).replace(tzinfo=UTC)
+
+
+Instant = Annotated[
+    datetime,
+    BeforeValidator(_rfc3339),
+    AfterValidator(_in_utc),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": RFC3339}),
+]
 # Free text: no NUL (Postgres text and jsonb cannot hold U+0000, so it would never be stored).
 Text = Annotated[str, StringConstraints(min_length=1, max_length=1000, pattern=r"^[^\x00]+$")]
 # Correlation ids are ids, X-Correlation-Id values or UUIDs: visible ASCII.
