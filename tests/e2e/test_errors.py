@@ -162,6 +162,15 @@ async def test_unknown_things_are_404(api: Api, client: httpx.AsyncClient, ids: 
 async def test_history_parameters_are_validated(api: Api, ids: Any) -> None:
     sku = ids("SKU")
     await api.receive(sku, "WH-A", 1)
-    for params in ({"limit": 1001}, {"limit": 0}, {"types": "StockStolen"}, {"after": -1}):
+    for params in (
+        {"limit": 1001},
+        {"limit": 0},
+        {"after": -1},
+        {"types": "StockStolen"},
+        {"types": ""},  # the document's array has at least one type
+        {"types": "StockReceived,"},
+        {"types": "StockReceived, StockShipped"},
+        {"types": "stockreceived"},
+    ):
         response = await api.get(f"/v1/stock/{sku}/WH-A/history", **params)
         assert_problem(response, 422, "validation-error")

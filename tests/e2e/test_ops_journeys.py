@@ -162,6 +162,8 @@ async def test_history_has_running_balances_filters_and_pages(api: Api, ids: Any
         "events"
     ]
     assert [(e["version"], e["balance"]["reserved"]) for e in reserved] == [(4, 4)]
+    both = await api.get(f"/v1/stock/{sku}/WH-A/history", types="StockReserved,StockReceived")
+    assert [e["version"] for e in both.json()["events"]] == [1, 2, 3, 4]
 
 
 async def test_time_travel_by_version_and_timestamp(api: Api, ids: Any) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, get_args
 
 import jsonschema_rs
 import orjson
@@ -16,6 +16,7 @@ from pydantic import TypeAdapter, ValidationError
 from stockledger.api.app import create_app
 from stockledger.api.schemas import Instant, ReceiptIn
 from stockledger.config import Settings
+from stockledger.domain.events import EVENT_TYPES, Event
 
 
 @cache
@@ -34,6 +35,17 @@ def test_an_adjustment_of_zero_is_outside_the_document() -> None:
     change = body_schema("AdjustmentIn")["properties"]["quantityChange"]
     assert change["not"] == {"const": 0}
     assert (change["minimum"], change["maximum"]) == (-1_000_000_000, 1_000_000_000)
+
+
+def test_history_types_are_an_enum_of_the_domain_event_types() -> None:
+    history = document()["paths"]["/v1/stock/{sku}/{warehouse_id}/history"]["get"]
+    (types,) = [p for p in history["parameters"] if p["name"] == "types"]
+    assert (types["style"], types["explode"]) == ("form", False)  # comma-separated
+    assert (
+        types["schema"]["items"]["enum"]
+        == list(EVENT_TYPES)
+        == [cls.TYPE for cls in get_args(Event)]
+    )
 
 
 RECEIPT = {"sku": "A", "warehouseId": "W", "quantity": 1, "purchaseOrderId": "P", "supplier": "S"}

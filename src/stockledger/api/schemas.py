@@ -19,7 +19,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from ..domain.events import AdjustmentReason, ReturnCondition, ReturnReason
+from ..domain.events import EVENT_TYPES, AdjustmentReason, ReturnCondition, ReturnReason
 from ..domain.streams import ID_PATTERN
 
 MAX_QUANTITY = 1_000_000_000
@@ -121,6 +121,29 @@ Text = Annotated[str, StringConstraints(min_length=1, max_length=1000, pattern=r
 CorrelationId = Annotated[
     str, StringConstraints(pattern=r"^[\x21-\x7e]{1,255}$"), Field(examples=["ORDER-1001"])
 ]
+
+
+# History's `types`: OpenAPI's comma-separated array (style form, explode false) of the event
+# types, from the domain's registry. FastAPI can only declare repeated parameters, so the route
+# reads the raw text (hidden from the document) and `event_types` splits it.
+EVENT_TYPES_PARAMETER: dict[str, Any] = {
+    "name": "types",
+    "in": "query",
+    "required": False,
+    "style": "form",
+    "explode": False,
+    "description": "only these event types, comma-separated: `types=StockReserved,StockShipped`",
+    "schema": {"type": "array", "minItems": 1, "items": {"enum": list(EVENT_TYPES)}},
+}
+
+
+def event_types(text: str) -> list[str]:
+    """`StockReserved,StockShipped` -> both; ValueError naming what is not an event type."""
+    wanted = text.split(",")
+    unknown = [t for t in wanted if t not in EVENT_TYPES]
+    if unknown:
+        raise ValueError(f"not event types: {', '.join(map(repr, unknown))}")
+    return wanted
 
 
 class Body(BaseModel):
