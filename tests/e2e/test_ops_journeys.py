@@ -186,5 +186,6 @@ async def test_time_travel_by_version_and_timestamp(api: Api, ids: Any) -> None:
         f"/v1/stock/{sku}/WH-A/at", version=1, timestamp=datetime.now(UTC).isoformat()
     )
     assert both.status_code == 422
+    assert (await api.get(f"/v1/stock/{sku}/WH-A/at")).status_code == 422  # neither
     strong = await api.stock(sku, "WH-A", consistency="strong")
     assert strong == await api.stock(sku, "WH-A")

@@ -48,6 +48,21 @@ def test_history_types_are_an_enum_of_the_domain_event_types() -> None:
     )
 
 
+def test_time_travel_takes_exactly_one_of_timestamp_and_version() -> None:
+    """One form-exploded object parameter: ?timestamp=... or ?version=..., never both."""
+    at = document()["paths"]["/v1/stock/{sku}/{warehouse_id}/at"]["get"]
+    (parameter,) = [p for p in at["parameters"] if p["in"] == "query"]
+    assert (parameter["style"], parameter["explode"], parameter["required"]) == ("form", True, True)
+    schema = parameter["schema"]
+    assert set(schema["properties"]) == {"timestamp", "version"}
+    assert schema["oneOf"] == [{"required": ["timestamp"]}, {"required": ["version"]}]
+    exactly_one = jsonschema_rs.validator_for(schema)
+    assert exactly_one.is_valid({"timestamp": "2026-11-01T00:00:00Z"})
+    assert exactly_one.is_valid({"version": 7})
+    assert not exactly_one.is_valid({})
+    assert not exactly_one.is_valid({"timestamp": "2026-11-01T00:00:00Z", "version": 7})
+
+
 RECEIPT = {"sku": "A", "warehouseId": "W", "quantity": 1, "purchaseOrderId": "P", "supplier": "S"}
 
 

@@ -100,14 +100,19 @@ async def sku_stock(
     return _json(body, {"X-Stock-Source": source})
 
 
-@router.get("/stock/{sku}/{warehouse_id}/at", response_model=s.StockOut, responses=_ERRORS)
+@router.get(
+    "/stock/{sku}/{warehouse_id}/at",
+    response_model=s.StockOut,
+    responses=_ERRORS,
+    openapi_extra={"parameters": [s.TIME_TRAVEL_PARAMETER]},
+)
 async def stock_at(
     sku: s.Id,
     warehouse_id: s.Id,
     services: ServicesDep,
     _: Annotated[Principal, require(READ_HISTORY)],
-    timestamp: Annotated[s.Instant | None, Query(description="RFC 3339 with offset")] = None,
-    version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    timestamp: Annotated[s.Instant | None, Query(include_in_schema=False)] = None,
+    version: Annotated[s.StreamVersion | None, Query(include_in_schema=False)] = None,
 ) -> Response:
     """Time travel: the levels as they were at `timestamp`, or right after `version`."""
     if (timestamp is None) == (version is None):

@@ -15,6 +15,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    TypeAdapter,
     WithJsonSchema,
 )
 from pydantic.alias_generators import to_camel
@@ -115,6 +116,29 @@ Instant = Annotated[
     AfterValidator(_in_utc),
     WithJsonSchema({"type": "string", "format": "date-time", "pattern": RFC3339}),
 ]
+StreamVersion = Annotated[int, Field(ge=1, le=2**31 - 1)]
+
+# Time travel takes exactly one of `timestamp` and `version`. OpenAPI has no rule across two
+# parameters, but one object parameter exploded as a form is the same query string
+# (?timestamp=... or ?version=...), and its schema can say "exactly one". The route reads the two
+# (hidden from the document) with these same types.
+TIME_TRAVEL_PARAMETER: dict[str, Any] = {
+    "name": "at",
+    "in": "query",
+    "required": True,
+    "style": "form",
+    "explode": True,
+    "description": "exactly one of `timestamp` (RFC 3339 with offset: the levels then) and "
+    "`version` (the levels right after that version)",
+    "schema": {
+        "type": "object",
+        "properties": {
+            "timestamp": TypeAdapter(Instant).json_schema(),
+            "version": TypeAdapter(StreamVersion).json_schema(),
+        },
+        "oneOf": [{"required": ["timestamp"]}, {"required": ["version"]}],
+    },
+}
 # Free text: no NUL (Postgres text and jsonb cannot hold U+0000, so it would never be stored).
 Text = Annotated[str, StringConstraints(min_length=1, max_length=1000, pattern=r"^[^\x00]+$")]
 # Correlation ids are ids, X-Correlation-Id values or UUIDs: visible ASCII.
