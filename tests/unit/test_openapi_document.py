@@ -9,12 +9,13 @@ from typing import Any, get_args
 
 import jsonschema_rs
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
 from stockledger.api.app import create_app
-from stockledger.api.schemas import Instant, ReceiptIn
+from stockledger.api.schemas import Instant, LineIn, ReceiptIn
 from stockledger.config import Settings
 from stockledger.domain.events import EVENT_TYPES, Event
 
@@ -137,3 +138,14 @@ NEAR_RFC3339 = st.from_regex(
 )
 def test_the_document_and_the_model_take_the_same_instants(moment: str) -> None:
     assert _described_instant().is_valid(moment) == _instant_taken(moment)
+
+
+def test_units_are_json_schema_integers() -> None:
+    """170.0 is an integer to JSON Schema (and to the document); "170" and true are not."""
+    line = body_schema("LineIn")["properties"]["quantity"]
+    assert (line["type"], line["exclusiveMinimum"], line["maximum"]) == ("integer", 0, 10**9)
+    for taken in (170, 170.0, 1e9):
+        assert LineIn.model_validate({"sku": "A", "warehouseId": "W", "quantity": taken})
+    for refused in ("170", True, 1.5, 0, 1e9 + 1):
+        with pytest.raises(ValidationError):
+            LineIn.model_validate({"sku": "A", "warehouseId": "W", "quantity": refused})

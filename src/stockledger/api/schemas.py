@@ -26,7 +26,22 @@ from ..domain.streams import ID_PATTERN
 MAX_QUANTITY = 1_000_000_000
 
 Id = Annotated[str, StringConstraints(pattern=ID_PATTERN), Field(examples=["SKU-1"])]
-Quantity = Annotated[int, Field(strict=True, gt=0, le=MAX_QUANTITY, description="units, > 0")]
+
+
+def _integral(value: object) -> object:
+    """JSON Schema's integer is any number without a fraction: 170.0 is one (2020-12, 6.3)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# Counts of units are integers as JSON Schema has them (170 or 170.0), never "170" nor true:
+# `Annotated[int, Field(strict=True, <bounds>), WHOLE]` (after the bounds, so that the document
+# keeps them as minimum/maximum).
+WHOLE = BeforeValidator(_integral)
+Quantity = Annotated[
+    int, Field(strict=True, gt=0, le=MAX_QUANTITY, description="units, > 0"), WHOLE
+]
 
 
 # Money: a positive decimal of up to 12 digits before the point and 6 after (18 in all).
@@ -81,6 +96,7 @@ QuantityChange = Annotated[
         description="units, ≠ 0",
         json_schema_extra={"not": {"const": 0}},
     ),
+    WHOLE,
     AfterValidator(_not_zero),
 ]
 
@@ -197,7 +213,7 @@ class ReceiptIn(Body):
 class ReservationIn(Body):
     order_id: Id
     lines: Annotated[list[LineIn], Field(min_length=1, max_length=100)]
-    ttl_seconds: Annotated[int | None, Field(strict=True, gt=0, le=7 * 24 * 3600)] = None
+    ttl_seconds: Annotated[int, Field(strict=True, gt=0, le=7 * 24 * 3600), WHOLE] | None = None
 
 
 class ConfirmIn(Body):
@@ -234,7 +250,9 @@ class TransferIn(Body):
 
 
 class TransferReceiveIn(Body):
-    received_quantity: Annotated[int | None, Field(strict=True, ge=0, le=MAX_QUANTITY)] = None
+    received_quantity: Annotated[int, Field(strict=True, ge=0, le=MAX_QUANTITY), WHOLE] | None = (
+        None
+    )
 
 
 class AdjustmentIn(Body):
@@ -248,7 +266,7 @@ class AdjustmentIn(Body):
 class CountIn(Body):
     sku: Id
     warehouse_id: Id
-    counted_quantity: Annotated[int, Field(strict=True, ge=0, le=MAX_QUANTITY)]
+    counted_quantity: Annotated[int, Field(strict=True, ge=0, le=MAX_QUANTITY), WHOLE]
     notes: Text | None = None
 
 
