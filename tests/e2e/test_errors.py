@@ -129,6 +129,13 @@ async def test_if_match_takes_an_entity_tag_and_refuses_other_forms(api: Api, id
     assert (await api.stock(sku, "WH-A"))["version"] == 4
 
 
+async def test_a_shipment_without_reservation_or_lines_is_422(api: Api, ids: Any) -> None:
+    body = {"shipmentId": ids("S"), "orderId": ids("O")}
+    for shipment in (body, {**body, "reservationId": None, "lines": None}):
+        refused = await api.post("/v1/shipments", shipment, role="orders")
+        assert_problem(refused, 422, "validation-error")
+
+
 async def test_body_over_256_kib_is_413_before_parsing(client: httpx.AsyncClient) -> None:
     big = b'{"orderId": "' + b"x" * (256 * 1024) + b'"}'
     response = await client.post(

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
 from stockledger.api.app import create_app
-from stockledger.api.schemas import Instant, LineIn, ReceiptIn
+from stockledger.api.schemas import Instant, LineIn, ReceiptIn, ShipmentIn
 from stockledger.config import Settings
 from stockledger.domain.events import EVENT_TYPES, Event
 
@@ -149,3 +149,14 @@ def test_units_are_json_schema_integers() -> None:
     for refused in ("170", True, 1.5, 0, 1e9 + 1):
         with pytest.raises(ValidationError):
             LineIn.model_validate({"sku": "A", "warehouseId": "W", "quantity": refused})
+
+
+def test_a_shipment_names_a_reservation_or_lines() -> None:
+    shipment = jsonschema_rs.validator_for(ShipmentIn.model_json_schema(by_alias=True))
+    base = {"shipmentId": "S", "orderId": "O"}
+    line = {"sku": "A", "warehouseId": "W", "quantity": 1}
+    assert shipment.is_valid({**base, "reservationId": "R"})
+    assert shipment.is_valid({**base, "lines": [line]})
+    assert shipment.is_valid({**base, "reservationId": "R", "lines": [line]})
+    assert not shipment.is_valid(base)
+    assert not shipment.is_valid({**base, "reservationId": None, "lines": None})

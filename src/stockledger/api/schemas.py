@@ -225,6 +225,19 @@ class ReleaseIn(Body):
 
 
 class ShipmentIn(Body):
+    # The domain refuses a shipment with neither (decide._ship_direct): say so in the document.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {
+                    "required": ["reservationId"],
+                    "properties": {"reservationId": {"type": "string"}},
+                },
+                {"required": ["lines"], "properties": {"lines": {"type": "array"}}},
+            ]
+        }
+    )
+
     shipment_id: Id
     order_id: Id
     reservation_id: Id | None = None
