@@ -160,3 +160,27 @@ def test_a_shipment_names_a_reservation_or_lines() -> None:
     assert shipment.is_valid({**base, "reservationId": "R", "lines": [line]})
     assert not shipment.is_valid(base)
     assert not shipment.is_valid({**base, "reservationId": None, "lines": None})
+
+
+def _operations() -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (f"{method.upper()} {path}", operation)
+        for path, operations in document()["paths"].items()
+        for method, operation in operations.items()
+    ]
+
+
+def test_headers_are_strings_and_a_reused_key_is_a_documented_answer() -> None:
+    """A header has no null (a fuzzer sends "null"); every operation that takes an
+    Idempotency-Key documents its 422 idempotency-key-reused as a problem."""
+    keyed = []
+    for label, operation in _operations():
+        headers = {p["name"]: p for p in operation.get("parameters", ()) if p["in"] == "header"}
+        for name, header in headers.items():
+            assert header["schema"]["type"] == "string", (label, name)
+        if "Idempotency-Key" in headers:
+            keyed.append(label)
+            reused = operation["responses"]["422"]
+            assert "idempotency-key-reused" in reused["description"], label
+            assert "application/problem+json" in reused["content"], label
+    assert len(keyed) == 10  # every command

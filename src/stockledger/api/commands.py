@@ -37,7 +37,8 @@ def _errors(*statuses: int, replay: type[s.Out] = s.CommandOut) -> dict[int | st
         "conflicts with other processes that outlasted the retries",
         412: "If-Match does not match the stream version",
         413: "body over 256 KiB",
-        422: "invalid request, or Idempotency-Key reused with another body",
+        422: "invalid request, or idempotency-key-reused: the Idempotency-Key was used for "
+        "another request (another body, path or operation)",
         503: "database unreachable",
     }
     replayed: dict[str, Any] = {

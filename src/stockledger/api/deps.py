@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, Header, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, WithJsonSchema
 
 from ..projections.read import ProjectedReader
 from ..reads import StockReader
@@ -47,6 +47,12 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 _HEADER_TEXT = r"^[\x21-\x7e]{1,255}$"
 
 
+def _header_schema(pattern: str) -> WithJsonSchema:
+    """An optional header's schema: a string (absent is `required: false`). Optional's `null`
+    branch has no meaning in a header, and a client or fuzzer that sends it sends "null"."""
+    return WithJsonSchema({"type": "string", "pattern": pattern})
+
+
 @dataclass(frozen=True, slots=True)
 class CommandHeaders:
     idempotency_key: str | None
@@ -67,8 +73,10 @@ async def command_headers(
             "status and body (`Idempotent-Replayed: true`) and appends nothing. A refusal "
             "(409 insufficient-stock, 404, 412, a domain 422) is an outcome too: it is "
             "recorded and replayed like a success, so retry a refused command with a new key. "
-            "The same key with another body: 422 idempotency-key-reused",
+            "The same key with another request (another body, path or operation): 422 "
+            "idempotency-key-reused",
         ),
+        _header_schema(_HEADER_TEXT),
     ] = None,
     correlation_id: Annotated[
         str | None,
@@ -78,6 +86,7 @@ async def command_headers(
             description="stored as correlationId; default: the command's order/purchase "
             "order/transfer/return id, else a new UUID",
         ),
+        _header_schema(_HEADER_TEXT),
     ] = None,
 ) -> CommandHeaders:
     return CommandHeaders(
@@ -118,6 +127,7 @@ IfMatch = Annotated[
         "stream is at another version",
         examples=['"7"'],
     ),
+    _header_schema(IF_MATCH),
 ]
 
 
