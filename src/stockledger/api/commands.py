@@ -33,7 +33,9 @@ def _errors(*statuses: int, replay: type[s.Out] = s.CommandOut) -> dict[int | st
         403: "role not allowed",
         404: "unknown reservation or transfer",
         408: "the body did not arrive within the body timeout",
-        409: "insufficient stock, reservation not active, a conflicting duplicate, or version "
+        409: "what the ledger holds refuses it: insufficient stock, reservation not active, a "
+        "conflicting duplicate, a conflict (a level past 2^31-1, shipping what the reservation "
+        "does not hold or for another order, receiving more than was dispatched), or version "
         "conflicts with other processes that outlasted the retries",
         412: "If-Match does not match the stream version",
         413: "body over 256 KiB",

@@ -17,6 +17,7 @@ from ..domain.errors import (
     DomainError,
     InsufficientStock,
     InvalidCommand,
+    LedgerConflict,
     NotFound,
     ReservationNotActive,
     VersionMismatch,
@@ -123,7 +124,7 @@ def to_problem(error: Exception) -> Problem:
             )
         case InvalidCommand(detail=detail):
             return Problem(422, "validation-error", detail)
-        case ConflictingDuplicate(detail=detail):
+        case ConflictingDuplicate(detail=detail) | LedgerConflict(detail=detail):
             return Problem(409, "conflict", detail)
         case IdempotencyKeyReused():
             return Problem(422, "idempotency-key-reused", str(error))
