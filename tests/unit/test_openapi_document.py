@@ -184,3 +184,22 @@ def test_headers_are_strings_and_a_reused_key_is_a_documented_answer() -> None:
             assert "idempotency-key-reused" in reused["description"], label
             assert "application/problem+json" in reused["content"], label
     assert len(keyed) == 10  # every command
+
+
+def test_a_new_reservation_links_to_what_can_follow_it() -> None:
+    """OpenAPI links (clients and schemathesis' stateful phase follow them)."""
+    created = document()["paths"]["/v1/reservations"]["post"]["responses"]["201"]
+    links = created["links"]
+    for name, link in links.items():
+        pointer = link["operationRef"].removeprefix("#/paths/").split("/")
+        path, method = pointer[0].replace("~1", "/").replace("~0", "~"), pointer[1]
+        assert method in document()["paths"][path], name
+    assert {n: links[n]["parameters"] for n in ("ConfirmReservation", "ReleaseReservation")} == {
+        "ConfirmReservation": {"path.reservation_id": "$response.body#/reservationId"},
+        "ReleaseReservation": {"path.reservation_id": "$response.body#/reservationId"},
+    }
+    shipment = links["ShipReservation"]["requestBody"]
+    assert shipment["reservationId"] == "$response.body#/reservationId"
+    assert ShipmentIn.model_validate(
+        {k: "R-1" if v.startswith("$") else v for k, v in shipment.items()}
+    )

@@ -130,7 +130,7 @@ async def receive(
     "/reservations",
     status_code=201,
     response_model=s.ReservationCommandOut,
-    responses=_errors(replay=s.ReservationCommandOut),
+    responses={**_errors(replay=s.ReservationCommandOut), 201: {"links": s.RESERVATION_LINKS}},
 )
 async def reserve(
     body: s.ReservationIn,

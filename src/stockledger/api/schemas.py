@@ -283,6 +283,43 @@ class CountIn(Body):
     notes: Text | None = None
 
 
+def _operation(path: str, method: str) -> str:
+    """An OpenAPI link's operationRef: a JSON pointer into the document's paths."""
+    return "#/paths/" + path.replace("~", "~0").replace("/", "~1") + "/" + method
+
+
+_RESERVATION_ID = "$response.body#/reservationId"
+
+# What a new reservation's 201 leads to (OpenAPI links: clients and stateful tests follow them).
+RESERVATION_LINKS: dict[str, Any] = {
+    "GetReservation": {
+        "operationRef": _operation("/v1/reservations/{reservation_id}", "get"),
+        "parameters": {"path.reservation_id": _RESERVATION_ID},
+    },
+    "ConfirmReservation": {
+        "operationRef": _operation("/v1/reservations/{reservation_id}/confirm", "post"),
+        "parameters": {"path.reservation_id": _RESERVATION_ID},
+    },
+    "ReleaseReservation": {
+        "operationRef": _operation("/v1/reservations/{reservation_id}/release", "post"),
+        "parameters": {"path.reservation_id": _RESERVATION_ID},
+    },
+    "ShipReservation": {
+        "operationRef": _operation("/v1/shipments", "post"),
+        "description": "ship all its lines, with the reservation's id as the shipmentId (a "
+        "retry then replays the shipment instead of shipping twice)",
+        "requestBody": {
+            "shipmentId": _RESERVATION_ID,
+            "orderId": "$response.body#/orderId",
+            "reservationId": _RESERVATION_ID,
+        },
+        # The whole body, as OpenAPI means it (schemathesis would otherwise merge it into a
+        # generated one, with lines the reservation does not hold).
+        "x-schemathesis": {"merge_body": False},
+    },
+}
+
+
 # -- responses (documentation of what the routes return) -----------------------------------
 
 
