@@ -108,6 +108,34 @@ async def test_malformed_json_and_headers(api: Api, client: httpx.AsyncClient) -
     assert_problem(bad_match, 422, "validation-error")
 
 
+async def test_if_match_takes_an_entity_tag_and_refuses_other_forms(api: Api, ids: Any) -> None:
+    sku = ids("SKU")
+    await api.receive(sku, "WH-A", 10)
+    body = {"sku": sku, "warehouseId": "WH-A", "quantityChange": -1, "reason": "theft"}
+    for version, tag in enumerate(('"1"', 'W/"2"', "3"), start=2):
+        taken = await api.post("/v1/adjustments", {**body, "notes": tag}, If_Match=tag)
+        assert taken.status_code == 201, taken.text
+        assert taken.json()["events"][0]["version"] == version
+    stale = await api.post("/v1/adjustments", {**body, "notes": "stale"}, If_Match='"1"')
+    assert_problem(stale, 412, "version-conflict")
+    for tag in ("", '""', '"4', '""4""', "W/4", '"12345678901"', "4, 5"):
+        refused = await api.post("/v1/adjustments", {**body, "notes": "x"}, If_Match=tag)
+        assert_problem(refused, 422, "validation-error")
+    latin1 = [(k.encode(), v.encode()) for k, v in auth("admin").items()]
+    superscript = await api.http.post(  # "²".isdigit(), yet int("²") raises: was a 500
+        "/v1/adjustments", json=body, headers=[*latin1, (b"if-match", b"\xb2")]
+    )
+    assert_problem(superscript, 422, "validation-error")
+    assert (await api.stock(sku, "WH-A"))["version"] == 4
+
+
+async def test_a_shipment_without_reservation_or_lines_is_422(api: Api, ids: Any) -> None:
+    body = {"shipmentId": ids("S"), "orderId": ids("O")}
+    for shipment in (body, {**body, "reservationId": None, "lines": None}):
+        refused = await api.post("/v1/shipments", shipment, role="orders")
+        assert_problem(refused, 422, "validation-error")
+
+
 async def test_body_over_256_kib_is_413_before_parsing(client: httpx.AsyncClient) -> None:
     big = b'{"orderId": "' + b"x" * (256 * 1024) + b'"}'
     response = await client.post(
@@ -141,6 +169,15 @@ async def test_unknown_things_are_404(api: Api, client: httpx.AsyncClient, ids: 
 async def test_history_parameters_are_validated(api: Api, ids: Any) -> None:
     sku = ids("SKU")
     await api.receive(sku, "WH-A", 1)
-    for params in ({"limit": 1001}, {"limit": 0}, {"types": "StockStolen"}, {"after": -1}):
+    for params in (
+        {"limit": 1001},
+        {"limit": 0},
+        {"after": -1},
+        {"types": "StockStolen"},
+        {"types": ""},  # the document's array has at least one type
+        {"types": "StockReceived,"},
+        {"types": "StockReceived, StockShipped"},
+        {"types": "stockreceived"},
+    ):
         response = await api.get(f"/v1/stock/{sku}/WH-A/history", **params)
         assert_problem(response, 422, "validation-error")

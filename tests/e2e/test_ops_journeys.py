@@ -162,6 +162,8 @@ async def test_history_has_running_balances_filters_and_pages(api: Api, ids: Any
         "events"
     ]
     assert [(e["version"], e["balance"]["reserved"]) for e in reserved] == [(4, 4)]
+    both = await api.get(f"/v1/stock/{sku}/WH-A/history", types="StockReserved,StockReceived")
+    assert [e["version"] for e in both.json()["events"]] == [1, 2, 3, 4]
 
 
 async def test_time_travel_by_version_and_timestamp(api: Api, ids: Any) -> None:
@@ -184,5 +186,6 @@ async def test_time_travel_by_version_and_timestamp(api: Api, ids: Any) -> None:
         f"/v1/stock/{sku}/WH-A/at", version=1, timestamp=datetime.now(UTC).isoformat()
     )
     assert both.status_code == 422
+    assert (await api.get(f"/v1/stock/{sku}/WH-A/at")).status_code == 422  # neither
     strong = await api.stock(sku, "WH-A", consistency="strong")
     assert strong == await api.stock(sku, "WH-A")

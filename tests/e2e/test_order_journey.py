@@ -57,6 +57,25 @@ async def test_insufficient_stock_is_409_listing_short_lines(api: Api, ids) -> N
     assert (await api.stock(a, "WH-A"))["reserved"] == 0
 
 
+async def test_shipping_what_the_reservation_does_not_hold_is_a_conflict(
+    api: Api, ids: Any
+) -> None:
+    """Well-formed requests that the ledger's state refuses: 409, as insufficient stock is."""
+    sku, order = ids("SKU"), ids("ORDER")
+    await api.receive(sku, "WH-A", 10)
+    rid = (await api.reserve(order, (sku, "WH-A", 3))).json()["reservationId"]
+    ship = {"shipmentId": ids("SHIP"), "orderId": order, "reservationId": rid}
+    for refused in (
+        {**ship, "orderId": ids("ORDER")},
+        {**ship, "lines": [{"sku": sku, "warehouseId": "WH-A", "quantity": 4}]},
+        {**ship, "lines": [{"sku": ids("SKU"), "warehouseId": "WH-A", "quantity": 1}]},
+    ):
+        response = await api.post("/v1/shipments", refused, role="orders")
+        assert response.status_code == 409, response.text
+        assert response.json()["type"] == "/problems/conflict"
+    assert (await api.stock(sku, "WH-A"))["reserved"] == 3
+
+
 async def test_retry_with_idempotency_key_replays_and_appends_nothing(api: Api, ids: Any) -> None:
     sku, order, key = ids("SKU"), ids("ORDER"), ids("KEY")
     await api.receive(sku, "WH-A", 10)

@@ -26,7 +26,9 @@ from .processes import Served, serving
 
 
 def _clients(servers: list[Served]) -> list[httpx.AsyncClient]:
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    # Idle connections expire well before the server's keep-alive (5 s): a client that reuses
+    # one just as the server closes it reads a reset (httpx does not retry a POST).
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200, keepalive_expiry=2)
     return [httpx.AsyncClient(base_url=s.url, timeout=30, limits=limits) for s in servers]
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from stockledger.domain import commands as c
 from stockledger.domain.decide import MAX_LEVEL
-from stockledger.domain.errors import InvalidCommand
+from stockledger.domain.errors import LedgerConflict
 from stockledger.domain.state import Levels
 
 from .memory_ledger import MemoryLedger
@@ -20,15 +20,15 @@ def test_receipts_returns_and_transfers_stop_at_max_level() -> None:
     ledger = MemoryLedger()
     ledger.handle(c.ReceiveStock("SKU", "WH-A", BIG, "PO", Decimal(1), "S", None))
     ledger.handle(c.ReceiveStock("SKU", "WH-A", BIG, "PO", Decimal(1), "S", None))
-    with pytest.raises(InvalidCommand, match=f"more than {MAX_LEVEL} units"):
+    with pytest.raises(LedgerConflict, match=f"more than {MAX_LEVEL} units"):
         ledger.handle(c.ReceiveStock("SKU", "WH-A", BIG, "PO", Decimal(1), "S", None))
-    with pytest.raises(InvalidCommand):
+    with pytest.raises(LedgerConflict):
         ledger.handle(c.ReturnStock("R", "O", "SKU", "WH-A", BIG, "defective", "resellable"))
-    with pytest.raises(InvalidCommand):
+    with pytest.raises(LedgerConflict):
         ledger.handle(c.AdjustStock("SKU", "WH-A", BIG, "system_correction", "n", None))
     ledger.handle(c.ReceiveStock("SKU", "WH-B", BIG, "PO", Decimal(1), "S", None))
     ledger.handle(c.DispatchTransfer("T", "SKU", "WH-B", "WH-A", BIG))  # inTransit has room
-    with pytest.raises(InvalidCommand, match="WH-A"):  # the destination's onHand has not
+    with pytest.raises(LedgerConflict, match="WH-A"):  # the destination's onHand has not
         ledger.handle(c.ReceiveTransfer("T", None))
     ledger.handle(c.ReturnStock("R2", "O", "SKU", "WH-A", BIG, "defective", "damaged"))
     assert ledger.stock("SKU", "WH-A").levels == Levels(

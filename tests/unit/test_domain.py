@@ -12,6 +12,7 @@ from stockledger.domain.errors import (
     ConflictingDuplicate,
     InsufficientStock,
     InvalidCommand,
+    LedgerConflict,
     NotFound,
     ReservationNotActive,
     VersionMismatch,
@@ -105,8 +106,10 @@ def test_shipping_part_of_a_reservation_releases_the_rest(ledger: MemoryLedger) 
 
 def test_shipping_more_than_reserved_is_refused(ledger: MemoryLedger) -> None:
     reserve(ledger, "R1", ("SKU-1", "WH-A", 4))
-    with pytest.raises(InvalidCommand):
+    with pytest.raises(LedgerConflict, match="holds 4"):
         ledger.handle(c.ShipStock("S1", "order-R1", "R1", (Line("SKU-1", "WH-A", 5),)))
+    with pytest.raises(LedgerConflict, match="belongs to order order-R1"):
+        ledger.handle(c.ShipStock("S1", "order-R2", "R1", None))
 
 
 def test_retried_shipment_appends_nothing(ledger: MemoryLedger) -> None:

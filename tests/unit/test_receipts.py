@@ -13,10 +13,15 @@ from stockledger.domain.errors import (
     DomainError,
     InsufficientStock,
     InvalidCommand,
+    ItemInactive,
+    LedgerConflict,
     NotFound,
     ReservationNotActive,
     ShortLine,
+    ValuationMethodLocked,
     VersionMismatch,
+    WarehouseInactive,
+    WarehouseNotEmpty,
 )
 from stockledger.domain.events import Line
 from stockledger.domain.state import Levels, ReservationState, ReservationStatus, StockLevel
@@ -31,7 +36,16 @@ ERRORS: list[DomainError] = [
     InvalidCommand("quantity must not exceed what was dispatched"),
     VersionMismatch("stock:SKU-1:WH-1", 3, 4),
     ConflictingDuplicate("Reservation R-1 already exists"),
+    LedgerConflict("receiving 5 of a transfer that dispatched 3"),
+    ItemInactive("SKU-1", "receipts"),
+    WarehouseInactive("WH-9", "transfers in"),
+    WarehouseNotEmpty("WH-9", ["stock:SKU-1:WH-9"]),
+    ValuationMethodLocked("SKU-1", "fifo"),
 ]
+
+
+def test_every_kind_of_refusal_can_be_recorded() -> None:
+    assert {type(e) for e in ERRORS} == set(DomainError.__subclasses__())
 
 
 def _stored(answer: Answer) -> IdempotencyRecord:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from ..domain import commands as c
@@ -16,7 +16,7 @@ from ..service import Outcome
 from . import schemas as s
 from .auth import READ_STOCK, WAREHOUSE, Principal, require
 from .commands import errors, execute, reply
-from .deps import CommandHeadersDep, ServicesDep, parse_if_match
+from .deps import CatalogIfMatch, CommandHeadersDep, ServicesDep, parse_if_match
 from .fastroute import FastRoute
 from .present import catalog_command_out, item_out, warehouse_out
 from .problems import Problem
@@ -25,9 +25,6 @@ router = APIRouter(prefix="/v1", tags=["catalog"], route_class=FastRoute)
 
 Writer = Annotated[Principal, require(WAREHOUSE)]
 Reader = Annotated[Principal, require(READ_STOCK)]
-IfMatch = Annotated[
-    str | None, Header(alias="If-Match", description='"<version>" of the item or warehouse')
-]
 DEFINED = frozenset({"ItemDefined", "WarehouseDefined"})
 
 
@@ -67,7 +64,7 @@ async def define_item(
     services: ServicesDep,
     who: Writer,
     headers: CommandHeadersDep,
-    if_match: IfMatch = None,
+    if_match: CatalogIfMatch = None,
 ) -> Response:
     """Define an item (201, `ItemDefined`), or change the fields that differ (200, `ItemChanged`
     with only those; no event when nothing differs). `valuationMethod` cannot change once the
@@ -133,7 +130,7 @@ async def define_warehouse(
     services: ServicesDep,
     who: Writer,
     headers: CommandHeadersDep,
-    if_match: IfMatch = None,
+    if_match: CatalogIfMatch = None,
 ) -> Response:
     """Define a warehouse (201, `WarehouseDefined`) or change it (200, `WarehouseChanged`)."""
     command = c.DefineWarehouse(warehouse_id, body.name, body.address, parse_if_match(if_match))

@@ -9,7 +9,7 @@ from uuid import uuid4
 
 import orjson
 import structlog
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from ..domain import commands as c
@@ -17,7 +17,7 @@ from ..domain.events import Line
 from ..service import Answer, Outcome, utcnow
 from . import schemas as s
 from .auth import ORDERS, WAREHOUSE, Principal, require
-from .deps import CommandHeadersDep, ServicesDep, caller_for, parse_if_match
+from .deps import CommandHeadersDep, IfMatch, ServicesDep, caller_for, parse_if_match
 from .fastroute import FastRoute
 from .present import command_out, reservation_command_out
 from .problems import refusal
@@ -33,13 +33,16 @@ def errors(*statuses: int, replay: type[s.Out] = s.CommandOut) -> dict[int | str
         403: "role not allowed",
         404: "unknown reservation, transfer, item or warehouse",
         408: "the body did not arrive within the body timeout",
-        409: "insufficient stock, reservation not active, a conflicting duplicate, an inactive "
+        409: "what the ledger holds refuses it: insufficient stock, reservation not active, a "
+        "conflicting duplicate, a conflict (a level past 2^31-1, shipping what the reservation "
+        "does not hold or for another order, receiving more than was dispatched), an inactive "
         "item (item-inactive) or warehouse (warehouse-inactive), a warehouse still holding stock "
         "(warehouse-not-empty), a valuation method locked by stock events "
         "(valuation-method-locked), or version conflicts that outlasted the retries",
         412: "If-Match does not match the stream version",
         413: "body over 256 KiB",
-        422: "invalid request, or Idempotency-Key reused with another body",
+        422: "invalid request, or idempotency-key-reused: the Idempotency-Key was used for "
+        "another request (another body, path or operation)",
         503: "database unreachable",
     }
     replayed: dict[str, Any] = {
@@ -158,7 +161,7 @@ async def receive(
     "/reservations",
     status_code=201,
     response_model=s.ReservationCommandOut,
-    responses=errors(replay=s.ReservationCommandOut),
+    responses={**errors(replay=s.ReservationCommandOut), 201: {"links": s.RESERVATION_LINKS}},
 )
 async def reserve(
     body: s.ReservationIn,
@@ -300,9 +303,7 @@ async def adjust(
     services: ServicesDep,
     who: Writer,
     headers: CommandHeadersDep,
-    if_match: Annotated[
-        str | None, Header(alias="If-Match", description='"<version>" of the stock stream')
-    ] = None,
+    if_match: IfMatch = None,
 ) -> Response:
     """Correct onHand (never below reserved nor 0)."""
     command = c.AdjustStock(
@@ -323,9 +324,7 @@ async def count(
     services: ServicesDep,
     who: Writer,
     headers: CommandHeadersDep,
-    if_match: Annotated[
-        str | None, Header(alias="If-Match", description='"<version>" of the stock stream')
-    ] = None,
+    if_match: IfMatch = None,
 ) -> Response:
     """Record a physical count; a difference becomes a `physical_count` adjustment."""
     command = c.CountStock(

@@ -8,13 +8,12 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, Header, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, WithJsonSchema
 
 from ..service import Caller
 from ..wiring import Services
 from .auth import Principal
 from .fastroute import fast_value
-from .problems import Problem
 
 
 def services_of(request: Request) -> Services:
@@ -33,6 +32,12 @@ async def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 _HEADER_TEXT = r"^[\x21-\x7e]{1,255}$"
+
+
+def _header_schema(pattern: str) -> WithJsonSchema:
+    """An optional header's schema: a string (absent is `required: false`). Optional's `null`
+    branch has no meaning in a header, and a client or fuzzer that sends it sends "null"."""
+    return WithJsonSchema({"type": "string", "pattern": pattern})
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +60,10 @@ async def command_headers(
             "status and body (`Idempotent-Replayed: true`) and appends nothing. A refusal "
             "(409 insufficient-stock, 404, 412, a domain 422) is an outcome too: it is "
             "recorded and replayed like a success, so retry a refused command with a new key. "
-            "The same key with another body: 422 idempotency-key-reused",
+            "The same key with another request (another body, path or operation): 422 "
+            "idempotency-key-reused",
         ),
+        _header_schema(_HEADER_TEXT),
     ] = None,
     correlation_id: Annotated[
         str | None,
@@ -66,6 +73,7 @@ async def command_headers(
             description="stored as correlationId; default: the command's order/purchase "
             "order/transfer/return id, else a new UUID",
         ),
+        _header_schema(_HEADER_TEXT),
     ] = None,
 ) -> CommandHeaders:
     return CommandHeaders(
@@ -93,12 +101,30 @@ def caller_for(
     )
 
 
+# `If-Match: "7"`: an entity tag as the stock level's ETag gives it; the bare number and a W/
+# prefix are taken too. ASCII digits only (str.isdigit() took "²", which int() then refused).
+IF_MATCH = r'^(W/)?"[0-9]{1,10}"$|^[0-9]{1,10}$'
+
+
+def _if_match(what: str) -> Any:
+    """The If-Match header of a command on one stream (`what` names it in the document)."""
+    return Header(
+        alias="If-Match",
+        pattern=IF_MATCH,
+        description=f'"<version>" of the {what}: 412 version-conflict when the stream is at '
+        "another version",
+        examples=['"7"'],
+    )
+
+
+IfMatch = Annotated[str | None, _if_match("stock stream (its ETag)"), _header_schema(IF_MATCH)]
+CatalogIfMatch = Annotated[
+    str | None, _if_match("item or warehouse (its version)"), _header_schema(IF_MATCH)
+]
+
+
 def parse_if_match(value: str | None) -> int | None:
-    """`If-Match: "7"` (or 7) -> 7."""
+    """`If-Match: "7"` (or W/"7", or 7) -> 7; the header's pattern has checked the form."""
     if value is None:
         return None
-    raw = value.strip()
-    raw = raw.removeprefix("W/").strip('"')
-    if not raw.isdigit() or len(raw) > 10:
-        raise Problem(422, "validation-error", 'If-Match must be a version in quotes, e.g. "7"')
-    return int(raw)
+    return int(value.removeprefix("W/").strip('"'))

@@ -18,6 +18,7 @@ from ..domain.errors import (
     InsufficientStock,
     InvalidCommand,
     ItemInactive,
+    LedgerConflict,
     NotFound,
     ReservationNotActive,
     ValuationMethodLocked,
@@ -131,7 +132,7 @@ def to_problem(error: Exception) -> Problem:
             )
         case InvalidCommand(detail=detail):
             return Problem(422, "validation-error", detail)
-        case ConflictingDuplicate(detail=detail):
+        case ConflictingDuplicate(detail=detail) | LedgerConflict(detail=detail):
             return Problem(409, "conflict", detail)
         case ItemInactive(detail=detail, sku=sku):
             return Problem(409, "item-inactive", detail, sku=sku)

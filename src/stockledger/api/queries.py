@@ -8,7 +8,6 @@ import orjson
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from ..domain.events import EVENT_TYPES
 from ..domain.state import ReservationState, StockLevel, StockState
 from ..domain.streams import reservation_stream, stock_stream
 from ..store.records import RecordedEvent
@@ -106,27 +105,35 @@ async def sku_stock(
     return _json(body, {"X-Stock-Source": source})
 
 
-@router.get("/stock/{sku}/{warehouse_id}/at", response_model=s.StockOut, responses=_ERRORS)
+@router.get(
+    "/stock/{sku}/{warehouse_id}/at",
+    response_model=s.StockOut,
+    responses=_ERRORS,
+    openapi_extra={"parameters": [s.TIME_TRAVEL_PARAMETER]},
+)
 async def stock_at(
     sku: s.Id,
     warehouse_id: s.Id,
     services: ServicesDep,
     _: Annotated[Principal, require(READ_HISTORY)],
-    timestamp: Annotated[s.Instant | None, Query(description="RFC 3339 with offset")] = None,
-    version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    timestamp: Annotated[s.Instant | None, Query(include_in_schema=False)] = None,
+    version: Annotated[s.StreamVersion | None, Query(include_in_schema=False)] = None,
 ) -> Response:
     """Time travel: the levels as they were at `timestamp`, or right after `version`."""
     if (timestamp is None) == (version is None):
         raise Problem(422, "validation-error", "Give exactly one of timestamp or version")
-    if timestamp is not None and timestamp.tzinfo is None:
-        raise Problem(422, "validation-error", "timestamp needs an offset (e.g. Z or +02:00)")
     level = await services.reader.level(sku, warehouse_id, version=version, until=timestamp)
     if level is None or (version is not None and level.version < version):
         raise Problem(404, "not-found", f"{sku} in {warehouse_id} had no events by then")
     return _json(stock_out(level), {"ETag": f'"{level.version}"'})
 
 
-@router.get("/stock/{sku}/{warehouse_id}/history", response_model=s.HistoryOut, responses=_ERRORS)
+@router.get(
+    "/stock/{sku}/{warehouse_id}/history",
+    response_model=s.HistoryOut,
+    responses=_ERRORS,
+    openapi_extra={"parameters": [s.EVENT_TYPES_PARAMETER]},
+)
 async def stock_history(
     sku: s.Id,
     warehouse_id: s.Id,
@@ -134,15 +141,15 @@ async def stock_history(
     _: Annotated[Principal, require(READ_HISTORY)],
     from_: Annotated[s.Instant | None, Query(alias="from", description="recordedAt ≥ from")] = None,
     to: Annotated[s.Instant | None, Query(description="recordedAt ≤ to")] = None,
-    types: Annotated[str | None, Query(description="comma-separated event types")] = None,
+    types: Annotated[str | None, Query(include_in_schema=False)] = None,
     limit: Limit = 100,
     after: Annotated[int, Query(ge=0, le=2**31 - 1, description="version cursor (`next`)")] = 0,
 ) -> Response:
     """Events in version order, each with the balance right after it."""
-    wanted = [t.strip() for t in types.split(",") if t.strip()] if types else None
-    unknown = sorted(set(wanted or ()) - set(EVENT_TYPES))
-    if unknown:
-        raise Problem(422, "validation-error", f"Unknown event types: {', '.join(unknown)}")
+    try:
+        wanted = s.event_types(types) if types is not None else None
+    except ValueError as error:
+        raise Problem(422, "validation-error", f"types: {error}") from None
     if await services.reader.level(sku, warehouse_id) is None:
         raise Problem(404, "not-found", f"No stock events for {sku} in {warehouse_id}")
     entries = await services.reader.history(

@@ -3,39 +3,193 @@ can never set `causedBy`, a version or anything else the server decides."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    WithJsonSchema,
+)
 from pydantic.alias_generators import to_camel
 
-from ..domain.events import AdjustmentReason, ReturnCondition, ReturnReason, ValuationMethod
+from ..domain.events import (
+    EVENT_TYPES,
+    AdjustmentReason,
+    ReturnCondition,
+    ReturnReason,
+    ValuationMethod,
+)
 from ..domain.streams import ID_PATTERN
 
 MAX_QUANTITY = 1_000_000_000
 
 Id = Annotated[str, StringConstraints(pattern=ID_PATTERN), Field(examples=["SKU-1"])]
-Quantity = Annotated[int, Field(strict=True, gt=0, le=MAX_QUANTITY, description="units, > 0")]
 
 
-def _utc_representable(value: datetime) -> datetime:
-    if value.tzinfo is not None:
-        try:
-            value.astimezone(UTC)
-        except OverflowError:
-            raise ValueError("the instant is out of range (years 1 to 9999 in UTC)") from None
+def _integral(value: object) -> object:
+    """JSON Schema's integer is any number without a fraction: 170.0 is one (2020-12, 6.3)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     return value
 
 
-# A query instant that exists in UTC: 0001-01-01T00:00:00+14:00 would overflow, not 500.
-Instant = Annotated[datetime, AfterValidator(_utc_representable)]
+# Counts of units are integers as JSON Schema has them (170 or 170.0), never "170" nor true:
+# `Annotated[int, Field(strict=True, <bounds>), WHOLE]` (after the bounds, so that the document
+# keeps them as minimum/maximum).
+WHOLE = BeforeValidator(_integral)
+Quantity = Annotated[
+    int, Field(strict=True, gt=0, le=MAX_QUANTITY, description="units, > 0"), WHOLE
+]
+
+
+# Money: a positive decimal of up to 12 digits before the point and 6 after (18 in all).
+# As a string, plain notation only: `Decimal()` alone would also take "1e3", " 1", "1_000" or
+# Arabic-Indic digits, none of which the document could state.
+MONEY_TEXT = r"^[0-9]{1,12}(\.[0-9]{1,6})?$"
+_MONEY_TEXT = re.compile(r"[0-9]{1,12}(\.[0-9]{1,6})?")
+
+
+def _plain_decimal(value: object) -> object:
+    if isinstance(value, str) and not _MONEY_TEXT.fullmatch(value):
+        raise ValueError("a decimal string: up to 12 digits, optionally a point and up to 6")
+    return value
+
+
+Money = Annotated[
+    Decimal,
+    BeforeValidator(_plain_decimal),
+    Field(gt=0, max_digits=18, decimal_places=6, allow_inf_nan=False),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "exclusiveMaximum": 10**12,
+                    "multipleOf": 0.000001,
+                },
+                {"type": "string", "pattern": MONEY_TEXT, "not": {"pattern": "^[0.]*$"}},
+            ],
+            "description": "decimal string or number > 0, up to 12 digits before the point and "
+            "6 after, stored exactly",
+            "examples": ["2.50"],
+        }
+    ),
+]
+
+
+def _not_zero(value: int) -> int:
+    if value == 0:
+        raise ValueError("must not be 0")
+    return value
+
+
+# An adjustment changes something: the document says `not: {const: 0}`, the model refuses 0.
+QuantityChange = Annotated[
+    int,
+    Field(
+        strict=True,
+        ge=-MAX_QUANTITY,
+        le=MAX_QUANTITY,
+        description="units, ≠ 0",
+        json_schema_extra={"not": {"const": 0}},
+    ),
+    WHOLE,
+    AfterValidator(_not_zero),
+]
+
+# A query instant: an RFC 3339 date-time, which has an offset (the `date-time` format), less
+# what datetime cannot hold (year 0000, the leap second :60). pydantic alone would also take
+# "0.5" (Unix seconds), "2026-11-01" or a time without offset.
+RFC3339 = (
+    r"^([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-[0-9]{2}-[0-9]{2}"
+    r"[Tt][0-9]{2}:[0-9]{2}:[0-5][0-9](\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+_RFC3339 = re.compile(RFC3339)
+
+
+def _rfc3339(value: object) -> object:
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise ValueError("an RFC 3339 date-time with an offset, e.g. 2026-11-01T09:30:00Z")
+    return value
+
+
+def _in_utc(value: datetime) -> datetime:
+    """The instant in UTC. 0001-01-01T00:00:00+14:00 is before year 1 in UTC and
+    9999-12-31T23:59:59-14:00 after 9999: no event is that old or that new, so the nearest
+    instant datetime holds answers the same."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        return (datetime.min if value.year == 1 else datetime.max).replace(tzinfo=UTC)
+
+
+Instant = Annotated[
+    datetime,
+    BeforeValidator(_rfc3339),
+    AfterValidator(_in_utc),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": RFC3339}),
+]
+StreamVersion = Annotated[int, Field(ge=1, le=2**31 - 1)]
+
+# Time travel takes exactly one of `timestamp` and `version`. OpenAPI has no rule across two
+# parameters, but one object parameter exploded as a form is the same query string
+# (?timestamp=... or ?version=...), and its schema can say "exactly one". The route reads the two
+# (hidden from the document) with these same types.
+TIME_TRAVEL_PARAMETER: dict[str, Any] = {
+    "name": "at",
+    "in": "query",
+    "required": True,
+    "style": "form",
+    "explode": True,
+    "description": "exactly one of `timestamp` (RFC 3339 with offset: the levels then) and "
+    "`version` (the levels right after that version)",
+    "schema": {
+        "type": "object",
+        "properties": {
+            "timestamp": TypeAdapter(Instant).json_schema(),
+            "version": TypeAdapter(StreamVersion).json_schema(),
+        },
+        "oneOf": [{"required": ["timestamp"]}, {"required": ["version"]}],
+    },
+}
 # Free text: no NUL (Postgres text and jsonb cannot hold U+0000, so it would never be stored).
 Text = Annotated[str, StringConstraints(min_length=1, max_length=1000, pattern=r"^[^\x00]+$")]
 # Correlation ids are ids, X-Correlation-Id values or UUIDs: visible ASCII.
 CorrelationId = Annotated[
     str, StringConstraints(pattern=r"^[\x21-\x7e]{1,255}$"), Field(examples=["ORDER-1001"])
 ]
+
+
+# History's `types`: OpenAPI's comma-separated array (style form, explode false) of the event
+# types, from the domain's registry. FastAPI can only declare repeated parameters, so the route
+# reads the raw text (hidden from the document) and `event_types` splits it.
+EVENT_TYPES_PARAMETER: dict[str, Any] = {
+    "name": "types",
+    "in": "query",
+    "required": False,
+    "style": "form",
+    "explode": False,
+    "description": "only these event types, comma-separated: `types=StockReserved,StockShipped`",
+    "schema": {"type": "array", "minItems": 1, "items": {"enum": list(EVENT_TYPES)}},
+}
+
+
+def event_types(text: str) -> list[str]:
+    """`StockReserved,StockShipped` -> both; ValueError naming what is not an event type."""
+    wanted = text.split(",")
+    unknown = [t for t in wanted if t not in EVENT_TYPES]
+    if unknown:
+        raise ValueError(f"not event types: {', '.join(map(repr, unknown))}")
+    return wanted
 
 
 class Body(BaseModel):
@@ -55,16 +209,7 @@ class ReceiptIn(Body):
     warehouse_id: Id
     quantity: Quantity
     purchase_order_id: Id
-    unit_cost: Annotated[
-        Decimal,
-        Field(
-            gt=0,
-            max_digits=18,
-            decimal_places=6,
-            allow_inf_nan=False,
-            description="decimal string or number, stored exactly",
-        ),
-    ]
+    unit_cost: Money
     supplier: Text
     receipt_id: Id | None = Field(
         default=None, description="optional: a receipt id counts once per SKU and warehouse"
@@ -74,7 +219,7 @@ class ReceiptIn(Body):
 class ReservationIn(Body):
     order_id: Id
     lines: Annotated[list[LineIn], Field(min_length=1, max_length=100)]
-    ttl_seconds: Annotated[int | None, Field(strict=True, gt=0, le=7 * 24 * 3600)] = None
+    ttl_seconds: Annotated[int, Field(strict=True, gt=0, le=7 * 24 * 3600), WHOLE] | None = None
 
 
 class ConfirmIn(Body):
@@ -86,6 +231,19 @@ class ReleaseIn(Body):
 
 
 class ShipmentIn(Body):
+    # The domain refuses a shipment with neither (decide._ship_direct): say so in the document.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {
+                    "required": ["reservationId"],
+                    "properties": {"reservationId": {"type": "string"}},
+                },
+                {"required": ["lines"], "properties": {"lines": {"type": "array"}}},
+            ]
+        }
+    )
+
     shipment_id: Id
     order_id: Id
     reservation_id: Id | None = None
@@ -111,15 +269,15 @@ class TransferIn(Body):
 
 
 class TransferReceiveIn(Body):
-    received_quantity: Annotated[int | None, Field(strict=True, ge=0, le=MAX_QUANTITY)] = None
+    received_quantity: Annotated[int, Field(strict=True, ge=0, le=MAX_QUANTITY), WHOLE] | None = (
+        None
+    )
 
 
 class AdjustmentIn(Body):
     sku: Id
     warehouse_id: Id
-    quantity_change: Annotated[
-        int, Field(strict=True, ge=-MAX_QUANTITY, le=MAX_QUANTITY, description="≠ 0")
-    ]
+    quantity_change: QuantityChange
     reason: AdjustmentReason
     notes: Text
 
@@ -127,8 +285,45 @@ class AdjustmentIn(Body):
 class CountIn(Body):
     sku: Id
     warehouse_id: Id
-    counted_quantity: Annotated[int, Field(strict=True, ge=0, le=MAX_QUANTITY)]
+    counted_quantity: Annotated[int, Field(strict=True, ge=0, le=MAX_QUANTITY), WHOLE]
     notes: Text | None = None
+
+
+def _operation(path: str, method: str) -> str:
+    """An OpenAPI link's operationRef: a JSON pointer into the document's paths."""
+    return "#/paths/" + path.replace("~", "~0").replace("/", "~1") + "/" + method
+
+
+_RESERVATION_ID = "$response.body#/reservationId"
+
+# What a new reservation's 201 leads to (OpenAPI links: clients and stateful tests follow them).
+RESERVATION_LINKS: dict[str, Any] = {
+    "GetReservation": {
+        "operationRef": _operation("/v1/reservations/{reservation_id}", "get"),
+        "parameters": {"path.reservation_id": _RESERVATION_ID},
+    },
+    "ConfirmReservation": {
+        "operationRef": _operation("/v1/reservations/{reservation_id}/confirm", "post"),
+        "parameters": {"path.reservation_id": _RESERVATION_ID},
+    },
+    "ReleaseReservation": {
+        "operationRef": _operation("/v1/reservations/{reservation_id}/release", "post"),
+        "parameters": {"path.reservation_id": _RESERVATION_ID},
+    },
+    "ShipReservation": {
+        "operationRef": _operation("/v1/shipments", "post"),
+        "description": "ship all its lines, with the reservation's id as the shipmentId (a "
+        "retry then replays the shipment instead of shipping twice)",
+        "requestBody": {
+            "shipmentId": _RESERVATION_ID,
+            "orderId": "$response.body#/orderId",
+            "reservationId": _RESERVATION_ID,
+        },
+        # The whole body, as OpenAPI means it (schemathesis would otherwise merge it into a
+        # generated one, with lines the reservation does not hold).
+        "x-schemathesis": {"merge_body": False},
+    },
+}
 
 
 # -- responses (documentation of what the routes return) -----------------------------------

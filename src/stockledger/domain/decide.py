@@ -17,6 +17,7 @@ from .errors import (
     InsufficientStock,
     InvalidCommand,
     ItemInactive,
+    LedgerConflict,
     NotFound,
     ReservationNotActive,
     ShortLine,
@@ -156,7 +157,7 @@ def _check_capacity(decision: Decision, states: Mapping[str, State]) -> None:
             continue
         levels = state.levels + delta(state, event)
         if max(levels.on_hand, levels.reserved, levels.in_transit, levels.damaged) > MAX_LEVEL:
-            raise InvalidCommand(
+            raise LedgerConflict(
                 f"{state.sku}@{state.warehouse_id} would hold more than {MAX_LEVEL} units"
             )
         after[stream_id] = replace(state, levels=levels)
@@ -321,12 +322,12 @@ def _ship_reserved(cmd: c.ShipStock, res: ReservationState, now: datetime) -> De
         )
     _require_open(res, now, "ship")
     if cmd.order_id != res.order_id:
-        raise InvalidCommand(f"Reservation {res.reservation_id} belongs to order {res.order_id}")
+        raise LedgerConflict(f"Reservation {res.reservation_id} belongs to order {res.order_id}")
     wanted = {(x.sku, x.warehouse_id): x.quantity for x in c.merge_lines(cmd.lines or res.lines)}
     reserved = {(x.sku, x.warehouse_id): x.quantity for x in res.lines}
     for key, quantity in wanted.items():
         if quantity > reserved.get(key, 0):
-            raise InvalidCommand(
+            raise LedgerConflict(
                 f"Line {key[0]}@{key[1]} ships {quantity} but the reservation holds "
                 f"{reserved.get(key, 0)}"
             )
@@ -434,7 +435,7 @@ def _receive_transfer(cmd: c.ReceiveTransfer, states: Mapping[str, State]) -> De
         )
     received = sent.quantity if cmd.received_quantity is None else cmd.received_quantity
     if not 0 <= received <= sent.quantity:
-        raise InvalidCommand(
+        raise LedgerConflict(
             f"receivedQuantity must be between 0 and the {sent.quantity} dispatched"
         )
     event = TransferReceived(

@@ -65,7 +65,17 @@ class NotFound(DomainError):
 
 
 class InvalidCommand(DomainError):
-    """A command that is well-formed but contradicts the ledger (maps to 422)."""
+    """A command that contradicts itself, whatever the ledger holds (maps to 422)."""
+
+    def __init__(self, detail: str) -> None:
+        self.detail = detail
+        super().__init__(detail)
+
+
+class LedgerConflict(DomainError):
+    """A well-formed command that what the ledger holds refuses: a bucket over capacity,
+    shipping what a reservation does not hold or for another order, receiving more than was
+    dispatched (maps to 409, as insufficient stock does)."""
 
     def __init__(self, detail: str) -> None:
         self.detail = detail
@@ -141,6 +151,7 @@ _KINDS: dict[str, type[DomainError]] = {
         InvalidCommand,
         VersionMismatch,
         ConflictingDuplicate,
+        LedgerConflict,
         ItemInactive,
         WarehouseInactive,
         WarehouseNotEmpty,

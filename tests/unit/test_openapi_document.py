@@ -1,0 +1,205 @@
+"""The OpenAPI document states the rules the server enforces, so that a request the document
+calls valid is never refused for its shape (tests/e2e/test_fuzz.py checks it end to end)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import cache
+from typing import Any, get_args
+
+import jsonschema_rs
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import TypeAdapter, ValidationError
+
+from stockledger.api.app import create_app
+from stockledger.api.schemas import Instant, LineIn, ReceiptIn, ShipmentIn
+from stockledger.config import Settings
+from stockledger.domain.events import EVENT_TYPES, Event
+
+
+@cache
+def document() -> dict[str, Any]:
+    """The document of an app that does no I/O until its lifespan."""
+    openapi: dict[str, Any] = create_app(Settings(database_url="postgresql://unused/")).openapi()
+    return openapi
+
+
+def body_schema(name: str) -> dict[str, Any]:
+    schema: dict[str, Any] = document()["components"]["schemas"][name]
+    return schema
+
+
+def test_an_adjustment_of_zero_is_outside_the_document() -> None:
+    change = body_schema("AdjustmentIn")["properties"]["quantityChange"]
+    assert change["not"] == {"const": 0}
+    assert (change["minimum"], change["maximum"]) == (-1_000_000_000, 1_000_000_000)
+
+
+def test_history_types_are_an_enum_of_the_domain_event_types() -> None:
+    history = document()["paths"]["/v1/stock/{sku}/{warehouse_id}/history"]["get"]
+    (types,) = [p for p in history["parameters"] if p["name"] == "types"]
+    assert (types["style"], types["explode"]) == ("form", False)  # comma-separated
+    assert (
+        types["schema"]["items"]["enum"]
+        == list(EVENT_TYPES)
+        == [cls.TYPE for cls in get_args(Event)]
+    )
+
+
+def test_time_travel_takes_exactly_one_of_timestamp_and_version() -> None:
+    """One form-exploded object parameter: ?timestamp=... or ?version=..., never both."""
+    at = document()["paths"]["/v1/stock/{sku}/{warehouse_id}/at"]["get"]
+    (parameter,) = [p for p in at["parameters"] if p["in"] == "query"]
+    assert (parameter["style"], parameter["explode"], parameter["required"]) == ("form", True, True)
+    schema = parameter["schema"]
+    assert set(schema["properties"]) == {"timestamp", "version"}
+    assert schema["oneOf"] == [{"required": ["timestamp"]}, {"required": ["version"]}]
+    exactly_one = jsonschema_rs.validator_for(schema)
+    assert exactly_one.is_valid({"timestamp": "2026-11-01T00:00:00Z"})
+    assert exactly_one.is_valid({"version": 7})
+    assert not exactly_one.is_valid({})
+    assert not exactly_one.is_valid({"timestamp": "2026-11-01T00:00:00Z", "version": 7})
+
+
+RECEIPT = {"sku": "A", "warehouseId": "W", "quantity": 1, "purchaseOrderId": "P", "supplier": "S"}
+
+
+def _model_takes(unit_cost: object) -> bool:
+    try:
+        ReceiptIn.model_validate_json(orjson.dumps({**RECEIPT, "unitCost": unit_cost}))
+    except ValidationError:
+        return False
+    return True
+
+
+@cache
+def _described_unit_cost() -> Any:
+    return jsonschema_rs.validator_for(body_schema("ReceiptIn")["properties"]["unitCost"])
+
+
+@settings(max_examples=500, deadline=None, database=None)
+@given(
+    st.one_of(
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.integers(min_value=-(10**14), max_value=10**14),
+        st.integers(min_value=0, max_value=10**12).map(lambda units: units * 1e-6),
+        st.decimals(min_value=0, max_value=10**13, places=7).map(str),
+        st.from_regex(r"\A[0-9.]{0,20}\Z"),
+        st.text(max_size=8),
+        st.booleans(),
+    )
+)
+def test_the_document_and_the_model_take_the_same_unit_costs(unit_cost: object) -> None:
+    assert _described_unit_cost().is_valid(unit_cost) == _model_takes(unit_cost)
+
+
+def test_a_unit_cost_string_is_plain_decimal_notation() -> None:
+    for taken in ("2.50", "0.000001", "123456789012.123456", 7, 0.25):
+        assert _model_takes(taken), taken
+    for refused in ("", "0", "0.000", "1e3", " 1", "+1", "1_000", "\u0661", ".5", "1.1234567"):
+        assert not _model_takes(refused), refused
+
+
+INSTANT: TypeAdapter[datetime] = TypeAdapter(Instant)
+
+
+def _instant_taken(moment: object) -> bool:
+    try:
+        INSTANT.validate_python(moment)
+    except ValidationError:
+        return False
+    return True
+
+
+@cache
+def _described_instant() -> Any:
+    (parameter,) = [
+        p
+        for p in document()["paths"]["/v1/stock/{sku}/{warehouse_id}/history"]["get"]["parameters"]
+        if p["name"] == "to"
+    ]
+    (instant,) = [s for s in parameter["schema"]["anyOf"] if s["type"] == "string"]
+    return jsonschema_rs.validator_for(instant, validate_formats=True)
+
+
+ISOFORMAT = st.datetimes(timezones=st.none() | st.timezones()).map(datetime.isoformat)
+NEAR_RFC3339 = st.from_regex(
+    r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2})?(\.[0-9]{0,9})?"
+    r"([Zz]|[+-][0-9]{2}:?[0-9]{2})?\Z"
+)
+
+
+@settings(max_examples=500, deadline=None, database=None)
+@given(
+    st.one_of(ISOFORMAT, NEAR_RFC3339, st.from_regex(r"\A[0-9.:-]{0,12}\Z"), st.text(max_size=6))
+)
+def test_the_document_and_the_model_take_the_same_instants(moment: str) -> None:
+    assert _described_instant().is_valid(moment) == _instant_taken(moment)
+
+
+def test_units_are_json_schema_integers() -> None:
+    """170.0 is an integer to JSON Schema (and to the document); "170" and true are not."""
+    line = body_schema("LineIn")["properties"]["quantity"]
+    assert (line["type"], line["exclusiveMinimum"], line["maximum"]) == ("integer", 0, 10**9)
+    for taken in (170, 170.0, 1e9):
+        assert LineIn.model_validate({"sku": "A", "warehouseId": "W", "quantity": taken})
+    for refused in ("170", True, 1.5, 0, 1e9 + 1):
+        with pytest.raises(ValidationError):
+            LineIn.model_validate({"sku": "A", "warehouseId": "W", "quantity": refused})
+
+
+def test_a_shipment_names_a_reservation_or_lines() -> None:
+    shipment = jsonschema_rs.validator_for(ShipmentIn.model_json_schema(by_alias=True))
+    base = {"shipmentId": "S", "orderId": "O"}
+    line = {"sku": "A", "warehouseId": "W", "quantity": 1}
+    assert shipment.is_valid({**base, "reservationId": "R"})
+    assert shipment.is_valid({**base, "lines": [line]})
+    assert shipment.is_valid({**base, "reservationId": "R", "lines": [line]})
+    assert not shipment.is_valid(base)
+    assert not shipment.is_valid({**base, "reservationId": None, "lines": None})
+
+
+def _operations() -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (f"{method.upper()} {path}", operation)
+        for path, operations in document()["paths"].items()
+        for method, operation in operations.items()
+    ]
+
+
+def test_headers_are_strings_and_a_reused_key_is_a_documented_answer() -> None:
+    """A header has no null (a fuzzer sends "null"); every operation that takes an
+    Idempotency-Key documents its 422 idempotency-key-reused as a problem."""
+    keyed = []
+    for label, operation in _operations():
+        headers = {p["name"]: p for p in operation.get("parameters", ()) if p["in"] == "header"}
+        for name, header in headers.items():
+            assert header["schema"]["type"] == "string", (label, name)
+        if "Idempotency-Key" in headers:
+            keyed.append(label)
+            reused = operation["responses"]["422"]
+            assert "idempotency-key-reused" in reused["description"], label
+            assert "application/problem+json" in reused["content"], label
+    assert len(keyed) == 15  # every command: 10 on stock, 5 on the catalog
+
+
+def test_a_new_reservation_links_to_what_can_follow_it() -> None:
+    """OpenAPI links (clients and schemathesis' stateful phase follow them)."""
+    created = document()["paths"]["/v1/reservations"]["post"]["responses"]["201"]
+    links = created["links"]
+    for name, link in links.items():
+        pointer = link["operationRef"].removeprefix("#/paths/").split("/")
+        path, method = pointer[0].replace("~1", "/").replace("~0", "~"), pointer[1]
+        assert method in document()["paths"][path], name
+    assert {n: links[n]["parameters"] for n in ("ConfirmReservation", "ReleaseReservation")} == {
+        "ConfirmReservation": {"path.reservation_id": "$response.body#/reservationId"},
+        "ReleaseReservation": {"path.reservation_id": "$response.body#/reservationId"},
+    }
+    shipment = links["ShipReservation"]["requestBody"]
+    assert shipment["reservationId"] == "$response.body#/reservationId"
+    assert ShipmentIn.model_validate(
+        {k: "R-1" if v.startswith("$") else v for k, v in shipment.items()}
+    )
