@@ -55,6 +55,20 @@ CROSS JOIN LATERAL (
 ORDER BY x.n
 """
 
+# The next `limit` distinct streams matching a LIKE pattern after a stream id: a loose index
+# scan of events(stream_id, version), one index probe per stream, never a scan of the events.
+_STREAMS_AFTER = """
+WITH RECURSIVE s AS (
+    (SELECT stream_id FROM events WHERE stream_id LIKE $1 AND stream_id > $2
+     ORDER BY stream_id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT e.stream_id FROM events e WHERE e.stream_id > s.stream_id
+              AND e.stream_id LIKE $1 ORDER BY e.stream_id LIMIT 1)
+    FROM s WHERE s.stream_id IS NOT NULL
+)
+SELECT stream_id FROM s WHERE stream_id IS NOT NULL LIMIT $3
+"""
+
 _SKU_STREAMS = """
 WITH RECURSIVE s AS (
     (SELECT stream_id FROM events WHERE stream_id LIKE $1 ORDER BY stream_id LIMIT 1)
@@ -130,6 +144,12 @@ class StockReader:
     ) -> StockLevel | None:
         found = await self.levels([stock_stream(sku, warehouse_id)], version=version, until=until)
         return found[0] if found else None
+
+    async def streams_after(self, pattern: str, after: str, limit: int) -> list[str]:
+        """Stream ids matching the LIKE `pattern` (`_` and `%` of ids escaped by the caller)
+        after `after`, in order: the keyset pages of the listings."""
+        rows = await self.pool.fetch(_STREAMS_AFTER, pattern, after, limit)
+        return [r["stream_id"] for r in rows]
 
     async def sku_levels(self, sku: str) -> list[StockLevel]:
         pattern = stock_stream(sku, "").replace("_", r"\_") + "%"

@@ -48,6 +48,8 @@ MATRIX: dict[tuple[str, str], frozenset[str] | None] = {
     ("POST", "/v1/items/{sku}/activate"): WAREHOUSE,
     ("PUT", "/v1/warehouses/{warehouse_id}"): WAREHOUSE,
     ("POST", "/v1/warehouses/{warehouse_id}/deactivate"): WAREHOUSE,
+    ("GET", "/v1/items"): ANYONE,
+    ("GET", "/v1/warehouses"): ANYONE,
     ("GET", "/v1/items/{sku}"): ANYONE,
     ("GET", "/v1/warehouses/{warehouse_id}"): ANYONE,
     ("GET", "/health"): PUBLIC,

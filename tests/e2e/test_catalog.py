@@ -182,3 +182,45 @@ async def test_a_receipt_racing_a_warehouse_deactivation_one_of_them_wins(
             assert (level.json()["onHand"], active) == (1, True)
         else:
             assert (level.status_code, active) == (404, False)
+
+
+async def test_ops_find_every_item_page_by_page_and_filter_by_prefix_and_state(
+    api: Api, ids: Any
+) -> None:
+    family = ids("LIST")  # a prefix no other test uses
+    skus = [f"{family}-{n:02d}" for n in range(7)]
+    for sku in reversed(skus):
+        assert (await put(api, f"/v1/items/{sku}", {"name": f"N {sku}"})).status_code == 201
+    await api.post(f"/v1/items/{skus[3]}/deactivate", {"reason": "gone"})
+
+    seen, after = [], None
+    while True:
+        params: dict[str, Any] = {"prefix": family, "limit": 3}
+        if after:
+            params["after"] = after
+        page = await api.get("/v1/items", role="orders", **params)
+        assert page.status_code == 200, page.text
+        seen += [x["sku"] for x in page.json()["items"]]
+        after = page.json()["next"]
+        if after is None:
+            break
+    assert seen == skus  # every item once, in SKU order
+    inactive = await api.get("/v1/items", prefix=family, active="false")
+    assert [x["sku"] for x in inactive.json()["items"]] == [skus[3]]
+    active = await api.get("/v1/items", prefix=family, active="true", limit=100)
+    assert [x["sku"] for x in active.json()["items"]] == skus[:3] + skus[4:]
+    assert active.json()["next"] is None
+
+
+async def test_warehouses_are_listed_with_their_state(api: Api, ids: Any) -> None:
+    family = ids("DEPOT")
+    for n in range(3):
+        await put(api, f"/v1/warehouses/{family}-{n}", {"name": f"Depot {n}"})
+    await api.post(f"/v1/warehouses/{family}-1/deactivate", {"reason": "closed"})
+    listed = await api.get("/v1/warehouses", role="auditor", prefix=family)
+    assert listed.status_code == 200
+    assert [(x["warehouseId"], x["active"]) for x in listed.json()["warehouses"]] == [
+        (f"{family}-0", True),
+        (f"{family}-1", False),
+        (f"{family}-2", True),
+    ]

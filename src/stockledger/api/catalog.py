@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from ..domain import commands as c
@@ -185,3 +185,76 @@ async def warehouse(warehouse_id: s.Id, services: ServicesDep, _: Reader) -> Res
     if not isinstance(state, WarehouseState) or not state.version:
         raise Problem(404, "not-found", f"Warehouse {warehouse_id} was never defined")
     return _json(warehouse_out(state))
+
+
+Limit = Annotated[int, Query(ge=1, le=1000, description="page size, max 1000")]
+Active = Annotated[bool | None, Query(description="only active (true) or inactive (false)")]
+Prefix = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9._-]{1,64}$", description="id prefix")]
+After = Annotated[
+    s.Id | None, Query(description="the `next` of the previous page: ids after this one")
+]
+
+
+async def _page(
+    services: ServicesDep,
+    category: str,
+    prefix: str | None,
+    active: bool | None,
+    after: str | None,
+    limit: int,
+) -> tuple[list[Any], str | None]:
+    """A keyset page of the catalog streams of `category`, folded from the store (always
+    current): stream ids by a loose index scan, `active` applied to the folds."""
+    escaped = (prefix or "").replace("_", "\\_")  # ids never hold `%`
+    pattern, cursor = f"{category}:{escaped}%", f"{category}:{after or ''}"
+    found: list[Any] = []
+    while len(found) < limit:
+        streams = await services.reader.streams_after(pattern, cursor, limit)
+        if not streams:
+            return found, None
+        states = await services.loader.load(streams)
+        found += [
+            state
+            for stream in streams
+            if (state := states[stream]).version and active in (None, _active(state))
+        ][: limit - len(found)]
+        cursor = streams[-1]
+        if len(streams) < limit:
+            return found, None
+    return found, _id(found[-1])
+
+
+def _active(state: Any) -> bool:
+    return bool(state.active)
+
+
+def _id(state: Any) -> str:
+    return state.sku if isinstance(state, ItemState) else state.warehouse_id
+
+
+@router.get("/items", response_model=s.ItemsOut, responses=_READ_ERRORS)
+async def items(
+    services: ServicesDep,
+    _: Reader,
+    prefix: Prefix = None,
+    active: Active = None,
+    after: After = None,
+    limit: Limit = 100,
+) -> Response:
+    """Every defined item in SKU order, keyset-paged (`next` -> `after`)."""
+    found, cursor = await _page(services, "item", prefix, active, after, limit)
+    return _json({"items": [item_out(x) for x in found], "next": cursor})
+
+
+@router.get("/warehouses", response_model=s.WarehousesOut, responses=_READ_ERRORS)
+async def warehouses(
+    services: ServicesDep,
+    _: Reader,
+    prefix: Prefix = None,
+    active: Active = None,
+    after: After = None,
+    limit: Limit = 100,
+) -> Response:
+    """Every defined warehouse in id order, keyset-paged (`next` -> `after`)."""
+    found, cursor = await _page(services, "warehouse", prefix, active, after, limit)
+    return _json({"warehouses": [warehouse_out(x) for x in found], "next": cursor})

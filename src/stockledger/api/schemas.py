@@ -510,3 +510,13 @@ class ItemCommandOut(ItemOut):
 
 class WarehouseCommandOut(WarehouseOut):
     events: list[EventOut]
+
+
+class ItemsOut(Out):
+    items: list[ItemOut]
+    next: str | None = Field(description="`after` for the next page; null on the last")
+
+
+class WarehousesOut(Out):
+    warehouses: list[WarehouseOut]
+    next: str | None = Field(description="`after` for the next page; null on the last")
