@@ -151,6 +151,24 @@ class StockReader:
         rows = await self.pool.fetch(_STREAMS_AFTER, pattern, after, limit)
         return [r["stream_id"] for r in rows]
 
+    async def listing(
+        self, sku_prefix: str, warehouse_id: str | None, after: str, limit: int
+    ) -> list[StockLevel]:
+        """Up to `limit` stock levels in stream order after the stream id `after`, folded
+        from the store (the listing without projections)."""
+        pattern = "stock:" + sku_prefix.replace("_", "\\_") + "%"
+        found: list[StockLevel] = []
+        while len(found) < limit:
+            streams = await self.streams_after(pattern, after, limit * 4)
+            if not streams:
+                break
+            after = streams[-1]
+            wanted = [s for s in streams if warehouse_id in (None, parse_stock_stream(s)[1])]
+            found += await self.levels(wanted)
+            if len(streams) < limit * 4:
+                break
+        return found[:limit]
+
     async def sku_levels(self, sku: str) -> list[StockLevel]:
         pattern = stock_stream(sku, "").replace("_", r"\_") + "%"
         streams = [r["stream_id"] for r in await self.pool.fetch(_SKU_STREAMS, pattern)]

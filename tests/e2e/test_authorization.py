@@ -49,6 +49,7 @@ MATRIX: dict[tuple[str, str], frozenset[str] | None] = {
     ("PUT", "/v1/warehouses/{warehouse_id}"): WAREHOUSE,
     ("POST", "/v1/warehouses/{warehouse_id}/deactivate"): WAREHOUSE,
     ("GET", "/v1/items"): ANYONE,
+    ("GET", "/v1/stock"): ANYONE,
     ("GET", "/v1/warehouses"): ANYONE,
     ("GET", "/v1/items/{sku}"): ANYONE,
     ("GET", "/v1/warehouses/{warehouse_id}"): ANYONE,

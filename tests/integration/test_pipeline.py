@@ -469,3 +469,22 @@ async def test_the_sampler_finds_drift_and_ready_says_so_until_a_replay(
             return await projections_check() == "ok"
 
         await eventually(healthy, within=10, what="ok after the replay")
+
+
+async def test_the_stock_listing_pages_the_postgres_read_model(pipe: Pipeline, ids: Any) -> None:
+    family = ids("LISTED")
+    skus = [f"{family}-{n}" for n in range(5)]
+    for sku in skus:
+        await pipe.api.receive(sku, "WH-L", 3)
+
+    async def projected() -> bool:
+        got = await pipe.api.get("/v1/stock", skuPrefix=family, limit=100)
+        return len(got.json()["levels"]) == len(skus)
+
+    await eventually(projected, what="five rows in stock_levels")
+    first = await pipe.api.get("/v1/stock", skuPrefix=family, warehouseId="WH-L", limit=2)
+    assert first.headers["X-Stock-Source"] == "postgres"
+    assert [x["sku"] for x in first.json()["levels"]] == skus[:2]
+    assert first.json()["next"] == f"{skus[1]}:WH-L"
+    rest = await pipe.api.get("/v1/stock", skuPrefix=family, after=first.json()["next"])
+    assert [(x["sku"], x["onHand"]) for x in rest.json()["levels"]] == [(s, 3) for s in skus[2:]]

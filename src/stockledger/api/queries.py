@@ -46,6 +46,41 @@ def _page(events: list[RecordedEvent], limit: int) -> dict[str, Any]:
     }
 
 
+@router.get("/stock", response_model=s.StockListOut, responses=_ERRORS)
+async def stock_listing(
+    services: ServicesDep,
+    _: Annotated[Principal, require(READ_STOCK)],
+    warehouse_id: Annotated[s.Id | None, Query(alias="warehouseId")] = None,
+    sku_prefix: Annotated[
+        str | None, Query(alias="skuPrefix", pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    ] = None,
+    after: Annotated[
+        str | None,
+        Query(
+            pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}:[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+            description="the `next` of the previous page (`sku:warehouseId`)",
+        ),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="page size, max 1000")] = 100,
+) -> Response:
+    """Every stock level, keyset-paged, in the order of `sku:warehouseId` (bytes); by
+    warehouse and SKU prefix. From the Postgres read model when the pipeline runs
+    (`X-Stock-Source: postgres`), else folded from the event store."""
+    cursor, prefix = f"stock:{after or ''}", sku_prefix or ""
+    if services.projected is not None:
+        levels = await services.projected.listing(prefix, warehouse_id, cursor, limit)
+        source = "postgres"
+    else:
+        levels = await services.reader.listing(prefix, warehouse_id, cursor, limit)
+        source = "event-store"
+    last = levels[-1] if len(levels) == limit else None
+    body = {
+        "levels": [stock_out(x) for x in levels],
+        "next": f"{last.sku}:{last.warehouse_id}" if last else None,
+    }
+    return _json(body, {"X-Stock-Source": source})
+
+
 @router.get("/stock/{sku}/{warehouse_id}", response_model=s.StockOut, responses=_ERRORS)
 async def stock_level(
     sku: s.Id,

@@ -520,3 +520,8 @@ class ItemsOut(Out):
 class WarehousesOut(Out):
     warehouses: list[WarehouseOut]
     next: str | None = Field(description="`after` for the next page; null on the last")
+
+
+class StockListOut(Out):
+    levels: list[StockOut]
+    next: str | None = Field(description="`after` for the next page (`sku:warehouseId`)")

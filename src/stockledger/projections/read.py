@@ -55,6 +55,30 @@ class ProjectedReader:
         )
         return (_row(row), "postgres") if row else None
 
+    async def listing(
+        self, sku_prefix: str, warehouse_id: str | None, after: str, limit: int
+    ) -> list[StockLevel]:
+        """Up to `limit` rows of the Postgres read model in stream order after `after`."""
+        pattern = "stock:" + sku_prefix.replace("_", "\\_") + "%"
+        if warehouse_id is None:  # the primary key's order
+            rows = await self.pool.fetch(
+                f"SELECT {_COLUMNS} FROM stock_levels WHERE stream_id > $1 "
+                "AND stream_id LIKE $2 ORDER BY stream_id LIMIT $3",
+                after,
+                pattern,
+                limit,
+            )
+        else:  # stock_levels_warehouse (warehouse_id, stream_id)
+            rows = await self.pool.fetch(
+                f"SELECT {_COLUMNS} FROM stock_levels WHERE warehouse_id = $1 "
+                "AND stream_id > $2 AND stream_id LIKE $3 ORDER BY stream_id LIMIT $4",
+                warehouse_id,
+                after,
+                pattern,
+                limit,
+            )
+        return [_row(r).level for r in rows]
+
     async def sku_levels(self, sku: str) -> tuple[list[Projected], str]:
         if self.redis is not None:
             try:
