@@ -97,8 +97,10 @@ class MeisShop:
     def _catalog(self, at: datetime) -> None:
         """The catalog as the first day opens: every SKU defined (every 7th valued at moving
         average, the rest FIFO) and, in the unprefixed demo, every warehouse; a few items
-        renamed; one SKU taken out of the range and back; a depot that closes before trading
-        begins. (Warehouse ids carry no prefix: prefixed seeds share WH-A ... and leave them.)"""
+        renamed; reorder rules on every 5th SKU (their alerts open at once, as nothing is in
+        stock yet, and close as the first receipts arrive); one SKU out of the range and back;
+        a depot that closes before trading begins. (Warehouse ids carry no prefix: prefixed
+        seeds share WH-A ... and leave them alone.)"""
         self.ledger.now = at
         if not self.plan.prefix:
             for n, wh in enumerate(self.warehouses):
@@ -113,6 +115,11 @@ class MeisShop:
             self.ledger.execute(renamed, WAREHOUSE)
         self.ledger.execute(c.DeactivateItem(self.skus[0], "supplier recall"), WAREHOUSE)
         self.ledger.execute(c.ActivateItem(self.skus[0]), WAREHOUSE)
+        for i, sku in enumerate(self.skus[::5]):  # reorder rules on every 5th SKU
+            for wh in self.warehouses:
+                rule = c.SetReorderRule(sku, wh, reorder_point=4 + i % 4, reorder_quantity=24)
+                self.ledger.execute(rule, WAREHOUSE)
+        self.ledger.execute(c.RemoveReorderRule(self.skus[0], self.warehouses[0]), WAREHOUSE)
         closed = f"{self.plan.prefix}WH-OLD"
         self.ledger.execute(c.DefineWarehouse(closed, "Old depot", "Dock 9"), WAREHOUSE)
         self.ledger.execute(c.DefineWarehouse(closed, "Old depot", "Dock 9, rear"), WAREHOUSE)

@@ -70,7 +70,9 @@ MAX_BATCH = 256
 MAX_ATTEMPTS = 8
 CONTENDED_SECONDS = 1.0  # see _run_batch
 MAX_IN_FLIGHT = 4  # batches appending at once (each holds one pooled connection)
-READ_CHECKED = frozenset({"item", "warehouse"})  # streams read-only commands still version-check
+# Streams that stock commands read beside the stock they move (items, warehouses, reorder rules):
+# locked shared and left out of the pipelining footprint unless a command of theirs writes them.
+READ_CHECKED = frozenset({"item", "warehouse", "reorder"})
 
 
 def utcnow() -> datetime:
@@ -620,15 +622,14 @@ class Ledger:
             StreamWrite(stream_id, states[stream_id].version, tuple(events))
             for stream_id, events in pending.items()
         ]
-        # A catalog stream a command only read (is the item active?) is checked at its version
-        # in the same append: a deactivation that commits first turns this batch into a
-        # conflict and a retry, so no receipt slips past it.
-        read = {s for item in decided if item.recording for s in item.recording.states}
-        writes += [
-            StreamWrite(s, states[s].version, ())
-            for s in sorted(read - pending.keys())
-            if category(s) in READ_CHECKED
-        ]
+        # A stream a command only read (is the item active? the rule of this stock stream? the
+        # level a new rule is set against) is checked at its version in the same append: a
+        # change that commits first turns this batch into a conflict and a retry, so nothing
+        # is decided on a state that no longer holds. (A batch appending nothing checks
+        # nothing: it changes nothing either.)
+        if pending:
+            read = {s for item in decided if item.recording for s in item.recording.states}
+            writes += [StreamWrite(s, states[s].version, ()) for s in sorted(read - pending.keys())]
         return decided, writes, {s: working[s] for s in pending}
 
     async def _prefetch_already(self, decided: Sequence[_Decided]) -> None:

@@ -63,7 +63,7 @@ async def seeded(pool: asyncpg.Pool[Any]) -> SeedResult:
 
 
 def patterns(plan: SeedPlan = PLAN) -> list[str]:
-    kinds = ("stock", "reservation", "transfer", "item", "warehouse")
+    kinds = ("stock", "reservation", "transfer", "item", "warehouse", "reorder")
     return [f"{kind}:{plan.prefix}%" for kind in kinds]
 
 

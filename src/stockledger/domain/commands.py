@@ -9,6 +9,7 @@ from decimal import Decimal
 from .events import AdjustmentReason, Line, ReturnCondition, ReturnReason, ValuationMethod
 from .streams import (
     item_stream,
+    reorder_stream,
     reservation_stream,
     stock_stream,
     transfer_stream,
@@ -148,6 +149,21 @@ class DeactivateWarehouse:
     holding: tuple[str, ...] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class SetReorderRule:
+    sku: str
+    warehouse_id: str
+    reorder_point: int
+    reorder_quantity: int
+    safety_stock: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveReorderRule:
+    sku: str
+    warehouse_id: str
+
+
 Command = (
     ReceiveStock
     | ReserveStock
@@ -165,6 +181,8 @@ Command = (
     | ActivateItem
     | DefineWarehouse
     | DeactivateWarehouse
+    | SetReorderRule
+    | RemoveReorderRule
 )
 
 
@@ -205,3 +223,5 @@ def primary_streams(command: Command) -> tuple[str, ...]:
             return (item_stream(s),)
         case DefineWarehouse(warehouse_id=w) | DeactivateWarehouse(warehouse_id=w):
             return (warehouse_stream(w),)
+        case SetReorderRule(sku=s, warehouse_id=w) | RemoveReorderRule(sku=s, warehouse_id=w):
+            return (reorder_stream(s, w), stock_stream(s, w))  # evaluated at once

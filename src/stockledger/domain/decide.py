@@ -33,6 +33,8 @@ from .events import (
     ItemDeactivated,
     ItemDefined,
     Line,
+    ReorderRuleRemoved,
+    ReorderRuleSet,
     ReservationConfirmed,
     ReservationExpired,
     ReservationReleased,
@@ -49,8 +51,11 @@ from .events import (
     WarehouseDeactivated,
     WarehouseDefined,
 )
+from .reorder import crossings
 from .state import (
     ItemState,
+    ReorderRule,
+    ReorderState,
     ReservationState,
     ReservationStatus,
     State,
@@ -59,9 +64,11 @@ from .state import (
     TransferStatus,
     WarehouseState,
     delta,
+    evolve,
 )
 from .streams import (
     item_stream,
+    reorder_stream,
     reservation_stream,
     stock_stream,
     transfer_stream,
@@ -70,7 +77,9 @@ from .streams import (
 
 Pending = tuple[str, Event]
 MAX_LEVEL = 2**31 - 1  # any bucket of a stock stream: fits the 32-bit columns of every read model
-S = TypeVar("S", StockState, ReservationState, TransferState, ItemState, WarehouseState)
+S = TypeVar(
+    "S", StockState, ReservationState, TransferState, ItemState, WarehouseState, ReorderState
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +116,9 @@ def required_streams(command: c.Command, states: Mapping[str, State]) -> tuple[s
             if isinstance(own, TransferState) and own.dispatched is not None:
                 d = own.dispatched
                 streams += (stock_stream(d.sku, d.to_warehouse_id),)
-    return tuple(dict.fromkeys(streams))
+    # every stock stream's reorder rule: a change of its level may cross it (reorder.py)
+    rules = (f"reorder:{s.removeprefix('stock:')}" for s in streams if s.startswith("stock:"))
+    return tuple(dict.fromkeys((*streams, *rules)))
 
 
 def _get(states: Mapping[str, State], stream_id: str, kind: type[S]) -> S:
@@ -145,7 +156,29 @@ def _touched(lines: tuple[Line, ...] | tuple[ShippedLine, ...]) -> tuple[str, ..
 def decide(command: c.Command, states: Mapping[str, State], now: datetime) -> Decision:
     decision = _decide(command, states, now)
     _check_capacity(decision, states)
-    return decision
+    return _with_alerts(decision, states, now)
+
+
+def _with_alerts(decision: Decision, states: Mapping[str, State], now: datetime) -> Decision:
+    """The decision plus the alert events its new levels call for, on each stock stream's
+    reorder stream, in the same decision (so in the same transaction)."""
+    after: dict[str, State] = {}
+    for stream_id, event in decision.events:
+        after[stream_id] = evolve(after.get(stream_id) or states[stream_id], event, now)
+    alerts: list[Pending] = []
+    for stream_id, state in states.items():
+        if not isinstance(state, ReorderState):
+            continue
+        stock = after.get(stock_stream(state.sku, state.warehouse_id))
+        rule = after.get(stream_id, state)
+        if stock is None and rule is state:
+            continue  # neither the level nor the rule changed
+        stock = stock or states.get(stock_stream(state.sku, state.warehouse_id))
+        if isinstance(stock, StockState) and isinstance(rule, ReorderState):
+            alerts += [(stream_id, e) for e in crossings(rule, stock.levels)]
+    if not alerts:
+        return decision
+    return replace(decision, events=decision.events + tuple(alerts))
 
 
 def _check_capacity(decision: Decision, states: Mapping[str, State]) -> None:
@@ -197,6 +230,9 @@ def _decide(command: c.Command, states: Mapping[str, State], now: datetime) -> D
         case c.DeactivateWarehouse():
             stream = warehouse_stream(command.warehouse_id)
             return _deactivate_warehouse(command, _get(states, stream, WarehouseState))
+        case c.SetReorderRule() | c.RemoveReorderRule():
+            stream = reorder_stream(command.sku, command.warehouse_id)
+            return _reorder_rule(command, _get(states, stream, ReorderState))
 
 
 def _require_active(states: Mapping[str, State], sku: str, action: str) -> None:
@@ -586,3 +622,21 @@ def _deactivate_warehouse(cmd: c.DeactivateWarehouse, warehouse: WarehouseState)
         raise WarehouseNotEmpty(cmd.warehouse_id, list(cmd.holding))
     event = WarehouseDeactivated(cmd.warehouse_id, cmd.reason)
     return Decision(events=((warehouse_stream(cmd.warehouse_id), event),))
+
+
+# -- reorder rules ------------------------------------------------------------------------------
+
+
+def _reorder_rule(cmd: c.SetReorderRule | c.RemoveReorderRule, state: ReorderState) -> Decision:
+    stream = reorder_stream(cmd.sku, cmd.warehouse_id)
+    if isinstance(cmd, c.RemoveReorderRule):
+        if state.rule is None:
+            raise NotFound(f"Reorder rule for {cmd.sku} in {cmd.warehouse_id}")
+        return Decision(events=((stream, ReorderRuleRemoved(cmd.sku, cmd.warehouse_id)),))
+    rule = ReorderRule(cmd.reorder_point, cmd.reorder_quantity, cmd.safety_stock)
+    if rule == state.rule:
+        return Decision()  # unchanged: no event
+    event = ReorderRuleSet(
+        cmd.sku, cmd.warehouse_id, cmd.reorder_point, cmd.reorder_quantity, cmd.safety_stock
+    )
+    return Decision(events=((stream, event),))

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from .events import (
     Event,
@@ -15,10 +15,15 @@ from .events import (
     ItemDeactivated,
     ItemDefined,
     Line,
+    LowStockDetected,
+    LowStockResolved,
+    ReorderRuleRemoved,
+    ReorderRuleSet,
     ReservationConfirmed,
     ReservationExpired,
     ReservationReleased,
     StockAdjusted,
+    StockOutDetected,
     StockReceived,
     StockReserved,
     StockReturned,
@@ -317,6 +322,45 @@ def evolve_warehouse(state: WarehouseState, event: Event, recorded_at: datetime)
     return replace(state, version=state.version + 1, updated_at=recorded_at)
 
 
+@dataclass(frozen=True, slots=True)
+class ReorderRule:
+    reorder_point: int
+    reorder_quantity: int
+    safety_stock: int = 0
+
+
+AlertKind = Literal["low_stock", "stock_out"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReorderState:
+    """A stock stream's reorder rule and its open alert (at most one)."""
+
+    sku: str
+    warehouse_id: str
+    version: int = 0
+    rule: ReorderRule | None = None
+    alert_id: str | None = None
+    alert_kind: AlertKind | None = None
+    updated_at: datetime | None = None
+
+
+def evolve_reorder(state: ReorderState, event: Event, recorded_at: datetime) -> ReorderState:
+    match event:
+        case ReorderRuleSet():
+            rule = ReorderRule(event.reorder_point, event.reorder_quantity, event.safety_stock)
+            state = replace(state, rule=rule)
+        case ReorderRuleRemoved():
+            state = replace(state, rule=None)
+        case LowStockDetected():
+            state = replace(state, alert_id=event.alert_id, alert_kind="low_stock")
+        case StockOutDetected():
+            state = replace(state, alert_id=event.alert_id, alert_kind="stock_out")
+        case LowStockResolved():
+            state = replace(state, alert_id=None, alert_kind=None)
+    return replace(state, version=state.version + 1, updated_at=recorded_at)
+
+
 T = TypeVar("T")
 
 
@@ -324,7 +368,7 @@ def _given(changed: T | None, current: T) -> T:
     return current if changed is None else changed
 
 
-State = StockState | ReservationState | TransferState | ItemState | WarehouseState
+State = StockState | ReservationState | TransferState | ItemState | WarehouseState | ReorderState
 
 
 def evolve(state: State, event: Event, recorded_at: datetime) -> State:
@@ -340,6 +384,8 @@ def evolve(state: State, event: Event, recorded_at: datetime) -> State:
             return evolve_item(state, event, recorded_at)
         case WarehouseState():
             return evolve_warehouse(state, event, recorded_at)
+        case ReorderState():
+            return evolve_reorder(state, event, recorded_at)
 
 
 def fold_events(state: State, events: Iterable[tuple[Event, datetime]]) -> State:
@@ -365,4 +411,7 @@ def initial_state(stream_id: str) -> State:
         return ItemState(sku=rest)
     if kind == "warehouse":
         return WarehouseState(warehouse_id=rest)
+    if kind == "reorder":
+        sku, warehouse_id = rest.split(":")
+        return ReorderState(sku=sku, warehouse_id=warehouse_id)
     raise ValueError(f"unknown stream category in {stream_id!r}")

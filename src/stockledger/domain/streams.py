@@ -33,6 +33,10 @@ def warehouse_stream(warehouse_id: str) -> str:
     return f"warehouse:{warehouse_id}"
 
 
+def reorder_stream(sku: str, warehouse_id: str) -> str:
+    return f"reorder:{sku}:{warehouse_id}"
+
+
 def category(stream_id: str) -> str:
     return stream_id.split(":", 1)[0]
 

@@ -12,6 +12,7 @@ from pydantic import TypeAdapter
 from ..domain.events import from_data
 from ..domain.state import (
     ItemState,
+    ReorderState,
     ReservationState,
     State,
     StockState,
@@ -30,6 +31,7 @@ _ADAPTERS: dict[str, TypeAdapter[Any]] = {
     "transfer": TypeAdapter(TransferState),
     "item": TypeAdapter(ItemState),
     "warehouse": TypeAdapter(WarehouseState),
+    "reorder": TypeAdapter(ReorderState),
 }
 
 # The snapshot's state goes out on each stream's first row only (it is read from there): sent
@@ -79,6 +81,8 @@ def _kind(state: State) -> str:
             return "item"
         case WarehouseState():
             return "warehouse"
+        case ReorderState():
+            return "reorder"
 
 
 def fold(state: State, events: Iterable[RecordedEvent]) -> State:
