@@ -22,6 +22,7 @@ from .domain.events import SCHEMA_VERSION, to_data
 from .domain.state import (
     NO_CHANGE,
     ItemState,
+    ReorderState,
     ReservationState,
     State,
     StockLevel,
@@ -62,11 +63,12 @@ class Recording:
         return next((s for s in self.states.values() if isinstance(s, ReservationState)), None)
 
     @property
-    def catalog(self) -> ItemState | WarehouseState | None:
-        """The item or warehouse a catalog command concerns (a stock command only reads them)."""
+    def catalog(self) -> ItemState | WarehouseState | ReorderState | None:
+        """The item, warehouse or reorder rule a catalog command concerns (a stock command
+        only reads them: it touches stock)."""
         if not self.decision.touched:
             for state in self.states.values():
-                if isinstance(state, ItemState | WarehouseState):
+                if isinstance(state, ItemState | WarehouseState | ReorderState):
                     return state
         return None
 

@@ -49,7 +49,14 @@ from pydantic import TypeAdapter
 from .domain import commands as c
 from .domain.decide import required_streams
 from .domain.errors import DomainError
-from .domain.state import ItemState, ReservationState, State, StockLevel, WarehouseState
+from .domain.state import (
+    ItemState,
+    ReorderState,
+    ReservationState,
+    State,
+    StockLevel,
+    WarehouseState,
+)
 from .domain.streams import category
 from .metrics import BATCH_SIZE, COMMAND_SECONDS, CONFLICTS, REFUSED_CONFLICTS, RETRIES
 from .record import Caller, Recording, correlation_of, deadlines, record
@@ -92,7 +99,7 @@ class Outcome:
     stock: list[StockLevel]
     reservation: ReservationState | None
     already: bool = False
-    catalog: ItemState | WarehouseState | None = None  # the item or warehouse it defined
+    catalog: ItemState | WarehouseState | ReorderState | None = None  # what a catalog command set
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,25 +151,30 @@ def from_receipt(stored: IdempotencyRecord) -> Answer:
     return Answer(outcome, None, True, data["correlationId"])
 
 
-def _catalog_json(state: ItemState | WarehouseState | None) -> dict[str, Any]:
+def _catalog_json(state: ItemState | WarehouseState | ReorderState | None) -> dict[str, Any]:
     match state:
         case ItemState():
             return {"item": _ITEM.dump_python(state, mode="json")}
         case WarehouseState():
             return {"warehouse": _WAREHOUSE.dump_python(state, mode="json")}
+        case ReorderState():
+            return {"reorder": _REORDER.dump_python(state, mode="json")}
     return {}
 
 
-def _catalog_of(written: dict[str, Any]) -> ItemState | WarehouseState | None:
+def _catalog_of(written: dict[str, Any]) -> ItemState | WarehouseState | ReorderState | None:
     if "item" in written:
         return _ITEM.validate_python(written["item"])
     if "warehouse" in written:
         return _WAREHOUSE.validate_python(written["warehouse"])
+    if "reorder" in written:
+        return _REORDER.validate_python(written["reorder"])
     return None
 
 
 _ITEM = TypeAdapter(ItemState)
 _WAREHOUSE = TypeAdapter(WarehouseState)
+_REORDER = TypeAdapter(ReorderState)
 _LEVELS = TypeAdapter(list[StockLevel])
 _RESERVATION: TypeAdapter[ReservationState | None] = TypeAdapter(ReservationState | None)
 

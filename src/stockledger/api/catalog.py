@@ -10,15 +10,15 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from ..domain import commands as c
-from ..domain.state import ItemState, WarehouseState
-from ..domain.streams import item_stream, warehouse_stream
+from ..domain.state import ItemState, ReorderState, WarehouseState
+from ..domain.streams import item_stream, reorder_stream, warehouse_stream
 from ..service import Outcome
 from . import schemas as s
-from .auth import READ_STOCK, WAREHOUSE, Principal, require
+from .auth import READ_HISTORY, READ_STOCK, WAREHOUSE, Principal, require
 from .commands import errors, execute, reply
 from .deps import CatalogIfMatch, CommandHeadersDep, ServicesDep, parse_if_match
 from .fastroute import FastRoute
-from .present import catalog_command_out, item_out, warehouse_out
+from .present import catalog_command_out, item_out, rule_out, warehouse_out
 from .problems import Problem
 
 router = APIRouter(prefix="/v1", tags=["catalog"], route_class=FastRoute)
@@ -258,3 +258,112 @@ async def warehouses(
     """Every defined warehouse in id order, keyset-paged (`next` -> `after`)."""
     found, cursor = await _page(services, "warehouse", prefix, active, after, limit)
     return _json({"warehouses": [warehouse_out(x) for x in found], "next": cursor})
+
+
+# -- reorder rules: written by warehouse and admin; read by warehouse, auditor and admin ------
+
+RuleReader = Annotated[Principal, require(READ_HISTORY)]
+
+
+def _ruled(outcome: Outcome) -> int:
+    """201 when this PUT set the first rule of the stream; 200 after."""
+    first = any(e.type == "ReorderRuleSet" and e.version == 1 for e in outcome.events)
+    return 201 if first else 200
+
+
+@router.put(
+    "/reorder-rules/{sku}/{warehouse_id}",
+    status_code=201,
+    response_model=s.ReorderRuleCommandOut,
+    responses=_answers(s.ReorderRuleCommandOut, "the stream's first rule: ReorderRuleSet"),
+)
+async def set_reorder_rule(
+    sku: s.Id,
+    warehouse_id: s.Id,
+    body: s.ReorderRuleIn,
+    request: Request,
+    services: ServicesDep,
+    who: Writer,
+    headers: CommandHeadersDep,
+) -> Response:
+    """Set the stream's reorder rule (`ReorderRuleSet`; no event when unchanged). It is
+    evaluated at once against the current level: an alert opens (`LowStockDetected`) when
+    available + inTransit is at or below `reorderPoint`, in the same transaction."""
+    command = c.SetReorderRule(
+        sku, warehouse_id, body.reorder_point, body.reorder_quantity, body.safety_stock
+    )
+    answer = await execute(request, services, who, headers, body, command)
+    return reply(answer, catalog_command_out, request.url.path, _ruled)
+
+
+@router.delete(
+    "/reorder-rules/{sku}/{warehouse_id}",
+    response_model=s.ReorderRuleCommandOut,
+    responses=_answers(s.ReorderRuleCommandOut, "never: removal answers 200", 404),
+)
+async def remove_reorder_rule(
+    sku: s.Id,
+    warehouse_id: s.Id,
+    request: Request,
+    services: ServicesDep,
+    who: Writer,
+    headers: CommandHeadersDep,
+) -> Response:
+    """`ReorderRuleRemoved`; an open alert closes (`LowStockResolved`). 404 without a rule."""
+    command = c.RemoveReorderRule(sku, warehouse_id)
+    answer = await execute(request, services, who, headers, None, command)
+    return reply(answer, catalog_command_out, request.url.path, lambda _: 200)
+
+
+@router.get(
+    "/reorder-rules/{sku}/{warehouse_id}",
+    response_model=s.ReorderRuleOut,
+    responses=_READ_ERRORS,
+)
+async def reorder_rule(
+    sku: s.Id, warehouse_id: s.Id, services: ServicesDep, _: RuleReader
+) -> Response:
+    """The stream's rule and its open alert (folded from its stream); 404 without a rule."""
+    stream = reorder_stream(sku, warehouse_id)
+    state = (await services.loader.load([stream]))[stream]
+    if not isinstance(state, ReorderState) or state.rule is None:
+        raise Problem(404, "not-found", f"No reorder rule for {sku} in {warehouse_id}")
+    return _json(rule_out(state))
+
+
+@router.get("/reorder-rules", response_model=s.ReorderRulesOut, responses=_READ_ERRORS)
+async def reorder_rules(
+    services: ServicesDep,
+    _: RuleReader,
+    warehouse_id: Annotated[s.Id | None, Query(alias="warehouseId")] = None,
+    after: Annotated[
+        str | None,
+        Query(
+            pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}:[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+            description="the `next` of the previous page (`sku:warehouseId`)",
+        ),
+    ] = None,
+    limit: Limit = 100,
+) -> Response:
+    """Every rule in force, in `sku:warehouseId` order, keyset-paged (folded from the store)."""
+    cursor, found = f"reorder:{after or ''}", list[ReorderState]()
+    while len(found) < limit:
+        streams = await services.reader.streams_after("reorder:%", cursor, limit)
+        if not streams:
+            break
+        states = await services.loader.load(streams)
+        for stream in streams:
+            state = states[stream]
+            if not isinstance(state, ReorderState) or state.rule is None:
+                continue  # removed
+            if warehouse_id in (None, state.warehouse_id) and len(found) < limit:
+                found.append(state)
+        cursor = streams[-1]
+        if len(streams) < limit:
+            break
+    last = found[-1] if len(found) == limit else None
+    body = {
+        "rules": [rule_out(x) for x in found],
+        "next": f"{last.sku}:{last.warehouse_id}" if last else None,
+    }
+    return _json(body)

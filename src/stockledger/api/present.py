@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ..domain.state import ItemState, Levels, ReservationState, StockLevel, WarehouseState
+from ..domain.state import (
+    ItemState,
+    Levels,
+    ReorderState,
+    ReservationState,
+    StockLevel,
+    WarehouseState,
+)
 from ..reads import HistoryEntry
 from ..service import Outcome
 from ..store.records import RecordedEvent
@@ -95,6 +102,21 @@ def warehouse_out(state: WarehouseState) -> dict[str, Any]:
     }
 
 
+def rule_out(state: ReorderState) -> dict[str, Any]:
+    rule = state.rule
+    return {
+        "sku": state.sku,
+        "warehouseId": state.warehouse_id,
+        "reorderPoint": rule.reorder_point if rule else None,
+        "reorderQuantity": rule.reorder_quantity if rule else None,
+        "safetyStock": rule.safety_stock if rule else None,
+        "alertId": state.alert_id,
+        "alertKind": state.alert_kind,
+        "version": state.version,
+        "updatedAt": state.updated_at.isoformat() if state.updated_at else None,
+    }
+
+
 def catalog_command_out(outcome: Outcome) -> dict[str, Any]:
     """A catalog command's answer: the item or warehouse as it now is, and the events."""
     events = {"events": events_out(outcome.events)}
@@ -103,4 +125,6 @@ def catalog_command_out(outcome: Outcome) -> dict[str, Any]:
             return {**item_out(item), **events}
         case WarehouseState() as warehouse:
             return {**warehouse_out(warehouse), **events}
+        case ReorderState() as rule:
+            return {**rule_out(rule), **events}
     raise TypeError("a catalog command's outcome names its item or warehouse")

@@ -525,3 +525,33 @@ class WarehousesOut(Out):
 class StockListOut(Out):
     levels: list[StockOut]
     next: str | None = Field(description="`after` for the next page (`sku:warehouseId`)")
+
+
+Units = Annotated[int, Field(strict=True, ge=0, le=MAX_QUANTITY, description="units, >= 0"), WHOLE]
+
+
+class ReorderRuleIn(Body):
+    reorder_point: Units
+    reorder_quantity: Quantity
+    safety_stock: Units = 0
+
+
+class ReorderRuleOut(Out):
+    sku: str
+    warehouse_id: str
+    reorder_point: int | None = Field(description="null once the rule was removed")
+    reorder_quantity: int | None
+    safety_stock: int | None
+    alert_id: str | None = Field(description="the open alert, if any")
+    alert_kind: Literal["low_stock", "stock_out"] | None
+    version: int
+    updated_at: datetime | None
+
+
+class ReorderRuleCommandOut(ReorderRuleOut):
+    events: list[EventOut]
+
+
+class ReorderRulesOut(Out):
+    rules: list[ReorderRuleOut]
+    next: str | None = Field(description="`after` for the next page (`sku:warehouseId`)")

@@ -1,0 +1,73 @@
+"""Ops set reorder rules; the ledger opens and closes low-stock alerts with the stock events
+that cross them, exactly once, however many requests race."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from .conftest import Api, auth
+
+pytestmark = pytest.mark.asyncio
+
+
+async def put_rule(api: Api, sku: str, wh: str, role: str = "warehouse", **rule: int) -> Any:
+    body = {"reorderPoint": 5, "reorderQuantity": 20, **rule}
+    return await api.http.put(f"/v1/reorder-rules/{sku}/{wh}", json=body, headers=auth(role))
+
+
+async def test_a_rule_opens_at_once_and_a_receipt_closes_it(api: Api, ids: Any) -> None:
+    sku = ids("SKU")
+    await api.receive(sku, "WH-A", 3)
+    first = await put_rule(api, sku, "WH-A")
+    assert first.status_code == 201, first.text
+    body = first.json()
+    assert [e["type"] for e in body["events"]] == ["ReorderRuleSet", "LowStockDetected"]
+    assert (body["reorderPoint"], body["alertKind"]) == (5, "low_stock")
+    alert = body["events"][1]["data"]
+    assert (alert["available"], alert["suggestedOrderQuantity"]) == (3, 20)
+    same = await put_rule(api, sku, "WH-A")
+    assert (same.status_code, same.json()["events"]) == (200, [])
+
+    received = await api.receive(sku, "WH-A", 10)
+    assert [e["type"] for e in received.json()["events"]] == ["StockReceived", "LowStockResolved"]
+    got = await api.get(f"/v1/reorder-rules/{sku}/WH-A", role="auditor")
+    assert (got.status_code, got.json()["alertId"]) == (200, None)
+    assert (await api.get(f"/v1/reorder-rules/{sku}/WH-A", role="orders")).status_code == 403
+    assert (await put_rule(api, sku, "WH-A", role="orders")).status_code == 403
+
+    removed = await api.http.delete(f"/v1/reorder-rules/{sku}/WH-A", headers=auth("warehouse"))
+    assert removed.status_code == 200
+    assert [e["type"] for e in removed.json()["events"]] == ["ReorderRuleRemoved"]
+    again = await api.http.delete(f"/v1/reorder-rules/{sku}/WH-A", headers=auth("warehouse"))
+    assert again.status_code == 404
+    assert (await api.get(f"/v1/reorder-rules/{sku}/WH-A")).status_code == 404
+
+
+async def test_forty_racing_reservations_cross_the_point_once(api: Api, ids: Any) -> None:
+    sku, wh = ids("HOT"), "WH-A"
+    await api.receive(sku, wh, 45)
+    assert (await put_rule(api, sku, wh, reorderPoint=10)).status_code == 201
+    replies = await asyncio.gather(*(api.reserve(ids("ORDER"), (sku, wh, 1)) for _ in range(40)))
+    assert [r.status_code for r in replies] == [201] * 40
+    kinds = [
+        e["type"]
+        for r in replies
+        for e in r.json()["events"]
+        if e["streamId"] == f"reorder:{sku}:{wh}"
+    ]
+    assert kinds == ["LowStockDetected"]  # available 45 -> 5 crossed 10 exactly once
+    rule = (await api.get(f"/v1/reorder-rules/{sku}/{wh}")).json()
+    assert rule["alertKind"] == "low_stock"
+
+
+async def test_rules_are_listed_by_warehouse(api: Api, ids: Any) -> None:
+    wh = ids("WH")
+    skus = [f"{ids('R')}-{n}" for n in range(3)]
+    for sku in skus:
+        assert (await put_rule(api, sku, wh)).status_code == 201
+    listed = await api.get("/v1/reorder-rules", warehouseId=wh, role="auditor")
+    assert listed.status_code == 200, listed.text
+    assert sorted(x["sku"] for x in listed.json()["rules"]) == sorted(skus)
