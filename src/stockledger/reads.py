@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 
 from .domain.state import Levels, StockLevel
-from .domain.streams import parse_stock_stream, stock_stream
+from .domain.streams import like_prefix, parse_stock_stream, stock_stream
 from .store.records import RecordedEvent
 
 _LEVELS = """
@@ -156,7 +156,7 @@ class StockReader:
     ) -> list[StockLevel]:
         """Up to `limit` stock levels in stream order after the stream id `after`, folded
         from the store (the listing without projections)."""
-        pattern = "stock:" + sku_prefix.replace("_", "\\_") + "%"
+        pattern = like_prefix("stock:" + sku_prefix)
         found: list[StockLevel] = []
         while len(found) < limit:
             streams = await self.streams_after(pattern, after, limit * 4)
@@ -170,7 +170,7 @@ class StockReader:
         return found[:limit]
 
     async def sku_levels(self, sku: str) -> list[StockLevel]:
-        pattern = stock_stream(sku, "").replace("_", r"\_") + "%"
+        pattern = like_prefix(stock_stream(sku, ""))
         streams = [r["stream_id"] for r in await self.pool.fetch(_SKU_STREAMS, pattern)]
         return await self.levels(streams)
 

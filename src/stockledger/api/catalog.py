@@ -3,6 +3,7 @@ write path as stock. `warehouse` and `admin` write; every role reads."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import orjson
@@ -11,7 +12,7 @@ from fastapi.responses import Response
 
 from ..domain import commands as c
 from ..domain.state import ItemState, ReorderState, WarehouseState
-from ..domain.streams import item_stream, reorder_stream, warehouse_stream
+from ..domain.streams import item_stream, like_prefix, reorder_stream, warehouse_stream
 from ..service import Outcome
 from . import schemas as s
 from .auth import READ_HISTORY, READ_STOCK, WAREHOUSE, Principal, require
@@ -196,6 +197,24 @@ After = Annotated[
 
 
 async def _page(
+    services: ServicesDep, pattern: str, after: str, limit: int, keep: Callable[[Any], bool]
+) -> tuple[list[Any], bool]:
+    """Up to `limit` states of the streams matching `pattern` after the stream id `after`,
+    those `keep` takes, folded from the store (always current): stream ids by a loose index
+    scan, a page filled from the next ids when `keep` left some out. Also: whether more may
+    follow (a full page)."""
+    found: list[Any] = []
+    while len(found) < limit:
+        streams = await services.reader.streams_after(pattern, after, limit)
+        states = await services.loader.load(streams) if streams else {}
+        found += [st for x in streams if keep(st := states[x])][: limit - len(found)]
+        if len(streams) < limit:
+            return found, False
+        after = streams[-1]
+    return found, True
+
+
+async def _catalog_page(
     services: ServicesDep,
     category: str,
     prefix: str | None,
@@ -203,29 +222,14 @@ async def _page(
     after: str | None,
     limit: int,
 ) -> tuple[list[Any], str | None]:
-    """A keyset page of the catalog streams of `category`, folded from the store (always
-    current): stream ids by a loose index scan, `active` applied to the folds."""
-    escaped = (prefix or "").replace("_", "\\_")  # ids never hold `%`
-    pattern, cursor = f"{category}:{escaped}%", f"{category}:{after or ''}"
-    found: list[Any] = []
-    while len(found) < limit:
-        streams = await services.reader.streams_after(pattern, cursor, limit)
-        if not streams:
-            return found, None
-        states = await services.loader.load(streams)
-        found += [
-            state
-            for stream in streams
-            if (state := states[stream]).version and active in (None, _active(state))
-        ][: limit - len(found)]
-        cursor = streams[-1]
-        if len(streams) < limit:
-            return found, None
-    return found, _id(found[-1])
+    """A keyset page of the defined items or warehouses, by id prefix and active state."""
 
+    def keep(state: Any) -> bool:
+        return bool(state.version) and active in (None, state.active)
 
-def _active(state: Any) -> bool:
-    return bool(state.active)
+    pattern = like_prefix(f"{category}:{prefix or ''}")
+    found, more = await _page(services, pattern, f"{category}:{after or ''}", limit, keep)
+    return found, _id(found[-1]) if more else None
 
 
 def _id(state: Any) -> str:
@@ -242,7 +246,7 @@ async def items(
     limit: Limit = 100,
 ) -> Response:
     """Every defined item in SKU order, keyset-paged (`next` -> `after`)."""
-    found, cursor = await _page(services, "item", prefix, active, after, limit)
+    found, cursor = await _catalog_page(services, "item", prefix, active, after, limit)
     return _json({"items": [item_out(x) for x in found], "next": cursor})
 
 
@@ -256,7 +260,7 @@ async def warehouses(
     limit: Limit = 100,
 ) -> Response:
     """Every defined warehouse in id order, keyset-paged (`next` -> `after`)."""
-    found, cursor = await _page(services, "warehouse", prefix, active, after, limit)
+    found, cursor = await _catalog_page(services, "warehouse", prefix, active, after, limit)
     return _json({"warehouses": [warehouse_out(x) for x in found], "next": cursor})
 
 
@@ -346,22 +350,13 @@ async def reorder_rules(
     limit: Limit = 100,
 ) -> Response:
     """Every rule in force, in `sku:warehouseId` order, keyset-paged (folded from the store)."""
-    cursor, found = f"reorder:{after or ''}", list[ReorderState]()
-    while len(found) < limit:
-        streams = await services.reader.streams_after("reorder:%", cursor, limit)
-        if not streams:
-            break
-        states = await services.loader.load(streams)
-        for stream in streams:
-            state = states[stream]
-            if not isinstance(state, ReorderState) or state.rule is None:
-                continue  # removed
-            if warehouse_id in (None, state.warehouse_id) and len(found) < limit:
-                found.append(state)
-        cursor = streams[-1]
-        if len(streams) < limit:
-            break
-    last = found[-1] if len(found) == limit else None
+
+    def keep(state: Any) -> bool:  # a rule in force, in the warehouse asked for
+        in_force = isinstance(state, ReorderState) and state.rule is not None
+        return in_force and warehouse_id in (None, state.warehouse_id)
+
+    found, more = await _page(services, "reorder:%", f"reorder:{after or ''}", limit, keep)
+    last = found[-1] if more else None
     body = {
         "rules": [rule_out(x) for x in found],
         "next": f"{last.sku}:{last.warehouse_id}" if last else None,

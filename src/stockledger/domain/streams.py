@@ -37,6 +37,12 @@ def reorder_stream(sku: str, warehouse_id: str) -> str:
     return f"reorder:{sku}:{warehouse_id}"
 
 
+def like_prefix(prefix: str) -> str:
+    """The SQL LIKE pattern of every stream id that starts with `prefix` (ids hold no `%`;
+    their `_` is escaped)."""
+    return prefix.replace("_", "\\_") + "%"
+
+
 def category(stream_id: str) -> str:
     return stream_id.split(":", 1)[0]
 

@@ -12,7 +12,7 @@ import structlog
 from redis.exceptions import RedisError
 
 from ..domain.state import Levels, ReservationState, StockLevel
-from ..domain.streams import stock_stream
+from ..domain.streams import like_prefix, stock_stream
 from ..metrics import REDIS_ERRORS
 from .redis_stock import Projected, RedisStock
 from .rows import reservation_from_row
@@ -59,7 +59,7 @@ class ProjectedReader:
         self, sku_prefix: str, warehouse_id: str | None, after: str, limit: int
     ) -> list[StockLevel]:
         """Up to `limit` rows of the Postgres read model in stream order after `after`."""
-        pattern = "stock:" + sku_prefix.replace("_", "\\_") + "%"
+        pattern = like_prefix("stock:" + sku_prefix)
         if warehouse_id is None:  # the primary key's order
             rows = await self.pool.fetch(
                 f"SELECT {_COLUMNS} FROM stock_levels WHERE stream_id > $1 "

@@ -32,6 +32,7 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
+from ..domain.streams import like_prefix, stock_stream
 from .hashchain import canonical
 from .records import (
     NO_DEADLINES,
@@ -254,7 +255,8 @@ class EventStore:
     async def has_stock(conn: Connection, sku: str) -> bool:
         """Whether any stock stream of `sku` has events."""
         found: bool = await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM events WHERE stream_id LIKE $1)", _stock_prefix(sku)
+            "SELECT EXISTS (SELECT 1 FROM events WHERE stream_id LIKE $1)",
+            like_prefix(stock_stream(sku, "")),
         )
         return found
 
@@ -344,11 +346,6 @@ class EventStore:
             match,
         )
         return [_row(r) for r in rows]
-
-
-def _stock_prefix(sku: str) -> str:
-    """The LIKE pattern of every stock stream of `sku` (ids never hold `%`; `_` is escaped)."""
-    return "stock:" + sku.replace("_", "\\_") + ":%"
 
 
 def _append_args(
