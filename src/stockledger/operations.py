@@ -29,6 +29,7 @@ from .projections.consumer import Projector
 from .projections.drift import DriftReport, find_drift
 from .projections.rebuild import (
     count_events,
+    rebuild_alerts,
     rebuild_redis,
     rebuild_reservations,
     rebuild_stock_levels,
@@ -38,7 +39,7 @@ from .republish import Selection, republish
 from .republish import count as count_selected
 from .wiring import open_services
 
-PROJECTIONS = ("stock-levels", "reservations", "redis")
+PROJECTIONS = ("stock-levels", "reservations", "alerts", "redis")
 
 
 @asynccontextmanager
@@ -111,7 +112,8 @@ async def replay(settings: Settings, projection: str, console: Console) -> dict[
 
 
 async def _total(pool: asyncpg.Pool[Any], projection: str) -> int:
-    return await count_events(pool, "reservation:" if projection == "reservations" else "stock:")
+    prefixes = {"reservations": "reservation:", "alerts": "reorder:"}
+    return await count_events(pool, prefixes.get(projection, "stock:"))
 
 
 def _rebuilder(
@@ -121,6 +123,8 @@ def _rebuilder(
         return lambda advance: rebuild_stock_levels(pool, advance)
     if projection == "reservations":
         return lambda advance: rebuild_reservations(pool, advance)
+    if projection == "alerts":
+        return lambda advance: rebuild_alerts(pool, advance)
     if redis is None:
         raise RuntimeError("STOCKLEDGER_REDIS_URL is not set")
     return lambda advance: rebuild_redis(pool, redis, advance)

@@ -15,6 +15,8 @@ from typing import Any
 
 import asyncpg
 
+from .domain.events import from_data
+from .domain.reorder import ALERT_EVENTS, Alert, alert_after
 from .domain.state import Levels, StockLevel
 from .domain.streams import like_prefix, parse_stock_stream, stock_stream
 from .store.records import RecordedEvent
@@ -208,3 +210,23 @@ class StockReader:
             )
             for row in rows
         ]
+
+    async def alert_history(self, stream_ids: Sequence[str]) -> list[Alert]:
+        """Every alert of these reorder streams, folded from their alert events, in (stream,
+        opening version) order (the listing without projections)."""
+        rows = await self.pool.fetch(
+            "SELECT stream_id, version, type, data, recorded_at FROM events "
+            "WHERE stream_id = ANY($1::text[]) AND type = ANY($2::text[]) "
+            "ORDER BY stream_id, version",
+            list(stream_ids),
+            sorted(ALERT_EVENTS),
+        )
+        alerts: dict[str, Alert] = {}
+        current: dict[str, Alert] = {}  # the alert each stream has open
+        for row in rows:
+            event = from_data(row["type"], row["data"])
+            alert = alert_after(current.get(row["stream_id"]), event, row["version"],
+                                row["recorded_at"])  # fmt: skip
+            if alert is not None:
+                alerts[alert.alert_id] = current[row["stream_id"]] = alert
+        return list(alerts.values())

@@ -52,6 +52,7 @@ MATRIX: dict[tuple[str, str], frozenset[str] | None] = {
     ("DELETE", "/v1/reorder-rules/{sku}/{warehouse_id}"): WAREHOUSE,
     ("GET", "/v1/reorder-rules/{sku}/{warehouse_id}"): HISTORY,
     ("GET", "/v1/reorder-rules"): HISTORY,
+    ("GET", "/v1/alerts"): HISTORY,
     ("GET", "/v1/items"): ANYONE,
     ("GET", "/v1/stock"): ANYONE,
     ("GET", "/v1/warehouses"): ANYONE,

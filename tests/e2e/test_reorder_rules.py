@@ -71,3 +71,67 @@ async def test_rules_are_listed_by_warehouse(api: Api, ids: Any) -> None:
     listed = await api.get("/v1/reorder-rules", warehouseId=wh, role="auditor")
     assert listed.status_code == 200, listed.text
     assert sorted(x["sku"] for x in listed.json()["rules"]) == sorted(skus)
+
+
+async def _alerts(api: Api, role: str = "warehouse", **params: Any) -> Any:
+    got = await api.get("/v1/alerts", role=role, **params)
+    assert got.status_code == 200, got.text
+    return got.json()
+
+
+async def _low(api: Api, prefix: str) -> list[str]:
+    got = await api.get("/v1/stock", lowStock="true", skuPrefix=prefix, role="orders")
+    assert got.status_code == 200, got.text
+    return [f"{x['sku']}:{x['warehouseId']}" for x in got.json()["levels"]]
+
+
+async def test_an_alert_is_one_object_from_low_stock_to_stock_out_to_closed(
+    api: Api, ids: Any
+) -> None:
+    sku, wh = ids("LIFE"), "WH-A"
+    await api.receive(sku, wh, 20)
+    assert (await put_rule(api, sku, wh, reorderPoint=10, safetyStock=4)).status_code == 201
+    assert (await _alerts(api, sku=sku))["alerts"] == []
+    assert (await api.reserve(ids("ORDER"), (sku, wh, 12))).status_code == 201  # 8 left
+    assert (await api.reserve(ids("ORDER"), (sku, wh, 3))).status_code == 201  # 5: no crossing
+    [alert] = (await _alerts(api, sku=sku, status="open"))["alerts"]
+    assert (alert["kind"], alert["status"], alert["closedAt"]) == ("low_stock", "open", None)
+    # available now, and what to order now: max(20, 10 + 4 - 5)
+    assert (alert["available"], alert["suggestedOrderQuantity"]) == (5, 20)
+    assert (alert["reorderPoint"], alert["warehouseId"]) == (10, wh)
+    assert await _low(api, sku) == [f"{sku}:{wh}"]
+
+    assert (await api.reserve(ids("ORDER"), (sku, wh, 5))).status_code == 201
+    [out] = (await _alerts(api, sku=sku))["alerts"]
+    assert (out["alertId"], out["kind"], out["available"]) == (alert["alertId"], "stock_out", 0)
+
+    await api.receive(sku, wh, 30)  # projected 30 > 10: closes
+    [closed] = (await _alerts(api, sku=sku, role="auditor"))["alerts"]
+    assert (closed["alertId"], closed["status"], closed["available"]) == (
+        alert["alertId"],
+        "closed",
+        30,
+    )
+    assert closed["closedAt"] >= closed["openedAt"]
+    assert (await _alerts(api, sku=sku, status="open"))["alerts"] == []
+    assert (await _alerts(api, sku=sku, status="closed"))["alerts"] == [closed]
+    assert await _low(api, sku) == []
+    assert (await api.get("/v1/alerts", role="orders")).status_code == 403
+
+
+async def test_alerts_page_by_keyset_and_filter_by_warehouse(api: Api, ids: Any) -> None:
+    prefix, wh, other = ids("PAGE"), ids("WH"), ids("WH")
+    skus = [f"{prefix}-{n}" for n in range(3)]
+    for sku in skus:  # a rule on an empty stream opens a stock-out at once
+        assert (await put_rule(api, sku, wh)).status_code == 201
+    assert (await put_rule(api, skus[0], other)).status_code == 201
+    first = await _alerts(api, warehouseId=wh, limit=2)
+    assert [a["sku"] for a in first["alerts"]] == skus[:2]
+    assert first["next"] == first["alerts"][-1]["alertId"]
+    second = await _alerts(api, warehouseId=wh, limit=2, after=first["next"])
+    assert ([a["sku"] for a in second["alerts"]], second["next"]) == ([skus[2]], None)
+    assert {a["kind"] for a in first["alerts"] + second["alerts"]} == {"stock_out"}
+    mine = await _alerts(api, sku=skus[0])
+    assert sorted(a["warehouseId"] for a in mine["alerts"]) == sorted([wh, other])
+    bad = await api.get("/v1/alerts", after="not-an-alert", role="admin")
+    assert (bad.status_code, bad.json()["type"]) == (422, "/problems/validation-error")

@@ -4,22 +4,29 @@ write path as stock. `warehouse` and `admin` write; every role reads."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from ..domain import commands as c
-from ..domain.state import ItemState, ReorderState, WarehouseState
-from ..domain.streams import item_stream, like_prefix, reorder_stream, warehouse_stream
+from ..domain.reorder import Alert, AlertQuery, live
+from ..domain.state import ItemState, ReorderState, StockState, WarehouseState
+from ..domain.streams import (
+    item_stream,
+    like_prefix,
+    reorder_stream,
+    stock_stream,
+    warehouse_stream,
+)
 from ..service import Outcome
 from . import schemas as s
 from .auth import READ_HISTORY, READ_STOCK, WAREHOUSE, Principal, require
 from .commands import errors, execute, reply
 from .deps import CatalogIfMatch, CommandHeadersDep, ServicesDep, parse_if_match
 from .fastroute import FastRoute
-from .present import catalog_command_out, item_out, rule_out, warehouse_out
+from .present import alert_out, catalog_command_out, item_out, rule_out, warehouse_out
 from .problems import Problem
 
 router = APIRouter(prefix="/v1", tags=["catalog"], route_class=FastRoute)
@@ -362,3 +369,71 @@ async def reorder_rules(
         "next": f"{last.sku}:{last.warehouse_id}" if last else None,
     }
     return _json(body)
+
+
+AlertAfter = Annotated[
+    str | None,
+    Query(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}:[A-Za-z0-9][A-Za-z0-9._-]{0,63}:[1-9][0-9]{0,8}$",
+        description="the `next` of the previous page (an alertId)",
+    ),
+]
+
+
+@router.get("/alerts", response_model=s.AlertsOut, responses=_READ_ERRORS)
+async def alerts(
+    services: ServicesDep,
+    _: RuleReader,
+    status: Annotated[Literal["open", "closed"] | None, Query()] = None,
+    warehouse_id: Annotated[s.Id | None, Query(alias="warehouseId")] = None,
+    sku: s.Id | None = None,
+    after: AlertAfter = None,
+    limit: Limit = 100,
+) -> Response:
+    """Low-stock and stock-out alerts in (SKU, warehouse, opening) order, keyset-paged. An open
+    alert shows the stream's current available and what to order now; a closed one the values
+    at closing. From the alerts read model when the pipeline runs (`X-Stock-Source: postgres`),
+    else folded from the event store."""
+    query = AlertQuery(status, warehouse_id, sku, after, limit)
+    if services.projected is not None:
+        found, source = await services.projected.alerts(query), "postgres"
+    else:
+        found, source = await _store_alerts(services, query), "event-store"
+    body = {
+        "alerts": [alert_out(x) for x in found],
+        "next": found[-1].alert_id if len(found) == limit else None,
+    }
+    return Response(orjson.dumps(body), media_type="application/json",
+                    headers={"X-Stock-Source": source})  # fmt: skip
+
+
+async def _store_alerts(services: ServicesDep, query: AlertQuery) -> list[Alert]:
+    """The alert page folded from the reorder streams' events (no projections): streams by a
+    loose index scan from the cursor's, each stream's alerts from its alert events, the open
+    ones at their stream's current level."""
+    found: list[Alert] = []
+    cursor = (query.after_stream, query.after_version)
+    streams = [query.after_stream] if query.after else []
+    after = query.after_stream or "reorder:"
+    while True:
+        batch = await services.reader.streams_after(query.pattern, after, query.limit)
+        streams += batch
+        for alert in await services.reader.alert_history(streams):
+            key = (reorder_stream(alert.sku, alert.warehouse_id), alert.opened_version)
+            if key > cursor and query.keeps(alert):
+                found.append(alert)
+        if len(found) >= query.limit or len(batch) < query.limit:
+            break
+        after, streams = batch[-1], []
+    found = found[: query.limit]
+    open_ = [a for a in found if a.closed_at is None]
+    wanted = [x for a in open_ for x in (stock_stream(a.sku, a.warehouse_id),
+                                         reorder_stream(a.sku, a.warehouse_id))]  # fmt: skip
+    states = await services.loader.load(wanted) if wanted else {}
+    now: dict[str, Alert] = {}
+    for a in open_:
+        stock = states[stock_stream(a.sku, a.warehouse_id)]
+        rule = states[reorder_stream(a.sku, a.warehouse_id)]
+        if isinstance(stock, StockState) and isinstance(rule, ReorderState):
+            now[a.alert_id] = live(a, stock.level.levels, rule.rule)
+    return [now.get(a.alert_id, a) for a in found]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from ..domain.reorder import Alert
 from ..domain.state import (
     ItemState,
     Levels,
@@ -76,6 +77,21 @@ def reservation_command_out(outcome: Outcome) -> dict[str, Any]:
     """A reservation command's answer: the reservation, then what `command_out` gives."""
     assert outcome.reservation is not None
     return {**reservation_out(outcome.reservation), **command_out(outcome)}
+
+
+def alert_out(alert: Alert) -> dict[str, Any]:
+    return {
+        "alertId": alert.alert_id,
+        "sku": alert.sku,
+        "warehouseId": alert.warehouse_id,
+        "kind": alert.kind,
+        "status": alert.status,
+        "openedAt": alert.opened_at.isoformat(),
+        "closedAt": alert.closed_at.isoformat() if alert.closed_at else None,
+        "available": alert.available,
+        "reorderPoint": alert.reorder_point,
+        "suggestedOrderQuantity": alert.suggested_order_quantity,
+    }
 
 
 def item_out(state: ItemState) -> dict[str, Any]:

@@ -8,8 +8,8 @@ import orjson
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from ..domain.state import ReservationState, StockLevel, StockState
-from ..domain.streams import reservation_stream, stock_stream
+from ..domain.state import ReorderState, ReservationState, StockLevel, StockState
+from ..domain.streams import like_prefix, reservation_stream, stock_stream
 from ..store.records import RecordedEvent
 from . import schemas as s
 from .auth import AUDIT, READ_HISTORY, READ_RESERVATIONS, READ_STOCK, Principal, require
@@ -62,14 +62,23 @@ async def stock_listing(
         ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="page size, max 1000")] = 100,
+    low_stock: Annotated[
+        bool, Query(alias="lowStock", description="only the levels with an open low-stock alert")
+    ] = False,
 ) -> Response:
     """Every stock level, keyset-paged, in the order of `sku:warehouseId` (bytes); by
-    warehouse and SKU prefix. From the Postgres read model when the pipeline runs
-    (`X-Stock-Source: postgres`), else folded from the event store."""
+    warehouse and SKU prefix, and with `lowStock=true` only those with an open alert. From the
+    Postgres read models when the pipeline runs (`X-Stock-Source: postgres`), else folded from
+    the event store."""
     cursor, prefix = f"stock:{after or ''}", sku_prefix or ""
     if services.projected is not None:
-        levels = await services.projected.listing(prefix, warehouse_id, cursor, limit)
+        levels = await services.projected.listing(prefix, warehouse_id, cursor, limit, low_stock)
         source = "postgres"
+    elif low_stock:
+        levels, source = (
+            await _low_stock(services, prefix, warehouse_id, after, limit),
+            "event-store",
+        )
     else:
         levels = await services.reader.listing(prefix, warehouse_id, cursor, limit)
         source = "event-store"
@@ -79,6 +88,30 @@ async def stock_listing(
         "next": f"{last.sku}:{last.warehouse_id}" if last else None,
     }
     return _json(body, {"X-Stock-Source": source})
+
+
+async def _low_stock(
+    services: ServicesDep, prefix: str, warehouse_id: str | None, after: str | None, limit: int
+) -> list[StockLevel]:
+    """The levels with an open alert, from the store: the reorder streams in order (a loose
+    index scan), folded, those with an open alert kept, then their stock levels."""
+    pattern, cursor = like_prefix(f"reorder:{prefix}"), f"reorder:{after or ''}"
+    alerting: list[str] = []
+    while len(alerting) < limit:
+        streams = await services.reader.streams_after(pattern, cursor, limit)
+        states = await services.loader.load(streams) if streams else {}
+        for stream in streams:
+            alerting += [
+                stock_stream(state.sku, state.warehouse_id)
+                for state in [states[stream]]
+                if isinstance(state, ReorderState)
+                and state.alert_id is not None
+                and warehouse_id in (None, state.warehouse_id)
+            ]
+        if len(streams) < limit:
+            break
+        cursor = streams[-1]
+    return await services.reader.levels(alerting[:limit])
 
 
 @router.get("/stock/{sku}/{warehouse_id}", response_model=s.StockOut, responses=_ERRORS)

@@ -555,3 +555,25 @@ class ReorderRuleCommandOut(ReorderRuleOut):
 class ReorderRulesOut(Out):
     rules: list[ReorderRuleOut]
     next: str | None = Field(description="`after` for the next page (`sku:warehouseId`)")
+
+
+class AlertOut(Out):
+    alert_id: str = Field(description="kept from opening to closing (`SKU:WH:version`)")
+    sku: str
+    warehouse_id: str
+    kind: Literal["low_stock", "stock_out"]
+    status: Literal["open", "closed"]
+    opened_at: datetime
+    closed_at: datetime | None = Field(description="null while open")
+    available: int = Field(
+        description="the stream's current available while open; at closing after"
+    )
+    reorder_point: int
+    suggested_order_quantity: int = Field(
+        description="max(reorderQuantity, reorderPoint + safetyStock - projected)"
+    )
+
+
+class AlertsOut(Out):
+    alerts: list[AlertOut]
+    next: str | None = Field(description="`after` for the next page (an alertId)")

@@ -47,9 +47,18 @@ def category(stream_id: str) -> str:
     return stream_id.split(":", 1)[0]
 
 
+def _pair(stream_id: str, expected: str) -> tuple[str, str]:
+    kind, sku, warehouse_id = stream_id.split(":")
+    if kind != expected:
+        raise ValueError(f"{stream_id} is not a {expected} stream")
+    return sku, warehouse_id
+
+
 def parse_stock_stream(stream_id: str) -> tuple[str, str]:
     """`stock:SKU:WH` -> (SKU, WH)."""
-    kind, sku, warehouse_id = stream_id.split(":")
-    if kind != "stock":
-        raise ValueError(f"{stream_id} is not a stock stream")
-    return sku, warehouse_id
+    return _pair(stream_id, "stock")
+
+
+def parse_reorder_stream(stream_id: str) -> tuple[str, str]:
+    """`reorder:SKU:WH` -> (SKU, WH)."""
+    return _pair(stream_id, "reorder")

@@ -27,9 +27,18 @@ from ..domain.events import (
     TransferReceived,
     from_data,
 )
-from ..domain.state import Levels, ReservationState, StockState, delta, evolve_reservation
+from ..domain.reorder import Alert, fold_reorder
+from ..domain.state import (
+    Levels,
+    ReorderState,
+    ReservationState,
+    StockState,
+    delta,
+    evolve_reservation,
+)
 from ..domain.streams import parse_stock_stream
 from .redis_stock import RedisStock
+from .rows import alert_from_row, no_reorder, reorder_from_row
 
 Progress = Callable[[int], None]
 
@@ -109,6 +118,7 @@ class _Fold:
         self.reserved: dict[str, int] = {}
         self.open_lines: Counter[str] = Counter()
         self.reservations: dict[str, ReservationState] = {}
+        self.reorders: dict[str, tuple[list[ReorderState], dict[str, Alert]]] = {}
 
     def stock(self, stream_id: str, rows: list[Any]) -> None:
         sku, warehouse_id = parse_stock_stream(stream_id)
@@ -174,6 +184,50 @@ class _Fold:
             for line in state.lines:
                 self.open_lines[f"stock:{line.sku}:{line.warehouse_id}"] += line.quantity
 
+    def reorder(self, stream_id: str, rows: list[Any]) -> None:
+        """The stream's state after each version (rows compare at theirs) and its alerts."""
+        state, states = no_reorder(stream_id), []
+        alerts: dict[str, Alert] = {}
+        for row in rows:
+            step = (from_data(row["type"], row["data"]), row["version"], row["recorded_at"])
+            state, touched = fold_reorder(state, alerts.get(state.alert_id or ""), [step])
+            alerts.update(touched)
+            states.append(state)
+        self.reorders[stream_id] = (states, alerts)
+
+
+def _check_reorders(
+    report: DriftReport, fold: _Fold, views: dict[str, Any], alert_rows: list[Any]
+) -> None:
+    """Each reorder row equals the fold at its version; at the stream's last version, its
+    alert rows are exactly the folded alerts."""
+    by_stream: dict[str, dict[str, Alert]] = {}
+    for row in alert_rows:
+        by_stream.setdefault(row["stream_id"], {})[row["alert_id"]] = alert_from_row(row)
+    for stream_id, (states, alerts) in fold.reorders.items():
+        view = views.pop(stream_id, None)
+        if view is None:
+            report.missing["alerts"] += 1
+            continue
+        held = reorder_from_row(view)
+        if not 0 < held.version <= len(states):
+            report.add("alerts row", stream_id, f"at version {held.version}, the store has "
+                       f"{len(states)}")  # fmt: skip
+            continue
+        folded = states[held.version - 1]
+        if held != folded:
+            report.add("alerts drift", f"{stream_id}@{held.version}",
+                       f"holds {held}, the store folds to {folded}")  # fmt: skip
+        elif held.version < len(states):
+            report.compared["alerts"] += 1
+            report.lagging["alerts"] += 1
+        elif (rows := by_stream.get(stream_id, {})) != alerts:
+            report.add("alerts drift", stream_id, f"rows {rows}, the store folds to {alerts}")
+        else:
+            report.compared["alerts"] += 1
+    for stream_id in views:
+        report.add("alerts row", stream_id, "no such stream in the store")
+
 
 async def find_drift(
     pool: asyncpg.Pool[Any], redis: RedisStock | None, progress: Progress
@@ -191,12 +245,15 @@ async def find_drift(
         views = {
             r["reservation_id"]: r for r in await conn.fetch("SELECT * FROM reservation_views")
         }
+        reorder_views = {r["stream_id"]: r for r in await conn.fetch("SELECT * FROM reorder_views")}
+        alert_rows = await conn.fetch("SELECT * FROM alerts")
         wanted = {"postgres": postgres_rows}
         if redis is not None:
             wanted["redis"] = redis_rows
         fold = _Fold(report, wanted)
         await _fold_all(conn, fold, report, progress)
         _check_reservations(report, fold, views)
+        _check_reorders(report, fold, reorder_views, alert_rows)
         for projection, left in wanted.items():
             for stream_id in left:
                 report.add(f"{projection} row", stream_id, "no such stream in the store")
@@ -250,6 +307,8 @@ def _close(fold: _Fold, stream_id: str, rows: list[Any], report: DriftReport) ->
         fold.stock(stream_id, rows)
     elif stream_id.startswith("reservation:"):
         fold.reservation(stream_id, rows)
+    elif stream_id.startswith("reorder:"):
+        fold.reorder(stream_id, rows)
 
 
 def _check_reservations(report: DriftReport, fold: _Fold, views: dict[str, Any]) -> None:

@@ -16,15 +16,27 @@ import asyncpg
 import orjson
 import structlog
 
-from ..domain.state import Levels, ReservationState, StockLevel
-from ..domain.streams import category
+from ..domain.reorder import Alert
+from ..domain.state import Levels, ReorderState, ReservationState, StockLevel
+from ..domain.streams import category, reorder_stream
 from ..metrics import PARKED, PROJECTED, PROJECTION_APPLY
 from ..store.records import RecordedEvent
-from .rows import apply_reservation, apply_stock, lines_json, no_stock, reservation_from_row
+from .rows import (
+    alert_from_row,
+    apply_reorder,
+    apply_reservation,
+    apply_stock,
+    lines_json,
+    no_reorder,
+    no_stock,
+    reorder_from_row,
+    reservation_from_row,
+)
 
 log = structlog.get_logger()
 
 PROJECTION = "postgres"
+PROJECTED_KINDS = frozenset({"stock", "reservation", "reorder"})
 _EVENT_COLUMNS = (
     "position, event_id, stream_id, version, type, schema_version, data, metadata, recorded_at"
 )
@@ -50,6 +62,29 @@ ON CONFLICT (reservation_id) DO UPDATE SET
     lines = EXCLUDED.lines, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at,
     projected_at = now()
 WHERE r.version < EXCLUDED.version
+"""
+_UPSERT_REORDER = """
+INSERT INTO {table} AS r (stream_id, sku, warehouse_id, reorder_point, reorder_quantity,
+                          safety_stock, alert_id, alert_kind, version, updated_at, projected_at)
+SELECT *, now() FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::int[], $6::int[],
+                            $7::text[], $8::text[], $9::int[], $10::timestamptz[])
+ON CONFLICT (stream_id) DO UPDATE SET
+    reorder_point = EXCLUDED.reorder_point, reorder_quantity = EXCLUDED.reorder_quantity,
+    safety_stock = EXCLUDED.safety_stock, alert_id = EXCLUDED.alert_id,
+    alert_kind = EXCLUDED.alert_kind, version = EXCLUDED.version,
+    updated_at = EXCLUDED.updated_at, projected_at = now()
+WHERE r.version < EXCLUDED.version
+"""
+_UPSERT_ALERT = """
+INSERT INTO {table} AS a (stream_id, opened_version, alert_id, sku, warehouse_id, kind,
+                          opened_at, closed_at, available, reorder_point,
+                          suggested_order_quantity, projected_at)
+SELECT *, now() FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[],
+                            $6::text[], $7::timestamptz[], $8::timestamptz[], $9::int[],
+                            $10::int[], $11::int[])
+ON CONFLICT (stream_id, opened_version) DO UPDATE SET
+    kind = EXCLUDED.kind, closed_at = EXCLUDED.closed_at, available = EXCLUDED.available,
+    suggested_order_quantity = EXCLUDED.suggested_order_quantity, projected_at = now()
 """
 
 
@@ -120,18 +155,23 @@ class PostgresProjection:
                     [s.split(":", 1)[1] for s in ids if category(s) == "reservation"],
                 )
             }
+            rules, open_alerts = await _reorder_rows(conn, ids)
             changed: list[StockLevel] = []
             reservations: list[ReservationState] = []
+            reorders: list[ReorderState] = []
+            alerts: list[Alert] = []
             for stream_id, stream_events in streams.items():
                 kind = category(stream_id)
-                if stream_id in parked or kind not in ("stock", "reservation"):
+                if stream_id in parked or kind not in PROJECTED_KINDS:
                     continue
                 try:
-                    before = (
-                        _stock_row(stock.get(stream_id), stream_id)
-                        if kind == "stock"
-                        else _reservation(held.get(stream_id), stream_id)
-                    )
+                    before: StockLevel | ReservationState | ReorderState
+                    if kind == "stock":
+                        before = _stock_row(stock.get(stream_id), stream_id)
+                    elif kind == "reservation":
+                        before = _reservation(held.get(stream_id), stream_id)
+                    else:
+                        before = _reorder(rules.get(stream_id), stream_id)
                 except Exception as error:  # an unreadable row: rebuild it with `replay`
                     await self._park(conn, stream_id, 0, f"read model row: {error!r}")
                     continue
@@ -141,11 +181,16 @@ class PostgresProjection:
                 try:
                     if isinstance(before, StockLevel):
                         changed.append(apply_stock(before, todo))
-                    else:
+                    elif isinstance(before, ReservationState):
                         reservations.append(apply_reservation(before, todo))
+                    else:
+                        after, touched = apply_reorder(before, open_alerts.get(stream_id), todo)
+                        reorders.append(after)
+                        alerts += touched
                 except Exception as error:  # a poison event: park the stream, keep the rest
                     await self._park(conn, stream_id, todo[0].version, repr(error))
             await _write(conn, changed, reservations)
+            await write_reorders(conn, reorders, alerts)
         now = datetime.now(UTC)
         for event in events:
             PROJECTION_APPLY.observe(max(0.0, (now - event.recorded_at).total_seconds()))
@@ -181,6 +226,65 @@ def _reservation(row: Any, stream_id: str) -> ReservationState:
     if row is None:
         return ReservationState(stream_id.split(":", 1)[1])
     return reservation_from_row(row)
+
+
+def _reorder(row: Any, stream_id: str) -> ReorderState:
+    return no_reorder(stream_id) if row is None else reorder_from_row(row)
+
+
+async def _reorder_rows(conn: Any, ids: list[str]) -> tuple[dict[str, Any], dict[str, Alert]]:
+    """The reorder rows of the batch's reorder streams (locked) and their open alerts."""
+    wanted = [s for s in ids if category(s) == "reorder"]
+    if not wanted:
+        return {}, {}
+    rows = await conn.fetch(
+        "SELECT * FROM reorder_views WHERE stream_id = ANY($1::text[]) "
+        "ORDER BY stream_id FOR UPDATE",
+        wanted,
+    )
+    alerts = await conn.fetch(
+        "SELECT * FROM alerts WHERE stream_id = ANY($1::text[]) AND closed_at IS NULL", wanted
+    )
+    return {r["stream_id"]: r for r in rows}, {r["stream_id"]: alert_from_row(r) for r in alerts}
+
+
+async def write_reorders(
+    conn: Any,
+    states: Sequence[ReorderState],
+    alerts: Sequence[Alert],
+    tables: tuple[str, str] = ("reorder_views", "alerts"),
+) -> None:
+    """Upsert reorder rows (never back in version) and alerts (their last shape)."""
+    if states:
+        rules = [s.rule for s in states]
+        await conn.execute(
+            _UPSERT_REORDER.format(table=tables[0]),
+            [reorder_stream(s.sku, s.warehouse_id) for s in states],
+            [s.sku for s in states],
+            [s.warehouse_id for s in states],
+            [r.reorder_point if r else None for r in rules],
+            [r.reorder_quantity if r else None for r in rules],
+            [r.safety_stock if r else None for r in rules],
+            [s.alert_id for s in states],
+            [s.alert_kind for s in states],
+            [s.version for s in states],
+            [s.updated_at for s in states],
+        )
+    if alerts:
+        await conn.execute(
+            _UPSERT_ALERT.format(table=tables[1]),
+            [reorder_stream(a.sku, a.warehouse_id) for a in alerts],
+            [a.opened_version for a in alerts],
+            [a.alert_id for a in alerts],
+            [a.sku for a in alerts],
+            [a.warehouse_id for a in alerts],
+            [a.kind for a in alerts],
+            [a.opened_at for a in alerts],
+            [a.closed_at for a in alerts],
+            [a.available for a in alerts],
+            [a.reorder_point for a in alerts],
+            [a.suggested_order_quantity for a in alerts],
+        )
 
 
 def _levels(row: Any) -> Levels:

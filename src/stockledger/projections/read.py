@@ -11,11 +11,12 @@ import asyncpg
 import structlog
 from redis.exceptions import RedisError
 
-from ..domain.state import Levels, ReservationState, StockLevel
+from ..domain.reorder import Alert, AlertQuery, live
+from ..domain.state import Levels, ReorderRule, ReservationState, StockLevel
 from ..domain.streams import like_prefix, stock_stream
 from ..metrics import REDIS_ERRORS
 from .redis_stock import Projected, RedisStock
-from .rows import reservation_from_row
+from .rows import alert_from_row, reservation_from_row
 
 log = structlog.get_logger()
 
@@ -56,11 +57,28 @@ class ProjectedReader:
         return (_row(row), "postgres") if row else None
 
     async def listing(
-        self, sku_prefix: str, warehouse_id: str | None, after: str, limit: int
+        self,
+        sku_prefix: str,
+        warehouse_id: str | None,
+        after: str,
+        limit: int,
+        low_stock: bool = False,
     ) -> list[StockLevel]:
-        """Up to `limit` rows of the Postgres read model in stream order after `after`."""
+        """Up to `limit` rows of the Postgres read model in stream order after `after`; with
+        `low_stock`, only the streams with an open alert (walked from the open alerts)."""
         pattern = like_prefix("stock:" + sku_prefix)
-        if warehouse_id is None:  # the primary key's order
+        if low_stock:
+            rows = await self.pool.fetch(
+                f"SELECT {', '.join('s.' + c for c in _COLUMNS.split(', '))} FROM alerts a "
+                "JOIN stock_levels s ON s.stream_id = 'stock:' || a.sku || ':' || a.warehouse_id "
+                "WHERE a.closed_at IS NULL AND a.stream_id > $1 AND a.stream_id LIKE $2 "
+                "AND ($3::text IS NULL OR a.warehouse_id = $3) ORDER BY a.stream_id LIMIT $4",
+                "reorder:" + after.removeprefix("stock:"),
+                like_prefix("reorder:" + sku_prefix),
+                warehouse_id,
+                limit,
+            )
+        elif warehouse_id is None:  # the primary key's order
             rows = await self.pool.fetch(
                 f"SELECT {_COLUMNS} FROM stock_levels WHERE stream_id > $1 "
                 "AND stream_id LIKE $2 ORDER BY stream_id LIMIT $3",
@@ -100,3 +118,37 @@ class ProjectedReader:
             "SELECT * FROM reservation_views WHERE reservation_id = $1", reservation_id
         )
         return (reservation_from_row(row), row["projected_at"]) if row else None
+
+    async def alerts(self, query: AlertQuery) -> list[Alert]:
+        """A keyset page of the alerts read model; an open alert with the stream's current
+        available (and what to order now) from the stock and rule read models."""
+        where = ["(a.stream_id, a.opened_version) > ($1, $2)", "a.stream_id LIKE $3"]
+        if query.status is not None:
+            where.append(f"a.closed_at IS {'' if query.status == 'open' else 'NOT '}NULL")
+        args: list[Any] = [query.after_stream, query.after_version, query.pattern]
+        if query.warehouse_id is not None:
+            args.append(query.warehouse_id)
+            where.append(f"a.warehouse_id = ${len(args)}")
+        args.append(query.limit)
+        rows = await self.pool.fetch(
+            "SELECT a.*, s.on_hand, s.reserved, s.in_transit, r.reorder_point AS rule_point, "
+            "r.reorder_quantity, r.safety_stock FROM alerts a "
+            "LEFT JOIN stock_levels s ON a.closed_at IS NULL "
+            "AND s.stream_id = 'stock:' || a.sku || ':' || a.warehouse_id "
+            "LEFT JOIN reorder_views r ON a.closed_at IS NULL AND r.stream_id = a.stream_id "
+            f"WHERE {' AND '.join(where)} "
+            f"ORDER BY a.stream_id, a.opened_version LIMIT ${len(args)}",
+            *args,
+        )
+        return [_alert(r) for r in rows]
+
+
+def _alert(row: asyncpg.Record) -> Alert:
+    alert = alert_from_row(row)
+    if alert.closed_at is not None or row["on_hand"] is None:
+        return alert
+    levels = Levels(row["on_hand"], row["reserved"], row["in_transit"])
+    rule = None
+    if row["rule_point"] is not None:
+        rule = ReorderRule(row["rule_point"], row["reorder_quantity"], row["safety_stock"])
+    return live(alert, levels, rule)

@@ -14,10 +14,12 @@ from typing import Any
 
 import asyncpg
 
-from ..domain.state import Levels, ReservationState, StockLevel
+from ..domain.reorder import Alert
+from ..domain.state import Levels, ReorderState, ReservationState, StockLevel
 from ..store.records import RecordedEvent
+from .postgres import write_reorders
 from .redis_stock import RedisStock
-from .rows import apply_reservation, lines_json
+from .rows import apply_reorder, apply_reservation, lines_json, no_reorder
 
 Progress = Callable[[int], None]  # called with the number of events just processed
 # Events per position chunk of the stock-levels replay. Every chunk upserts each stream it
@@ -215,3 +217,69 @@ async def _write_all(redis: RedisStock, rows: list[StockLevel]) -> None:
     await redis.write(rows, allow_equal=True)
     if redis.pending:
         raise ConnectionError("Redis refused the rebuild; nothing is lost, run replay again")
+
+
+async def _fold_reorders(
+    conn: Any, where: str, *args: Any, progress: Progress | None = None
+) -> tuple[list[ReorderState], list[Alert]]:
+    """Every reorder stream matching `where`, folded from its first event: its row and its
+    alerts."""
+    states: list[ReorderState] = []
+    alerts: list[Alert] = []
+    seen = 0
+    stream: list[RecordedEvent] = []
+
+    def close() -> None:
+        if stream:
+            state, touched = apply_reorder(no_reorder(stream[0].stream_id), None, stream)
+            states.append(state)
+            alerts.extend(touched)
+        stream.clear()
+
+    async for row in conn.cursor(
+        "SELECT position, event_id, stream_id, version, type, schema_version, data, metadata, "
+        f"recorded_at FROM events WHERE {where} ORDER BY stream_id, version",
+        *args,
+        prefetch=5000,
+    ):
+        event = RecordedEvent(*row.values())
+        if stream and stream[0].stream_id != event.stream_id:
+            close()
+        stream.append(event)
+        seen += 1
+        if progress is not None and seen % 5000 == 0:
+            progress(5000)
+    close()
+    if progress is not None:
+        progress(seen % 5000)
+    return states, alerts
+
+
+async def rebuild_alerts(pool: asyncpg.Pool[Any], progress: Progress) -> None:
+    """The reorder rows and every alert, from the reorder streams, shadowed and swapped."""
+    shadows = ("reorder_views_shadow", "alerts_shadow")
+    async with pool.acquire() as conn:
+        for table in ("reorder_views", "alerts"):
+            await _shadow(conn, table)
+        async with conn.transaction(isolation="repeatable_read", readonly=False):
+            horizon: int = await conn.fetchval(_HORIZON)
+            states, alerts = await _fold_reorders(
+                conn, "stream_id LIKE 'reorder:%' AND position < $1", horizon, progress=progress
+            )
+            await write_reorders(conn, states, alerts, shadows)
+        async with conn.transaction():
+            await conn.execute("LOCK TABLE reorder_views, alerts IN ACCESS EXCLUSIVE MODE")
+            changed = [
+                r["stream_id"]
+                for r in await conn.fetch(
+                    "SELECT DISTINCT stream_id FROM events WHERE position >= $1 "
+                    "AND stream_id LIKE 'reorder:%'",
+                    horizon,
+                )
+            ]
+            for table in shadows:
+                await conn.execute(f"DELETE FROM {table} WHERE stream_id = ANY($1)", changed)
+            states, alerts = await _fold_reorders(conn, "stream_id = ANY($1::text[])", changed)
+            await write_reorders(conn, states, alerts, shadows)
+            for table in ("reorder_views", "alerts"):
+                await _swap(conn, table)

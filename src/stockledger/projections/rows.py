@@ -8,7 +8,10 @@ from dataclasses import replace
 from typing import Any
 
 from ..domain.events import Line, from_data
+from ..domain.reorder import Alert, fold_reorder
 from ..domain.state import (
+    ReorderRule,
+    ReorderState,
     ReservationState,
     ReservationStatus,
     StockLevel,
@@ -16,7 +19,7 @@ from ..domain.state import (
     delta,
     evolve_reservation,
 )
-from ..domain.streams import parse_stock_stream
+from ..domain.streams import parse_reorder_stream, parse_stock_stream
 from ..store.records import RecordedEvent
 
 
@@ -57,3 +60,46 @@ def lines_json(state: ReservationState) -> list[dict[str, Any]]:
     return [
         {"sku": x.sku, "warehouse_id": x.warehouse_id, "quantity": x.quantity} for x in state.lines
     ]
+
+
+def reorder_from_row(row: Any) -> ReorderState:
+    rule = None
+    if row["reorder_point"] is not None:
+        rule = ReorderRule(row["reorder_point"], row["reorder_quantity"], row["safety_stock"])
+    return ReorderState(
+        row["sku"],
+        row["warehouse_id"],
+        row["version"],
+        rule,
+        row["alert_id"],
+        row["alert_kind"],
+        row["updated_at"],
+    )
+
+
+def no_reorder(stream_id: str) -> ReorderState:
+    return ReorderState(*parse_reorder_stream(stream_id))
+
+
+def alert_from_row(row: Any) -> Alert:
+    return Alert(
+        row["alert_id"],
+        row["sku"],
+        row["warehouse_id"],
+        row["kind"],
+        row["opened_version"],
+        row["opened_at"],
+        row["available"],
+        row["reorder_point"],
+        row["suggested_order_quantity"],
+        row["closed_at"],
+    )
+
+
+def apply_reorder(
+    state: ReorderState, open_alert: Alert | None, events: Iterable[RecordedEvent]
+) -> tuple[ReorderState, list[Alert]]:
+    """The reorder stream after `events`, and every alert they touched (see fold_reorder)."""
+    steps = ((from_data(e.type, e.data), e.version, e.recorded_at) for e in events)
+    state, alerts = fold_reorder(state, open_alert, steps)
+    return state, list(alerts.values())
