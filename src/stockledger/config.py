@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="HTTP bind address")
     port: int = Field(default=8000, ge=0, le=65535, description="HTTP bind port")
     snapshot_every: int = Field(default=100, gt=0, description="Snapshot a stream every N events")
+    catalog_required: bool = Field(
+        default=False,
+        description="Commands naming an SKU or warehouse never defined get 422 unknown-item / "
+        "unknown-warehouse (off: v1 clients that never define them keep working)",
+    )
     state_cache_size: int = Field(default=100_000, gt=0, description="Stream states cached")
     db_pool_size: int = Field(default=10, gt=0, description="asyncpg pool size per process")
     expiry_interval_seconds: float = Field(default=1.0, gt=0, description="Expiry poll period")

@@ -73,10 +73,16 @@ class Recording:
         return None
 
 
-def streams_of(command: c.Command, state_of: Callable[[str], State]) -> tuple[str, ...]:
+def streams_of(
+    command: c.Command, state_of: Callable[[str], State], *, catalog_required: bool = False
+) -> tuple[str, ...]:
     """Every stream `command` reads: a reservation or a transfer names further stock streams."""
     streams: tuple[str, ...] = ()
-    while (needed := required_streams(command, {s: state_of(s) for s in streams})) != streams:
+    while (
+        needed := required_streams(
+            command, {s: state_of(s) for s in streams}, catalog_required=catalog_required
+        )
+    ) != streams:
         streams = needed
     return streams
 
@@ -95,17 +101,19 @@ def record(
     now: datetime,
     caller: Caller,
     new_id: Callable[[], UUID],
+    *,
+    catalog_required: bool = False,
 ) -> Recording:
     """Decide `command` against `states` (which hold every stream it reads) and stamp its events.
 
     Raises the DomainError of a refusal. recordedAt is `now`, or the latest updatedAt of the
     streams read if that is later (another process's clock ran ahead): a stream's events never
     go back in time, so time travel and the history stay monotonic."""
-    streams = required_streams(command, states)
+    streams = required_streams(command, states, catalog_required=catalog_required)
     read = {s: states[s] for s in streams}
     at = max([now, *(s.updated_at or now for s in read.values())])
     correlation = correlation_of(command, read, caller, new_id)
-    decision = decide(command, read, at)
+    decision = decide(command, read, at, catalog_required=catalog_required)
     metadata = _metadata(caller, correlation)
     events: list[tuple[str, NewEvent]] = []
     for stream_id, event in decision.events:

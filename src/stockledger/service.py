@@ -261,8 +261,10 @@ class Ledger:
         snapshot_every: int = 100,
         clock: Callable[[], datetime] = utcnow,
         new_id: Callable[[], UUID] = uuid4,
+        catalog_required: bool = False,
     ) -> None:
         self.store = store
+        self.catalog_required = catalog_required  # STOCKLEDGER_CATALOG_REQUIRED
         self.loader = loader
         self.cache = StateCache(cache_size)
         self.snapshot_every = snapshot_every
@@ -448,7 +450,7 @@ class Ledger:
         warehouse run at once, and a batch that changes it meanwhile makes theirs conflict."""
         primary = c.primary_streams(command)
         known = {s: st for s in primary if (st := self.cache.peek(s)) is not None}
-        streams = required_streams(command, known)
+        streams = required_streams(command, known, catalog_required=self.catalog_required)
         if _writes_catalog(command):
             return frozenset(streams)
         return frozenset(s for s in streams if category(s) not in READ_CHECKED)
@@ -593,7 +595,13 @@ class Ledger:
         """The current state of every stream the batch needs (cache, else snapshot + tail)."""
         states: dict[str, State] = dict(known or {})
         for _ in range(3):  # reservation/transfer streams name further stock streams
-            wanted = {s for job in jobs for s in required_streams(job.command, states)}
+            wanted = {
+                s
+                for job in jobs
+                for s in required_streams(
+                    job.command, states, catalog_required=self.catalog_required
+                )
+            }
             missing = [s for s in wanted if s not in states]
             if not missing:
                 break
@@ -621,7 +629,14 @@ class Ledger:
         for job in jobs:
             command, job.decided_as = job.decided_as or job.command, None
             try:
-                recording = record(command, working, self.clock(), job.caller, self.new_id)
+                recording = record(
+                    command,
+                    working,
+                    self.clock(),
+                    job.caller,
+                    self.new_id,
+                    catalog_required=self.catalog_required,
+                )
             except DomainError as error:
                 correlation = correlation_of(job.command, working, job.caller, self.new_id)
                 decided.append(_Decided(job, None, error, correlation))

@@ -55,7 +55,11 @@ async def open_services(
     pool = await create_pool(settings.require_database_url(), pool_size or settings.db_pool_size)
     store, loader = EventStore(pool), StateLoader(pool)
     ledger = Ledger(
-        store, loader, cache_size=settings.state_cache_size, snapshot_every=settings.snapshot_every
+        store,
+        loader,
+        cache_size=settings.state_cache_size,
+        snapshot_every=settings.snapshot_every,
+        catalog_required=settings.catalog_required,
     )
     redis = redis_client(settings)
     redis_stock = RedisStock(redis, settings.redis_prefix) if redis is not None else None

@@ -20,6 +20,7 @@ class MemoryLedger:
     now: datetime = T0
     states: dict[str, State] = field(default_factory=dict)
     log: list[tuple[str, Event, datetime]] = field(default_factory=list)
+    catalog_required: bool = False
 
     def state(self, stream_id: str) -> State:
         return self.states.get(stream_id) or initial_state(stream_id)
@@ -31,8 +32,12 @@ class MemoryLedger:
 
     def handle(self, command: Command) -> Decision:
         """Load every stream the command needs, record it, and keep the new states."""
-        states = {s: self.state(s) for s in streams_of(command, self.state)}
-        recording = record(command, states, self.now, Caller("test"), uuid4)
+        required = self.catalog_required
+        streams = streams_of(command, self.state, catalog_required=required)
+        states = {s: self.state(s) for s in streams}
+        recording = record(
+            command, states, self.now, Caller("test"), uuid4, catalog_required=required
+        )
         at = recording.events[0][1].recorded_at if recording.events else self.now
         for stream_id, event in recording.decision.events:
             self.log.append((stream_id, event, at))

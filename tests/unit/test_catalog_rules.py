@@ -3,6 +3,7 @@ valuation lock, deactivation, and what stock commands an inactive item or wareho
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -11,6 +12,8 @@ from stockledger.domain import commands as c
 from stockledger.domain.errors import (
     ItemInactive,
     NotFound,
+    UnknownItem,
+    UnknownWarehouse,
     ValuationMethodLocked,
     VersionMismatch,
     WarehouseInactive,
@@ -19,7 +22,7 @@ from stockledger.domain.errors import (
 from stockledger.domain.events import ItemChanged, Line, WarehouseChanged
 from stockledger.domain.state import ItemState, WarehouseState
 
-from .memory_ledger import MemoryLedger
+from .memory_ledger import T0, MemoryLedger
 
 
 def receipt(sku: str = "A", wh: str = "W1", qty: int = 5) -> c.ReceiveStock:
@@ -102,3 +105,25 @@ def test_a_warehouse_closes_only_empty_and_then_takes_nothing_in() -> None:
             ledger.handle(refused)
     disposed = ledger.handle(c.ReturnStock("RT2", "O1", "A", "W2", 1, "defective", "dispose"))
     assert len(disposed.events) == 1  # recorded only: nothing enters the warehouse
+
+
+def test_a_required_catalog_refuses_places_never_defined_but_not_what_was_accepted() -> None:
+    ledger = MemoryLedger()
+    ledger.handle(receipt("OLD", "W1", 5))  # before the catalog was required
+    held = ledger.handle(
+        c.ReserveStock("R1", "O1", (Line("OLD", "W1", 2),), T0 + timedelta(minutes=15))
+    )
+    assert held.events
+    ledger.catalog_required = True
+    with pytest.raises(UnknownItem):
+        ledger.handle(receipt("NEW", "W1"))
+    ledger.handle(c.DefineItem("NEW", "Kettle"))
+    with pytest.raises(UnknownWarehouse):
+        ledger.handle(receipt("NEW", "W1"))
+    ledger.handle(c.DefineWarehouse("W1", "North"))
+    assert ledger.handle(receipt("NEW", "W1")).events
+    with pytest.raises(UnknownWarehouse):
+        ledger.handle(c.DispatchTransfer("T1", "NEW", "W1", "W2", 1))
+    assert ledger.handle(c.ReleaseReservation("R1")).events  # goes on with what was accepted
+    with pytest.raises(UnknownItem):
+        ledger.handle(c.AdjustStock("OLD", "W1", -1, "damage"))

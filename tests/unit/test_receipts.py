@@ -18,6 +18,8 @@ from stockledger.domain.errors import (
     NotFound,
     ReservationNotActive,
     ShortLine,
+    UnknownItem,
+    UnknownWarehouse,
     ValuationMethodLocked,
     VersionMismatch,
     WarehouseInactive,
@@ -41,6 +43,8 @@ ERRORS: list[DomainError] = [
     WarehouseInactive("WH-9", "transfers in"),
     WarehouseNotEmpty("WH-9", ["stock:SKU-1:WH-9"]),
     ValuationMethodLocked("SKU-1", "fifo"),
+    UnknownItem("SKU-1"),
+    UnknownWarehouse("WH-9"),
 ]
 
 

@@ -41,8 +41,9 @@ def errors(*statuses: int, replay: type[s.Out] = s.CommandOut) -> dict[int | str
         "(valuation-method-locked), or version conflicts that outlasted the retries",
         412: "If-Match does not match the stream version",
         413: "body over 256 KiB",
-        422: "invalid request, or idempotency-key-reused: the Idempotency-Key was used for "
-        "another request (another body, path or operation)",
+        422: "invalid request; idempotency-key-reused: the Idempotency-Key was used for "
+        "another request (another body, path or operation); with STOCKLEDGER_CATALOG_REQUIRED, "
+        "an SKU or warehouse never defined (unknown-item, unknown-warehouse)",
         503: "database unreachable",
     }
     replayed: dict[str, Any] = {

@@ -21,6 +21,8 @@ from ..domain.errors import (
     LedgerConflict,
     NotFound,
     ReservationNotActive,
+    UnknownItem,
+    UnknownWarehouse,
     ValuationMethodLocked,
     VersionMismatch,
     WarehouseInactive,
@@ -44,6 +46,8 @@ TITLES = {
     "warehouse-inactive": "The warehouse is inactive",
     "warehouse-not-empty": "The warehouse still holds stock",
     "valuation-method-locked": "The valuation method is locked by stock events",
+    "unknown-item": "The item was never defined (the catalog is required)",
+    "unknown-warehouse": "The warehouse was never defined (the catalog is required)",
     "idempotency-key-reused": "Idempotency-Key reused for a different request",
     "payload-too-large": "Request body too large",
     "request-timeout": "Request body too slow",
@@ -144,6 +148,10 @@ def to_problem(error: Exception) -> Problem:
             )
         case ValuationMethodLocked(detail=detail, current=current):
             return Problem(409, "valuation-method-locked", detail, valuationMethod=current)
+        case UnknownItem(detail=detail, sku=sku):
+            return Problem(422, "unknown-item", detail, sku=sku)
+        case UnknownWarehouse(detail=detail, warehouse_id=warehouse_id):
+            return Problem(422, "unknown-warehouse", detail, warehouseId=warehouse_id)
         case IdempotencyKeyReused():
             return Problem(422, "idempotency-key-reused", str(error))
         case DomainError():

@@ -195,6 +195,33 @@ def merge_lines(lines: tuple[Line, ...]) -> tuple[Line, ...]:
     return tuple(Line(sku=s, warehouse_id=w, quantity=q) for (s, w), q in totals.items())
 
 
+def named_places(command: Command) -> tuple[tuple[str, str], ...]:
+    """The (SKU, warehouse) pairs a command names itself: what STOCKLEDGER_CATALOG_REQUIRED
+    checks. Commands that name a reservation or transfer (confirm, release, ship a
+    reservation, receive a transfer) or remove a rule only go on with what was accepted."""
+    match command:
+        case ReceiveStock(sku=s, warehouse_id=w) | ReturnStock(sku=s, warehouse_id=w):
+            return ((s, w),)
+        case AdjustStock(sku=s, warehouse_id=w) | CountStock(sku=s, warehouse_id=w):
+            return ((s, w),)
+        case SetReorderRule(sku=s, warehouse_id=w):
+            return ((s, w),)
+        case ReserveStock(lines=lines):
+            return tuple((x.sku, x.warehouse_id) for x in lines)
+        case ShipStock(reservation_id=None, lines=lines):
+            return tuple((x.sku, x.warehouse_id) for x in lines or ())
+        case DispatchTransfer(sku=s, from_warehouse_id=a, to_warehouse_id=b):
+            return ((s, a), (s, b))
+    return ()
+
+
+def catalog_streams(command: Command) -> tuple[str, ...]:
+    """The item and warehouse streams of `named_places`."""
+    places = named_places(command)
+    items = (item_stream(s) for s, _ in places)
+    return tuple(dict.fromkeys((*items, *(warehouse_stream(w) for _, w in places))))
+
+
 def primary_streams(command: Command) -> tuple[str, ...]:
     """Streams a command reads before anything else is known (its own ids)."""
     match command:

@@ -21,6 +21,8 @@ from .errors import (
     NotFound,
     ReservationNotActive,
     ShortLine,
+    UnknownItem,
+    UnknownWarehouse,
     ValuationMethodLocked,
     VersionMismatch,
     WarehouseInactive,
@@ -98,9 +100,14 @@ class Decision:
     touched: tuple[str, ...] = field(default=())  # stock streams whose levels the answer shows
 
 
-def required_streams(command: c.Command, states: Mapping[str, State]) -> tuple[str, ...]:
-    """Every stream the command reads; grows once the reservation/transfer it names is known."""
+def required_streams(
+    command: c.Command, states: Mapping[str, State], *, catalog_required: bool = False
+) -> tuple[str, ...]:
+    """Every stream the command reads; grows once the reservation/transfer it names is known.
+    With `catalog_required`, also the item and warehouse of every place it names."""
     streams = c.primary_streams(command)
+    if catalog_required:
+        streams = tuple(dict.fromkeys((*streams, *c.catalog_streams(command))))
     match command:
         case (
             c.ConfirmReservation()
@@ -153,7 +160,15 @@ def _touched(lines: tuple[Line, ...] | tuple[ShippedLine, ...]) -> tuple[str, ..
     return tuple(dict.fromkeys(stock_stream(x.sku, x.warehouse_id) for x in lines))
 
 
-def decide(command: c.Command, states: Mapping[str, State], now: datetime) -> Decision:
+def decide(
+    command: c.Command,
+    states: Mapping[str, State],
+    now: datetime,
+    *,
+    catalog_required: bool = False,
+) -> Decision:
+    if catalog_required:
+        _require_defined(command, states)
     decision = _decide(command, states, now)
     _check_capacity(decision, states)
     return _with_alerts(decision, states, now)
@@ -233,6 +248,15 @@ def _decide(command: c.Command, states: Mapping[str, State], now: datetime) -> D
         case c.SetReorderRule() | c.RemoveReorderRule():
             stream = reorder_stream(command.sku, command.warehouse_id)
             return _reorder_rule(command, _get(states, stream, ReorderState))
+
+
+def _require_defined(command: c.Command, states: Mapping[str, State]) -> None:
+    """STOCKLEDGER_CATALOG_REQUIRED: every SKU and warehouse the command names was defined."""
+    for sku, warehouse_id in c.named_places(command):
+        if not _get(states, item_stream(sku), ItemState).version:
+            raise UnknownItem(sku)
+        if not _get(states, warehouse_stream(warehouse_id), WarehouseState).version:
+            raise UnknownWarehouse(warehouse_id)
 
 
 def _require_active(states: Mapping[str, State], sku: str, action: str) -> None:

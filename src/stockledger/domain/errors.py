@@ -121,6 +121,27 @@ class WarehouseInactive(DomainError):
         super().__init__(self.detail)
 
 
+class UnknownItem(DomainError):
+    """With STOCKLEDGER_CATALOG_REQUIRED, a command naming an SKU never defined (422)."""
+
+    def __init__(self, sku: str) -> None:
+        self.sku = sku
+        self.detail = f"Item {sku} was never defined (PUT /v1/items/{sku}); the catalog is required"
+        super().__init__(self.detail)
+
+
+class UnknownWarehouse(DomainError):
+    """With STOCKLEDGER_CATALOG_REQUIRED, a command naming a warehouse never defined (422)."""
+
+    def __init__(self, warehouse_id: str) -> None:
+        self.warehouse_id = warehouse_id
+        self.detail = (
+            f"Warehouse {warehouse_id} was never defined (PUT /v1/warehouses/{warehouse_id}); "
+            "the catalog is required"
+        )
+        super().__init__(self.detail)
+
+
 class WarehouseNotEmpty(DomainError):
     """A warehouse deactivates only when every stock stream there is at zero (409)."""
 
@@ -156,5 +177,7 @@ _KINDS: dict[str, type[DomainError]] = {
         WarehouseInactive,
         WarehouseNotEmpty,
         ValuationMethodLocked,
+        UnknownItem,
+        UnknownWarehouse,
     )
 }
