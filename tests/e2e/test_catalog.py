@@ -224,3 +224,29 @@ async def test_warehouses_are_listed_with_their_state(api: Api, ids: Any) -> Non
         (f"{family}-1", False),
         (f"{family}-2", True),
     ]
+
+
+async def test_an_item_and_a_warehouse_read_as_they_were_at_an_instant(api: Api, ids: Any) -> None:
+    sku, wh = ids("SKU"), ids("WH")
+    defined = (await put(api, f"/v1/items/{sku}", {"name": "Mug"})).json()
+    defined_at = defined["events"][0]["recordedAt"]
+    renamed = (await put(api, f"/v1/items/{sku}", {"name": "Big mug"})).json()
+    renamed_at = renamed["events"][0]["recordedAt"]
+    assert renamed_at > defined_at
+    then = await api.get(f"/v1/items/{sku}", at=defined_at, role="orders")
+    assert (then.status_code, then.json()["name"], then.json()["version"]) == (200, "Mug", 1)
+    now = await api.get(f"/v1/items/{sku}", at=renamed_at)
+    assert now.json()["name"] == "Big mug"
+    before = await api.get(f"/v1/items/{sku}", at="2020-01-01T00:00:00Z")
+    assert before.status_code == 404
+    assert "by then" in before.json()["detail"]
+
+    await put(api, f"/v1/warehouses/{wh}", {"name": "North"})
+    closed = await api.post(f"/v1/warehouses/{wh}/deactivate", {"reason": "moved"})
+    closed_at = closed.json()["events"][0]["recordedAt"]
+    old = await api.get(f"/v1/warehouses/{wh}", at=defined_at)
+    assert old.status_code == 404  # defined after that instant
+    at_close = await api.get(f"/v1/warehouses/{wh}", at=closed_at)
+    assert (at_close.json()["name"], at_close.json()["active"]) == ("North", False)
+    bad = await api.get(f"/v1/items/{sku}", at="yesterday")
+    assert bad.status_code == 422

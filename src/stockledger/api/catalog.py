@@ -4,6 +4,7 @@ write path as stock. `warehouse` and `admin` write; every role reads."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -12,7 +13,13 @@ from fastapi.responses import Response
 
 from ..domain import commands as c
 from ..domain.reorder import Alert, AlertQuery, live
-from ..domain.state import ItemState, ReorderState, StockState, WarehouseState
+from ..domain.state import (
+    ItemState,
+    ReorderState,
+    StockState,
+    WarehouseState,
+    initial_state,
+)
 from ..domain.streams import (
     item_stream,
     like_prefix,
@@ -21,6 +28,7 @@ from ..domain.streams import (
     warehouse_stream,
 )
 from ..service import Outcome
+from ..store.snapshots import fold
 from . import schemas as s
 from .auth import READ_HISTORY, READ_STOCK, WAREHOUSE, Principal, require
 from .commands import errors, execute, reply
@@ -175,23 +183,39 @@ _READ_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+At = Annotated[
+    s.Instant | None,
+    Query(description="as it was at this instant (its name, state and version then)"),
+]
+
+
+async def _as_of(services: ServicesDep, stream: str, at: datetime | None) -> Any:
+    """The stream's state now (snapshot + tail), or folded from its events recorded by `at`."""
+    if at is None:
+        return (await services.loader.load([stream]))[stream]
+    return fold(initial_state(stream), await services.store.read_stream(stream, until=at))
+
+
 @router.get("/items/{sku}", response_model=s.ItemOut, responses=_READ_ERRORS)
-async def item(sku: s.Id, services: ServicesDep, _: Reader) -> Response:
-    """One item as it now is (folded from its stream); 404 if it was never defined."""
-    stream = item_stream(sku)
-    state = (await services.loader.load([stream]))[stream]
+async def item(sku: s.Id, services: ServicesDep, _: Reader, at: At = None) -> Response:
+    """One item as it now is, or as it was `at` an instant (folded from its stream); 404 if it
+    was never defined (by then)."""
+    state = await _as_of(services, item_stream(sku), at)
     if not isinstance(state, ItemState) or not state.version:
-        raise Problem(404, "not-found", f"Item {sku} was never defined")
+        raise Problem(404, "not-found", f"Item {sku} was never defined{' by then' if at else ''}")
     return _json(item_out(state))
 
 
 @router.get("/warehouses/{warehouse_id}", response_model=s.WarehouseOut, responses=_READ_ERRORS)
-async def warehouse(warehouse_id: s.Id, services: ServicesDep, _: Reader) -> Response:
-    """One warehouse as it now is (folded from its stream); 404 if it was never defined."""
-    stream = warehouse_stream(warehouse_id)
-    state = (await services.loader.load([stream]))[stream]
+async def warehouse(
+    warehouse_id: s.Id, services: ServicesDep, _: Reader, at: At = None
+) -> Response:
+    """One warehouse as it now is, or as it was `at` an instant; 404 if it was never defined
+    (by then)."""
+    state = await _as_of(services, warehouse_stream(warehouse_id), at)
     if not isinstance(state, WarehouseState) or not state.version:
-        raise Problem(404, "not-found", f"Warehouse {warehouse_id} was never defined")
+        then = " by then" if at else ""
+        raise Problem(404, "not-found", f"Warehouse {warehouse_id} was never defined{then}")
     return _json(warehouse_out(state))
 
 
