@@ -50,6 +50,7 @@ WARMUP = 2.0
 class ReserveRun:
     p1: list[Result]
     p4: Result
+    with_rules: Result
 
 
 _DONE: dict[bool, ReserveRun] = {}
@@ -58,6 +59,11 @@ _DONE: dict[bool, ReserveRun] = {}
 @scenario("P1", "reserve over HTTP, 1,000 SKUs x 3 warehouses, 64 clients")
 async def reserve_many(context: Context) -> list[Result]:
     return (await _run(context)).p1
+
+
+@scenario("P1R", "P1 again with a reorder rule on every stream, vs P1 of the same run")
+async def reserve_with_rules(context: Context) -> list[Result]:
+    return [(await _run(context)).with_rules]
 
 
 @scenario("P4", "commit -> visible in Redis, during P1")
@@ -107,7 +113,40 @@ async def _measure(context: Context) -> ReserveRun:
         spec = server.spec(inserts, connections=CLIENTS, duration=seconds, warmup=WARMUP)
         ceiling = await server.drive(spec, "P1-insert-ceiling")
         context.console.print(f"one-INSERT ceiling: {ceiling.rate_of(201):,.0f}/s")
-    return ReserveRun(_p1(figure, ceiling, seconds, group_commit), _p4(lags, probes, seconds))
+        # A rule on every stream that the load never crosses (1,000,000 units, point 100):
+        # each reservation now also reads and read-checks its reorder stream and evaluates it.
+        rule = {"reorderPoint": 100, "reorderQuantity": 500}
+        rules = [
+            server.raw("PUT", f"/v1/reorder-rules/{s}/{w}", "warehouse", rule) for s, w in streams
+        ]
+        set_rules = await h.load(server.spec(rules, connections=32, mode="once"))
+        if set_rules.count(201) != len(streams):
+            raise RuntimeError(f"setting the rules failed: {statuses(set_rules)}")
+        spec = server.spec(reserve, connections=CLIENTS, duration=seconds, warmup=WARMUP)
+        ruled = await server.drive(spec, "P1-reserve-with-rules")
+        context.console.print(f"reserve with rules: {ruled.rate_of(201):,.0f}/s")
+    return ReserveRun(
+        _p1(figure, ceiling, seconds, group_commit),
+        _p4(lags, probes, seconds),
+        _with_rules(ruled, figure, seconds),
+    )
+
+
+def _with_rules(ruled: Stats, plain: Stats, seconds: float) -> Result:
+    rate, before = ruled.rate_of(201), plain.rate_of(201)
+    ratio = rate / before if before else None
+    failed = ruled.completed - ruled.count(201)
+    return Result(
+        scenario=f"P1R reserve over HTTP with a reorder rule on each of the {SKUS * 3:,} streams "
+        f"(never crossed), {CLIENTS} clients, {seconds:.0f} s ({SPLIT})",
+        figure=f"{per_second(rate)} reservations, {latency(ruled)}; {failed:,} not 201; "
+        f"{load_note(ruled)}",
+        ceiling=f"{per_second(before)} reservations without rules (P1 of this run, measured "
+        f"first), {latency(plain)}",
+        ratio=ratio,
+        goal=">= 0.9x P1 without rules",
+        met=(ratio or 0) >= 0.9 and failed == 0,
+    )
 
 
 def _p1(figure: Stats, ceiling: Stats, seconds: float, group_commit: str) -> list[Result]:

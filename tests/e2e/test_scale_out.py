@@ -72,8 +72,8 @@ class Orders:
 
 
 def _root(error: BaseException) -> BaseException:
-    while error.__cause__ is not None:
-        error = error.__cause__
+    while (deeper := error.__cause__ or error.__context__) is not None:
+        error = deeper
     return error
 
 
