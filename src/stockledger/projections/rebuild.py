@@ -9,7 +9,7 @@ rewritten with a compare-and-set that only refuses to go back in version.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import asyncpg
@@ -109,20 +109,12 @@ async def rebuild_stock_levels(pool: asyncpg.Pool[Any], progress: Progress) -> N
             await _swap(conn, "stock_levels")
 
 
-async def _fold_reservations(
+async def _streams(
     conn: Any, where: str, *args: Any, progress: Progress | None = None
-) -> list[ReservationState]:
-    states: list[ReservationState] = []
-    current: ReservationState | None = None
-    pending: list[RecordedEvent] = []
+) -> AsyncIterator[list[RecordedEvent]]:
+    """The events matching `where`, one stream at a time in stream order, from a cursor."""
+    stream: list[RecordedEvent] = []
     seen = 0
-
-    def close() -> None:
-        nonlocal current, pending
-        if current is not None:
-            states.append(apply_reservation(current, pending))
-        current, pending = None, []
-
     async for row in conn.cursor(
         "SELECT position, event_id, stream_id, version, type, schema_version, data, metadata, "
         f"recorded_at FROM events WHERE {where} ORDER BY stream_id, version",
@@ -130,17 +122,26 @@ async def _fold_reservations(
         prefetch=5000,
     ):
         event = RecordedEvent(*row.values())
-        if current is None or f"reservation:{current.reservation_id}" != event.stream_id:
-            close()
-            current = ReservationState(event.stream_id.split(":", 1)[1])
-        pending.append(event)
+        if stream and stream[0].stream_id != event.stream_id:
+            yield stream
+            stream = []
+        stream.append(event)
         seen += 1
         if progress is not None and seen % 5000 == 0:
             progress(5000)
-    close()
+    if stream:
+        yield stream
     if progress is not None:
         progress(seen % 5000)
-    return states
+
+
+async def _fold_reservations(
+    conn: Any, where: str, *args: Any, progress: Progress | None = None
+) -> list[ReservationState]:
+    return [
+        apply_reservation(ReservationState(events[0].stream_id.split(":", 1)[1]), events)
+        async for events in _streams(conn, where, *args, progress=progress)
+    ]
 
 
 async def _insert_reservations(conn: Any, table: str, states: list[ReservationState]) -> None:
@@ -226,32 +227,10 @@ async def _fold_reorders(
     alerts."""
     states: list[ReorderState] = []
     alerts: list[Alert] = []
-    seen = 0
-    stream: list[RecordedEvent] = []
-
-    def close() -> None:
-        if stream:
-            state, touched = apply_reorder(no_reorder(stream[0].stream_id), None, stream)
-            states.append(state)
-            alerts.extend(touched)
-        stream.clear()
-
-    async for row in conn.cursor(
-        "SELECT position, event_id, stream_id, version, type, schema_version, data, metadata, "
-        f"recorded_at FROM events WHERE {where} ORDER BY stream_id, version",
-        *args,
-        prefetch=5000,
-    ):
-        event = RecordedEvent(*row.values())
-        if stream and stream[0].stream_id != event.stream_id:
-            close()
-        stream.append(event)
-        seen += 1
-        if progress is not None and seen % 5000 == 0:
-            progress(5000)
-    close()
-    if progress is not None:
-        progress(seen % 5000)
+    async for events in _streams(conn, where, *args, progress=progress):
+        state, touched = apply_reorder(no_reorder(events[0].stream_id), None, events)
+        states.append(state)
+        alerts += touched
     return states, alerts
 
 
