@@ -169,7 +169,7 @@ def project() -> None:
 @app.command()
 def replay(
     projection: Annotated[
-        str, typer.Option(help="stock-levels, reservations, alerts, redis or all")
+        str, typer.Option(help="stock-levels, reservations, alerts, catalog, redis or all")
     ] = "all",
 ) -> None:
     """Rebuild read models from the event store (shadow + atomic swap; reads keep working)."""

@@ -30,6 +30,7 @@ from .projections.drift import DriftReport, find_drift
 from .projections.rebuild import (
     count_events,
     rebuild_alerts,
+    rebuild_catalog,
     rebuild_redis,
     rebuild_reservations,
     rebuild_stock_levels,
@@ -39,7 +40,7 @@ from .republish import Selection, republish
 from .republish import count as count_selected
 from .wiring import open_services
 
-PROJECTIONS = ("stock-levels", "reservations", "alerts", "redis")
+PROJECTIONS = ("stock-levels", "reservations", "alerts", "catalog", "redis")
 
 
 @asynccontextmanager
@@ -112,6 +113,8 @@ async def replay(settings: Settings, projection: str, console: Console) -> dict[
 
 
 async def _total(pool: asyncpg.Pool[Any], projection: str) -> int:
+    if projection == "catalog":
+        return await count_events(pool, "item:") + await count_events(pool, "warehouse:")
     prefixes = {"reservations": "reservation:", "alerts": "reorder:"}
     return await count_events(pool, prefixes.get(projection, "stock:"))
 
@@ -125,6 +128,8 @@ def _rebuilder(
         return lambda advance: rebuild_reservations(pool, advance)
     if projection == "alerts":
         return lambda advance: rebuild_alerts(pool, advance)
+    if projection == "catalog":
+        return lambda advance: rebuild_catalog(pool, advance)
     if redis is None:
         raise RuntimeError("STOCKLEDGER_REDIS_URL is not set")
     return lambda advance: rebuild_redis(pool, redis, advance)

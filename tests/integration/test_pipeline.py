@@ -547,3 +547,37 @@ async def test_alerts_reach_kafka_and_the_alerts_read_model_and_replay_keeps_the
     assert [(f.check, f.subject) for f in report.findings] == [("alerts drift", key.decode())]
     await replay(pipe.settings, "alerts", QUIET)
     await clean_verify(pipe)
+
+
+async def test_the_catalog_is_listed_from_its_read_model_and_replay_repairs_it(
+    pipe: Pipeline, ids: Any
+) -> None:
+    family = ids("CAT")
+    skus = [f"{family}-{n}" for n in range(3)]
+    for n, sku in enumerate(skus):
+        put = await pipe.api.http.put(
+            f"/v1/items/{sku}", json={"name": f"Item {n}"}, headers={"X-API-Key": "k-admin"}
+        )
+        assert put.status_code == 201, put.text
+    await pipe.api.post(f"/v1/items/{skus[1]}/deactivate", {"reason": "discontinued"})
+
+    async def listed() -> bool:
+        got = await pipe.api.get("/v1/items", prefix=family, active="true")
+        return [x["sku"] for x in got.json()["items"]] == [skus[0], skus[2]]
+
+    await eventually(listed, what="the catalog read model")
+    first = await pipe.api.get("/v1/items", prefix=family, limit=2)
+    assert first.headers["X-Stock-Source"] == "postgres"
+    assert [x["sku"] for x in first.json()["items"]] == skus[:2]
+    rest = await pipe.api.get("/v1/items", prefix=family, after=first.json()["next"])
+    assert [(x["sku"], x["name"]) for x in rest.json()["items"]] == [(skus[2], "Item 2")]
+    await clean_verify(pipe)
+    await pipe.pool.execute(
+        "UPDATE catalog_views SET active = NOT active WHERE stream_id = $1", f"item:{skus[0]}"
+    )
+    report = await find_drift(pipe.pool, None, lambda _: None)
+    assert [(f.check, f.subject) for f in report.findings] == [
+        ("catalog drift", f"item:{skus[0]}@1")
+    ]
+    await replay(pipe.settings, "catalog", QUIET)
+    await clean_verify(pipe)

@@ -174,8 +174,13 @@ async def deactivate_warehouse(
     return await _run(request, services, who, headers, body, command)
 
 
-def _json(body: dict[str, Any]) -> Response:
-    return Response(orjson.dumps(body), media_type="application/json")
+def _json(body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), media_type="application/json", headers=headers)
+
+
+def _source(services: ServicesDep) -> dict[str, str]:
+    """Where a listing came from: the read models (pipeline) or a fold of the event store."""
+    return {"X-Stock-Source": "postgres" if services.projected is not None else "event-store"}
 
 
 _READ_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -253,13 +258,21 @@ async def _catalog_page(
     after: str | None,
     limit: int,
 ) -> tuple[list[Any], str | None]:
-    """A keyset page of the defined items or warehouses, by id prefix and active state."""
+    """A keyset page of the defined items or warehouses, by id prefix and active state: from
+    the catalog read model when the pipeline runs, else folded from the store."""
 
     def keep(state: Any) -> bool:
         return bool(state.version) and active in (None, state.active)
 
-    pattern = like_prefix(f"{category}:{prefix or ''}")
-    found, more = await _page(services, pattern, f"{category}:{after or ''}", limit, keep)
+    cursor = f"{category}:{after or ''}"
+    if services.projected is not None:  # the catalog read model (X-Stock-Source: postgres)
+        found: list[Any] = await services.projected.catalog(
+            category, prefix or "", active, cursor, limit
+        )
+        more = len(found) == limit
+    else:
+        pattern = like_prefix(f"{category}:{prefix or ''}")
+        found, more = await _page(services, pattern, cursor, limit, keep)
     return found, _id(found[-1]) if more else None
 
 
@@ -278,7 +291,7 @@ async def items(
 ) -> Response:
     """Every defined item in SKU order, keyset-paged (`next` -> `after`)."""
     found, cursor = await _catalog_page(services, "item", prefix, active, after, limit)
-    return _json({"items": [item_out(x) for x in found], "next": cursor})
+    return _json({"items": [item_out(x) for x in found], "next": cursor}, _source(services))
 
 
 @router.get("/warehouses", response_model=s.WarehousesOut, responses=_READ_ERRORS)
@@ -292,7 +305,8 @@ async def warehouses(
 ) -> Response:
     """Every defined warehouse in id order, keyset-paged (`next` -> `after`)."""
     found, cursor = await _catalog_page(services, "warehouse", prefix, active, after, limit)
-    return _json({"warehouses": [warehouse_out(x) for x in found], "next": cursor})
+    body = {"warehouses": [warehouse_out(x) for x in found], "next": cursor}
+    return _json(body, _source(services))
 
 
 # -- reorder rules: written by warehouse and admin; read by warehouse, auditor and admin ------
@@ -427,8 +441,7 @@ async def alerts(
         "alerts": [alert_out(x) for x in found],
         "next": found[-1].alert_id if len(found) == limit else None,
     }
-    return Response(orjson.dumps(body), media_type="application/json",
-                    headers={"X-Stock-Source": source})  # fmt: skip
+    return _json(body, {"X-Stock-Source": source})
 
 
 async def _store_alerts(services: ServicesDep, query: AlertQuery) -> list[Alert]:

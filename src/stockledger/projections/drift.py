@@ -32,13 +32,16 @@ from ..domain.state import (
     Levels,
     ReorderState,
     ReservationState,
+    State,
     StockState,
     delta,
+    evolve,
     evolve_reservation,
+    initial_state,
 )
 from ..domain.streams import parse_stock_stream
 from .redis_stock import RedisStock
-from .rows import alert_from_row, no_reorder, reorder_from_row
+from .rows import alert_from_row, catalog_from_row, no_reorder, reorder_from_row
 
 Progress = Callable[[int], None]
 
@@ -119,6 +122,7 @@ class _Fold:
         self.open_lines: Counter[str] = Counter()
         self.reservations: dict[str, ReservationState] = {}
         self.reorders: dict[str, tuple[list[ReorderState], dict[str, Alert]]] = {}
+        self.catalog: dict[str, list[State]] = {}
 
     def stock(self, stream_id: str, rows: list[Any]) -> None:
         sku, warehouse_id = parse_stock_stream(stream_id)
@@ -195,6 +199,36 @@ class _Fold:
             states.append(state)
         self.reorders[stream_id] = (states, alerts)
 
+    def catalog_entry(self, stream_id: str, rows: list[Any]) -> None:
+        """An item's or warehouse's state after each version."""
+        state, states = initial_state(stream_id), []
+        for row in rows:
+            state = evolve(state, from_data(row["type"], row["data"]), row["recorded_at"])
+            states.append(state)
+        self.catalog[stream_id] = states
+
+
+def _check_catalog(report: DriftReport, fold: _Fold, views: dict[str, Any]) -> None:
+    """Each catalog_views row equals its stream's fold at the row's version."""
+    for stream_id, states in fold.catalog.items():
+        view = views.pop(stream_id, None)
+        if view is None:
+            report.missing["catalog"] += 1
+            continue
+        held = catalog_from_row(view, stream_id)
+        if not 0 < held.version <= len(states):
+            report.add("catalog row", stream_id, f"at version {held.version}, the store has "
+                       f"{len(states)}")  # fmt: skip
+        elif held != (folded := states[held.version - 1]) or view["active"] != held.active:
+            report.add("catalog drift", f"{stream_id}@{held.version}",
+                       f"holds {held}, the store folds to {folded}")  # fmt: skip
+        else:
+            report.compared["catalog"] += 1
+            if held.version < len(states):
+                report.lagging["catalog"] += 1
+    for stream_id in views:
+        report.add("catalog row", stream_id, "no such stream in the store")
+
 
 def _check_reorders(
     report: DriftReport, fold: _Fold, views: dict[str, Any], alert_rows: list[Any]
@@ -247,6 +281,7 @@ async def find_drift(
         }
         reorder_views = {r["stream_id"]: r for r in await conn.fetch("SELECT * FROM reorder_views")}
         alert_rows = await conn.fetch("SELECT * FROM alerts")
+        catalog_views = {r["stream_id"]: r for r in await conn.fetch("SELECT * FROM catalog_views")}
         wanted = {"postgres": postgres_rows}
         if redis is not None:
             wanted["redis"] = redis_rows
@@ -254,6 +289,7 @@ async def find_drift(
         await _fold_all(conn, fold, report, progress)
         _check_reservations(report, fold, views)
         _check_reorders(report, fold, reorder_views, alert_rows)
+        _check_catalog(report, fold, catalog_views)
         for projection, left in wanted.items():
             for stream_id in left:
                 report.add(f"{projection} row", stream_id, "no such stream in the store")
@@ -309,6 +345,8 @@ def _close(fold: _Fold, stream_id: str, rows: list[Any], report: DriftReport) ->
         fold.reservation(stream_id, rows)
     elif stream_id.startswith("reorder:"):
         fold.reorder(stream_id, rows)
+    elif stream_id.startswith(("item:", "warehouse:")):
+        fold.catalog_entry(stream_id, rows)
 
 
 def _check_reservations(report: DriftReport, fold: _Fold, views: dict[str, Any]) -> None:

@@ -17,15 +17,27 @@ import orjson
 import structlog
 
 from ..domain.reorder import Alert
-from ..domain.state import Levels, ReorderState, ReservationState, StockLevel
+from ..domain.state import (
+    ItemState,
+    Levels,
+    ReorderState,
+    ReservationState,
+    StockLevel,
+    WarehouseState,
+)
 from ..domain.streams import category, reorder_stream
 from ..metrics import PARKED, PROJECTED, PROJECTION_APPLY
 from ..store.records import RecordedEvent
+from ..store.snapshots import state_to_json
 from .rows import (
+    Catalog,
     alert_from_row,
+    apply_catalog,
     apply_reorder,
     apply_reservation,
     apply_stock,
+    catalog_from_row,
+    catalog_stream,
     lines_json,
     no_reorder,
     no_stock,
@@ -36,7 +48,8 @@ from .rows import (
 log = structlog.get_logger()
 
 PROJECTION = "postgres"
-PROJECTED_KINDS = frozenset({"stock", "reservation", "reorder"})
+PROJECTED_KINDS = frozenset({"stock", "reservation", "reorder", "item", "warehouse"})
+CATALOG_KINDS = frozenset({"item", "warehouse"})
 _EVENT_COLUMNS = (
     "position, event_id, stream_id, version, type, schema_version, data, metadata, recorded_at"
 )
@@ -74,6 +87,14 @@ ON CONFLICT (stream_id) DO UPDATE SET
     alert_kind = EXCLUDED.alert_kind, version = EXCLUDED.version,
     updated_at = EXCLUDED.updated_at, projected_at = now()
 WHERE r.version < EXCLUDED.version
+"""
+_UPSERT_CATALOG = """
+INSERT INTO {table} AS c (stream_id, active, state, version, updated_at, projected_at)
+SELECT *, now() FROM unnest($1::text[], $2::bool[], $3::jsonb[], $4::int[], $5::timestamptz[])
+ON CONFLICT (stream_id) DO UPDATE SET
+    active = EXCLUDED.active, state = EXCLUDED.state, version = EXCLUDED.version,
+    updated_at = EXCLUDED.updated_at, projected_at = now()
+WHERE c.version < EXCLUDED.version
 """
 _UPSERT_ALERT = """
 INSERT INTO {table} AS a (stream_id, opened_version, alert_id, sku, warehouse_id, kind,
@@ -156,22 +177,26 @@ class PostgresProjection:
                 )
             }
             rules, open_alerts = await _reorder_rows(conn, ids)
+            entries = await _catalog_rows(conn, ids)
             changed: list[StockLevel] = []
             reservations: list[ReservationState] = []
             reorders: list[ReorderState] = []
             alerts: list[Alert] = []
+            catalog: list[Catalog] = []
             for stream_id, stream_events in streams.items():
                 kind = category(stream_id)
                 if stream_id in parked or kind not in PROJECTED_KINDS:
                     continue
                 try:
-                    before: StockLevel | ReservationState | ReorderState
+                    before: StockLevel | ReservationState | ReorderState | Catalog
                     if kind == "stock":
                         before = _stock_row(stock.get(stream_id), stream_id)
                     elif kind == "reservation":
                         before = _reservation(held.get(stream_id), stream_id)
-                    else:
+                    elif kind == "reorder":
                         before = _reorder(rules.get(stream_id), stream_id)
+                    else:
+                        before = catalog_from_row(entries.get(stream_id), stream_id)
                 except Exception as error:  # an unreadable row: rebuild it with `replay`
                     await self._park(conn, stream_id, 0, f"read model row: {error!r}")
                     continue
@@ -183,6 +208,8 @@ class PostgresProjection:
                         changed.append(apply_stock(before, todo))
                     elif isinstance(before, ReservationState):
                         reservations.append(apply_reservation(before, todo))
+                    elif isinstance(before, ItemState | WarehouseState):
+                        catalog.append(apply_catalog(before, todo))
                     else:
                         after, touched = apply_reorder(before, open_alerts.get(stream_id), todo)
                         reorders.append(after)
@@ -191,6 +218,7 @@ class PostgresProjection:
                     await self._park(conn, stream_id, todo[0].version, repr(error))
             await _write(conn, changed, reservations)
             await write_reorders(conn, reorders, alerts)
+            await write_catalog(conn, catalog)
         now = datetime.now(UTC)
         for event in events:
             PROJECTION_APPLY.observe(max(0.0, (now - event.recorded_at).total_seconds()))
@@ -284,6 +312,31 @@ async def write_reorders(
             [a.available for a in alerts],
             [a.reorder_point for a in alerts],
             [a.suggested_order_quantity for a in alerts],
+        )
+
+
+async def _catalog_rows(conn: Any, ids: list[str]) -> dict[str, Any]:
+    wanted = [s for s in ids if category(s) in CATALOG_KINDS]
+    if not wanted:
+        return {}
+    rows = await conn.fetch(
+        "SELECT * FROM catalog_views WHERE stream_id = ANY($1::text[]) "
+        "ORDER BY stream_id FOR UPDATE",
+        wanted,
+    )
+    return {r["stream_id"]: r for r in rows}
+
+
+async def write_catalog(conn: Any, states: Sequence[Catalog], table: str = "catalog_views") -> None:
+    """Upsert catalog rows, never back in version."""
+    if states:
+        await conn.execute(
+            _UPSERT_CATALOG.format(table=table),
+            [catalog_stream(s) for s in states],
+            [s.active for s in states],
+            [state_to_json(s) for s in states],
+            [s.version for s in states],
+            [s.updated_at for s in states],
         )
 
 

@@ -16,7 +16,7 @@ from ..domain.state import Levels, ReorderRule, ReservationState, StockLevel
 from ..domain.streams import like_prefix, stock_stream
 from ..metrics import REDIS_ERRORS
 from .redis_stock import Projected, RedisStock
-from .rows import alert_from_row, reservation_from_row
+from .rows import Catalog, alert_from_row, catalog_from_row, reservation_from_row
 
 log = structlog.get_logger()
 
@@ -141,6 +141,22 @@ class ProjectedReader:
             *args,
         )
         return [_alert(r) for r in rows]
+
+    async def catalog(
+        self, kind: str, prefix: str, active: bool | None, after: str, limit: int
+    ) -> list[Catalog]:
+        """A keyset page of catalog_views: items or warehouses by id prefix and active state,
+        in stream order after the stream id `after`."""
+        rows = await self.pool.fetch(
+            "SELECT stream_id, state FROM catalog_views WHERE stream_id > $1 "
+            "AND stream_id LIKE $2 AND ($3::bool IS NULL OR active = $3) "
+            "ORDER BY stream_id LIMIT $4",
+            after,
+            like_prefix(f"{kind}:{prefix}"),
+            active,
+            limit,
+        )
+        return [catalog_from_row(r, r["stream_id"]) for r in rows]
 
 
 def _alert(row: asyncpg.Record) -> Alert:

@@ -17,9 +17,17 @@ import asyncpg
 from ..domain.reorder import Alert
 from ..domain.state import Levels, ReorderState, ReservationState, StockLevel
 from ..store.records import RecordedEvent
-from .postgres import write_reorders
+from .postgres import write_catalog, write_reorders
 from .redis_stock import RedisStock
-from .rows import apply_reorder, apply_reservation, lines_json, no_reorder
+from .rows import (
+    Catalog,
+    apply_catalog,
+    apply_reorder,
+    apply_reservation,
+    catalog_from_row,
+    lines_json,
+    no_reorder,
+)
 
 Progress = Callable[[int], None]  # called with the number of events just processed
 # Events per position chunk of the stock-levels replay. Every chunk upserts each stream it
@@ -262,3 +270,40 @@ async def rebuild_alerts(pool: asyncpg.Pool[Any], progress: Progress) -> None:
             await write_reorders(conn, states, alerts, shadows)
             for table in ("reorder_views", "alerts"):
                 await _swap(conn, table)
+
+
+async def _fold_catalog(
+    conn: Any, where: str, *args: Any, progress: Progress | None = None
+) -> list[Catalog]:
+    return [
+        apply_catalog(catalog_from_row(None, events[0].stream_id), events)
+        async for events in _streams(conn, where, *args, progress=progress)
+    ]
+
+
+async def rebuild_catalog(pool: asyncpg.Pool[Any], progress: Progress) -> None:
+    """Every item and warehouse from its stream, shadowed and swapped."""
+    mine = "(stream_id LIKE 'item:%' OR stream_id LIKE 'warehouse:%')"
+    async with pool.acquire() as conn:
+        await _shadow(conn, "catalog_views")
+        async with conn.transaction(isolation="repeatable_read", readonly=False):
+            horizon: int = await conn.fetchval(_HORIZON)
+            states = await _fold_catalog(
+                conn, f"{mine} AND position < $1", horizon, progress=progress
+            )
+            await write_catalog(conn, states, "catalog_views_shadow")
+        async with conn.transaction():
+            await conn.execute("LOCK TABLE catalog_views IN ACCESS EXCLUSIVE MODE")
+            changed = [
+                r["stream_id"]
+                for r in await conn.fetch(
+                    f"SELECT DISTINCT stream_id FROM events WHERE position >= $1 AND {mine}",
+                    horizon,
+                )
+            ]
+            await conn.execute(
+                "DELETE FROM catalog_views_shadow WHERE stream_id = ANY($1)", changed
+            )
+            states = await _fold_catalog(conn, "stream_id = ANY($1::text[])", changed)
+            await write_catalog(conn, states, "catalog_views_shadow")
+            await _swap(conn, "catalog_views")

@@ -10,17 +10,21 @@ from typing import Any
 from ..domain.events import Line, from_data
 from ..domain.reorder import Alert, fold_reorder
 from ..domain.state import (
+    ItemState,
     ReorderRule,
     ReorderState,
     ReservationState,
     ReservationStatus,
     StockLevel,
     StockState,
+    WarehouseState,
     delta,
     evolve_reservation,
+    initial_state,
 )
-from ..domain.streams import parse_reorder_stream, parse_stock_stream
+from ..domain.streams import item_stream, parse_reorder_stream, parse_stock_stream, warehouse_stream
 from ..store.records import RecordedEvent
+from ..store.snapshots import fold, state_from_json
 
 
 def no_stock(stream_id: str) -> StockLevel:
@@ -103,3 +107,27 @@ def apply_reorder(
     steps = ((from_data(e.type, e.data), e.version, e.recorded_at) for e in events)
     state, alerts = fold_reorder(state, open_alert, steps)
     return state, list(alerts.values())
+
+
+Catalog = ItemState | WarehouseState
+
+
+def catalog_stream(state: Catalog) -> str:
+    if isinstance(state, ItemState):
+        return item_stream(state.sku)
+    return warehouse_stream(state.warehouse_id)
+
+
+def catalog_from_row(row: Any, stream_id: str) -> Catalog:
+    """The item or warehouse a catalog_views row holds (as never defined without a row)."""
+    state = initial_state(stream_id) if row is None else state_from_json(stream_id, row["state"])
+    if not isinstance(state, ItemState | WarehouseState):
+        raise TypeError(f"{stream_id} is not a catalog stream")
+    return state
+
+
+def apply_catalog(state: Catalog, events: Iterable[RecordedEvent]) -> Catalog:
+    after = fold(state, events)
+    if not isinstance(after, ItemState | WarehouseState):
+        raise TypeError(f"{type(after).__name__} is not a catalog state")
+    return after
