@@ -214,6 +214,99 @@ def republish(
     console.print(f"[green]republished {sent:,} events[/green] to {settings.kafka_topic}")
 
 
+def _utc(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+
+
+@app.command()
+def export(
+    output: Annotated[Path, typer.Option("--output", "-o", help="the file to write")],
+    format: Annotated[str, typer.Option(help="jsonl or csv")] = "jsonl",
+    since: Annotated[
+        datetime | None,
+        typer.Option(
+            "--from",
+            formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"],
+            help="recordedAt at or after (a UTC date or an instant)",
+        ),
+    ] = None,
+    to: Annotated[
+        datetime | None,
+        typer.Option(
+            formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"],
+            help="recordedAt before (exclusive)",
+        ),
+    ] = None,
+    correlation_id: Annotated[str | None, typer.Option(help="only this correlation id")] = None,
+    order_id: Annotated[str | None, typer.Option(help="only this order's events")] = None,
+    sku: Annotated[str | None, typer.Option(help="its stock, reorder and item streams")] = None,
+    warehouse_id: Annotated[str | None, typer.Option(help="its streams")] = None,
+    as_of_position: Annotated[
+        int | None, typer.Option(min=0, help="up to this position (default: all committed)")
+    ] = None,
+) -> None:
+    """Export events as GET /v1/exports/events does (JSONL or CSV, position order) to OUTPUT,
+    and its manifest to OUTPUT.manifest.json (signed with STOCKLEDGER_AUDIT_KEY when set)."""
+    from .audit.exports import ExportQuery
+    from .operations import run_export
+
+    if format not in ("jsonl", "csv"):
+        raise typer.BadParameter("choose jsonl or csv", param_hint="--format")
+    query = ExportQuery(
+        "csv" if format == "csv" else "jsonl",
+        _utc(since),
+        _utc(to),
+        correlation_id,
+        order_id,
+        sku,
+        warehouse_id,
+    )
+    try:
+        doc = asyncio.run(run_export(_settings(DATABASE), query, as_of_position, output, console))
+    except ValueError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    manifest_path = output.with_name(output.name + ".manifest.json")
+    manifest_path.write_text(json.dumps(doc, indent=2) + "\n")
+    signed = (
+        "signed" if doc["signature"] else "[yellow]unsigned[/yellow] (no STOCKLEDGER_AUDIT_KEY)"
+    )
+    console.print(
+        f"[green]exported {doc['count']:,} events[/green] to {output} (asOfPosition "
+        f"{doc['asOfPosition']}); manifest {manifest_path}, {signed}"
+    )
+
+
+@app.command("verify-export")
+def verify_export_file(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="the export")],
+    manifest: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="its manifest (JSON)")
+    ],
+) -> None:
+    """Check an export offline against its manifest: SHA-256 of the bytes, count, first and
+    last position, the signature (with STOCKLEDGER_AUDIT_KEY) and every hash-chain link between
+    consecutive versions of a stream in the file. Exits 1 on any problem."""
+    from .audit.exports import verify_export
+
+    settings = _settings()
+    key = settings.audit_key.get_secret_value() if settings.audit_key else None
+    check = verify_export(file, json.loads(manifest.read_text()), key)
+    for problem in check.problems[:50]:
+        console.print(f"[red]{problem}[/red]", soft_wrap=True)
+    if not check.ok:
+        raise typer.Exit(1)
+    signature = (
+        "signature ok"
+        if check.signature_checked
+        else ("[yellow]signature not checked[/yellow] (set STOCKLEDGER_AUDIT_KEY)")
+    )
+    console.print(
+        f"[green]export verified[/green]: {check.count:,} events, sha256 matches, "
+        f"{check.links:,} hash-chain links recomputed, {signature}"
+    )
+
+
 def _missing(variable: str, why: str) -> None:
     console.print(f"[red]{variable} is not set[/red]: {why}", soft_wrap=True)
     raise typer.Exit(2)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -23,6 +25,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from .audit.exports import ExportQuery, Tally
+from .audit.exports import count as count_exported
+from .audit.exports import horizon as export_horizon
+from .audit.exports import manifest as export_manifest
+from .audit.exports import pages as export_pages
 from .config import Settings
 from .outbox import Relay
 from .projections.consumer import Projector
@@ -195,3 +202,27 @@ def render_report(report: DriftReport, console: Console) -> None:
     for finding in report.findings[:200]:
         findings.add_row(finding.check, finding.subject, finding.detail)
     console.print(findings)
+
+
+async def run_export(
+    settings: Settings, query: ExportQuery, as_of: int | None, output: Path, console: Console
+) -> dict[str, Any]:
+    """Write the export to `output` with a progress bar; returns its manifest (signed with
+    STOCKLEDGER_AUDIT_KEY when set)."""
+    async with open_services(settings) as services:
+        committed = await export_horizon(services.pool)
+        if as_of is not None and as_of > committed:
+            raise ValueError(f"asOfPosition {as_of} is beyond what has committed ({committed})")
+        as_of = committed if as_of is None else as_of
+        total = await count_exported(services.pool, query, as_of)
+        tally = Tally()
+        with _progress(console) as progress, output.open("wb") as file:
+
+            async def work(advance: Callable[[int], None]) -> None:
+                async for page in export_pages(services.pool, query, as_of):
+                    file.write(page.data)
+                    tally.add(page)
+                    advance(page.count)
+
+            await _tracked(progress, "export", total, work)
+        return export_manifest(tally, as_of, datetime.now(UTC), services.audit_key)

@@ -48,6 +48,7 @@ from .config import Settings
 from .leader import lead
 from .metrics import RELAY_ERRORS, RELAY_PUBLISHED
 from .status import Every, report
+from .store.records import envelope_sql
 
 log = structlog.get_logger()
 
@@ -57,15 +58,10 @@ CHANNEL = "stockledger_outbox"
 # The envelope (API.md "Event envelope") is rendered by Postgres, on its own core, straight
 # from the stored jsonb: the relay only moves bytes. recordedAt in UTC with microseconds, as
 # RecordedEvent.envelope() renders it.
-MESSAGE_COLUMNS = """
+MESSAGE_COLUMNS = f"""
 e.position, e.stream_id, e.type, e.schema_version::text,
 coalesce(e.metadata->>'correlationId', ''), e.recorded_at,
-json_build_object(
-  'eventId', e.event_id, 'type', e.type, 'streamId', e.stream_id, 'version', e.version,
-  'position', e.position,
-  'recordedAt', to_char(e.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'),
-  'schemaVersion', e.schema_version, 'data', e.data, 'metadata', e.metadata
-)::text
+{envelope_sql("e")}
 """
 
 _BATCH = f"""

@@ -41,6 +41,8 @@ MATRIX: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/v1/correlations/{correlation_id}/events"): AUDIT,
     ("GET", "/v1/orders/{order_id}/events"): AUDIT,
     ("GET", "/v1/events"): AUDIT,
+    ("GET", "/v1/exports/events"): AUDIT,
+    ("GET", "/v1/exports/manifest"): AUDIT,
     ("GET", "/v1/audit/verify"): AUDIT,
     ("GET", "/v1/audit/checkpoints"): AUDIT,
     ("PUT", "/v1/items/{sku}"): WAREHOUSE,

@@ -138,6 +138,35 @@ Instant = Annotated[
     AfterValidator(_in_utc),
     WithJsonSchema({"type": "string", "format": "date-time", "pattern": RFC3339}),
 ]
+# A period boundary of reports and exports: an RFC 3339 instant, or a UTC date (its 00:00 UTC).
+DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+_DATE = re.compile(DATE)
+
+
+def _instant_or_date(value: object) -> object:
+    if isinstance(value, str) and _DATE.fullmatch(value):
+        try:
+            return datetime.fromisoformat(value).replace(tzinfo=UTC).isoformat()
+        except ValueError:
+            raise ValueError(f"{value} is not a date") from None
+    return _rfc3339(value)
+
+
+Boundary = Annotated[
+    datetime,
+    BeforeValidator(_instant_or_date),
+    AfterValidator(_in_utc),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "anyOf": [
+                {"format": "date-time", "pattern": RFC3339},
+                {"format": "date", "pattern": DATE},
+            ],
+            "description": "an RFC 3339 instant, or a UTC date (2026-11-01 = its 00:00 UTC)",
+        }
+    ),
+]
 StreamVersion = Annotated[int, Field(ge=1, le=2**31 - 1)]
 
 # Time travel takes exactly one of `timestamp` and `version`. OpenAPI has no rule across two
@@ -577,3 +606,16 @@ class AlertOut(Out):
 class AlertsOut(Out):
     alerts: list[AlertOut]
     next: str | None = Field(description="`after` for the next page (an alertId)")
+
+
+class ExportManifestOut(Out):
+    count: int = Field(description="events in the export")
+    first_position: int | None = Field(description="null when nothing matched")
+    last_position: int | None
+    sha256: str = Field(description="hex SHA-256 of the exact bytes of the export")
+    as_of_position: int = Field(description="the export holds matching events up to this")
+    created_at: datetime
+    signature: str | None = Field(
+        description="hex HMAC-SHA256 with the audit key over `stockledger-export:<asOfPosition>:"
+        "<count>:<firstPosition>:<lastPosition>:<sha256>:<createdAt UTC>` (null: no key set)"
+    )

@@ -125,3 +125,18 @@ class IdempotencyRecord:
     # service.py. Records written before receipts hold the HTTP answer, with its status here.
     status_code: int | None
     response: dict[str, Any]
+
+
+def envelope_sql(alias: str = "e", *, hashed: bool = False) -> str:
+    """SQL rendering the contract's envelope of an `events` row as JSON text, keys in the order
+    of RecordedEvent.envelope() (recordedAt in UTC with microseconds), `hash` in hex if asked:
+    the relay and the exports move Postgres' bytes without decoding them."""
+    e = alias
+    return (
+        f"json_build_object('eventId', {e}.event_id, 'type', {e}.type, 'streamId', {e}.stream_id, "
+        f"'version', {e}.version, 'position', {e}.position, 'recordedAt', "
+        f"to_char({e}.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"'), "
+        f"'schemaVersion', {e}.schema_version, 'data', {e}.data, 'metadata', {e}.metadata"
+        + (f", 'hash', encode({e}.hash, 'hex')" if hashed else "")
+        + ")::text"
+    )

@@ -1,0 +1,141 @@
+"""Auditor exports: GET /v1/exports/events streams the events as JSONL or CSV, pinned to an
+`asOfPosition`; GET /v1/exports/manifest describes the exact bytes and signs them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Query
+from fastapi.responses import Response, StreamingResponse
+
+from ..audit.exports import MEDIA_TYPES, ExportQuery, Format, Tally, horizon, manifest, pages
+from . import schemas as s
+from .auth import AUDIT, Principal, require
+from .deps import ServicesDep
+from .fastroute import FastRoute
+from .problems import Problem
+
+router = APIRouter(prefix="/v1/exports", tags=["exports"], route_class=FastRoute)
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"description": text, "model": s.ProblemOut, "content": {"application/problem+json": {}}}
+    for code, text in (
+        (401, "no or unknown API key"),
+        (403, "role not allowed (auditor and admin only)"),
+        (422, "invalid parameters, or an asOfPosition beyond what has committed"),
+        (503, "database unreachable"),
+    )
+}
+Auditor = Annotated[Principal, require(AUDIT)]
+FormatQuery = Annotated[Format, Query(description="`jsonl` (one envelope per line) or `csv`")]
+From = Annotated[s.Boundary | None, Query(alias="from", description="recordedAt ≥ from")]
+To = Annotated[s.Boundary | None, Query(description="recordedAt < to")]
+AsOf = Annotated[
+    int | None,
+    Query(
+        alias="asOfPosition",
+        ge=0,
+        le=2**63 - 1,
+        description="only events up to this position (default: everything committed now); "
+        "the same request with the same asOfPosition returns the same bytes",
+    ),
+]
+
+
+def _query(
+    format: Format,
+    since: datetime | None,
+    until: datetime | None,
+    correlation_id: str | None,
+    order_id: str | None,
+    sku: str | None,
+    warehouse_id: str | None,
+) -> ExportQuery:
+    return ExportQuery(format, since, until, correlation_id, order_id, sku, warehouse_id)
+
+
+async def _as_of(services: ServicesDep, wanted: int | None) -> int:
+    committed = await horizon(services.pool)
+    if wanted is None:
+        return committed
+    if wanted > committed:
+        raise Problem(
+            422,
+            "validation-error",
+            f"asOfPosition {wanted} is beyond what has committed ({committed}): an export "
+            "there could still change",
+            committedPosition=committed,
+        )
+    return wanted
+
+
+@router.get(
+    "/events",
+    responses={
+        200: {
+            "description": "the events in position order",
+            "content": {media: {"schema": {"type": "string"}} for media in MEDIA_TYPES.values()},
+            "headers": {"X-As-Of-Position": {"schema": {"type": "integer"}}},
+        },
+        **_ERRORS,
+    },
+    response_class=StreamingResponse,
+)
+async def export_events(
+    services: ServicesDep,
+    _: Auditor,
+    format: FormatQuery = "jsonl",
+    since: From = None,
+    to: To = None,
+    correlation_id: Annotated[s.CorrelationId | None, Query(alias="correlationId")] = None,
+    order_id: Annotated[s.Id | None, Query(alias="orderId")] = None,
+    sku: s.Id | None = None,
+    warehouse_id: Annotated[s.Id | None, Query(alias="warehouseId")] = None,
+    as_of_position: AsOf = None,
+) -> Response:
+    """Every matching event in position order, streamed (constant memory): JSONL lines are the
+    envelope as the API returns it, `hash` included; CSV has a header row, then `position,
+    eventId, type, streamId, version, recordedAt, schemaVersion, data, metadata, hash` with
+    data and metadata as JSON text. An SKU selects its stock, reorder and item streams; a
+    warehouse its stock, reorder and warehouse streams."""
+    query = _query(format, since, to, correlation_id, order_id, sku, warehouse_id)
+    as_of = await _as_of(services, as_of_position)
+
+    async def body() -> AsyncIterator[bytes]:
+        async for page in pages(services.pool, query, as_of):
+            yield page.data
+
+    name = f"events-{as_of}.{format}"
+    headers = {
+        "X-As-Of-Position": str(as_of),
+        "Content-Disposition": f'attachment; filename="{name}"',
+    }
+    return StreamingResponse(body(), media_type=MEDIA_TYPES[format], headers=headers)
+
+
+@router.get("/manifest", response_model=s.ExportManifestOut, responses=_ERRORS)
+async def export_manifest(
+    services: ServicesDep,
+    _: Auditor,
+    format: FormatQuery = "jsonl",
+    since: From = None,
+    to: To = None,
+    correlation_id: Annotated[s.CorrelationId | None, Query(alias="correlationId")] = None,
+    order_id: Annotated[s.Id | None, Query(alias="orderId")] = None,
+    sku: s.Id | None = None,
+    warehouse_id: Annotated[s.Id | None, Query(alias="warehouseId")] = None,
+    as_of_position: AsOf = None,
+) -> Response:
+    """The manifest of the export with the same parameters (pass the export's
+    `X-As-Of-Position` as `asOfPosition`): count, first and last position, the SHA-256 of its
+    exact bytes and a signature with the audit key. Reads the whole export to hash it."""
+    query = _query(format, since, to, correlation_id, order_id, sku, warehouse_id)
+    as_of = await _as_of(services, as_of_position)
+    tally = Tally()
+    async for page in pages(services.pool, query, as_of):
+        tally.add(page)
+    doc = manifest(tally, as_of, datetime.now(UTC), services.audit_key)
+    return Response(orjson.dumps(doc), media_type="application/json")
