@@ -17,6 +17,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import orjson
 import pytest
 
 from stockledger.leader import CLASS, RELAY_LOCK, ROLE_LOCKS
@@ -217,6 +218,42 @@ async def test_a_sell_out_across_four_processes_is_exact(
             }
             level = await _strong(clients[0], sku, wh)
             assert (level["reserved"], level["available"]) == (300, 0)
+        finally:
+            await _close(clients)
+
+
+async def test_a_reorder_point_crossed_from_four_processes_opens_exactly_one_alert(
+    database_url: str, tmp_path: Path, ids: Any
+) -> None:
+    sku, wh = ids("ALERT"), "WH-A"
+    with serving(database_url, tmp_path, 4, "--no-expiry") as servers:
+        clients = _clients(servers)
+        try:
+            await _receive(clients[0], sku, wh, 45)
+            rule = {"reorderPoint": 10, "reorderQuantity": 50}
+            put = await clients[1].put(
+                f"/v1/reorder-rules/{sku}/{wh}", json=rule, headers=auth("warehouse")
+            )
+            assert put.status_code == 201, put.text
+            orders = Orders(ids)
+            replies = await asyncio.gather(
+                *(orders.reserve(clients[n % 4], (sku, wh, 1)) for n in range(40))
+            )
+            assert Counter(r.status_code for r in replies) == {201: 40}
+            orders.assert_few_cuts()
+            trail = await clients[2].get(
+                f"/v1/stock/{sku}/{wh}", headers=auth("admin"), params={"consistency": "strong"}
+            )
+            assert trail.json()["available"] == 5
+            events = await clients[3].get(
+                "/v1/exports/events", params={"sku": sku}, headers=auth("auditor")
+            )
+            kinds = [
+                e["type"]
+                for e in map(orjson.loads, events.content.splitlines())
+                if e["streamId"] == f"reorder:{sku}:{wh}"
+            ]
+            assert kinds == ["ReorderRuleSet", "LowStockDetected"]  # 45 -> 5 crossed 10 once
         finally:
             await _close(clients)
 
