@@ -63,6 +63,8 @@ MATRIX: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/health"): PUBLIC,
     ("GET", "/ready"): PUBLIC,
     ("GET", "/metrics"): PUBLIC,
+    ("GET", "/asyncapi.json"): PUBLIC,
+    ("GET", "/v1/schemas/events/{type}/{schemaVersion}"): PUBLIC,
 }
 
 
@@ -92,6 +94,8 @@ async def test_every_endpoint_allows_and_denies_exactly_the_matrix(
             warehouse_id="WH",
             correlation_id=ids("C"),
             order_id=ids("O"),
+            type="StockReceived",
+            schemaVersion=1,
         )
         for role in (None, *ROLES):
             headers = auth(role) if role else {}

@@ -15,6 +15,7 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer
+from jsonschema import Draft202012Validator
 from rich.console import Console
 
 from stockledger.operations import replay
@@ -581,3 +582,29 @@ async def test_the_catalog_is_listed_from_its_read_model_and_replay_repairs_it(
     ]
     await replay(pipe.settings, "catalog", QUIET)
     await clean_verify(pipe)
+
+
+async def test_every_message_on_the_topic_validates_against_its_published_schema(
+    pipe: Pipeline, kafka_broker: str, ids: Any
+) -> None:
+    """Last in the module: the topic then holds what every test above wrote (stock, catalog,
+    rules and alerts), each message held to /v1/schemas/events/{type}/{schemaVersion}."""
+    await pipe.api.receive(ids("SCHEMA"), "WH-S", 1)
+    await pipe.wait_caught_up()
+    records = await read_records(kafka_broker, pipe.settings.kafka_topic)
+    validators: dict[tuple[str, int], Draft202012Validator] = {}
+    seen: set[str] = set()
+    for record in records:
+        headers = dict(record.headers)
+        kind, version = headers["type"].decode(), int(headers["schemaVersion"])
+        schema = (await pipe.api.http.get(f"/v1/schemas/events/{kind}/{version}")).json()
+        validator = validators.setdefault(
+            (kind, version),
+            Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER),
+        )
+        message = orjson.loads(record.value or b"")
+        errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(message)]
+        assert errors == [], (kind, message, errors)
+        assert record.key == message["streamId"].encode()
+        seen.add(kind)
+    assert {"StockReceived", "StockReserved", "LowStockDetected", "ItemDefined"} <= seen
