@@ -48,7 +48,7 @@ CSV_COLUMNS = (
     "metadata",
     "hash",
 )
-PAGE = 5_000
+PAGE = 2_000
 _HORIZON = "SELECT (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16) - 1"
 _RECORDED_AT = "to_char(e.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')"
 _ROW = {
