@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import hashlib
 import io
 import os
 import subprocess
@@ -90,6 +91,7 @@ async def test_an_orders_export_is_its_trail_and_the_same_bytes_later(
         trail[-1]["position"],
     )
     assert manifest["asOfPosition"] == int(as_of)
+    assert manifest["sha256"] == hashlib.sha256(exported.content).hexdigest()
     file = tmp_path / "order.jsonl"
     file.write_bytes(exported.content)
     check = verify_export(file, manifest, KEY)

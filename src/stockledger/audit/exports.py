@@ -18,6 +18,8 @@ chain's fixed UTC format). `verify_export` checks a file against it offline.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import csv
 import hashlib
 import hmac
@@ -33,7 +35,6 @@ import orjson
 
 from ..domain.streams import like_prefix
 from ..store.hashchain import GENESIS, canonical, canonical_time, chain
-from ..store.records import envelope_sql
 
 Format = Literal["jsonl", "csv"]
 CSV_COLUMNS = (
@@ -49,13 +50,26 @@ CSV_COLUMNS = (
     "hash",
 )
 PAGE = 2_000
+AHEAD = 3  # pages rendering at once (Postgres backends)
 _HORIZON = "SELECT (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16) - 1"
-_RECORDED_AT = "to_char(e.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')"
+# Postgres renders each row (the other core does that work): data and metadata as their stored
+# JSON text, never decoded and encoded again; recordedAt in UTC as RFC 3339. Per row on this
+# machine: json_build_object with to_char 4.6 us there, then 2 us of Python for raw columns;
+# this concatenation 2.4 us there and nothing but a join here.
+_RECORDED_AT = "replace((e.recorded_at AT TIME ZONE 'UTC')::text, ' ', 'T') || '+00:00'"
 _ROW = {
-    "jsonl": envelope_sql("e", hashed=True),
-    "csv": f"e.position, e.event_id::text, e.type, e.stream_id, e.version, {_RECORDED_AT}, "
-    "e.schema_version, e.data::text, e.metadata::text, encode(e.hash, 'hex')",
+    "jsonl": '\'{"eventId":"\' || e.event_id || \'","type":\' || to_json(e.type) '
+    "|| ',\"streamId\":' || to_json(e.stream_id) || ',\"version\":' || e.version "
+    '|| \',"position":\' || e.position || \',"recordedAt":"\' || ' + _RECORDED_AT + " "
+    '|| \'","schemaVersion":\' || e.schema_version || \',"data":\' || e.data::text '
+    "|| ',\"metadata\":' || e.metadata::text || ',\"hash\":\"' || encode(e.hash, 'hex') "
+    "|| '\"}'",
+    "csv": f"e.event_id::text, e.type, e.stream_id, e.version::text, {_RECORDED_AT}, "
+    "e.schema_version::text, e.data::text, e.metadata::text, encode(e.hash, 'hex')",
 }
+# JSONL lines travel as bytea: asyncpg hands over the bytes as they came (a text column is
+# decoded to str and would be encoded again).
+_LINE = {"jsonl": f"convert_to({_ROW['jsonl']}, 'UTF8')", "csv": _ROW["csv"]}
 MEDIA_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
 
 
@@ -136,28 +150,63 @@ class Page:
 async def pages(
     pool: asyncpg.Pool[Any], query: ExportQuery, as_of: int, size: int = PAGE
 ) -> AsyncIterator[Page]:
-    """The export's bytes page by page (the CSV header first), in position order."""
+    """The export's bytes page by page (the CSV header first), in position order.
+
+    Rendering the rows is Postgres' work (most of an export's cost), so AHEAD pages render at
+    once on as many connections (backends, so cores) while this one is sent: a cheap
+    index-only query finds where each page ends, the pages are then read by position range."""
     if query.format == "csv":
         yield Page(_csv([CSV_COLUMNS]), 0, None, None)
-    where, args = query.conditions(4)
-    sql = (
-        f"SELECT e.position, {_ROW[query.format]} AS line FROM events e "
-        f"WHERE {' AND '.join(['e.position > $1', 'e.position <= $2', *where])} "
-        "ORDER BY e.position LIMIT $3"
+    where, args = query.conditions(3)
+    matching = " AND ".join(["e.position > $1", "e.position <= $2", *where])
+    offset = f"${3 + len(args)}"
+    edge_sql = (
+        f"SELECT e.position FROM events e WHERE {matching} ORDER BY e.position "
+        f"OFFSET {offset} LIMIT 1"
     )
-    after = -1
-    while True:
-        rows = await pool.fetch(sql, after, as_of, size, *args)
-        if not rows:
-            return
-        if query.format == "jsonl":
-            data = "\n".join(r["line"] for r in rows).encode() + b"\n"
-        else:
-            data = _csv(tuple(r.values())[1:] for r in rows)
-        first, after = rows[0]["position"], rows[-1]["position"]
-        yield Page(data, len(rows), first, after)
-        if len(rows) < size:
-            return
+    page_sql = (
+        f"SELECT e.position, {_LINE[query.format]} FROM events e WHERE {matching} "
+        "ORDER BY e.position"
+    )
+    render = _jsonl if query.format == "jsonl" else _csv_rows
+
+    async def edges() -> AsyncIterator[tuple[int, int]]:
+        low = -1
+        while True:
+            high = await pool.fetchval(edge_sql, low, as_of, *args, size - 1)
+            if high is None:
+                yield low, as_of
+                return
+            yield low, high
+            low = high
+
+    pending: list[asyncio.Future[list[asyncpg.Record]]] = []
+    try:
+        async for low, high in edges():
+            pending.append(asyncio.ensure_future(pool.fetch(page_sql, low, high, *args)))
+            if len(pending) < AHEAD:
+                continue
+            rows = await pending.pop(0)
+            if rows:
+                yield Page(render(rows), len(rows), rows[0][0], rows[-1][0])
+        while pending:
+            rows = await pending.pop(0)
+            if rows:
+                yield Page(render(rows), len(rows), rows[0][0], rows[-1][0])
+    finally:
+        for task in pending:
+            task.cancel()
+        for task in pending:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+def _jsonl(rows: list[asyncpg.Record]) -> bytes:
+    return b"\n".join([r[1] for r in rows]) + b"\n"
+
+
+def _csv_rows(rows: list[asyncpg.Record]) -> bytes:
+    return _csv(tuple(r) for r in rows)
 
 
 def _csv(rows: Any) -> bytes:
