@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response, StreamingResponse
 
 from ..audit.exports import MEDIA_TYPES, ExportQuery, Format, Tally, horizon, manifest, pages
@@ -45,16 +45,20 @@ AsOf = Annotated[
 ]
 
 
-def _query(
-    format: Format,
-    since: datetime | None,
-    until: datetime | None,
-    correlation_id: str | None,
-    order_id: str | None,
-    sku: str | None,
-    warehouse_id: str | None,
+async def export_query(
+    format: FormatQuery = "jsonl",
+    since: From = None,
+    to: To = None,
+    correlation_id: Annotated[s.CorrelationId | None, Query(alias="correlationId")] = None,
+    order_id: Annotated[s.Id | None, Query(alias="orderId")] = None,
+    sku: s.Id | None = None,
+    warehouse_id: Annotated[s.Id | None, Query(alias="warehouseId")] = None,
 ) -> ExportQuery:
-    return ExportQuery(format, since, until, correlation_id, order_id, sku, warehouse_id)
+    """The query parameters of an export, shared by the export and its manifest."""
+    return ExportQuery(format, since, to, correlation_id, order_id, sku, warehouse_id)
+
+
+Selection = Annotated[ExportQuery, Depends(export_query)]
 
 
 async def _as_of(services: ServicesDep, wanted: int | None) -> int:
@@ -85,54 +89,34 @@ async def _as_of(services: ServicesDep, wanted: int | None) -> int:
     response_class=StreamingResponse,
 )
 async def export_events(
-    services: ServicesDep,
-    _: Auditor,
-    format: FormatQuery = "jsonl",
-    since: From = None,
-    to: To = None,
-    correlation_id: Annotated[s.CorrelationId | None, Query(alias="correlationId")] = None,
-    order_id: Annotated[s.Id | None, Query(alias="orderId")] = None,
-    sku: s.Id | None = None,
-    warehouse_id: Annotated[s.Id | None, Query(alias="warehouseId")] = None,
-    as_of_position: AsOf = None,
+    services: ServicesDep, _: Auditor, query: Selection, as_of_position: AsOf = None
 ) -> Response:
     """Every matching event in position order, streamed (constant memory): JSONL lines are the
     envelope as the API returns it, `hash` included; CSV has a header row, then `position,
     eventId, type, streamId, version, recordedAt, schemaVersion, data, metadata, hash` with
     data and metadata as JSON text. An SKU selects its stock, reorder and item streams; a
     warehouse its stock, reorder and warehouse streams."""
-    query = _query(format, since, to, correlation_id, order_id, sku, warehouse_id)
     as_of = await _as_of(services, as_of_position)
 
     async def body() -> AsyncIterator[bytes]:
         async for page in pages(services.pool, query, as_of):
             yield page.data
 
-    name = f"events-{as_of}.{format}"
+    name = f"events-{as_of}.{query.format}"
     headers = {
         "X-As-Of-Position": str(as_of),
         "Content-Disposition": f'attachment; filename="{name}"',
     }
-    return StreamingResponse(body(), media_type=MEDIA_TYPES[format], headers=headers)
+    return StreamingResponse(body(), media_type=MEDIA_TYPES[query.format], headers=headers)
 
 
 @router.get("/manifest", response_model=s.ExportManifestOut, responses=_ERRORS)
 async def export_manifest(
-    services: ServicesDep,
-    _: Auditor,
-    format: FormatQuery = "jsonl",
-    since: From = None,
-    to: To = None,
-    correlation_id: Annotated[s.CorrelationId | None, Query(alias="correlationId")] = None,
-    order_id: Annotated[s.Id | None, Query(alias="orderId")] = None,
-    sku: s.Id | None = None,
-    warehouse_id: Annotated[s.Id | None, Query(alias="warehouseId")] = None,
-    as_of_position: AsOf = None,
+    services: ServicesDep, _: Auditor, query: Selection, as_of_position: AsOf = None
 ) -> Response:
     """The manifest of the export with the same parameters (pass the export's
     `X-As-Of-Position` as `asOfPosition`): count, first and last position, the SHA-256 of its
     exact bytes and a signature with the audit key. Reads the whole export to hash it."""
-    query = _query(format, since, to, correlation_id, order_id, sku, warehouse_id)
     as_of = await _as_of(services, as_of_position)
     tally = Tally()
     async for page in pages(services.pool, query, as_of):
