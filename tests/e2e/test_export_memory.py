@@ -50,5 +50,4 @@ async def test_exporting_200000_events_keeps_the_server_within_a_few_mb(
                 peak = _memory_kb(server.process.pid, "VmHWM")
         assert lines == written
         growth_mb = (peak - before) / 1024
-        print(f"export of {lines:,} events: server RSS {before / 1024:.0f} MB, peak +{growth_mb:.1f} MB")
         assert growth_mb < GROWTH_MB, f"the export grew the server by {growth_mb:.1f} MB"
