@@ -181,3 +181,11 @@ async def test_history_parameters_are_validated(api: Api, ids: Any) -> None:
     ):
         response = await api.get(f"/v1/stock/{sku}/WH-A/history", **params)
         assert_problem(response, 422, "validation-error")
+
+
+async def test_a_parameter_given_twice_is_refused_not_half_read(api: Api) -> None:
+    """One value per query parameter, as the OpenAPI document says (FastAPI alone would take
+    the last and ignore the rest)."""
+    got = await api.http.get("/v1/stock?warehouseId=null&warehouseId=WH-A", headers=auth("orders"))
+    assert got.status_code == 422, got.text
+    assert got.json()["errors"][0]["location"] == "query.warehouseId"

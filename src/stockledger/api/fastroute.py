@@ -169,6 +169,18 @@ def _validate(
 ) -> None:
     for p in wanted:
         value = source.getlist(p.alias) if p.sequence else source.get(p.alias)  # type: ignore[attr-defined]
+        if not p.sequence and p.loc[0] == "query" and len(source.getlist(p.alias)) > 1:  # type: ignore[attr-defined]
+            # FastAPI would take the last one and ignore the rest: a request the OpenAPI
+            # document does not allow (one value) must not be served as if it were valid.
+            errors.append(
+                {
+                    "type": "value_error",
+                    "loc": p.loc,
+                    "msg": "Give this parameter once",
+                    "input": source.getlist(p.alias),  # type: ignore[attr-defined]
+                }
+            )
+            continue
         if value is None or (p.sequence and not value):
             if p.required:
                 errors.append(
