@@ -48,7 +48,13 @@ from pydantic import TypeAdapter
 
 from .domain import commands as c
 from .domain.decide import required_streams
-from .domain.errors import DomainError
+from .domain.errors import (
+    DomainError,
+    ItemInactive,
+    UnknownItem,
+    UnknownWarehouse,
+    WarehouseInactive,
+)
 from .domain.state import (
     ItemState,
     ReorderState,
@@ -510,6 +516,8 @@ class Ledger:
                 if pessimistic:  # only a stream found late can do this: a short pause helps
                     await asyncio.sleep(random.uniform(0, 0.002 * 2**attempt))
                 pessimistic = True
+            except _StaleCatalog:  # decided again on the store's catalog, under the locks
+                pessimistic = True
             except IdempotencyKeyTaken as taken:
                 # Those requests were recorded elsewhere first: each answers with that record
                 # (Ledger._execute_keyed); the rest run again at once. Not an attempt: the batch
@@ -524,6 +532,12 @@ class Ledger:
     async def _write_cached(self, jobs: list[_Job]) -> None:
         states = await self._states_for(jobs)
         decided, writes, new_states = self._decide_all(jobs, states)
+        if any(isinstance(item.error, CATALOG_REFUSALS) for item in decided):
+            # A refusal on a cached item or warehouse (unknown, inactive) appends nothing, so no
+            # version check would tell that another process has since defined or activated it:
+            # the batch is decided again on the store's state (the locked path reads it).
+            self.cache.drop(s for s in states if category(s) in ("item", "warehouse"))
+            raise _StaleCatalog
         await self._prefetch_already(decided)
         try:
             recorded = await self._record(decided, writes, new_states, None)
@@ -686,6 +700,13 @@ class Ledger:
             task = asyncio.create_task(self.loader.save_snapshot(stream_id, after))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
+
+
+CATALOG_REFUSALS = (UnknownItem, UnknownWarehouse, ItemInactive, WarehouseInactive)
+
+
+class _StaleCatalog(Exception):
+    """A cached catalog state refused a command: decide the batch again on the store's."""
 
 
 def _writes_catalog(command: c.Command) -> bool:

@@ -80,3 +80,21 @@ async def test_what_was_accepted_before_goes_on_under_the_required_catalog(
     assert released.status_code == 201, released.text
     assert (await api.stock(sku, wh))["reserved"] == 0
     _refused(await strict.reserve(ids("ORDER"), (sku, wh, 1)), "unknown-item")
+
+
+async def test_a_refusal_on_a_cached_catalog_state_looks_again_at_the_store(
+    strict: Api, api: Api, ids: Any
+) -> None:
+    """Two apps on one database stand for two processes, each with its own state cache: what
+    one defines or activates, the other sees at once, though its refusal appended nothing."""
+    sku, wh = ids("TWO"), ids("WH")
+    _refused(await strict.receive(sku, wh, 5, expect=0), "unknown-item")  # strict caches it
+    await api.http.put(f"/v1/items/{sku}", json={"name": "Lamp"}, headers=auth("admin"))
+    await api.http.put(f"/v1/warehouses/{wh}", json={"name": "East"}, headers=auth("admin"))
+    await strict.receive(sku, wh, 5)  # 201, not a stale 422
+    await api.post(f"/v1/items/{sku}/deactivate", {"reason": "recall"})
+    refused = await strict.receive(sku, wh, 1, expect=409)
+    assert refused.json()["type"] == "/problems/item-inactive"
+    await api.post(f"/v1/items/{sku}/activate", {})
+    await strict.receive(sku, wh, 1)  # 201: the cached "inactive" did not stick
+    assert (await api.stock(sku, wh))["onHand"] == 6
