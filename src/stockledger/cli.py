@@ -61,11 +61,14 @@ def _variable(field: str) -> str:
 @app.command()
 def migrate() -> None:
     """Upgrade the database at STOCKLEDGER_DATABASE_URL to the latest schema."""
+    from .operations import backfill_read_models
     from .store.db import migrate as run
 
     settings = _settings(DATABASE)
     run(settings.require_database_url())
-    console.print("[green]database migrated to head[/green]")
+    filled = asyncio.run(backfill_read_models(settings, console))
+    note = f"; read models filled from the store: {', '.join(filled)}" if filled else ""
+    console.print(f"[green]database migrated to head[/green]{note}")
 
 
 GRACEFUL_SHUTDOWN_SECONDS = 10  # SIGTERM: in-flight requests get this long, then are cut

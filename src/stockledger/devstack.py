@@ -13,6 +13,7 @@ from rich.console import Console
 
 from .config import Settings
 from .infra.local import pick_port, start_kafka, start_postgres, start_redis
+from .operations import backfill_read_models
 from .store.db import migrate
 
 DATABASE = "stockledger"
@@ -45,6 +46,7 @@ def local_stack(data_dir: Path, settings: Settings, console: Console) -> Iterato
             update |= {"kafka_bootstrap_servers": kafka.url, "kafka_idempotence": False}
         local = settings.model_copy(update=update)
         migrate(local.require_database_url())
+        asyncio.run(backfill_read_models(local, console))
         console.print(f"postgres: {local.database_url}")
         console.print(f"redis:    {local.redis_url}")
         console.print(f"kafka:    {local.kafka_bootstrap_servers} (topic {local.kafka_topic})")

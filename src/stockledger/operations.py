@@ -226,3 +226,34 @@ async def run_export(
 
             await _tracked(progress, "export", total, work)
         return export_manifest(tally, as_of, datetime.now(UTC), services.audit_key)
+
+
+# A schema that adds a read model finds the store already holding its events, past the
+# projectors' offsets: those tables are filled from the store once, when they are still empty.
+_BACKFILLS = (
+    ("catalog", "catalog_views", ("item:", "warehouse:")),
+    ("alerts", "reorder_views", ("reorder:",)),
+)
+
+
+async def backfill_read_models(settings: Settings, console: Console) -> list[str]:
+    """Rebuild (as `replay` does) each read model that has no row at all while the store has
+    events for it: a database upgraded to the schema that added it. Returns their names."""
+    done: list[str] = []
+    async with resources(settings) as (pool, redis):
+        for name, table, prefixes in _BACKFILLS:
+            if await pool.fetchval(f"SELECT EXISTS (SELECT 1 FROM {table})"):
+                continue
+            held = [
+                await pool.fetchval(
+                    "SELECT EXISTS (SELECT 1 FROM events WHERE stream_id LIKE $1)", prefix + "%"
+                )
+                for prefix in prefixes
+            ]
+            if not any(held):
+                continue
+            with _progress(console) as progress:
+                total = await _total(pool, name)
+                await _tracked(progress, f"backfill {name}", total, _rebuilder(name, pool, redis))
+            done.append(name)
+    return done

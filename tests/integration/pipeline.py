@@ -32,12 +32,18 @@ class Pipeline:
     redis_proxy: TcpProxy
 
     async def caught_up(self) -> bool:
-        """Outbox empty and every stock stream projected at its latest version."""
+        """Outbox empty and every stock, reorder and catalog stream projected at its latest
+        version."""
         behind = await self.pool.fetchval(
             "SELECT (SELECT count(*) FROM outbox) + (SELECT count(*) FROM ("
-            "  SELECT e.stream_id FROM events e LEFT JOIN stock_levels s USING (stream_id)"
-            "  WHERE e.stream_id LIKE 'stock:%' GROUP BY e.stream_id, s.version"
-            "  HAVING max(e.version) IS DISTINCT FROM s.version) lagging)"
+            "  SELECT e.stream_id FROM events e"
+            "  LEFT JOIN stock_levels s ON s.stream_id = e.stream_id"
+            "  LEFT JOIN reorder_views r ON r.stream_id = e.stream_id"
+            "  LEFT JOIN catalog_views c ON c.stream_id = e.stream_id"
+            "  WHERE split_part(e.stream_id, ':', 1) IN ('stock', 'reorder', 'item', 'warehouse')"
+            "  GROUP BY e.stream_id, s.version, r.version, c.version"
+            "  HAVING max(e.version) IS DISTINCT FROM COALESCE(s.version, r.version, c.version)"
+            ") lagging)"
         )
         return bool(behind == 0)
 
