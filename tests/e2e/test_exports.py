@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +21,9 @@ import pytest
 from pydantic import SecretStr
 
 from stockledger.api.app import create_app
-from stockledger.audit.exports import verify_export
+from stockledger.audit.exports import _RECORDED_AT, verify_export
 from stockledger.config import Settings
+from stockledger.store.db import create_pool
 
 from .conftest import Api
 
@@ -37,11 +38,6 @@ async def audited(settings: Settings) -> AsyncIterator[Api]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://audit") as http:
             yield Api(http)
-
-
-def _same(event: dict[str, Any]) -> dict[str, Any]:
-    """An envelope with recordedAt as an instant (the API may drop zero microseconds)."""
-    return {**event, "recordedAt": datetime.fromisoformat(event["recordedAt"])}
 
 
 def _lines(body: bytes) -> list[dict[str, Any]]:
@@ -78,7 +74,7 @@ async def test_an_orders_export_is_its_trail_and_the_same_bytes_later(
     assert exported.headers["content-type"].startswith("application/x-ndjson")
     as_of = exported.headers["X-As-Of-Position"]
     trail = (await api.get(f"/v1/orders/{order}/events", role="auditor")).json()["events"]
-    assert [_same(e) for e in _lines(exported.content)] == [_same(e) for e in trail]
+    assert _lines(exported.content) == trail  # recordedAt spelled as the API spells it
     assert all(len(e["hash"]) == 64 for e in _lines(exported.content))
 
     await api.reserve(ids("ORDER"), (sku, "WH-A", 1))  # the ledger moves on
@@ -136,11 +132,11 @@ async def test_a_periods_export_is_the_global_feed_over_its_positions_and_csv_ro
         after = page["next"]
     low, high = datetime.fromisoformat(start), datetime.fromisoformat(end_event["recordedAt"])
     wanted = [
-        _same(e)
+        e
         for e in feed
         if e["position"] <= as_of and low <= datetime.fromisoformat(e["recordedAt"]) < high
     ]
-    assert [_same(e) for e in lines] == wanted
+    assert lines == wanted
     assert end_event["eventId"] not in {e["eventId"] for e in lines}  # `to` is exclusive
 
     as_csv = await _export(audited, format="csv", asOfPosition=as_of, **params)
@@ -165,7 +161,7 @@ async def test_a_periods_export_is_the_global_feed_over_its_positions_and_csv_ro
         }
         for r in rows
     ]
-    assert [_same(e) for e in back] == [_same(e) for e in lines]
+    assert back == lines
     day = await _export(audited, **{"from": start[:10]}, asOfPosition=as_of)
     assert day.status_code == 200  # a UTC date is a boundary too
 
@@ -234,3 +230,27 @@ async def test_the_cli_writes_the_export_and_its_manifest_and_verifies_them_offl
     )
     assert broken.returncode == 1
     assert "does not chain" in broken.stdout + broken.stderr
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 11, 17, 20, 47, 0, tzinfo=UTC),  # a whole second: no fraction
+        datetime(2026, 11, 17, 20, 47, 0, 120000, tzinfo=UTC),  # trailing zeros
+        datetime(2026, 11, 17, 20, 47, 0, 5, tzinfo=UTC),
+        datetime(2026, 11, 17, 15, 47, 0, 999999, tzinfo=timezone(timedelta(hours=-5))),
+    ],
+)
+async def test_recorded_at_is_spelled_as_the_api_spells_it(
+    database_url: str, moment: datetime
+) -> None:
+    pool = await create_pool(database_url, 1)
+    try:
+        spelled = await pool.fetchval(
+            f"SELECT {_RECORDED_AT} "
+            "FROM (SELECT ($1::timestamptz AT TIME ZONE 'UTC')::text AS t) r",
+            moment,
+        )
+    finally:
+        await pool.close()
+    assert spelled == moment.astimezone(UTC).isoformat()

@@ -135,3 +135,16 @@ async def test_alerts_page_by_keyset_and_filter_by_warehouse(api: Api, ids: Any)
     assert sorted(a["warehouseId"] for a in mine["alerts"]) == sorted([wh, other])
     bad = await api.get("/v1/alerts", after="not-an-alert", role="admin")
     assert (bad.status_code, bad.json()["type"]) == (422, "/problems/validation-error")
+
+
+async def test_low_stock_listing_pages_past_alerts_on_streams_without_stock(
+    api: Api, ids: Any
+) -> None:
+    prefix = ids("EMPTY")
+    for n in range(3):  # rules on streams never stocked: stock-outs with no level to list
+        assert (await put_rule(api, f"{prefix}-{n}", "WH-A")).status_code == 201
+    low = f"{prefix}-9"
+    await api.receive(low, "WH-A", 2)
+    assert (await put_rule(api, low, "WH-A")).status_code == 201
+    got = await api.get("/v1/stock", lowStock="true", skuPrefix=prefix, limit=2)
+    assert [x["sku"] for x in got.json()["levels"]] == [low]

@@ -69,6 +69,9 @@ def pipeline_settings(
     )
 
 
+_REDIS_DBS_IN_USE: set[int] = set()
+
+
 @asynccontextmanager
 async def start_pipeline(
     new_database: Callable[[], str],
@@ -83,7 +86,11 @@ async def start_pipeline(
     parts = urlsplit(redis_server)
     proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 6379)
     await proxy.start()
-    db_number = random.randint(1, 15) if redis_db is None else redis_db
+    # A Redis database of its own: never one another running deployment of this process uses
+    # (a pipeline started inside a test while the module's pipeline runs would flush it).
+    free = sorted(set(range(1, 16)) - _REDIS_DBS_IN_USE)
+    db_number = random.choice(free) if redis_db is None else redis_db
+    _REDIS_DBS_IN_USE.add(db_number)
     direct = aioredis.Redis(
         host=parts.hostname or "127.0.0.1", port=parts.port or 6379, db=db_number
     )
@@ -106,5 +113,6 @@ async def start_pipeline(
     await pool.close()
     if redis_db is None:
         await direct.flushdb()
+    _REDIS_DBS_IN_USE.discard(db_number)
     await direct.aclose()
     await proxy.cut()

@@ -94,24 +94,25 @@ async def _low_stock(
     services: ServicesDep, prefix: str, warehouse_id: str | None, after: str | None, limit: int
 ) -> list[StockLevel]:
     """The levels with an open alert, from the store: the reorder streams in order (a loose
-    index scan), folded, those with an open alert kept, then their stock levels."""
+    index scan), folded, those with an open alert kept, then their stock levels (a rule on a
+    stream without stock events alerts with no level to list: the page fills on)."""
     pattern, cursor = like_prefix(f"reorder:{prefix}"), f"reorder:{after or ''}"
-    alerting: list[str] = []
-    while len(alerting) < limit:
+    found: list[StockLevel] = []
+    while len(found) < limit:
         streams = await services.reader.streams_after(pattern, cursor, limit)
         states = await services.loader.load(streams) if streams else {}
-        for stream in streams:
-            alerting += [
-                stock_stream(state.sku, state.warehouse_id)
-                for state in [states[stream]]
-                if isinstance(state, ReorderState)
-                and state.alert_id is not None
-                and warehouse_id in (None, state.warehouse_id)
-            ]
+        alerting = [
+            stock_stream(state.sku, state.warehouse_id)
+            for state in (states[s] for s in streams)
+            if isinstance(state, ReorderState)
+            and state.alert_id is not None
+            and warehouse_id in (None, state.warehouse_id)
+        ]
+        found += await services.reader.levels(alerting) if alerting else []
         if len(streams) < limit:
             break
         cursor = streams[-1]
-    return await services.reader.levels(alerting[:limit])
+    return found[:limit]
 
 
 @router.get("/stock/{sku}/{warehouse_id}", response_model=s.StockOut, responses=_ERRORS)

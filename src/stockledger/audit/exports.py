@@ -56,7 +56,14 @@ _HORIZON = "SELECT (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16)
 # JSON text, never decoded and encoded again; recordedAt in UTC as RFC 3339. Per row on this
 # machine: json_build_object with to_char 4.6 us there, then 2 us of Python for raw columns;
 # this concatenation 2.4 us there and nothing but a join here.
-_RECORDED_AT = "replace((e.recorded_at AT TIME ZONE 'UTC')::text, ' ', 'T') || '+00:00'"
+# recordedAt as the API writes it (Python's isoformat in UTC: six fraction digits, none for a
+# whole second), from Postgres' ISO text of the UTC timestamp (`r.t`, the pool pins DateStyle
+# ISO), which trims the fraction's trailing zeros: to_char would cost 2.5 us per row.
+_RECORDED_AT = (
+    "replace(rpad(r.t, CASE WHEN strpos(r.t, '.') > 0 THEN 26 ELSE 19 END, '0'), ' ', 'T') "
+    "|| '+00:00'"
+)
+_FROM = "events e CROSS JOIN LATERAL (SELECT (e.recorded_at AT TIME ZONE 'UTC')::text AS t) r"
 _ROW = {
     "jsonl": '\'{"eventId":"\' || e.event_id || \'","type":\' || to_json(e.type) '
     "|| ',\"streamId\":' || to_json(e.stream_id) || ',\"version\":' || e.version "
@@ -165,7 +172,7 @@ async def pages(
         f"OFFSET {offset} LIMIT 1"
     )
     page_sql = (
-        f"SELECT e.position, {_LINE[query.format]} FROM events e WHERE {matching} "
+        f"SELECT e.position, {_LINE[query.format]} FROM {_FROM} WHERE {matching} "
         "ORDER BY e.position"
     )
     render = _jsonl if query.format == "jsonl" else _csv_rows

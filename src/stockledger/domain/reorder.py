@@ -108,13 +108,19 @@ def fold_reorder(
 
 
 def live(alert: Alert, levels: Levels, rule: ReorderRule | None) -> Alert:
-    """An open alert as it stands at the stream's current `levels`: its available now, and
-    what to order now under the rule in force."""
+    """An open alert as it stands at the stream's current `levels`: its available now, and the
+    reorder point and what to order now under the rule in force."""
     if alert.closed_at is not None:
         return alert
+    if rule is None:  # the rule went: the alert closes with the next event; as it was
+        return replace(alert, available=levels.available)
     projected = levels.available + levels.in_transit
-    order = suggested(rule, projected) if rule else alert.suggested_order_quantity
-    return replace(alert, available=levels.available, suggested_order_quantity=order)
+    return replace(
+        alert,
+        available=levels.available,
+        reorder_point=rule.reorder_point,
+        suggested_order_quantity=suggested(rule, projected),
+    )
 
 
 @dataclass(frozen=True, slots=True)

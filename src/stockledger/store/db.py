@@ -47,6 +47,7 @@ async def create_pool(dsn: str, size: int = 10) -> asyncpg.Pool[Any]:
         init=_init_connection,
         reset=_keep_session,
         command_timeout=60,
+        server_settings={"DateStyle": "ISO, MDY"},  # timestamps as text (exports) are ISO
     )
     return pool
 
