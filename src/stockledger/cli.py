@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import secrets
 import signal
 import sys
@@ -18,6 +19,7 @@ from pydantic import SecretStr, ValidationError
 from rich.console import Console
 
 from .config import Role, Settings
+from .domain.streams import ID_PATTERN
 from .logs import configure
 
 if TYPE_CHECKING:
@@ -255,6 +257,9 @@ def export(
 
     if format not in ("jsonl", "csv"):
         raise typer.BadParameter("choose jsonl or csv", param_hint="--format")
+    for hint, value in (("--sku", sku), ("--warehouse-id", warehouse_id), ("--order-id", order_id)):
+        if value is not None and not re.fullmatch(ID_PATTERN, value):
+            raise typer.BadParameter(f"{value!r} is not an id ({ID_PATTERN})", param_hint=hint)
     query = ExportQuery(
         "csv" if format == "csv" else "jsonl",
         _utc(since),

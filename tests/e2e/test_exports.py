@@ -254,3 +254,19 @@ async def test_recorded_at_is_spelled_as_the_api_spells_it(
     finally:
         await pool.close()
     assert spelled == moment.astimezone(UTC).isoformat()
+
+
+async def test_concurrent_exports_share_their_connections_and_each_is_whole(
+    audited: Api, api: Api, ids: Any
+) -> None:
+    """Exports of the process hold three pool connections at most between them; five at once
+    each still return every event, and a command goes through meanwhile."""
+    _, order = await _an_order(api, ids)
+    as_of = (await _export(audited, orderId=order)).headers["X-As-Of-Position"]
+    alone = (await _export(audited, asOfPosition=as_of)).content
+    together = await asyncio.gather(
+        *(_export(audited, asOfPosition=as_of) for _ in range(5)),
+        api.receive(ids("BUSY"), "WH-A", 1),
+    )
+    assert all(r.content == alone for r in together[:5])
+    assert together[5].status_code == 201

@@ -51,6 +51,9 @@ CSV_COLUMNS = (
 )
 PAGE = 2_000
 AHEAD = 3  # pages rendering at once (Postgres backends)
+# Every export of the process together holds at most this many pool connections: however many
+# auditors download at once, the write path and the reads keep the rest of the pool.
+_SLOTS = asyncio.Semaphore(AHEAD)
 _HORIZON = "SELECT (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16) - 1"
 # Postgres renders each row (the other core does that work): data and metadata as their stored
 # JSON text, never decoded and encoded again; recordedAt in UTC as RFC 3339. Per row on this
@@ -177,10 +180,15 @@ async def pages(
     )
     render = _jsonl if query.format == "jsonl" else _csv_rows
 
+    async def fetch(low: int, high: int) -> list[asyncpg.Record]:
+        async with _SLOTS:
+            return await pool.fetch(page_sql, low, high, *args)
+
     async def edges() -> AsyncIterator[tuple[int, int]]:
         low = -1
         while True:
-            high = await pool.fetchval(edge_sql, low, as_of, *args, size - 1)
+            async with _SLOTS:
+                high = await pool.fetchval(edge_sql, low, as_of, *args, size - 1)
             if high is None:
                 yield low, as_of
                 return
@@ -190,7 +198,7 @@ async def pages(
     pending: list[asyncio.Future[list[asyncpg.Record]]] = []
     try:
         async for low, high in edges():
-            pending.append(asyncio.ensure_future(pool.fetch(page_sql, low, high, *args)))
+            pending.append(asyncio.ensure_future(fetch(low, high)))
             if len(pending) < AHEAD:
                 continue
             rows = await pending.pop(0)
@@ -338,7 +346,7 @@ def verify_export(path: Path, manifest_doc: dict[str, Any], key: str | None) -> 
             first = position if first is None else first
             last = position
             _link(check, heads, event)
-    except (ValueError, KeyError, TypeError) as error:
+    except (ValueError, KeyError, TypeError, csv.Error) as error:
         check.problems.append(f"line {check.count + 1} is not an event of an export: {error!r}")
     for name, found in (("count", check.count), ("firstPosition", first), ("lastPosition", last)):
         if manifest_doc.get(name) != found:
@@ -385,5 +393,7 @@ def _check_signature(check: ExportCheck, doc: dict[str, Any], key: str | None) -
     except (KeyError, TypeError, ValueError) as error:
         check.problems.append(f"the manifest is incomplete: {error!r}")
         return
-    if not hmac.compare_digest(sign(key, message), str(doc.get("signature") or "")):
+    if not doc.get("signature"):
+        check.problems.append("the manifest is unsigned (no audit key was set when it was made)")
+    elif not hmac.compare_digest(sign(key, message), str(doc["signature"])):
         check.problems.append("the signature does not match: a forged or altered manifest")

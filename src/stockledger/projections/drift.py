@@ -219,7 +219,11 @@ def _check_catalog(report: DriftReport, fold: _Fold, views: dict[str, Any]) -> N
         if not 0 < held.version <= len(states):
             report.add("catalog row", stream_id, f"at version {held.version}, the store has "
                        f"{len(states)}")  # fmt: skip
-        elif held != (folded := states[held.version - 1]) or view["active"] != held.active:
+        elif (
+            held != (folded := states[held.version - 1])
+            or view["active"] != held.active
+            or view["version"] != held.version
+        ):
             report.add("catalog drift", f"{stream_id}@{held.version}",
                        f"holds {held}, the store folds to {folded}")  # fmt: skip
         else:
@@ -261,6 +265,8 @@ def _check_reorders(
             report.compared["alerts"] += 1
     for stream_id in views:
         report.add("alerts row", stream_id, "no such stream in the store")
+    for stream_id in by_stream.keys() - fold.reorders.keys():
+        report.add("alerts row", stream_id, "alerts of a stream the store does not hold")
 
 
 async def find_drift(
