@@ -48,7 +48,7 @@ from .config import Settings
 from .leader import lead
 from .metrics import RELAY_ERRORS, RELAY_PUBLISHED
 from .status import Every, report
-from .store.records import envelope_sql
+from .store.records import ENVELOPE_JOIN, envelope_sql
 
 log = structlog.get_logger()
 
@@ -56,17 +56,16 @@ log = structlog.get_logger()
 CHANNEL = "stockledger_outbox"
 
 # The envelope (API.md "Event envelope") is rendered by Postgres, on its own core, straight
-# from the stored jsonb: the relay only moves bytes. recordedAt in UTC with microseconds, as
-# RecordedEvent.envelope() renders it.
+# from the stored jsonb (store.records.envelope_sql): the relay only moves bytes.
 MESSAGE_COLUMNS = f"""
 e.position, e.stream_id, e.type, e.schema_version::text,
 coalesce(e.metadata->>'correlationId', ''), e.recorded_at,
-{envelope_sql("e")}
+{envelope_sql()}
 """
 
 _BATCH = f"""
 SELECT {MESSAGE_COLUMNS}
-FROM outbox o JOIN events e ON e.position = o.position
+FROM outbox o JOIN events e ON e.position = o.position {ENVELOPE_JOIN}
 WHERE o.position <> ALL($2::bigint[])
 ORDER BY o.position LIMIT $1
 """

