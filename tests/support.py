@@ -1,13 +1,31 @@
-"""Shared test helpers: waiting on a condition with a deadline, and a cuttable TCP hop."""
+"""Shared test helpers: waiting on a condition with a deadline, running the CLI, and a
+cuttable TCP hop."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 T = TypeVar("T")
+
+
+def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`stockledger ARGS` in a process of its own, with these STOCKLEDGER_* settings (and a
+    wide console, quiet logs); it returns when the command exits."""
+    merged = {**os.environ, "STOCKLEDGER_LOG_LEVEL": "WARNING", "COLUMNS": "200", **env}
+    return subprocess.run(
+        [sys.executable, "-m", "stockledger.cli", *args],
+        env=merged,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 async def eventually(

@@ -7,9 +7,7 @@ import asyncio
 import csv
 import hashlib
 import io
-import os
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -26,6 +24,7 @@ from stockledger.config import Settings
 from stockledger.store.db import create_pool
 from stockledger.store.records import RECORDED_AT_SQL
 
+from ..support import run_cli
 from .conftest import Api
 
 KEY = "audit-key-for-exports"
@@ -184,21 +183,7 @@ async def test_an_sku_export_holds_its_streams_and_bad_requests_are_refused(
 
 
 def _cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "STOCKLEDGER_DATABASE_URL": database_url,
-        "STOCKLEDGER_AUDIT_KEY": KEY,
-        "STOCKLEDGER_LOG_LEVEL": "WARNING",
-        "COLUMNS": "200",
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "stockledger.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_cli(*args, STOCKLEDGER_DATABASE_URL=database_url, STOCKLEDGER_AUDIT_KEY=KEY)
 
 
 async def test_the_cli_writes_the_export_and_its_manifest_and_verifies_them_offline(

@@ -5,35 +5,24 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import os
 import subprocess
-import sys
 from collections.abc import Callable
 from typing import Any
 
 from stockledger.config import Settings
 
+from ..support import run_cli
 from .pipeline import start_pipeline
 
 
 def cli(
     settings: Settings, *args: str, extra: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
+    return run_cli(
+        *args,
         **(extra or {}),
-        "STOCKLEDGER_DATABASE_URL": settings.require_database_url(),
-        "STOCKLEDGER_REDIS_URL": str(settings.redis_url),
-        "STOCKLEDGER_LOG_LEVEL": "WARNING",
-        "COLUMNS": "200",
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "stockledger.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+        STOCKLEDGER_DATABASE_URL=settings.require_database_url(),
+        STOCKLEDGER_REDIS_URL=str(settings.redis_url),
     )
 
 

@@ -9,7 +9,7 @@ rewritten with a compare-and-set that only refuses to go back in version.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -171,32 +171,60 @@ async def _insert_reservations(conn: Any, table: str, states: list[ReservationSt
     )
 
 
-async def rebuild_reservations(pool: asyncpg.Pool[Any], progress: Progress) -> None:
+Fill = Callable[[Any, str, tuple[Any, ...], Progress | None], Awaitable[None]]
+
+
+async def _rebuild_folded(
+    pool: asyncpg.Pool[Any],
+    tables: tuple[str, ...],
+    selection: str,
+    fill: Fill,
+    forget: Callable[[Any, list[str]], Awaitable[None]],
+    progress: Progress,
+) -> None:
+    """The rebuild of read models folded per stream (see the module docstring): `fill` folds
+    the streams matching a condition into the shadows of `tables` from one snapshot; then,
+    under the tables' locks, `forget` drops the shadow rows of the streams written since, which
+    `fill` folds again, and the shadows are swapped in."""
     async with pool.acquire() as conn:
-        await _shadow(conn, "reservation_views")
+        for table in tables:
+            await _shadow(conn, table)
         async with conn.transaction(isolation="repeatable_read", readonly=False):
             horizon: int = await conn.fetchval(_HORIZON)
-            states = await _fold_reservations(
-                conn, "stream_id LIKE 'reservation:%' AND position < $1", horizon, progress=progress
-            )
-            await _insert_reservations(conn, "reservation_views_shadow", states)
+            await fill(conn, f"{selection} AND position < $1", (horizon,), progress)
         async with conn.transaction():
-            await conn.execute("LOCK TABLE reservation_views IN ACCESS EXCLUSIVE MODE")
+            await conn.execute(f"LOCK TABLE {', '.join(tables)} IN ACCESS EXCLUSIVE MODE")
             changed = [
                 r["stream_id"]
                 for r in await conn.fetch(
-                    "SELECT DISTINCT stream_id FROM events WHERE position >= $1 "
-                    "AND stream_id LIKE 'reservation:%'",
+                    f"SELECT DISTINCT stream_id FROM events WHERE position >= $1 AND {selection}",
                     horizon,
                 )
             ]
-            await conn.execute(
-                "DELETE FROM reservation_views_shadow WHERE reservation_id = ANY($1)",
-                [s.split(":", 1)[1] for s in changed],
-            )
-            states = await _fold_reservations(conn, "stream_id = ANY($1::text[])", changed)
-            await _insert_reservations(conn, "reservation_views_shadow", states)
-            await _swap(conn, "reservation_views")
+            await forget(conn, changed)
+            await fill(conn, "stream_id = ANY($1::text[])", (changed,), None)
+            for table in tables:
+                await _swap(conn, table)
+
+
+async def _forget_by_stream(conn: Any, tables: tuple[str, ...], changed: list[str]) -> None:
+    for table in tables:
+        await conn.execute(f"DELETE FROM {table} WHERE stream_id = ANY($1)", changed)
+
+
+async def rebuild_reservations(pool: asyncpg.Pool[Any], progress: Progress) -> None:
+    async def fill(conn: Any, where: str, args: tuple[Any, ...], advance: Progress | None) -> None:
+        states = await _fold_reservations(conn, where, *args, progress=advance)
+        await _insert_reservations(conn, "reservation_views_shadow", states)
+
+    async def forget(conn: Any, changed: list[str]) -> None:
+        await conn.execute(
+            "DELETE FROM reservation_views_shadow WHERE reservation_id = ANY($1)",
+            [s.split(":", 1)[1] for s in changed],
+        )
+
+    selection = "stream_id LIKE 'reservation:%'"
+    await _rebuild_folded(pool, ("reservation_views",), selection, fill, forget, progress)
 
 
 async def rebuild_redis(pool: asyncpg.Pool[Any], redis: RedisStock, progress: Progress) -> None:
@@ -245,31 +273,16 @@ async def _fold_reorders(
 async def rebuild_alerts(pool: asyncpg.Pool[Any], progress: Progress) -> None:
     """The reorder rows and every alert, from the reorder streams, shadowed and swapped."""
     shadows = ("reorder_views_shadow", "alerts_shadow")
-    async with pool.acquire() as conn:
-        for table in ("reorder_views", "alerts"):
-            await _shadow(conn, table)
-        async with conn.transaction(isolation="repeatable_read", readonly=False):
-            horizon: int = await conn.fetchval(_HORIZON)
-            states, alerts = await _fold_reorders(
-                conn, "stream_id LIKE 'reorder:%' AND position < $1", horizon, progress=progress
-            )
-            await write_reorders(conn, states, alerts, shadows)
-        async with conn.transaction():
-            await conn.execute("LOCK TABLE reorder_views, alerts IN ACCESS EXCLUSIVE MODE")
-            changed = [
-                r["stream_id"]
-                for r in await conn.fetch(
-                    "SELECT DISTINCT stream_id FROM events WHERE position >= $1 "
-                    "AND stream_id LIKE 'reorder:%'",
-                    horizon,
-                )
-            ]
-            for table in shadows:
-                await conn.execute(f"DELETE FROM {table} WHERE stream_id = ANY($1)", changed)
-            states, alerts = await _fold_reorders(conn, "stream_id = ANY($1::text[])", changed)
-            await write_reorders(conn, states, alerts, shadows)
-            for table in ("reorder_views", "alerts"):
-                await _swap(conn, table)
+
+    async def fill(conn: Any, where: str, args: tuple[Any, ...], advance: Progress | None) -> None:
+        states, alerts = await _fold_reorders(conn, where, *args, progress=advance)
+        await write_reorders(conn, states, alerts, shadows)
+
+    async def forget(conn: Any, changed: list[str]) -> None:
+        await _forget_by_stream(conn, shadows, changed)
+
+    selection = "stream_id LIKE 'reorder:%'"
+    await _rebuild_folded(pool, ("reorder_views", "alerts"), selection, fill, forget, progress)
 
 
 async def _fold_catalog(
@@ -283,27 +296,13 @@ async def _fold_catalog(
 
 async def rebuild_catalog(pool: asyncpg.Pool[Any], progress: Progress) -> None:
     """Every item and warehouse from its stream, shadowed and swapped."""
-    mine = "(stream_id LIKE 'item:%' OR stream_id LIKE 'warehouse:%')"
-    async with pool.acquire() as conn:
-        await _shadow(conn, "catalog_views")
-        async with conn.transaction(isolation="repeatable_read", readonly=False):
-            horizon: int = await conn.fetchval(_HORIZON)
-            states = await _fold_catalog(
-                conn, f"{mine} AND position < $1", horizon, progress=progress
-            )
-            await write_catalog(conn, states, "catalog_views_shadow")
-        async with conn.transaction():
-            await conn.execute("LOCK TABLE catalog_views IN ACCESS EXCLUSIVE MODE")
-            changed = [
-                r["stream_id"]
-                for r in await conn.fetch(
-                    f"SELECT DISTINCT stream_id FROM events WHERE position >= $1 AND {mine}",
-                    horizon,
-                )
-            ]
-            await conn.execute(
-                "DELETE FROM catalog_views_shadow WHERE stream_id = ANY($1)", changed
-            )
-            states = await _fold_catalog(conn, "stream_id = ANY($1::text[])", changed)
-            await write_catalog(conn, states, "catalog_views_shadow")
-            await _swap(conn, "catalog_views")
+
+    async def fill(conn: Any, where: str, args: tuple[Any, ...], advance: Progress | None) -> None:
+        states = await _fold_catalog(conn, where, *args, progress=advance)
+        await write_catalog(conn, states, "catalog_views_shadow")
+
+    async def forget(conn: Any, changed: list[str]) -> None:
+        await _forget_by_stream(conn, ("catalog_views_shadow",), changed)
+
+    selection = "(stream_id LIKE 'item:%' OR stream_id LIKE 'warehouse:%')"
+    await _rebuild_folded(pool, ("catalog_views",), selection, fill, forget, progress)
