@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Query
@@ -17,15 +17,12 @@ from .fastroute import FastRoute
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], route_class=FastRoute)
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"description": text, "model": s.ProblemOut, "content": {"application/problem+json": {}}}
-    for code, text in (
-        (401, "no or unknown API key"),
-        (403, "role not allowed"),
-        (422, "invalid parameters"),
-        (503, "database unreachable"),
-    )
-}
+_ERRORS = s.problem_answers(
+    (401, "no or unknown API key"),
+    (403, "role not allowed"),
+    (422, "invalid parameters"),
+    (503, "database unreachable"),
+)
 
 Auditor = Annotated[Principal, require(AUDIT)]
 StreamId = Annotated[

@@ -54,14 +54,9 @@ def errors(*statuses: int, replay: type[s.Out] = s.CommandOut) -> dict[int | str
     }
     return {
         200: replayed,
-        **{
-            code: {
-                "description": described[code],
-                "model": s.ProblemOut,
-                "content": {"application/problem+json": {}},
-            }
-            for code in (401, 403, 408, 409, 413, 422, 503, *statuses)
-        },
+        **s.problem_answers(
+            *((code, described[code]) for code in (401, 403, 408, 409, 413, 422, 503, *statuses))
+        ),
     }
 
 

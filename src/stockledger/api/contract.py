@@ -251,14 +251,6 @@ async def asyncapi_document(services: ServicesDep) -> Response:
     return Response(orjson.dumps(asyncapi(services.settings)), media_type="application/json")
 
 
-def _problem(description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "model": s.ProblemOut,
-        "content": {"application/problem+json": {}},
-    }
-
-
 @router.get(
     "/v1/schemas/events/{type}/{schemaVersion}",
     response_model=dict[str, Any],
@@ -267,8 +259,7 @@ def _problem(description: str) -> dict[str, Any]:
             "description": "a JSON Schema 2020-12",
             "content": {"application/schema+json": {"schema": {"type": "object"}}},
         },
-        404: _problem("no such type and version"),
-        422: _problem("invalid parameters"),
+        **s.problem_answers((404, "no such type and version"), (422, "invalid parameters")),
     },
 )
 async def event_schema(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Depends, Query
@@ -20,15 +20,12 @@ from .problems import Problem
 
 router = APIRouter(prefix="/v1/exports", tags=["exports"], route_class=FastRoute)
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"description": text, "model": s.ProblemOut, "content": {"application/problem+json": {}}}
-    for code, text in (
-        (401, "no or unknown API key"),
-        (403, "role not allowed (auditor and admin only)"),
-        (422, "invalid parameters, or an asOfPosition beyond what has committed"),
-        (503, "database unreachable"),
-    )
-}
+_ERRORS = s.problem_answers(
+    (401, "no or unknown API key"),
+    (403, "role not allowed (auditor and admin only)"),
+    (422, "invalid parameters, or an asOfPosition beyond what has committed"),
+    (503, "database unreachable"),
+)
 Auditor = Annotated[Principal, require(AUDIT)]
 FormatQuery = Annotated[Format, Query(description="`jsonl` (one envelope per line) or `csv`")]
 From = Annotated[s.Boundary | None, Query(alias="from", description="recordedAt ≥ from")]

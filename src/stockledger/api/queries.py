@@ -20,16 +20,13 @@ from .problems import Problem
 
 router = APIRouter(prefix="/v1", tags=["queries"], route_class=FastRoute)
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"description": text, "model": s.ProblemOut, "content": {"application/problem+json": {}}}
-    for code, text in (
-        (401, "no or unknown API key"),
-        (403, "role not allowed"),
-        (404, "never had an event"),
-        (422, "invalid parameters"),
-        (503, "database unreachable"),
-    )
-}
+_ERRORS = s.problem_answers(
+    (401, "no or unknown API key"),
+    (403, "role not allowed"),
+    (404, "never had an event"),
+    (422, "invalid parameters"),
+    (503, "database unreachable"),
+)
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="page size, max 1000")]
 Position = Annotated[int, Query(ge=0, le=2**63 - 1, description="global position cursor")]

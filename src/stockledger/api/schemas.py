@@ -453,6 +453,18 @@ class ProblemOut(BaseModel):
     instance: str | None = None
 
 
+def problem_answers(*answers: tuple[int, str]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for problem+json answers, each (status, when it happens)."""
+    return {
+        code: {
+            "description": text,
+            "model": ProblemOut,
+            "content": {"application/problem+json": {}},
+        }
+        for code, text in answers
+    }
+
+
 class BreakOut(Out):
     kind: Literal["hash-mismatch", "missing-version", "checkpoint-mismatch", "checkpoint-signature"]
     stream_id: str | None = Field(description="the broken stream (chain breaks)")
