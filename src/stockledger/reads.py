@@ -224,7 +224,7 @@ class StockReader:
         alerts: dict[str, Alert] = {}
         current: dict[str, Alert] = {}  # the alert each stream has open
         for row in rows:
-            event = from_data(row["type"], row["data"])
+            event = from_data(row["type"], row["data"], row["schema_version"])
             alert = alert_after(current.get(row["stream_id"]), event, row["version"],
                                 row["recorded_at"])  # fmt: skip
             if alert is not None:

@@ -18,7 +18,7 @@ from uuid import UUID
 
 from .domain import commands as c
 from .domain.decide import Decision, decide, required_streams
-from .domain.events import SCHEMA_VERSION, to_data
+from .domain.events import SCHEMA_VERSIONS, to_data
 from .domain.state import (
     NO_CHANGE,
     ItemState,
@@ -30,6 +30,7 @@ from .domain.state import (
     WarehouseState,
     delta,
     evolve,
+    step_stock,
 )
 from .store.records import Deadlines, NewEvent
 
@@ -118,6 +119,12 @@ def record(
     events: list[tuple[str, NewEvent]] = []
     for stream_id, event in decision.events:
         state = read[stream_id]
+        move = None
+        after: State
+        if isinstance(state, StockState):
+            after, move = step_stock(state, event, at)
+        else:
+            after = evolve(state, event, at)
         data = to_data(event)
         events.append(
             (
@@ -125,17 +132,18 @@ def record(
                 NewEvent(
                     event_id=new_id(),
                     type=event.TYPE,
-                    schema_version=SCHEMA_VERSION,
+                    schema_version=SCHEMA_VERSIONS[event.TYPE],
                     data=data,
                     metadata=metadata,
                     recorded_at=at,
                     correlation_id=correlation,
                     order_id=data.get("orderId"),
                     delta=delta(state, event) if isinstance(state, StockState) else NO_CHANGE,
+                    move=move,
                 ),
             )
         )
-        read[stream_id] = evolve(state, event, at)
+        read[stream_id] = after
     return Recording(decision, correlation, tuple(events), read)
 
 

@@ -309,6 +309,7 @@ async def adjust(
         body.reason,
         body.notes,
         parse_if_match(if_match),
+        body.unit_cost,
     )
     return await _run(request, services, who, headers, body, command)
 

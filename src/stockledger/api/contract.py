@@ -22,7 +22,8 @@ from fastapi.responses import Response
 from pydantic import TypeAdapter
 
 from ..config import Settings
-from ..domain.events import EVENT_TYPES, SCHEMA_VERSION
+from ..domain.events import EVENT_TYPES, SCHEMA_VERSIONS
+from ..domain.upcasting import ADDED
 from . import schemas as s
 from .deps import ServicesDep
 from .fastroute import FastRoute
@@ -42,7 +43,7 @@ PROMISE = (
 
 def versions() -> list[tuple[str, int]]:
     """Every (event type, schemaVersion) the contract holds, in the order of EVENT_TYPES."""
-    return [(name, SCHEMA_VERSION) for name in EVENT_TYPES]
+    return [(name, v) for name in EVENT_TYPES for v in range(1, SCHEMA_VERSIONS[name] + 1)]
 
 
 def _clean(schema: Any) -> Any:
@@ -60,12 +61,47 @@ def _clean(schema: Any) -> Any:
     return schema
 
 
-def _data(type_name: str, refs: str) -> dict[str, Any]:
+def _data(type_name: str, version: int, refs: str) -> dict[str, Any]:
     model = EVENT_TYPES[type_name]
     schema = TypeAdapter(model).json_schema(
         by_alias=True, mode="serialization", ref_template=refs + "{model}"
     )
+    for step in range(SCHEMA_VERSIONS[type_name] - 1, 0, -1):
+        for path in ADDED.get((type_name, step), ()):
+            if step >= version:
+                _drop(schema, path, refs)
+            elif "." in path:
+                _rename(schema, path, refs, step + 1)
     return dict(_clean(schema))
+
+
+def _drop(schema: dict[str, Any], path: str, refs: str) -> None:
+    """`schema` without the field at `path` (`lines.cost`: a field of the items), and without
+    sub-schemas nothing refers to any more."""
+    head, _, rest = path.partition(".")
+    if rest:
+        ref = schema["properties"][head]["items"]["$ref"].removeprefix(refs)
+        schema["$defs"][ref]["properties"].pop(rest, None)
+        return
+    schema["properties"].pop(head, None)
+    if head in schema.get("required", []):
+        schema["required"].remove(head)
+    used = repr(schema["properties"]) + repr(list(schema.get("$defs", {}).values()))
+    for name in list(schema.get("$defs", {})):
+        if f"{refs}{name}'" not in used:
+            del schema["$defs"][name]
+    if schema.get("$defs") == {}:
+        del schema["$defs"]
+
+
+def _rename(schema: dict[str, Any], path: str, refs: str, version: int) -> None:
+    """The items' sub-schema at `path` under a name of its own from `version` on (`ShippedLineV2`),
+    so that every version's sub-schemas can sit side by side in the AsyncAPI document while a
+    released version's file stays byte for byte what it was."""
+    items = schema["properties"][path.partition(".")[0]]["items"]
+    ref = items["$ref"].removeprefix(refs)
+    schema["$defs"][f"{ref}V{version}"] = schema["$defs"].pop(ref)
+    items["$ref"] = f"{refs}{ref}V{version}"
 
 
 def _metadata(refs: str) -> dict[str, Any]:
@@ -80,7 +116,7 @@ def envelope(type_name: str, version: int, refs: str = "#/$defs/") -> dict[str, 
     specified); sub-schemas under `$defs`, or wherever `refs` points."""
     if (type_name, version) not in versions():
         raise KeyError(f"no event {type_name} with schemaVersion {version}")
-    data = _data(type_name, refs)
+    data = _data(type_name, version, refs)
     metadata = _metadata(refs)
     defs = {**data.pop("$defs", {}), **metadata.pop("$defs", {})}
     doc = (EVENT_TYPES[type_name].__doc__ or "").strip()

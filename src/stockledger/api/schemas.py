@@ -309,6 +309,9 @@ class AdjustmentIn(Body):
     quantity_change: QuantityChange
     reason: AdjustmentReason
     notes: Text
+    unit_cost: Money | None = Field(
+        None, description="A gain's unit cost; without it a gain enters at the average cost"
+    )
 
 
 class CountIn(Body):

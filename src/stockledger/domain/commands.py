@@ -94,6 +94,7 @@ class AdjustStock:
     reason: AdjustmentReason
     notes: str | None = None
     expected_version: int | None = None
+    unit_cost: Decimal | None = None  # what a gain's units cost (else the current average)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,8 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from . import commands as c
+from .costing import apply as apply_cost
+from .costing import recorded
 from .errors import (
     ConflictingDuplicate,
     InsufficientStock,
@@ -169,7 +171,7 @@ def decide(
 ) -> Decision:
     if catalog_required:
         _require_defined(command, states)
-    decision = _decide(command, states, now)
+    decision = _with_costs(_decide(command, states, now), states, now)
     _check_capacity(decision, states)
     return _with_alerts(decision, states, now)
 
@@ -194,6 +196,48 @@ def _with_alerts(decision: Decision, states: Mapping[str, State], now: datetime)
     if not alerts:
         return decision
     return replace(decision, events=decision.events + tuple(alerts))
+
+
+def _with_costs(decision: Decision, states: Mapping[str, State], now: datetime) -> Decision:
+    """The decision's events with the cost each took recorded on it (v2), by the rules of
+    costing.py applied to each stock stream's value in the decision's order. A fact appended
+    to several streams is one object there (a transfer on its own, source and destination
+    streams) and records the figures of the stock stream that gave them: a transfer the
+    source's cost and layers, which the destination then carries in transit; an arrival the
+    destination's. A reservation's shipment holds every line: each line gets its stream's."""
+    values: dict[str, Any] = {}
+    filled: dict[int, Event] = {}  # id of a decided event -> it with its figures
+    for stream_id, event in decision.events:
+        state = states.get(stream_id)
+        if not isinstance(state, StockState):
+            continue
+        given = filled.get(id(event), event)
+        value, move = apply_cost(
+            values.get(stream_id, state.value), state.sku, state.warehouse_id, given, now
+        )
+        values[stream_id] = value
+        filled[id(event)] = recorded(given, move, state.sku, state.warehouse_id)
+    if not filled:
+        return decision
+    shipped = {
+        (x.sku, x.warehouse_id): x.cost
+        for e in filled.values()
+        if isinstance(e, StockShipped)
+        for x in e.lines
+        if x.cost is not None
+    }
+    events: list[Pending] = []
+    for stream_id, event in decision.events:
+        if id(event) in filled:
+            events.append((stream_id, filled[id(event)]))
+        elif isinstance(event, StockShipped):  # the reservation's copy: every line's cost
+            lines = tuple(
+                replace(x, cost=shipped.get((x.sku, x.warehouse_id))) for x in event.lines
+            )
+            events.append((stream_id, replace(event, lines=lines)))
+        else:
+            events.append((stream_id, event))
+    return replace(decision, events=tuple(events))
 
 
 def _check_capacity(decision: Decision, states: Mapping[str, State]) -> None:
@@ -281,6 +325,7 @@ def _receive(cmd: c.ReceiveStock, states: Mapping[str, State]) -> Decision:
         )
     _require_active(states, cmd.sku, "receipts")
     _require_open_warehouse(states, cmd.warehouse_id, "receipts")
+    method = _get(states, item_stream(cmd.sku), ItemState).valuation_method
     event = StockReceived(
         sku=cmd.sku,
         warehouse_id=cmd.warehouse_id,
@@ -289,6 +334,7 @@ def _receive(cmd: c.ReceiveStock, states: Mapping[str, State]) -> Decision:
         unit_cost=cmd.unit_cost,
         supplier=cmd.supplier,
         receipt_id=cmd.receipt_id,
+        valuation_method=method,
     )
     return Decision(events=((stream, event),), touched=(stream,))
 
@@ -469,7 +515,7 @@ def _dispatch(cmd: c.DispatchTransfer, states: Mapping[str, State]) -> Decision:
     )
     transfer = _get(states, stream, TransferState)
     if transfer.dispatched is not None:
-        if transfer.dispatched != event:
+        if not transfer.dispatched.same_transfer(event):
             raise ConflictingDuplicate(f"Transfer {cmd.transfer_id} exists with other details")
         return Decision(
             already=AlreadyRecorded(stream, TransferDispatched.TYPE, {}), touched=(source, target)
@@ -532,7 +578,14 @@ def _adjust(cmd: c.AdjustStock, stock: StockState) -> Decision:
         )
     stream = stock_stream(stock.sku, stock.warehouse_id)
     event = StockAdjusted(
-        stock.sku, stock.warehouse_id, cmd.quantity_change, cmd.reason, before, after, cmd.notes
+        stock.sku,
+        stock.warehouse_id,
+        cmd.quantity_change,
+        cmd.reason,
+        before,
+        after,
+        cmd.notes,
+        unit_cost=cmd.unit_cost if cmd.quantity_change > 0 else None,
     )
     return Decision(events=((stream, event),), touched=(stream,))
 

@@ -13,11 +13,12 @@ from decimal import Decimal
 from typing import Any, ClassVar, Literal
 
 from pydantic import ConfigDict, TypeAdapter
-from pydantic.alias_generators import to_camel
+
+from .upcasting import upcast
+from .valuation import WIRE, Layer
 
 # Events are plain frozen dataclasses (cheap to create in `decide`); pydantic validates and
-# encodes them only at the edges (`to_data` / `from_data`) through this config.
-WIRE = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+# encodes them only at the edges (`to_data` / `from_data`) through WIRE (camelCase).
 
 ReturnReason = Literal["defective", "wrong_item", "customer_changed_mind", "damaged_in_transit"]
 ReturnCondition = Literal["resellable", "damaged", "dispose"]
@@ -40,6 +41,7 @@ class ShippedLine:
     warehouse_id: str
     quantity: int
     reserved_quantity: int  # how much of the line's reservation the shipment consumed
+    cost: Decimal | None = None  # v2: what the shipped units cost (None: a v1 event)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +55,7 @@ class StockReceived:
     unit_cost: Decimal
     supplier: str
     receipt_id: str | None = None
+    valuation_method: ValuationMethod | None = None  # v2: how the stream values its units
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +116,7 @@ class StockReturned:
     quantity: int
     reason: ReturnReason
     condition: ReturnCondition
+    cost: Decimal | None = None  # v2: the value the returned units came back at
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +128,14 @@ class TransferDispatched:
     from_warehouse_id: str
     to_warehouse_id: str
     quantity: int
+    cost: Decimal | None = None  # v2: the value that left the source
+    layers: tuple[Layer, ...] | None = None  # v2: the cost layers it carries
+
+    def same_transfer(self, other: TransferDispatched) -> bool:
+        """The same dispatch, whatever it cost (a retry is decided against a later state)."""
+        mine = (self.transfer_id, self.sku, self.from_warehouse_id, self.to_warehouse_id)
+        theirs = (other.transfer_id, other.sku, other.from_warehouse_id, other.to_warehouse_id)
+        return mine == theirs and self.quantity == other.quantity
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +152,8 @@ class TransferReceived:
     quantity: int
     received_quantity: int
     lost_quantity: int
+    cost: Decimal | None = None  # v2: the value that arrived on hand
+    lost_cost: Decimal | None = None  # v2: the value lost in transit
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +167,8 @@ class StockAdjusted:
     previous_quantity: int
     new_quantity: int
     notes: str | None = None
+    cost: Decimal | None = None  # v2: the value that left (or came in, for a gain)
+    unit_cost: Decimal | None = None  # v2: a gain's unit cost when one was given
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,7 +371,22 @@ EVENT_TYPES: dict[str, type[Event]] = {
     )
 }
 _SPARSE = frozenset({ItemChanged.TYPE, WarehouseChanged.TYPE})  # only what changed
-SCHEMA_VERSION = 1
+
+# Each type's current schema version. Version 2 records what a movement cost (issue 13): the
+# valuation method on a receipt, `cost` on shipment lines, returns, adjustments and transfers,
+# and the cost layers a transfer carries. Stored events are never rewritten: older versions are
+# read through `upcasting.upcast` into the current shape (their costs are derived in the fold).
+VALUED = frozenset(
+    {
+        StockReceived.TYPE,
+        StockShipped.TYPE,
+        StockReturned.TYPE,
+        TransferDispatched.TYPE,
+        TransferReceived.TYPE,
+        StockAdjusted.TYPE,
+    }
+)
+SCHEMA_VERSIONS: dict[str, int] = {name: 2 if name in VALUED else 1 for name in EVENT_TYPES}
 
 _ADAPTERS: dict[str, TypeAdapter[Any]] = {
     name: TypeAdapter(cls) for name, cls in EVENT_TYPES.items()
@@ -371,6 +402,10 @@ def to_data(event: Event) -> dict[str, Any]:
     return data
 
 
-def from_data(type_name: str, data: dict[str, Any]) -> Event:
+def from_data(type_name: str, data: dict[str, Any], schema_version: int | None = None) -> Event:
+    """The event of stored or received `data`, read through the upcasters first when it was
+    written in an older schema version (`None`: the current one)."""
+    if schema_version is not None and schema_version != SCHEMA_VERSIONS[type_name]:
+        data = upcast(type_name, schema_version, data)
     event: Event = _ADAPTERS[type_name].validate_python(data)
     return event

@@ -8,6 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal, TypeVar
 
+from .costing import EMPTY, Move, StockValue, apply
 from .events import (
     Event,
     ItemActivated,
@@ -93,6 +94,7 @@ class StockState:
     # Ids already applied on this stream (`return:R1`, `receipt:X`, `shipment:S`): retries of
     # those commands append nothing (invariant 4).
     processed: frozenset[str] = frozenset()
+    value: StockValue = EMPTY  # what its units cost (costing.py)
 
     @property
     def level(self) -> StockLevel:
@@ -152,13 +154,28 @@ def evolve_stock(state: StockState, event: Event, recorded_at: datetime) -> Stoc
     return fold_stock(state, ((event, recorded_at),))
 
 
+def step_stock(state: StockState, event: Event, recorded_at: datetime) -> tuple[StockState, Move]:
+    """One event applied, and how it moved the stream's value (what the store keeps beside
+    the quantity delta)."""
+    value, move = apply(state.value, state.sku, state.warehouse_id, event, recorded_at)
+    return replace(_fold(state, ((event, recorded_at),), valued=False), value=value), move
+
+
 def fold_stock(state: StockState, events: Iterable[tuple[Event, datetime]]) -> StockState:
     """This stream's next events, in version order, applied at once: one new state at the end
     rather than one per event (a snapshot's tail of up to 99 events, for instance)."""
-    levels, version, updated_at = state.levels, state.version, state.updated_at
+    return _fold(state, events, valued=True)
+
+
+def _fold(
+    state: StockState, events: Iterable[tuple[Event, datetime]], *, valued: bool
+) -> StockState:
+    levels, version, updated_at, value = state.levels, state.version, state.updated_at, state.value
     keys: list[str] = []
     for event, recorded_at in events:
         levels = levels + delta(state, event)  # delta reads only the stream's sku/warehouse
+        if valued:
+            value = apply(value, state.sku, state.warehouse_id, event, recorded_at)[0]
         if key := _processed_key(event):
             keys.append(key)
         version, updated_at = version + 1, recorded_at
@@ -170,6 +187,7 @@ def fold_stock(state: StockState, events: Iterable[tuple[Event, datetime]]) -> S
         levels=levels,
         updated_at=updated_at,
         processed=state.processed.union(keys) if keys else state.processed,
+        value=value,
     )
 
 

@@ -14,11 +14,15 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Literal
+from typing import ClassVar, Literal
+
+from pydantic import ConfigDict
+from pydantic.alias_generators import to_camel
 
 Method = Literal["fifo", "moving_average"]
 QUANTUM = Decimal("0.000001")  # a unit cost's last place: what an average is rounded to
 ZERO = Decimal("0")
+WIRE = ConfigDict(alias_generator=to_camel, populate_by_name=True)  # events' and layers' JSON
 
 
 def rounded(value: Decimal) -> Decimal:
@@ -35,8 +39,10 @@ def text(value: Decimal) -> str:
 @dataclass(frozen=True, slots=True)
 class Layer:
     """Units received together at one unit cost (FIFO keeps them apart, oldest first).
-    `total`: the exact value of units that left a moving average (their unit cost rounded)."""
+    `total`: the exact value of units that left a moving average (their unit cost rounded).
+    On the wire (a transfer's `layers`): quantity, unitCost, receivedAt, total."""
 
+    __pydantic_config__: ClassVar[ConfigDict] = WIRE
     quantity: int
     unit_cost: Decimal
     received_at: datetime | None = None

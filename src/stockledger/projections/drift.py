@@ -133,7 +133,7 @@ class _Fold:
             p: rows_[stream_id][1] for p, rows_ in self.wanted.items() if stream_id in rows_
         }
         for row in rows:
-            event = from_data(row["type"], row["data"])
+            event = from_data(row["type"], row["data"], row["schema_version"])
             change = delta(identity, event)
             stored = Levels(
                 row["d_on_hand"], row["d_reserved"], row["d_in_transit"], row["d_damaged"]
@@ -181,7 +181,9 @@ class _Fold:
         state = ReservationState(stream_id.split(":", 1)[1])
         for row in rows:
             state = evolve_reservation(
-                state, from_data(row["type"], row["data"]), row["recorded_at"]
+                state,
+                from_data(row["type"], row["data"], row["schema_version"]),
+                row["recorded_at"],
             )
         self.reservations[state.reservation_id] = state
         if state.is_open:
@@ -193,7 +195,11 @@ class _Fold:
         state, states = no_reorder(stream_id), []
         alerts: dict[str, Alert] = {}
         for row in rows:
-            step = (from_data(row["type"], row["data"]), row["version"], row["recorded_at"])
+            step = (
+                from_data(row["type"], row["data"], row["schema_version"]),
+                row["version"],
+                row["recorded_at"],
+            )
             state, touched = fold_reorder(state, alerts.get(state.alert_id or ""), [step])
             alerts.update(touched)
             states.append(state)
@@ -203,7 +209,11 @@ class _Fold:
         """An item's or warehouse's state after each version."""
         state, states = initial_state(stream_id), []
         for row in rows:
-            state = evolve(state, from_data(row["type"], row["data"]), row["recorded_at"])
+            state = evolve(
+                state,
+                from_data(row["type"], row["data"], row["schema_version"]),
+                row["recorded_at"],
+            )
             states.append(state)
         self.catalog[stream_id] = states
 
@@ -323,8 +333,8 @@ async def _fold_all(conn: Any, fold: _Fold, report: DriftReport, progress: Progr
     current: str = ""
     rows: list[Any] = []
     async for row in conn.cursor(
-        "SELECT stream_id, version, type, data, recorded_at, d_on_hand, d_reserved, "
-        "d_in_transit, d_damaged FROM events ORDER BY stream_id, version",
+        "SELECT stream_id, version, type, schema_version, data, recorded_at, d_on_hand, "
+        "d_reserved, d_in_transit, d_damaged FROM events ORDER BY stream_id, version",
         prefetch=5000,
     ):
         if row["stream_id"] != current:

@@ -37,7 +37,7 @@ def apply_stock(row: StockLevel, events: Iterable[RecordedEvent]) -> StockLevel:
     stream = StockState(row.sku, row.warehouse_id)  # delta only needs the stream's identity
     levels, version, updated_at = row.levels, row.version, row.updated_at
     for event in events:
-        levels = levels + delta(stream, from_data(event.type, event.data))
+        levels = levels + delta(stream, from_data(event.type, event.data, event.schema_version))
         version, updated_at = event.version, event.recorded_at
     return replace(row, levels=levels, version=version, updated_at=updated_at)
 
@@ -56,7 +56,9 @@ def reservation_from_row(row: Any) -> ReservationState:
 
 def apply_reservation(state: ReservationState, events: Iterable[RecordedEvent]) -> ReservationState:
     for event in events:
-        state = evolve_reservation(state, from_data(event.type, event.data), event.recorded_at)
+        state = evolve_reservation(
+            state, from_data(event.type, event.data, event.schema_version), event.recorded_at
+        )
     return state
 
 
@@ -104,7 +106,9 @@ def apply_reorder(
     state: ReorderState, open_alert: Alert | None, events: Iterable[RecordedEvent]
 ) -> tuple[ReorderState, list[Alert]]:
     """The reorder stream after `events`, and every alert they touched (see fold_reorder)."""
-    steps = ((from_data(e.type, e.data), e.version, e.recorded_at) for e in events)
+    steps = (
+        (from_data(e.type, e.data, e.schema_version), e.version, e.recorded_at) for e in events
+    )
     state, alerts = fold_reorder(state, open_alert, steps)
     return state, list(alerts.values())
 

@@ -32,6 +32,7 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
+from ..domain.costing import NO_MOVE
 from ..domain.streams import like_prefix, stock_stream
 from .hashchain import canonical
 from .records import (
@@ -96,6 +97,15 @@ SELECT h.stream_id, h.expected, h.actual, (SELECT min(position) - 1 FROM inserte
          AS hashes,
        pg_notify('stockledger_outbox', '') AS woke_relay  -- sent at COMMIT, once per transaction
 FROM heads h ORDER BY h.n
+"""
+
+_VALUES = """
+INSERT INTO stock_values (position, stream_id, recorded_at, d_on_hand, d_in_transit, d_damaged,
+                          d_value, d_in_transit_value, d_damaged_value, cogs, loss,
+                          units_shipped, loss_reason)
+SELECT * FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::int[], $5::int[],
+                     $6::int[], $7::numeric[], $8::numeric[], $9::numeric[], $10::numeric[],
+                     $11::numeric[], $12::int[], $13::text[])
 """
 
 _COLUMNS = (
@@ -183,6 +193,9 @@ class EventStore:
                 raise ConcurrencyConflict(head["stream_id"], head["expected"], head["actual"])
         base: int = heads[0]["base"]
         hashes: list[bytes] = heads[0]["hashes"]
+        valued = [(base + i + 1, s, e) for i, (s, _, e) in enumerate(flat) if e.stock_values_row]
+        if valued:
+            await conn.execute(_VALUES, *value_rows(valued))
         return [
             RecordedEvent(
                 base + i + 1,
@@ -387,4 +400,25 @@ def _append_args(
             )
             for stream_id, version, e in flat
         ],
+    ]
+
+
+def value_rows(events: Sequence[tuple[int, str, NewEvent]]) -> list[list[Any]]:
+    """The stock_values columns of (position, stream id, event): the event's quantity delta
+    and how it moved the stream's value (costing.Move)."""
+    moves = [e.move or NO_MOVE for _, _, e in events]
+    return [
+        [p for p, _, _ in events],
+        [s for _, s, _ in events],
+        [e.recorded_at for _, _, e in events],
+        [e.delta.on_hand for _, _, e in events],
+        [e.delta.in_transit for _, _, e in events],
+        [e.delta.damaged for _, _, e in events],
+        [m.value for m in moves],
+        [m.in_transit for m in moves],
+        [m.damaged for m in moves],
+        [m.cogs for m in moves],
+        [m.loss for m in moves],
+        [m.shipped for m in moves],
+        [m.loss_reason for m in moves],
     ]

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from ..domain.costing import Move
 from ..domain.state import Levels
 
 
@@ -22,6 +23,14 @@ class NewEvent:
     correlation_id: str
     order_id: str | None
     delta: Levels
+    move: Move | None = None  # how it moved its stock stream's value (stock_values)
+
+    @property
+    def stock_values_row(self) -> bool:
+        """Whether the event gets a stock_values row: it moves units or value of a stream."""
+        d = self.delta
+        moved = self.move is not None and self.move.moves_value
+        return moved or bool(d.on_hand or d.in_transit or d.damaged)
 
 
 @dataclass(frozen=True, slots=True)

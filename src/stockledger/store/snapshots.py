@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 from pydantic import TypeAdapter
 
+from ..domain.costing import apply
 from ..domain.events import from_data
 from ..domain.state import (
     ItemState,
@@ -21,7 +23,8 @@ from ..domain.state import (
     fold_events,
     initial_state,
 )
-from ..domain.streams import category
+from ..domain.streams import category, stock_stream
+from ..domain.valuation import Layer
 from .event_store import Connection
 from .records import RecordedEvent
 
@@ -47,6 +50,8 @@ LEFT JOIN LATERAL (
     SELECT version, state FROM snapshots
     WHERE stream_id = x.stream_id AND ($2::int IS NULL OR version <= $2)
       AND ($3::timestamptz IS NULL OR recorded_at <= $3)
+      -- a stock snapshot from before valuation holds no value: fold from an earlier one
+      AND (x.stream_id NOT LIKE 'stock:%' OR state ? 'value')
     ORDER BY version DESC LIMIT 1
 ) s ON true
 LEFT JOIN LATERAL (
@@ -57,6 +62,19 @@ LEFT JOIN LATERAL (
 ) e ON true
 ORDER BY x.stream_id, e.version
 """
+
+
+_LAYERS: TypeAdapter[tuple[Layer, ...]] = TypeAdapter(tuple[Layer, ...])
+
+
+def _unresolved_arrival(stream_id: str, event: RecordedEvent) -> bool:
+    """A v1 transfer on its destination's stream: the layers it carries are not on it."""
+    return (
+        event.type == "TransferDispatched"
+        and event.schema_version == 1
+        and "layers" not in event.data
+        and stream_id == stock_stream(event.data["sku"], event.data["toWarehouseId"])
+    )
 
 
 def state_to_json(state: State) -> dict[str, Any]:
@@ -86,7 +104,9 @@ def _kind(state: State) -> str:
 
 
 def fold(state: State, events: Iterable[RecordedEvent]) -> State:
-    return fold_events(state, ((from_data(e.type, e.data), e.recorded_at) for e in events))
+    return fold_events(
+        state, ((from_data(e.type, e.data, e.schema_version), e.recorded_at) for e in events)
+    )
 
 
 class StateLoader:
@@ -119,7 +139,41 @@ class StateLoader:
                 tails[stream_id] = []
             if row["position"] is not None:
                 tails[stream_id].append(RecordedEvent(*list(row.values())[2:]))
+        for stream_id, tail in tails.items():
+            if any(_unresolved_arrival(stream_id, e) for e in tail):
+                tails[stream_id] = [await self._resolved(stream_id, e, conn) for e in tail]
         return {stream_id: fold(state, tails[stream_id]) for stream_id, state in starts.items()}
+
+    async def _resolved(
+        self, stream_id: str, event: RecordedEvent, conn: Connection | None
+    ) -> RecordedEvent:
+        """A v1 transfer's copy on its destination with the layers it carried, as a v2 event
+        records them: the source stream's layers its dispatch took, derived by folding the
+        source up to that dispatch (upcasting.py)."""
+        if not _unresolved_arrival(stream_id, event):
+            return event
+        data = event.data
+        source = stock_stream(data["sku"], data["fromWarehouseId"])
+        version = await (conn or self.pool).fetchval(
+            "SELECT version FROM events WHERE stream_id = $1 AND type = 'TransferDispatched' "
+            "AND data->>'transferId' = $2",
+            source,
+            data["transferId"],
+        )
+        layers: tuple[Layer, ...] = ()
+        if version is not None:
+            before = (await self.load([source], version=version - 1, conn=conn))[source]
+            if isinstance(before, StockState):
+                moved = apply(
+                    before.value,
+                    before.sku,
+                    before.warehouse_id,
+                    from_data(event.type, data, event.schema_version),
+                    event.recorded_at,
+                )[1]
+                layers = moved.layers or ()
+        wire = _LAYERS.dump_python(layers, mode="json", by_alias=True)
+        return replace(event, data={**data, "layers": wire})
 
     async def save_snapshot(self, stream_id: str, state: State) -> None:
         if state.version == 0 or state.updated_at is None:
