@@ -25,6 +25,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from . import valuations
 from .audit.exports import ExportQuery, Tally
 from .audit.exports import count as count_exported
 from .audit.exports import horizon as export_horizon
@@ -238,7 +239,9 @@ _BACKFILLS = (
 
 async def backfill_read_models(settings: Settings, console: Console) -> list[str]:
     """Rebuild (as `replay` does) each read model that has no row at all while the store has
-    events for it: a database upgraded to the schema that added it. Returns their names."""
+    events for it: a database upgraded to the schema that added it; and derive the
+    stock_values rows of events written before valuation (`stock-values`). Returns their
+    names."""
     done: list[str] = []
     async with resources(settings) as (pool, redis):
         for name, table, prefixes in _BACKFILLS:
@@ -256,4 +259,13 @@ async def backfill_read_models(settings: Settings, console: Console) -> list[str
                 total = await _total(pool, name)
                 await _tracked(progress, f"backfill {name}", total, _rebuilder(name, pool, redis))
             done.append(name)
+        if await valuations.needs_backfill(pool):
+            with _progress(console) as progress:
+                total = await valuations.count_stock_events(pool)
+
+                async def derive(advance: Callable[[int], None]) -> None:
+                    await valuations.backfill_stock_values(pool, advance)
+
+                await _tracked(progress, "derive stock values", total, derive)
+            done.append("stock-values")
     return done

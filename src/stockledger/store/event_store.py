@@ -99,7 +99,7 @@ SELECT h.stream_id, h.expected, h.actual, (SELECT min(position) - 1 FROM inserte
 FROM heads h ORDER BY h.n
 """
 
-_VALUES = """
+VALUES_SQL = """
 INSERT INTO stock_values (position, stream_id, recorded_at, d_on_hand, d_in_transit, d_damaged,
                           d_value, d_in_transit_value, d_damaged_value, cogs, loss,
                           units_shipped, loss_reason)
@@ -195,7 +195,7 @@ class EventStore:
         hashes: list[bytes] = heads[0]["hashes"]
         valued = [(base + i + 1, s, e) for i, (s, _, e) in enumerate(flat) if e.stock_values_row]
         if valued:
-            await conn.execute(_VALUES, *value_rows(valued))
+            await conn.execute(VALUES_SQL, *value_rows(valued))
         return [
             RecordedEvent(
                 base + i + 1,

@@ -64,7 +64,7 @@ ORDER BY x.stream_id, e.version
 """
 
 
-_LAYERS: TypeAdapter[tuple[Layer, ...]] = TypeAdapter(tuple[Layer, ...])
+LAYERS: TypeAdapter[tuple[Layer, ...]] = TypeAdapter(tuple[Layer, ...])
 
 
 def _unresolved_arrival(stream_id: str, event: RecordedEvent) -> bool:
@@ -172,7 +172,7 @@ class StateLoader:
                     event.recorded_at,
                 )[1]
                 layers = moved.layers or ()
-        wire = _LAYERS.dump_python(layers, mode="json", by_alias=True)
+        wire = LAYERS.dump_python(layers, mode="json", by_alias=True)
         return replace(event, data={**data, "layers": wire})
 
     async def save_snapshot(self, stream_id: str, state: State) -> None:
