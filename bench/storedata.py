@@ -332,7 +332,7 @@ class Snapshots:
             if not self.wanted(row.stream_id):
                 continue
             state = self.states.get(row.stream_id) or initial_state(row.stream_id)
-            state = evolve(state, from_data(row.type, row.data), row.recorded_at)
+            state = evolve(state, from_data(row.type, row.data, 1), row.recorded_at)
             self.states[row.stream_id] = state
             if state.version % self.every == 0:
                 json = orjson.dumps(state_to_json(state)).decode()

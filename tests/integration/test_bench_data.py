@@ -10,6 +10,7 @@ import orjson
 from bench.storedata import Row, Shop, Snapshots, build, canonical_fast
 
 from stockledger.domain.events import from_data, to_data
+from stockledger.domain.upcasting import upcast
 from stockledger.domain.state import Levels, StockState, delta, evolve, initial_state
 from stockledger.store.event_store import EventStore
 from stockledger.store.hashchain import canonical, canonical_time
@@ -33,8 +34,8 @@ def test_rows_are_what_the_domain_writes() -> None:
     states: dict[str, Any] = {}
     seen: defaultdict[str, int] = defaultdict(int)
     for row in rows(3000):
-        event = from_data(row.type, row.data)
-        assert to_data(event) == row.data
+        event = from_data(row.type, row.data, 1)  # the bench ledger is written as v1 events
+        assert to_data(event) == upcast(row.type, 1, row.data)
         assert row.metadata["correlationId"] == row.correlation_id
         assert row.order_id == row.data.get("orderId")
         state = states.get(row.stream_id) or initial_state(row.stream_id)
@@ -127,7 +128,9 @@ async def _compare(appended: str, bulk: str) -> None:
             await conn.close()
         folded = initial_state(stream_id)
         for e in events:
-            folded = evolve(folded, from_data(e["type"], orjson.loads(e["data"])), e["recorded_at"])
+            folded = evolve(
+                folded, from_data(e["type"], orjson.loads(e["data"]), 1), e["recorded_at"]
+            )
         assert orjson.loads(state) == state_to_json(folded)
 
 
