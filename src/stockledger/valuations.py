@@ -284,6 +284,7 @@ async def backfill_stock_values(
     written."""
     states: dict[str, StockState] = {}
     carried: dict[str, Any] = {}  # transfer id -> the layers its dispatch took (wire form)
+    methods: dict[str, str] = {}  # sku -> its item's valuation method
     pending: list[tuple[int, str, NewEvent]] = []
     written = 0
     async with pool.acquire() as conn, conn.transaction():
@@ -291,16 +292,22 @@ async def backfill_stock_values(
             "SELECT e.position, e.stream_id, e.type, e.schema_version, e.data, e.recorded_at, "
             "e.d_on_hand, e.d_in_transit, e.d_damaged, (v.position IS NOT NULL) AS has_row "
             "FROM events e LEFT JOIN stock_values v ON v.position = e.position "
-            "WHERE e.stream_id LIKE 'stock:%' ORDER BY e.position",
+            "WHERE e.stream_id LIKE 'stock:%' OR e.stream_id LIKE 'item:%' ORDER BY e.position",
             prefetch=batch,
         ):
             stream_id = row["stream_id"]
+            if stream_id.startswith("item:"):  # the method each SKU values by from then on
+                if row["data"].get("valuationMethod"):
+                    methods[stream_id.removeprefix("item:")] = row["data"]["valuationMethod"]
+                continue
             state = states.get(stream_id)
             if state is None:
                 start = initial_state(stream_id)
                 assert isinstance(start, StockState)
                 state = start
             data = row["data"]
+            if row["type"] == "StockReceived" and "valuationMethod" not in data:
+                data = {**data, "valuationMethod": methods.get(state.sku, "fifo")}
             arrival = row["type"] == "TransferDispatched" and "layers" not in data
             if arrival and stream_id == stock_stream(data["sku"], data["toWarehouseId"]):
                 data = {**data, "layers": carried.pop(data["transferId"], [])}

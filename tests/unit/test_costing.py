@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stockledger.domain import commands as c
-from stockledger.domain.costing import EMPTY, apply, recorded_figures
+from stockledger.domain.costing import EMPTY, StockValue, apply, recorded_figures
 from stockledger.domain.errors import DomainError
 from stockledger.domain.events import (
     Event,
@@ -128,7 +128,7 @@ def test_value_is_conserved_and_never_negative(script: list[object], average: bo
 
 
 def _recorded_costs_are_the_rules(ledger: MemoryLedger) -> None:
-    values = {}
+    values: dict[str, StockValue] = {}
     for stream_id, event, at in ledger.log:
         if not stream_id.startswith("stock:"):
             continue

@@ -18,12 +18,16 @@ from typing import Any
 
 import asyncpg
 
+from ..domain.costing import EMPTY as EMPTY_VALUE
+from ..domain.costing import StockValue, recorded_figures
+from ..domain.costing import apply as apply_cost
 from ..domain.events import (
     Event,
     StockAdjusted,
     StockReceived,
     StockReturned,
     StockShipped,
+    TransferDispatched,
     TransferReceived,
     from_data,
 )
@@ -123,6 +127,8 @@ class _Fold:
         self.reservations: dict[str, ReservationState] = {}
         self.reorders: dict[str, tuple[list[ReorderState], dict[str, Alert]]] = {}
         self.catalog: dict[str, list[State]] = {}
+        # stream -> Σ (onHand, value, inTransitValue, damagedValue) of its stock_values rows
+        self.stored_values: dict[str, tuple[Any, ...]] = {}
 
     def stock(self, stream_id: str, rows: list[Any]) -> None:
         sku, warehouse_id = parse_stock_stream(stream_id)
@@ -132,8 +138,24 @@ class _Fold:
         versions = {
             p: rows_[stream_id][1] for p, rows_ in self.wanted.items() if stream_id in rows_
         }
+        value = EMPTY_VALUE
+        resolved = True  # no v1 transfer in whose layers only its source knows
         for row in rows:
             event = from_data(row["type"], row["data"], row["schema_version"])
+            value, move = apply_cost(value, sku, warehouse_id, event, row["recorded_at"])
+            resolved = resolved and not (
+                row["schema_version"] == 1
+                and isinstance(event, TransferDispatched)
+                and event.to_warehouse_id == warehouse_id
+            )
+            for name, figure in recorded_figures(event, sku, warehouse_id).items():
+                rule = move.cost if name == "cost" else move.lost
+                if figure != rule:
+                    self.report.add(
+                        "recorded cost",
+                        f"{stream_id}@{row['version']}",
+                        f"the event records {name} {figure}, the rules give {rule}",
+                    )
             change = delta(identity, event)
             stored = Levels(
                 row["d_on_hand"], row["d_reserved"], row["d_in_transit"], row["d_damaged"]
@@ -152,11 +174,35 @@ class _Fold:
                 at[row["version"]] = levels
         self.totals[sku] += levels.on_hand + levels.in_transit + levels.damaged
         self.reserved[stream_id] = levels.reserved
+        self._check_value(stream_id, levels, value, resolved)
         latest = rows[-1]["version"] if rows else 0
         for projection, version in versions.items():
             self._compare(projection, stream_id, at.get(version), version, latest)
         for projection in self.wanted.keys() - versions.keys():
             self.report.missing[projection] += 1  # not projected yet (or lost): counted
+
+    def _check_value(
+        self, stream_id: str, levels: Levels, value: StockValue, resolved: bool
+    ) -> None:
+        """Σ layers = onHand, no negative layer, and (unless a v1 transfer's layers came from
+        its source) the stream's stock_values rows add up to the value its events fold to."""
+        on_hand = value.on_hand
+        if on_hand.quantity != levels.on_hand:
+            self.report.add(
+                "value layers",
+                stream_id,
+                f"{on_hand.quantity} valued units, onHand {levels.on_hand}",
+            )
+        if on_hand.value < 0 or any(x.quantity <= 0 or x.value < 0 for x in on_hand.layers):
+            self.report.add("value layers", stream_id, f"a negative layer or value: {on_hand}")
+        stored = self.stored_values.get(stream_id, (0, 0, 0, 0))
+        folded = (levels.on_hand, on_hand.value, value.in_transit_value, value.damaged)
+        if resolved and tuple(x or 0 for x in stored) != folded:
+            self.report.add(
+                "stock values",
+                stream_id,
+                f"stock_values sum to {stored}, the events fold to {folded}",
+            )
 
     def _compare(
         self, projection: str, stream_id: str, folded: Levels | None, version: int, latest: int
@@ -302,6 +348,13 @@ async def find_drift(
         if redis is not None:
             wanted["redis"] = redis_rows
         fold = _Fold(report, wanted)
+        fold.stored_values = {
+            r["stream_id"]: tuple(r.values())[1:]
+            for r in await conn.fetch(
+                "SELECT stream_id, sum(d_on_hand)::bigint, sum(d_value), sum(d_in_transit_value),"
+                " sum(d_damaged_value) FROM stock_values GROUP BY stream_id"
+            )
+        }
         await _fold_all(conn, fold, report, progress)
         _check_reservations(report, fold, views)
         _check_reorders(report, fold, reorder_views, alert_rows)

@@ -27,10 +27,12 @@ class NewEvent:
 
     @property
     def stock_values_row(self) -> bool:
-        """Whether the event gets a stock_values row: it moves units or value of a stream."""
+        """Whether the event gets a stock_values row: it was valued (a v2 stock event) and moves
+        units or value of its stream. A v1 event's row is derived later (valuations.py)."""
         d = self.delta
-        moved = self.move is not None and self.move.moves_value
-        return moved or bool(d.on_hand or d.in_transit or d.damaged)
+        if self.move is None:
+            return False
+        return self.move.moves_value or bool(d.on_hand or d.in_transit or d.damaged)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from ..domain.state import (
     fold_events,
     initial_state,
 )
-from ..domain.streams import category, stock_stream
+from ..domain.streams import category, item_stream, stock_stream
 from ..domain.valuation import Layer
 from .event_store import Connection
 from .records import RecordedEvent
@@ -65,6 +65,15 @@ ORDER BY x.stream_id, e.version
 
 
 LAYERS: TypeAdapter[tuple[Layer, ...]] = TypeAdapter(tuple[Layer, ...])
+
+
+def _unvalued_receipt(event: RecordedEvent) -> bool:
+    """A v1 receipt: the method its stream values by is not on it."""
+    return (
+        event.type == "StockReceived"
+        and event.schema_version == 1
+        and ("valuationMethod" not in event.data)
+    )
 
 
 def _unresolved_arrival(stream_id: str, event: RecordedEvent) -> bool:
@@ -140,9 +149,36 @@ class StateLoader:
             if row["position"] is not None:
                 tails[stream_id].append(RecordedEvent(*list(row.values())[2:]))
         for stream_id, tail in tails.items():
+            if any(_unvalued_receipt(e) for e in tail):
+                tails[stream_id] = await self._with_methods(stream_id, tail, conn)
             if any(_unresolved_arrival(stream_id, e) for e in tail):
-                tails[stream_id] = [await self._resolved(stream_id, e, conn) for e in tail]
+                tails[stream_id] = [
+                    await self._resolved(stream_id, e, conn) for e in tails[stream_id]
+                ]
         return {stream_id: fold(state, tails[stream_id]) for stream_id, state in starts.items()}
+
+    async def _with_methods(
+        self, stream_id: str, tail: list[RecordedEvent], conn: Connection | None
+    ) -> list[RecordedEvent]:
+        """v1 receipts with the valuation method their item had when they were recorded, as a
+        v2 receipt records it (FIFO for an SKU never defined)."""
+        sku = stream_id.split(":")[1]
+        changes = await (conn or self.pool).fetch(
+            "SELECT recorded_at, data->>'valuationMethod' AS method FROM events "
+            "WHERE stream_id = $1 AND data ? 'valuationMethod' ORDER BY version",
+            item_stream(sku),
+        )
+
+        def method_at(at: datetime) -> str:
+            known = [r["method"] for r in changes if r["recorded_at"] <= at and r["method"]]
+            return known[-1] if known else "fifo"
+
+        return [
+            replace(e, data={**e.data, "valuationMethod": method_at(e.recorded_at)})
+            if _unvalued_receipt(e)
+            else e
+            for e in tail
+        ]
 
     async def _resolved(
         self, stream_id: str, event: RecordedEvent, conn: Connection | None
