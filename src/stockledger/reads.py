@@ -215,7 +215,7 @@ class StockReader:
         """Every alert of these reorder streams, folded from their alert events, in (stream,
         opening version) order (the listing without projections)."""
         rows = await self.pool.fetch(
-            "SELECT stream_id, version, type, data, recorded_at FROM events "
+            "SELECT stream_id, version, type, schema_version, data, recorded_at FROM events "
             "WHERE stream_id = ANY($1::text[]) AND type = ANY($2::text[]) "
             "ORDER BY stream_id, version",
             list(stream_ids),
