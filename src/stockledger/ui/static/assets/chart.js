@@ -24,6 +24,7 @@ export function chart(events, at, { start } = {}) {
   if (marker !== null && marker > t1) t1 = marker;
   if (marker !== null && marker < t0) t0 = marker;
   if (t1 === t0) t1 = t0 + 1;
+  t1 += (t1 - t0) * 0.03; // room after the last event, so its level shows as a step
   const top = Math.max(1, ...points.map((p) => Math.max(p.b.onHand, p.b.available, p.b.reserved)));
   const x = (t) => PAD.left + ((t - t0) / (t1 - t0)) * (W - PAD.left - PAD.right);
   const y = (v) => H - PAD.bottom - (v / top) * (H - PAD.top - PAD.bottom);

@@ -59,6 +59,15 @@ async function levelsAfter(events) {
   return found;
 }
 
+/** The units an event moved on its stream: its own quantity, or its lines' (on this stream). */
+function quantity(event, stock) {
+  const data = event.data ?? {};
+  const own = data.quantity ?? data.receivedQuantity ?? data.quantityChange;
+  if (own !== undefined) return own;
+  const lines = (data.lines ?? []).filter((l) => !stock || (l.sku === stock.sku && l.warehouseId === stock.warehouseId));
+  return lines.length ? lines.reduce((sum, l) => sum + (l.quantity ?? 0), 0) : null;
+}
+
 export async function trail(page, { params: [kind, id], current }) {
   const { title } = KINDS[kind];
   page.append(h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, link(`/ui/${kind}/`, 'Trails'), ' › ', h('span', { 'aria-current': 'page' }, id)),
@@ -88,7 +97,7 @@ export async function trail(page, { params: [kind, id], current }) {
       { label: 'Version', numeric: true, value: (e) => num(e.version) },
       { label: 'Recorded', value: (e) => time(e.recordedAt) },
       { label: 'Event', value: (e) => eventButton(e) },
-      { label: 'Quantity', numeric: true, value: (e) => num(e.data?.quantity ?? e.data?.receivedQuantity) },
+      { label: 'Quantity', numeric: true, value: (e) => num(quantity(e, stock)) },
       ...(stock ? levelColumns((e) => levels.get(e.eventId)) : []),
       { label: 'Who', value: (e) => e.metadata?.causedBy ?? '' },
     ];
