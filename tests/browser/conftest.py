@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -39,6 +39,7 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "ui"
 VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
 AUDIT_KEY = "browser-tests-audit-key"
 expect.set_options(timeout=10_000)
+T = TypeVar("T")
 
 
 def _chromium() -> str | None:
@@ -137,16 +138,25 @@ def console(browser: Browser, server: Served) -> Iterator[Console]:
 
 
 @pytest.fixture(scope="module")
-def server(
-    browser: Browser, new_database: Callable[[], str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Served]:
+def database(browser: Browser, new_database: Callable[[], str]) -> str:
+    """The module's own database (made in a worker thread: asyncio.run, away from the browser's
+    event loop)."""
+    return in_thread(new_database)
+
+
+def in_thread(work: Callable[[], T]) -> T:
+    """Run `work` in a worker thread (for asyncio.run while Playwright's loop runs here)."""
+    with ThreadPoolExecutor(1) as worker:
+        return worker.submit(work).result()
+
+
+@pytest.fixture(scope="module")
+def server(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """A `stockledger serve` of the module's own database, signing checkpoints every second."""
     env = {
         "STOCKLEDGER_AUDIT_KEY": AUDIT_KEY,
         "STOCKLEDGER_CHECKPOINT_EVERY_SECONDS": "1",
     }
-    with ThreadPoolExecutor(1) as worker:
-        database = worker.submit(new_database).result()  # asyncio.run, away from Playwright's loop
     with serving(database, tmp_path_factory.mktemp("console"), 1, "--no-expiry", **env) as (
         served,
     ):
