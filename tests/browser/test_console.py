@@ -263,3 +263,21 @@ def test_the_stream_page_reads_on_a_narrow_screen(console: Console, shop: Shop) 
     width = page.evaluate("() => document.documentElement.scrollWidth")
     assert width <= 390, f"the page scrolls sideways: {width}px"
     console.screenshot("stream-narrow")
+
+
+def test_the_explorer_works_from_the_keyboard(console: Console, shop: Shop) -> None:
+    page = console.sign_in("warehouse")
+    page.get_by_label("SKU prefix").fill(shop.tea)
+    page.keyboard.press("Enter")  # submits the search
+    console.ready()
+    expect(page.locator("tbody tr")).to_have_count(1)
+    for _ in range(30):  # Tab through the page to the row's SKU link
+        page.keyboard.press("Tab")
+        if page.evaluate("() => document.activeElement.textContent") == shop.tea:
+            break
+    focused = page.locator(":focus")
+    expect(focused).to_have_attribute("href", f"/ui/stock/{shop.tea}")
+    assert focused.evaluate("e => getComputedStyle(e).outlineStyle") != "none"  # visible focus
+    page.keyboard.press("Enter")
+    console.ready()
+    expect(page.get_by_role("heading", level=1)).to_have_text(shop.tea)

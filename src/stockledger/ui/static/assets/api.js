@@ -2,7 +2,7 @@
 // data call with `Authorization: Bearer <key>`, and refusals turned into plain sentences.
 // The key is never put in a URL and never written to the console.
 
-import { h, notice } from './dom.js';
+import { h, notice, when } from './dom.js';
 
 const KEY = 'stockledger.apiKey';
 
@@ -106,7 +106,7 @@ export function sourceNote(headers) {
     : `a read model kept by the projectors (${source}); it trails a write by their delay`;
   return h('p', { class: 'source', 'data-source': source },
     'Source: ', h('strong', {}, source), ` — ${live}`,
-    version ? `; version ${version}` : '', at ? `; projected at ${new Date(at).toLocaleString()}` : '');
+    version ? `; version ${version}` : '', at ? `; projected at ${when(at)}` : '');
 }
 
 /** Download a CSV answer of `pathname` (the key in the header, never in the link) as a file. */
