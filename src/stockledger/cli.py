@@ -535,6 +535,7 @@ def dev(
             settings = settings.model_copy(update={"audit_key": _dev_audit_key(data_dir)})
         url = f"http://{settings.host}:{port}"
         console.print(f"[bold green]stockledger[/bold green] on {url}  (docs: {url}/docs)")
+        console.print(f"ops console: {url}/ui/  (sign in with a key below)")
         if generated_audit_key:
             console.print(f"audit key (STOCKLEDGER_AUDIT_KEY) in {data_dir / 'audit-key'}")
         for key in settings.parsed_api_keys():

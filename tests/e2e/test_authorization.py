@@ -63,6 +63,7 @@ MATRIX: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/v1/warehouses"): ANYONE,
     ("GET", "/v1/items/{sku}"): ANYONE,
     ("GET", "/v1/warehouses/{warehouse_id}"): ANYONE,
+    ("GET", "/v1/me"): ANYONE,
     ("GET", "/health"): PUBLIC,
     ("GET", "/ready"): PUBLIC,
     ("GET", "/metrics"): PUBLIC,

@@ -71,6 +71,7 @@ class Dev:
         text = await eventually(printed, within=90, what="dev printed its URL and keys")
         url = re.search(r"(http://127\.0\.0\.1:\d+)", text)
         assert url is not None
+        assert f"ops console: {url.group(1)}/ui/" in text
         keys = dict(re.findall(r"(\w+)\s+Authorization: Bearer (\S+)", text))
 
         async def healthy() -> bool:

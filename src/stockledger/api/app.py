@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from .. import __version__
+from .. import __version__, ui
 from ..audit.checkpoints import Checkpointer
 from ..config import Settings
 from ..expiry import ExpiryWorker
@@ -29,7 +29,7 @@ from ..projections.sampler import run_sampler
 from ..status import OutboxSampler, pipeline_readiness
 from ..store.db import head_revisions
 from ..wiring import Services, open_services
-from . import catalog, commands, contract, exports, problems, queries, valuation
+from . import catalog, commands, contract, exports, me, problems, queries, valuation
 from .audit import router as audit_router
 from .auth import Authenticate
 from .deps import services_of
@@ -104,7 +104,9 @@ def create_app(
     app.include_router(exports.router)
     app.include_router(contract.router)
     app.include_router(valuation.router)
+    app.include_router(me.router)
     _operations(app, settings)
+    ui.install(app)  # the ops console at /ui/ (last: its catch-all path shadows nothing)
     return app
 
 

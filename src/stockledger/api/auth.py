@@ -23,6 +23,7 @@ READ_STOCK = frozenset({Role.ORDERS, Role.WAREHOUSE, Role.AUDITOR, Role.ADMIN})
 READ_HISTORY = frozenset({Role.WAREHOUSE, Role.AUDITOR, Role.ADMIN})
 READ_RESERVATIONS = frozenset({Role.ORDERS, Role.AUDITOR, Role.ADMIN})
 AUDIT = frozenset({Role.AUDITOR, Role.ADMIN})
+ANY_ROLE = frozenset(Role)
 
 PRINCIPAL = "principal"  # the request-state key Authenticate fills
 

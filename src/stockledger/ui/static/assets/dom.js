@@ -1,0 +1,109 @@
+// Building the DOM without markup strings: every value goes in as a text node or an attribute,
+// so nothing the API returns is ever parsed as HTML.
+
+const SVG = 'http://www.w3.org/2000/svg';
+
+function fill(el, attrs, children) {
+  for (const [name, value] of Object.entries(attrs ?? {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (name.startsWith('on') && typeof value === 'function') {
+      el.addEventListener(name.slice(2), value);
+    } else {
+      el.setAttribute(name, value === true ? '' : String(value));
+    }
+  }
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : String(child));
+  }
+  return el;
+}
+
+/** An HTML element: h('a', {href: '/ui/'}, 'Stock'). */
+export function h(tag, attrs = {}, ...children) {
+  return fill(document.createElement(tag), attrs, children);
+}
+
+/** An SVG element, as h. */
+export function s(tag, attrs = {}, ...children) {
+  return fill(document.createElementNS(SVG, tag), attrs, children);
+}
+
+/** A link to a console page; the router turns its clicks into in-page navigation. */
+export function link(path, ...children) {
+  return h('a', { href: path }, ...children);
+}
+
+/** The console path of a page, every id URL-encoded: path('stock', sku, wh). */
+export function path(...parts) {
+  return '/ui/' + parts.map(encodeURIComponent).join('/');
+}
+
+export function streamPath(sku, warehouseId, query) {
+  const search = query ? `?${new URLSearchParams(query)}` : '';
+  return path('stock', sku, warehouseId) + search;
+}
+
+/** `stock:SKU-1:WH-A` -> {sku, warehouseId}; null for other streams. */
+export function stockStream(streamId) {
+  const [kind, sku, warehouseId] = streamId.split(':');
+  return kind === 'stock' && warehouseId ? { sku, warehouseId } : null;
+}
+
+const NUMBER = new Intl.NumberFormat('en');
+export const num = (n) => (n === null || n === undefined ? '' : NUMBER.format(n));
+
+/** An instant as the reader's local date and time, with seconds and milliseconds. */
+export function when(iso) {
+  if (!iso) return '';
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  const p = (n, w = 2) => String(n).padStart(w, '0');
+  const date = `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}`;
+  return `${date} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}`;
+}
+
+/** A <time> element for an instant. */
+export function time(iso) {
+  return iso ? h('time', { datetime: iso, title: iso }, when(iso)) : '';
+}
+
+/** The value a `datetime-local` field shows for an instant (local time, milliseconds). */
+export function localInput(iso) {
+  return iso ? when(iso).replace(' ', 'T') : '';
+}
+
+/** A `datetime-local` field's value as an RFC 3339 instant (UTC), or null. */
+export function fromLocalInput(value) {
+  if (!value) return null;
+  const d = new Date(value);
+  return Number.isNaN(d.getTime()) ? null : d.toISOString();
+}
+
+/** A table: columns [{label, value(row) -> node|text, numeric?}], rows, and an optional foot. */
+export function table(caption, columns, rows, { foot, rowAttrs } = {}) {
+  const head = h('tr', {}, columns.map((c) => h('th', { scope: 'col', class: c.numeric ? 'n' : null }, c.label)));
+  const body = rows.map((row) =>
+    h('tr', rowAttrs ? rowAttrs(row) : {}, columns.map((c) => h('td', { class: c.numeric ? 'n' : null }, c.value(row)))),
+  );
+  return h('div', { class: 'scroll', tabindex: 0, role: 'region', 'aria-label': caption },
+    h('table', {}, h('caption', {}, caption), h('thead', {}, head), h('tbody', {}, body), foot ? h('tfoot', {}, foot) : null));
+}
+
+/** The five levels of a stock level or balance, as table columns. */
+export function levelColumns(of = (row) => row) {
+  return [
+    ['On hand', 'onHand'], ['Reserved', 'reserved'], ['Available', 'available'],
+    ['In transit', 'inTransit'], ['Damaged', 'damaged'],
+  ].map(([label, key]) => ({ label, numeric: true, value: (row) => num(of(row)?.[key]) }));
+}
+
+/** A notice: kind is 'info', 'warn' or 'error'. */
+export function notice(kind, ...children) {
+  return h('p', { class: `notice ${kind}`, role: kind === 'error' ? 'alert' : 'status' }, ...children);
+}
+
+/** A labelled form control: field('SKU prefix', h('input', {...})). The input needs an id. */
+export function field(label, control, hint) {
+  return h('div', { class: 'field' }, h('label', { for: control.id }, label), control, hint ? h('small', {}, hint) : null);
+}
