@@ -43,6 +43,7 @@ MATRIX: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/v1/events"): AUDIT,
     ("GET", "/v1/exports/events"): AUDIT,
     ("GET", "/v1/exports/manifest"): AUDIT,
+    ("GET", "/v1/reports/movements"): HISTORY,
     ("GET", "/v1/audit/verify"): AUDIT,
     ("GET", "/v1/audit/checkpoints"): AUDIT,
     ("PUT", "/v1/items/{sku}"): WAREHOUSE,

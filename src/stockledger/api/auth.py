@@ -21,6 +21,7 @@ ORDERS = frozenset({Role.ORDERS, Role.ADMIN})
 WAREHOUSE = frozenset({Role.WAREHOUSE, Role.ADMIN})
 READ_STOCK = frozenset({Role.ORDERS, Role.WAREHOUSE, Role.AUDITOR, Role.ADMIN})
 READ_HISTORY = frozenset({Role.WAREHOUSE, Role.AUDITOR, Role.ADMIN})
+READ_REPORTS = frozenset({Role.WAREHOUSE, Role.AUDITOR, Role.ADMIN})
 READ_RESERVATIONS = frozenset({Role.ORDERS, Role.AUDITOR, Role.ADMIN})
 AUDIT = frozenset({Role.AUDITOR, Role.ADMIN})
 
