@@ -14,6 +14,7 @@ from stockledger.bulk_ledger import BulkLedger
 from stockledger.domain import commands as c
 from stockledger.domain.events import Line
 from stockledger.store.event_store import EventStore
+from stockledger.store.records import StreamWrite
 
 from ..support import eventually
 
@@ -41,9 +42,9 @@ class PastLedger:
             c.ShipStock(shipment, f"O-{shipment}", lines=tuple(Line(*x) for x in lines))
         )
 
-    async def write(self, pool: asyncpg.Pool[Any]) -> None:
+    async def write(self, pool: asyncpg.Pool[Any]) -> list[StreamWrite]:
         """Append what was recorded (no reservation deadlines: nothing expires them later),
-        and wait until reports see it."""
+        wait until reports see it, and return it."""
         chunk = self.ledger.take()
         if chunk.writes:
             appended = await EventStore(pool).append(chunk.writes)
@@ -54,6 +55,7 @@ class PastLedger:
                 "VALUES ($1, $2, $3, $4::text::jsonb)",  # the JSON text, not a JSON string of it
                 chunk.snapshots,
             )
+        return chunk.writes
 
 
 async def settled(pool: asyncpg.Pool[Any], position: int) -> None:
