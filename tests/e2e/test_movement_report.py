@@ -3,6 +3,7 @@ checked by hand, every parameter and error, CSV equal to JSON, pages, and asOfPo
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import itertools
@@ -12,12 +13,14 @@ from typing import Any
 
 import asyncpg
 import httpx
+import orjson
 import pytest
 
 from stockledger.domain import commands as c
 from stockledger.domain.events import Line, ReturnCondition
 from stockledger.reports.movements import COLUMNS
 
+from ..support import run_cli
 from .conftest import Api
 from .past_ledger import PastLedger, settled
 from .test_errors import assert_problem
@@ -342,3 +345,29 @@ async def test_who_may_read_reports(client: httpx.AsyncClient) -> None:
     for role in ("warehouse", "auditor", "admin"):
         response = await client.get(PATH, params=params, headers={"X-API-Key": f"k-{role}"})
         assert response.status_code == 200, response.text
+
+
+async def test_the_cli_writes_the_same_report(
+    api: Api, known: Known, database_url: str, tmp_path: Any
+) -> None:
+    params = {"sku": known.sku, "granularity": "week", "from": "2025-01-06", "to": "2025-02-17"}
+    body = await report(api, **params)
+    as_csv = {"X-API-Key": "k-auditor", "Accept": "text/csv"}
+    http_csv = (await api.http.get(PATH, params=params, headers=as_csv)).content
+    argv = ["report", "movements", "--from", "2025-01-06", "--to", "2025-02-17",
+            "--granularity", "week", "--sku", known.sku,
+            "--as-of-position", str(body["asOfPosition"])]  # fmt: skip
+    out = tmp_path / "movements.csv"
+    done = await asyncio.to_thread(
+        run_cli, *argv, "--format", "csv", "-o", str(out), STOCKLEDGER_DATABASE_URL=database_url
+    )
+    assert done.returncode == 0, done.stderr
+    assert out.read_bytes() == http_csv
+    printed = await asyncio.to_thread(run_cli, *argv, STOCKLEDGER_DATABASE_URL=database_url)
+    assert printed.returncode == 0, printed.stderr
+    assert orjson.loads(printed.stdout) == {**body, "next": None}
+    beyond = await asyncio.to_thread(run_cli, "report", "movements", "--from", "2025-01-06",
+                                     "--to", "2025-02-17", "--as-of-position", str(2**62),
+                                     STOCKLEDGER_DATABASE_URL=database_url)  # fmt: skip
+    assert beyond.returncode == 2
+    assert "beyond what has committed" in beyond.stderr
