@@ -12,7 +12,7 @@ import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from pydantic import SecretStr, ValidationError
@@ -283,6 +283,74 @@ def export(
         f"[green]exported {doc['count']:,} events[/green] to {output} (asOfPosition "
         f"{doc['asOfPosition']}); manifest {manifest_path}, {signed}"
     )
+
+
+report = typer.Typer(help="Reports computed from the events (as GET /v1/reports/...)")
+app.add_typer(report, name="report")
+_WHEN = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"]
+
+
+@report.command("movements")
+def report_movements(
+    since: Annotated[
+        datetime,
+        typer.Option(
+            "--from", formats=_WHEN, help="the window's start, inclusive (UTC date or instant)"
+        ),
+    ],
+    to: Annotated[datetime, typer.Option(formats=_WHEN, help="the window's end, exclusive")],
+    granularity: Annotated[str, typer.Option(help="day, week (ISO, from Monday) or month")] = "day",
+    sku: Annotated[str | None, typer.Option(help="only this SKU's streams")] = None,
+    warehouse: Annotated[str | None, typer.Option(help="only this warehouse's streams")] = None,
+    format: Annotated[str, typer.Option(help="json or csv")] = "json",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="the file to write (default: stdout)")
+    ] = None,
+    as_of_position: Annotated[
+        int | None, typer.Option(min=0, help="up to this position (default: all committed)")
+    ] = None,
+) -> None:
+    """The stock movements report (as GET /v1/reports/movements), every row at once: JSON (the
+    HTTP body, unpaged) or CSV, to OUTPUT or stdout."""
+    from .reports.files import run_movement_report
+    from .reports.movements import MovementQuery
+    from .reports.periods import GRANULARITIES
+
+    if format not in ("json", "csv"):
+        raise typer.BadParameter("choose json or csv", param_hint="--format")
+    if granularity not in GRANULARITIES:
+        raise typer.BadParameter("choose day, week or month", param_hint="--granularity")
+    for hint, value in (("--sku", sku), ("--warehouse", warehouse)):
+        if value is not None and not re.fullmatch(ID_PATTERN, value):
+            raise typer.BadParameter(f"{value!r} is not an id ({ID_PATTERN})", param_hint=hint)
+    try:
+        query = MovementQuery(_as_utc(since), _as_utc(to), granularity, sku, warehouse)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--from/--to") from None
+    settings = _settings(DATABASE)
+    fmt: Literal["json", "csv"] = "csv" if format == "csv" else "json"
+    try:
+        if output is None:
+            rows, as_of = asyncio.run(
+                run_movement_report(
+                    settings, query, as_of_position, fmt, sys.stdout.buffer, console
+                )
+            )
+        else:
+            with output.open("wb") as file:
+                rows, as_of = asyncio.run(
+                    run_movement_report(settings, query, as_of_position, fmt, file, console)
+                )
+    except ValueError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    where = f" to {output}" if output is not None else ""
+    console.print(f"[green]{rows:,} rows[/green]{where} (asOfPosition {as_of})")
+
+
+def _as_utc(moment: datetime) -> datetime:
+    """A typer datetime in UTC: a date or an instant without offset is UTC, as in the API."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 @app.command("verify-export")

@@ -29,6 +29,7 @@ import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.errors import FlakyStrategyDefinition
+from pydantic import TypeAdapter
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import Failure
 from schemathesis.core.parameters import ParameterLocation
@@ -38,7 +39,9 @@ from schemathesis.python.asgi import shutdown_lifespans
 from schemathesis.specs.openapi import checks as openapi
 
 from stockledger.api.app import create_app
+from stockledger.api.schemas import Boundary
 from stockledger.config import Settings
+from stockledger.reports.periods import PeriodError, periods
 from tests.databases import Ledgers, ledgers
 
 from .conftest import API_KEYS, KEYS, auth
@@ -153,8 +156,9 @@ def positive_data_acceptance(ctx: Any, response: Any, case: Any) -> bool | None:
     no JSON Schema can state, each verified: an If-Match that is not the stream's version
     (412 naming the current one), an Idempotency-Key this principal used for another request
     (API.md: 422 idempotency-key-reused; `idempotency_keys` checks it was), a transfer
-    to the warehouse it leaves (a rule across two fields), and an export pinned past what has
-    committed (the position grows with time). A request whose path is not valid
+    to the warehouse it leaves (a rule across two fields), an export or report pinned past what
+    has committed (the position grows with time), and a report's window or cursor refused
+    (`_report_window_refused`). A request whose path is not valid
     as sent is not a valid request."""
     if response.status_code == 422 and not _path_sent_is_valid(case):
         return None
@@ -178,12 +182,34 @@ def positive_data_acceptance(ctx: Any, response: Any, case: Any) -> bool | None:
     if (
         refusal == "/problems/validation-error"
         and response.status_code == 422
-        and case.operation.path.startswith("/v1/exports/")
+        and case.operation.path.startswith(("/v1/exports/", "/v1/reports/", "/v1/valuation"))
         and "committedPosition" in response.json()
         and int((case.query or {}).get("asOfPosition", -1)) > response.json()["committedPosition"]
     ):
         return None
+    if (
+        refusal == "/problems/validation-error"
+        and response.status_code == 422
+        and case.operation.path.startswith(("/v1/reports/", "/v1/valuation"))
+        and _report_window_refused(case.query or {})
+    ):
+        return None
     return openapi.positive_data_acceptance(ctx, response, case)
+
+
+def _report_window_refused(query: dict[str, Any]) -> bool:
+    """A report's refusals across parameters: `from` not before `to`, more than 400 periods,
+    or an `after` this server never handed out (any string of the cursor's alphabet)."""
+    if "after" in query:
+        return True
+    try:
+        since, until = (TypeAdapter(Boundary).validate_python(query[k]) for k in ("from", "to"))
+        periods(since, until, query.get("granularity", "day"))
+    except PeriodError:
+        return True
+    except (KeyError, ValueError):
+        return False
+    return False
 
 
 CHECKS = [

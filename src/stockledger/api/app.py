@@ -29,7 +29,7 @@ from ..projections.sampler import run_sampler
 from ..status import OutboxSampler, pipeline_readiness
 from ..store.db import head_revisions
 from ..wiring import Services, open_services
-from . import catalog, commands, contract, exports, me, problems, queries, valuation
+from . import catalog, commands, contract, exports, me, problems, queries, reports, valuation
 from .audit import router as audit_router
 from .auth import Authenticate
 from .deps import services_of
@@ -102,6 +102,7 @@ def create_app(
     app.include_router(queries.router)
     app.include_router(audit_router)
     app.include_router(exports.router)
+    app.include_router(reports.router)
     app.include_router(contract.router)
     app.include_router(valuation.router)
     app.include_router(me.router)

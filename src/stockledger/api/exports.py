@@ -58,7 +58,11 @@ async def export_query(
 Selection = Annotated[ExportQuery, Depends(export_query)]
 
 
-async def _as_of(services: ServicesDep, wanted: int | None) -> int:
+async def pinned_position(
+    services: ServicesDep, wanted: int | None, what: str = "an export"
+) -> int:
+    """The position a read is pinned to: `wanted`, or everything committed now; 422 when
+    `wanted` is beyond the commit horizon (exports and reports alike)."""
     committed = await horizon(services.pool)
     if wanted is None:
         return committed
@@ -66,7 +70,7 @@ async def _as_of(services: ServicesDep, wanted: int | None) -> int:
         raise Problem(
             422,
             "validation-error",
-            f"asOfPosition {wanted} is beyond what has committed ({committed}): an export "
+            f"asOfPosition {wanted} is beyond what has committed ({committed}): {what} "
             "there could still change",
             committedPosition=committed,
         )
@@ -93,7 +97,7 @@ async def export_events(
     eventId, type, streamId, version, recordedAt, schemaVersion, data, metadata, hash` with
     data and metadata as JSON text. An SKU selects its stock, reorder and item streams; a
     warehouse its stock, reorder and warehouse streams."""
-    as_of = await _as_of(services, as_of_position)
+    as_of = await pinned_position(services, as_of_position)
 
     async def body() -> AsyncIterator[bytes]:
         async for page in pages(services.pool, query, as_of):
@@ -114,7 +118,7 @@ async def export_manifest(
     """The manifest of the export with the same parameters (pass the export's
     `X-As-Of-Position` as `asOfPosition`): count, first and last position, the SHA-256 of its
     exact bytes and a signature with the audit key. Reads the whole export to hash it."""
-    as_of = await _as_of(services, as_of_position)
+    as_of = await pinned_position(services, as_of_position)
     tally = Tally()
     async for page in pages(services.pool, query, as_of):
         tally.add(page)

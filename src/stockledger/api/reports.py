@@ -1,0 +1,258 @@
+"""Report routes (GET /v1/reports/...) and what every report shares.
+
+A report route takes `Reader` (the roles of API.md: warehouse, auditor, admin), `Window` (from,
+to, limit, after, asOfPosition), pins its read with `pinned(...)`, and answers with
+`report_response(...)`: JSON `{..., asOfPosition, rows, next}`, or CSV when the client accepts
+`text/csv` (a header row, nested fields flattened with a dot, the same rows), with
+`X-As-Of-Position` either way and, on CSV, `X-Next-Cursor` when another page follows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from pydantic import Field
+
+from ..domain.streams import parse_stock_stream
+from ..reports.movements import COLUMNS as MOVEMENT_COLUMNS
+from ..reports.movements import MovementQuery, RowKey, movement_page
+from ..reports.periods import Granularity, PeriodError
+from ..reports.tables import CursorError, csv_bytes, decode_cursor, encode_cursor
+from . import schemas as s
+from .auth import READ_REPORTS, Principal, require
+from .deps import ServicesDep
+from .exports import pinned_position
+from .fastroute import FastRoute
+from .problems import Problem
+
+router = APIRouter(prefix="/v1/reports", tags=["reports"], route_class=FastRoute)
+
+Reader = Annotated[Principal, require(READ_REPORTS)]
+CSV = "text/csv; charset=utf-8"
+ERRORS = s.problem_answers(
+    (401, "no or unknown API key"),
+    (403, "role not allowed (warehouse, auditor and admin)"),
+    (
+        422,
+        "invalid parameters: a malformed date, from not before to, too many periods, a cursor "
+        "this server did not hand out, or an asOfPosition beyond what has committed",
+    ),
+    (503, "database unreachable"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportWindow:
+    """The parameters every report takes."""
+
+    since: datetime
+    until: datetime
+    limit: int
+    after: str | None
+    as_of_position: int | None
+
+
+async def report_window(
+    since: Annotated[s.Boundary, Query(alias="from", description="the window's start (inclusive)")],
+    until: Annotated[s.Boundary, Query(alias="to", description="the window's end (exclusive)")],
+    limit: Annotated[int, Query(ge=1, le=1000, description="rows per page, max 1000")] = 100,
+    after: Annotated[
+        str | None,
+        Query(
+            pattern=r"^[A-Za-z0-9_-]{1,1024}$",
+            description="the `next` of the previous page (opaque)",
+        ),
+    ] = None,
+    as_of_position: Annotated[
+        int | None,
+        Query(
+            alias="asOfPosition",
+            ge=0,
+            le=2**63 - 1,
+            description="only events up to this position (default: everything committed now, "
+            "or the cursor's); the same asOfPosition gives the same figures",
+        ),
+    ] = None,
+) -> ReportWindow:
+    return ReportWindow(since, until, limit, after, as_of_position)
+
+
+Window = Annotated[ReportWindow, Depends(report_window)]
+
+
+async def pinned(services: ServicesDep, window: ReportWindow, cursor_as_of: int | None) -> int:
+    """The asOfPosition of this page: the parameter, else the cursor's (every page of a walk
+    reads the same events), else the commit horizon now; 422 when the two disagree or it is
+    beyond the horizon."""
+    wanted = window.as_of_position
+    if wanted is not None and cursor_as_of is not None and wanted != cursor_as_of:
+        raise Problem(
+            422,
+            "validation-error",
+            f"after is a cursor of asOfPosition {cursor_as_of}, not {wanted}",
+        )
+    return await pinned_position(services, cursor_as_of if wanted is None else wanted, "a report")
+
+
+def wants_csv(accept: str | None) -> bool:
+    """Whether `Accept` prefers `text/csv` to JSON (q-values honoured; JSON by default)."""
+    weights: dict[str, float] = {}
+    for part in (accept or "").split(","):
+        media, *options = (x.strip() for x in part.split(";"))
+        q = 1.0
+        for option in options:
+            name, _, value = option.partition("=")
+            if name.strip() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        weights[media.lower()] = max(q, weights.get(media.lower(), 0.0))
+    csv_q = weights.get("text/csv", 0.0)
+    json_q = max(weights.get(m, 0.0) for m in ("application/json", "application/*", "*/*"))
+    return csv_q > 0 and csv_q >= json_q
+
+
+def report_response(
+    request: Request,
+    head: dict[str, Any],
+    rows: list[dict[str, Any]],
+    columns: tuple[str, ...],
+    as_of: int,
+    next_cursor: str | None,
+) -> Response:
+    """The page as JSON (`head` fields, `asOfPosition`, `rows`, `next`) or, when the client
+    accepts text/csv, as CSV with `columns` (the same rows)."""
+    headers = {"X-As-Of-Position": str(as_of), "Vary": "Accept"}
+    if wants_csv(request.headers.get("accept")):
+        if next_cursor is not None:
+            headers["X-Next-Cursor"] = next_cursor
+        return Response(csv_bytes(rows, columns), media_type=CSV, headers=headers)
+    body = {**head, "asOfPosition": as_of, "rows": rows, "next": next_cursor}
+    return Response(orjson.dumps(body), media_type="application/json", headers=headers)
+
+
+def answers(model: type[s.Out], what: str) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI answers of a report route: `model` as JSON or its rows as CSV, the headers."""
+    return {
+        200: {
+            "description": what,
+            "model": model,
+            "content": {CSV: {"schema": {"type": "string"}}},
+            "headers": {
+                "X-As-Of-Position": {
+                    "description": "the global position the figures include",
+                    "schema": {"type": "integer"},
+                },
+                "X-Next-Cursor": {
+                    "description": "CSV only: the `after` of the next page, when there is one",
+                    "schema": {"type": "string"},
+                },
+            },
+        },
+        **ERRORS,
+    }
+
+
+# -- movements ---------------------------------------------------------------------------------
+
+
+class LevelsOut(s.Out):
+    on_hand: int
+    reserved: int
+    in_transit: int
+    damaged: int
+
+
+class MovementRowOut(s.Out):
+    period_start: datetime
+    period_end: datetime
+    sku: str
+    warehouse_id: str
+    opening: LevelsOut = Field(description="the levels at periodStart")
+    received: int
+    shipped: int
+    returned_resellable: int
+    returned_damaged: int
+    returned_disposed: int
+    transferred_out: int = Field(description="on the source's row")
+    transferred_in: int = Field(description="what arrived, on the destination's row")
+    lost_in_transit: int = Field(description="the shortfall, on the destination's row")
+    adjusted_up: int = Field(description="positive adjustments, counts above included")
+    adjusted_down: int = Field(description="negative adjustments, counts below included")
+    closing: LevelsOut = Field(description="the levels at periodEnd (events before it)")
+
+
+class MovementReportOut(s.Out):
+    since: datetime = Field(alias="from")
+    until: datetime = Field(alias="to")
+    granularity: Granularity
+    as_of_position: int
+    rows: list[MovementRowOut]
+    next: str | None
+
+
+MOVEMENTS_CURSOR = "movements"
+
+
+def _resume(after: str | None) -> tuple[RowKey | None, int | None]:
+    if after is None:
+        return None, None
+    try:
+        stream_id, period_start, as_of = decode_cursor(MOVEMENTS_CURSOR, after, (str, str, int))
+        parse_stock_stream(stream_id)
+        key = RowKey(stream_id, datetime.fromisoformat(period_start))
+        if key.period_start.tzinfo is None:
+            raise ValueError("a period start has an offset")
+    except (CursorError, ValueError):
+        raise Problem(422, "validation-error", "after is not a cursor of this report") from None
+    return key, as_of
+
+
+@router.get(
+    "/movements",
+    response_model=MovementReportOut,
+    responses=answers(MovementReportOut, "the rows, in (stream id, period) order"),
+)
+async def movements(
+    request: Request,
+    services: ServicesDep,
+    _: Reader,
+    window: Window,
+    granularity: Annotated[
+        Granularity, Query(description="UTC days, ISO weeks (from Monday) or calendar months")
+    ] = "day",
+    sku: Annotated[s.Id | None, Query(description="only this SKU's streams")] = None,
+    warehouse_id: Annotated[
+        s.Id | None, Query(alias="warehouseId", description="only this warehouse's streams")
+    ] = None,
+) -> Response:
+    """Stock movements per (period, sku, warehouseId): the opening levels, what moved them by
+    kind, and the closing levels, for every stock stream with an event, or with stock, in the
+    period. `closing.onHand = opening.onHand + received - shipped + returnedResellable +
+    transferredIn - transferredOut + adjustedUp - adjustedDown`; a period's closing is the next
+    one's opening. The first and last periods are clipped to [from, to). Rows are ordered by
+    stream id bytes (`stock:{sku}:{warehouseId}`), then period; at most 400 periods."""
+    try:
+        query = MovementQuery(window.since, window.until, granularity, sku, warehouse_id)
+    except PeriodError as error:
+        raise Problem(422, "validation-error", str(error)) from None
+    after, cursor_as_of = _resume(window.after)
+    as_of = await pinned(services, window, cursor_as_of)
+    rows, last = await movement_page(services.pool, query, as_of, window.limit, after)
+    cursor = None
+    if last is not None:
+        cursor = encode_cursor(
+            MOVEMENTS_CURSOR, last.stream_id, last.period_start.isoformat(), as_of
+        )
+    head = {
+        "from": window.since.isoformat(),
+        "to": window.until.isoformat(),
+        "granularity": granularity,
+    }
+    return report_response(request, head, rows, MOVEMENT_COLUMNS, as_of, cursor)
