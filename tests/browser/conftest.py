@@ -63,12 +63,13 @@ def chromium() -> str:
     return found
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(chromium: str, new_database: Callable[[], str]) -> Iterator[Browser]:
     """Playwright's sync API keeps an event loop running in this thread while the browser is
     open, so asyncio.run (how the harness makes and drops databases) must run elsewhere:
     `new_database` is set up before the browser (and so torn down after it) and the servers'
-    databases are made in a worker thread."""
+    databases are made in a worker thread. Package-scoped: the loop stops with the last
+    browser test, before the async tests of the other folders run in this thread."""
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=chromium, headless=True)
         yield launched
