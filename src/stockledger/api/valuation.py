@@ -4,8 +4,6 @@ carries the `asOfPosition` (and `X-As-Of-Position`) of the events it includes.""
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -14,12 +12,13 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from .. import valuations
-from ..audit.exports import horizon
+from ..reports.tables import columns_of, csv_bytes
 from . import schemas as s
-from .auth import READ_HISTORY, Principal, require
 from .deps import ServicesDep
+from .exports import pinned_position
 from .fastroute import FastRoute
 from .problems import Problem
+from .reports import CSV, Reader, wants_csv
 
 router = APIRouter(prefix="/v1", tags=["valuation"], route_class=FastRoute)
 
@@ -30,7 +29,6 @@ _ERRORS = s.problem_answers(
     (422, "invalid parameters"),
     (503, "database unreachable"),
 )
-Finance = Annotated[Principal, require(READ_HISTORY)]  # warehouse, auditor, admin
 At = Annotated[
     s.Boundary | None,
     Query(description="the instant (RFC 3339, or a UTC date = its 00:00); default now"),
@@ -44,62 +42,34 @@ AsOf = Annotated[
         description="only events up to this position (default: everything committed now)",
     ),
 ]
-CSV = "text/csv; charset=utf-8"
 
 
-async def pinned_position(services: ServicesDep, wanted: int | None) -> int:
-    """The position the figures include: what has committed now, or an earlier one asked for
-    (never a later one: figures there could still change)."""
-    committed = await horizon(services.pool)
-    if wanted is None:
-        return committed
-    if wanted > committed:
-        raise Problem(
-            422,
-            "validation-error",
-            f"asOfPosition {wanted} is beyond what has committed ({committed})",
-            committedPosition=committed,
-        )
-    return wanted
-
-
-def wants_csv(request: Request) -> bool:
-    return "text/csv" in request.headers.get("accept", "")
-
-
-def flat(row: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """A row with its nested objects flattened, their keys joined with a dot (`losses.theft`)."""
-    out: dict[str, Any] = {}
-    for key, value in row.items():
-        if isinstance(value, dict):
-            out.update(flat(value, f"{prefix}{key}."))
-        elif not isinstance(value, list):
-            out[f"{prefix}{key}"] = value
-    return out
-
-
-def csv_bytes(rows: list[dict[str, Any]], columns: list[str] | None = None) -> bytes:
-    """A header row, then one line per row (nested fields flattened with a dot)."""
-    flattened = [flat(r) for r in rows]
-    header = columns or list(dict.fromkeys(k for r in flattened for k in r))
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    for r in flattened:
-        writer.writerow(["" if r.get(k) is None else r.get(k) for k in header])
-    return buffer.getvalue().encode()
+# The columns of a row of the whole inventory (CSV), in the order of its JSON fields.
+INVENTORY_COLUMNS = (
+    "sku",
+    "warehouseId",
+    "onHand",
+    "value",
+    "unitCost",
+    "inTransit",
+    "inTransitValue",
+    "damaged",
+    "damagedValue",
+)
 
 
 def answer(
     request: Request,
     body: dict[str, Any],
     rows: list[dict[str, Any]],
+    columns: tuple[str, ...],
     as_of: int,
     name: str,
-    columns: list[str] | None = None,
 ) -> Response:
-    headers = {"X-As-Of-Position": str(as_of)}
-    if wants_csv(request):
+    """JSON (`body` with `asOfPosition`), or CSV of `rows` when the client accepts text/csv
+    (the report routes' rule and writer); `X-As-Of-Position` either way."""
+    headers = {"X-As-Of-Position": str(as_of), "Vary": "Accept"}
+    if wants_csv(request.headers.get("accept")):
         headers["Content-Disposition"] = f'attachment; filename="{name}-{as_of}.csv"'
         return Response(csv_bytes(rows, columns), media_type=CSV, headers=headers)
     return Response(
@@ -128,26 +98,27 @@ async def stream_valuation(
     warehouse_id: s.Id,
     request: Request,
     services: ServicesDep,
-    _: Finance,
+    _: Reader,
     at: At = None,
 ) -> Response:
     """What one SKU in one warehouse was worth at `at`: its method, onHand and value, the
     average unit cost, the value in transit to it and of its damaged stock, and (FIFO) the
     cost layers on hand, oldest first. Folded from the stream's events."""
     when = at or datetime.now(UTC)
-    as_of = await pinned_position(services, None)
+    as_of = await pinned_position(services, None, "a valuation")
     state = await valuations.stream_valuation(services.loader, sku, warehouse_id, when)
     if state is None:
         raise Problem(404, "not-found", f"No stock events for {sku} in {warehouse_id} by {when}")
     body = valuations.stream_body(state, when)
-    return answer(request, body, [body], as_of, f"valuation-{sku}-{warehouse_id}")
+    columns = tuple(c for c in columns_of(body) if c != "layers")  # CSV: the stream's one row
+    return answer(request, body, [body], columns, as_of, f"valuation-{sku}-{warehouse_id}")
 
 
 @router.get("/valuation", responses={**_csv_content("the whole inventory as of `at`"), **_ERRORS})
 async def inventory_valuation(
     request: Request,
     services: ServicesDep,
-    _: Finance,
+    _: Reader,
     at: At = None,
     warehouse_id: Annotated[s.Id | None, Query(alias="warehouseId")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -159,7 +130,7 @@ async def inventory_valuation(
     set-based query over the per-event value deltas. Paged by `next` (rows in byte order of
     `sku:warehouseId`); CSV gives the page's rows."""
     when = at or datetime.now(UTC)
-    as_of = await pinned_position(services, as_of_position)
+    as_of = await pinned_position(services, as_of_position, "a valuation")
     cursor = ""
     if after is not None:
         if after.count(":") != 2 or not after.startswith("stock:"):
@@ -169,14 +140,14 @@ async def inventory_valuation(
         services.pool, when, as_of, warehouse_id=warehouse_id, after=cursor, limit=limit
     )
     body = {"at": when.isoformat(), "rows": found.rows, "totals": found.totals, "next": found.next}
-    return answer(request, body, found.rows, as_of, "valuation")
+    return answer(request, body, found.rows, INVENTORY_COLUMNS, as_of, "valuation")
 
 
 @router.get("/reports/cogs", responses={**_csv_content("cost of goods sold"), **_ERRORS})
 async def cogs_report(
     request: Request,
     services: ServicesDep,
-    _: Finance,
+    _: Reader,
     since: Annotated[s.Boundary, Query(alias="from", description="recordedAt ≥ from")],
     until: Annotated[s.Boundary, Query(alias="to", description="recordedAt < to")],
     sku: s.Id | None = None,
@@ -188,11 +159,16 @@ async def cogs_report(
     physical_count, system_correction, lost_in_transit, disposed); with totals."""
     if since >= until:
         raise Problem(422, "validation-error", "from must be before to")
-    as_of = await pinned_position(services, as_of_position)
+    as_of = await pinned_position(services, as_of_position, "a valuation")
     body = await valuations.cogs(
         services.pool, since, until, as_of, sku=sku, warehouse_id=warehouse_id
     )
     body = {"from": since.isoformat(), "to": until.isoformat(), **body}
-    columns = ["sku", "warehouseId", "unitsShipped", "costOfGoodsSold"]
-    columns += [f"losses.{reason}" for reason in valuations.LOSS_REASONS]
-    return answer(request, body, body["rows"], as_of, "cogs", columns)
+    columns = (
+        "sku",
+        "warehouseId",
+        "unitsShipped",
+        "costOfGoodsSold",
+        *(f"losses.{reason}" for reason in valuations.LOSS_REASONS),
+    )
+    return answer(request, body, body["rows"], columns, as_of, "cogs")
