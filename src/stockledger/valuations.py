@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from uuid import UUID
 
 import asyncpg
 
@@ -23,7 +22,7 @@ from .domain.state import Levels, StockState, initial_state, step_stock
 from .domain.streams import like_prefix, stock_stream
 from .domain.valuation import ZERO, rounded, text
 from .store.event_store import VALUES_SQL, value_rows
-from .store.records import NewEvent
+from .store.records import ValueRow, worth_a_row
 from .store.snapshots import LAYERS, StateLoader, state_to_json
 
 LOSS_REASONS = (
@@ -285,7 +284,7 @@ async def backfill_stock_values(
     states: dict[str, StockState] = {}
     carried: dict[str, Any] = {}  # transfer id -> the layers its dispatch took (wire form)
     methods: dict[str, str] = {}  # sku -> its item's valuation method
-    pending: list[tuple[int, str, NewEvent]] = []
+    pending: list[ValueRow] = []
     written = 0
     async with pool.acquire() as conn, conn.transaction():
         async for row in conn.cursor(
@@ -316,10 +315,11 @@ async def backfill_stock_values(
             states[stream_id] = state
             if move.layers is not None and row["type"] == "TransferDispatched":
                 carried[data["transferId"]] = _wire_layers(move)
-            if not row["has_row"]:
-                new = _as_new(row, move)
-                if new.stock_values_row:
-                    pending.append((row["position"], stream_id, new))
+            delta = Levels(row["d_on_hand"], 0, row["d_in_transit"], row["d_damaged"])
+            if not row["has_row"] and worth_a_row(delta, move):
+                pending.append(
+                    ValueRow(row["position"], stream_id, row["recorded_at"], delta, move)
+                )
             if len(pending) >= batch:
                 written += await _write(conn, pending)
                 pending = []
@@ -342,24 +342,7 @@ def _wire_layers(move: Move) -> list[dict[str, Any]]:
     return list(LAYERS.dump_python(move.layers or (), mode="json", by_alias=True))
 
 
-def _as_new(row: Any, move: Move) -> NewEvent:
-    """What value_rows needs of an event already stored: its deltas and its move."""
-    delta = Levels(row["d_on_hand"], 0, row["d_in_transit"], row["d_damaged"])
-    return NewEvent(
-        UUID(int=0),
-        row["type"],
-        row["schema_version"],
-        {},
-        {},
-        row["recorded_at"],
-        "",
-        None,
-        delta,
-        move,
-    )
-
-
-async def _write(conn: Any, pending: list[tuple[int, str, NewEvent]]) -> int:
+async def _write(conn: Any, pending: list[ValueRow]) -> int:
     if not pending:
         return 0
     await conn.execute(VALUES_SQL + " ON CONFLICT (position) DO NOTHING", *value_rows(pending))

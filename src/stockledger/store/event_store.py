@@ -32,7 +32,6 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
-from ..domain.costing import NO_MOVE
 from ..domain.streams import like_prefix, stock_stream
 from .hashchain import canonical
 from .records import (
@@ -44,6 +43,7 @@ from .records import (
     NewEvent,
     RecordedEvent,
     StreamWrite,
+    ValueRow,
 )
 
 # A connection of the pool, inside `transaction()`.
@@ -193,7 +193,11 @@ class EventStore:
                 raise ConcurrencyConflict(head["stream_id"], head["expected"], head["actual"])
         base: int = heads[0]["base"]
         hashes: list[bytes] = heads[0]["hashes"]
-        valued = [(base + i + 1, s, e) for i, (s, _, e) in enumerate(flat) if e.stock_values_row]
+        valued = [
+            ValueRow(base + i + 1, s, e.recorded_at, e.delta, e.move)
+            for i, (s, _, e) in enumerate(flat)
+            if e.move is not None and e.stock_values_row
+        ]
         if valued:
             await conn.execute(VALUES_SQL, *value_rows(valued))
         return [
@@ -403,22 +407,21 @@ def _append_args(
     ]
 
 
-def value_rows(events: Sequence[tuple[int, str, NewEvent]]) -> list[list[Any]]:
-    """The stock_values columns of (position, stream id, event): the event's quantity delta
-    and how it moved the stream's value (costing.Move)."""
-    moves = [e.move or NO_MOVE for _, _, e in events]
+def value_rows(rows: Sequence[ValueRow]) -> list[list[Any]]:
+    """The stock_values columns of these rows: each event's quantity delta and how it moved
+    its stream's value (costing.Move)."""
     return [
-        [p for p, _, _ in events],
-        [s for _, s, _ in events],
-        [e.recorded_at for _, _, e in events],
-        [e.delta.on_hand for _, _, e in events],
-        [e.delta.in_transit for _, _, e in events],
-        [e.delta.damaged for _, _, e in events],
-        [m.value for m in moves],
-        [m.in_transit for m in moves],
-        [m.damaged for m in moves],
-        [m.cogs for m in moves],
-        [m.loss for m in moves],
-        [m.shipped for m in moves],
-        [m.loss_reason for m in moves],
+        [r.position for r in rows],
+        [r.stream_id for r in rows],
+        [r.recorded_at for r in rows],
+        [r.delta.on_hand for r in rows],
+        [r.delta.in_transit for r in rows],
+        [r.delta.damaged for r in rows],
+        [r.move.value for r in rows],
+        [r.move.in_transit for r in rows],
+        [r.move.damaged for r in rows],
+        [r.move.cogs for r in rows],
+        [r.move.loss for r in rows],
+        [r.move.shipped for r in rows],
+        [r.move.loss_reason for r in rows],
     ]

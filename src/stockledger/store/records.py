@@ -27,12 +27,25 @@ class NewEvent:
 
     @property
     def stock_values_row(self) -> bool:
-        """Whether the event gets a stock_values row: it was valued (a v2 stock event) and moves
-        units or value of its stream. A v1 event's row is derived later (valuations.py)."""
-        d = self.delta
-        if self.move is None:
-            return False
-        return self.move.moves_value or bool(d.on_hand or d.in_transit or d.damaged)
+        """Whether the event gets a stock_values row at append: it was valued (a v2 stock
+        event). A v1 event's row is derived later (valuations.py)."""
+        return self.move is not None and worth_a_row(self.delta, self.move)
+
+
+def worth_a_row(delta: Levels, move: Move) -> bool:
+    """Whether an event moved units or value of its stock stream (a stock_values row)."""
+    return move.moves_value or bool(delta.on_hand or delta.in_transit or delta.damaged)
+
+
+@dataclass(frozen=True, slots=True)
+class ValueRow:
+    """One stock_values row: how the event at `position` moved its stream."""
+
+    position: int
+    stream_id: str
+    recorded_at: datetime
+    delta: Levels
+    move: Move
 
 
 @dataclass(frozen=True, slots=True)
