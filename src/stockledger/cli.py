@@ -23,6 +23,7 @@ from .domain.streams import ID_PATTERN
 from .logs import configure
 
 if TYPE_CHECKING:
+    from .reports.files import ReportJob
     from .seed import SeedPlan
 
 app = typer.Typer(help="stockledger: an event-sourced inventory ledger", no_args_is_help=True)
@@ -223,6 +224,15 @@ def _utc(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
 
+def _ids(**given: str | None) -> None:
+    """BadParameter (exit 2) for an option value that is not an id; keyword = option name."""
+    for name, value in given.items():
+        if value is not None and not re.fullmatch(ID_PATTERN, value):
+            raise typer.BadParameter(
+                f"{value!r} is not an id ({ID_PATTERN})", param_hint=f"--{name}"
+            )
+
+
 @app.command()
 def export(
     output: Annotated[Path, typer.Option("--output", "-o", help="the file to write")],
@@ -257,9 +267,7 @@ def export(
 
     if format not in ("jsonl", "csv"):
         raise typer.BadParameter("choose jsonl or csv", param_hint="--format")
-    for hint, value in (("--sku", sku), ("--warehouse-id", warehouse_id), ("--order-id", order_id)):
-        if value is not None and not re.fullmatch(ID_PATTERN, value):
-            raise typer.BadParameter(f"{value!r} is not an id ({ID_PATTERN})", param_hint=hint)
+    _ids(**{"sku": sku, "warehouse-id": warehouse_id, "order-id": order_id})
     query = ExportQuery(
         "csv" if format == "csv" else "jsonl",
         _utc(since),
@@ -290,62 +298,144 @@ app.add_typer(report, name="report")
 _WHEN = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"]
 
 
-@report.command("movements")
-def report_movements(
-    since: Annotated[
-        datetime,
-        typer.Option(
-            "--from", formats=_WHEN, help="the window's start, inclusive (UTC date or instant)"
-        ),
-    ],
-    to: Annotated[datetime, typer.Option(formats=_WHEN, help="the window's end, exclusive")],
-    granularity: Annotated[str, typer.Option(help="day, week (ISO, from Monday) or month")] = "day",
-    sku: Annotated[str | None, typer.Option(help="only this SKU's streams")] = None,
-    warehouse: Annotated[str | None, typer.Option(help="only this warehouse's streams")] = None,
-    format: Annotated[str, typer.Option(help="json or csv")] = "json",
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="the file to write (default: stdout)")
-    ] = None,
-    as_of_position: Annotated[
-        int | None, typer.Option(min=0, help="up to this position (default: all committed)")
-    ] = None,
+Since = Annotated[
+    datetime,
+    typer.Option(
+        "--from", formats=_WHEN, help="the window's start, inclusive (UTC date or instant)"
+    ),
+]
+Until = Annotated[datetime, typer.Option(formats=_WHEN, help="the window's end, exclusive")]
+SkuOption = Annotated[str | None, typer.Option(help="only this SKU")]
+WarehouseOption = Annotated[str | None, typer.Option(help="only this warehouse")]
+FormatOption = Annotated[str, typer.Option(help="json or csv")]
+OutputOption = Annotated[
+    Path | None, typer.Option("--output", "-o", help="the file to write (default: stdout)")
+]
+AsOfOption = Annotated[
+    int | None, typer.Option(min=0, help="up to this position (default: all committed)")
+]
+
+
+def _write_report(
+    job: ReportJob, as_of_position: int | None, format: str, output: Path | None
 ) -> None:
-    """The stock movements report (as GET /v1/reports/movements), every row at once: JSON (the
-    HTTP body, unpaged) or CSV, to OUTPUT or stdout."""
-    from .reports.files import run_movement_report
-    from .reports.movements import MovementQuery
-    from .reports.periods import GRANULARITIES
+    """Run a report job to OUTPUT or stdout as JSON (the HTTP body, unpaged) or CSV; exit 2
+    when asOfPosition is beyond what has committed."""
+    from .reports.files import run_report
 
     if format not in ("json", "csv"):
         raise typer.BadParameter("choose json or csv", param_hint="--format")
-    if granularity not in GRANULARITIES:
-        raise typer.BadParameter("choose day, week or month", param_hint="--granularity")
-    for hint, value in (("--sku", sku), ("--warehouse", warehouse)):
-        if value is not None and not re.fullmatch(ID_PATTERN, value):
-            raise typer.BadParameter(f"{value!r} is not an id ({ID_PATTERN})", param_hint=hint)
-    try:
-        query = MovementQuery(_as_utc(since), _as_utc(to), granularity, sku, warehouse)
-    except ValueError as error:
-        raise typer.BadParameter(str(error), param_hint="--from/--to") from None
     settings = _settings(DATABASE)
     fmt: Literal["json", "csv"] = "csv" if format == "csv" else "json"
     try:
         if output is None:
             rows, as_of = asyncio.run(
-                run_movement_report(
-                    settings, query, as_of_position, fmt, sys.stdout.buffer, console
-                )
+                run_report(settings, job, as_of_position, fmt, sys.stdout.buffer, console)
             )
         else:
             with output.open("wb") as file:
                 rows, as_of = asyncio.run(
-                    run_movement_report(settings, query, as_of_position, fmt, file, console)
+                    run_report(settings, job, as_of_position, fmt, file, console)
                 )
     except ValueError as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
     where = f" to {output}" if output is not None else ""
     console.print(f"[green]{rows:,} rows[/green]{where} (asOfPosition {as_of})")
+
+
+@report.command("movements")
+def report_movements(
+    since: Since,
+    to: Until,
+    granularity: Annotated[str, typer.Option(help="day, week (ISO, from Monday) or month")] = "day",
+    sku: SkuOption = None,
+    warehouse: WarehouseOption = None,
+    format: FormatOption = "json",
+    output: OutputOption = None,
+    as_of_position: AsOfOption = None,
+) -> None:
+    """The stock movements report (as GET /v1/reports/movements), every row at once: JSON (the
+    HTTP body, unpaged) or CSV, to OUTPUT or stdout."""
+    from .reports.files import movements_job
+    from .reports.movements import MovementQuery
+    from .reports.periods import GRANULARITIES
+
+    if granularity not in GRANULARITIES:
+        raise typer.BadParameter("choose day, week or month", param_hint="--granularity")
+    _ids(sku=sku, warehouse=warehouse)
+    try:
+        query = MovementQuery(_as_utc(since), _as_utc(to), granularity, sku, warehouse)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--from/--to") from None
+    _write_report(movements_job(query), as_of_position, format, output)
+
+
+@report.command("turnover")
+def report_turnover(
+    since: Since,
+    to: Until,
+    sku: SkuOption = None,
+    warehouse: WarehouseOption = None,
+    format: FormatOption = "json",
+    output: OutputOption = None,
+    as_of_position: AsOfOption = None,
+) -> None:
+    """The turnover report (as GET /v1/reports/turnover) per SKU, over all warehouses or the
+    one given: units shipped, time-weighted average on hand, turnover, days of inventory,
+    COGS, average value and value turnover. A window ending in the future ends now."""
+    from .reports.files import turnover_job
+    from .reports.turnover import TurnoverQuery
+
+    _ids(sku=sku, warehouse=warehouse)
+    try:
+        until = min(_as_utc(to), datetime.now(UTC))
+        query = TurnoverQuery(_as_utc(since), until, sku, warehouse)
+    except ValueError:
+        raise typer.BadParameter(
+            "from must be before to and before now", param_hint="--from/--to"
+        ) from None
+    _write_report(turnover_job(query), as_of_position, format, output)
+
+
+@report.command("valuation")
+def report_valuation(
+    at: Annotated[
+        datetime | None, typer.Option(formats=_WHEN, help="the instant (default: now)")
+    ] = None,
+    warehouse: WarehouseOption = None,
+    format: FormatOption = "json",
+    output: OutputOption = None,
+    as_of_position: AsOfOption = None,
+) -> None:
+    """What the whole inventory was worth at AT (as GET /v1/valuation, every page): per SKU and
+    warehouse onHand, value, unit cost, in transit and damaged, with the totals."""
+    from .reports.files import valuation_job
+
+    _ids(warehouse=warehouse)
+    when = datetime.now(UTC) if at is None else _as_utc(at)
+    _write_report(valuation_job(when, warehouse), as_of_position, format, output)
+
+
+@report.command("cogs")
+def report_cogs(
+    since: Since,
+    to: Until,
+    sku: SkuOption = None,
+    warehouse: WarehouseOption = None,
+    format: FormatOption = "json",
+    output: OutputOption = None,
+    as_of_position: AsOfOption = None,
+) -> None:
+    """What the goods shipped in [FROM, TO) cost, and the losses at cost by reason (as GET
+    /v1/reports/cogs), per SKU and warehouse with totals."""
+    from .reports.files import cogs_job
+
+    _ids(sku=sku, warehouse=warehouse)
+    since_utc, until = _as_utc(since), _as_utc(to)
+    if since_utc >= until:
+        raise typer.BadParameter("from must be before to", param_hint="--from/--to")
+    _write_report(cogs_job(since_utc, until, sku, warehouse), as_of_position, format, output)
 
 
 def _as_utc(moment: datetime) -> datetime:

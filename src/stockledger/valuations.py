@@ -35,6 +35,26 @@ LOSS_REASONS = (
     "disposed",
 )
 
+# The CSV columns of the whole inventory's rows and of COGS rows, in the order of their fields.
+INVENTORY_COLUMNS = (
+    "sku",
+    "warehouseId",
+    "onHand",
+    "value",
+    "unitCost",
+    "inTransit",
+    "inTransitValue",
+    "damaged",
+    "damagedValue",
+)
+COGS_COLUMNS = (
+    "sku",
+    "warehouseId",
+    "unitsShipped",
+    "costOfGoodsSold",
+    *(f"losses.{reason}" for reason in LOSS_REASONS),
+)
+
 
 def stream_filter(
     sku: str | None, warehouse_id: str | None, column: str, first: int

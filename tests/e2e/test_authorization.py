@@ -47,6 +47,7 @@ MATRIX: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/v1/valuation/{sku}/{warehouse_id}"): HISTORY,
     ("GET", "/v1/reports/cogs"): HISTORY,
     ("GET", "/v1/reports/movements"): HISTORY,
+    ("GET", "/v1/reports/turnover"): HISTORY,
     ("GET", "/v1/audit/verify"): AUDIT,
     ("GET", "/v1/audit/checkpoints"): AUDIT,
     ("PUT", "/v1/items/{sku}"): WAREHOUSE,

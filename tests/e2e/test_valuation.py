@@ -3,10 +3,8 @@ worked examples of API.md "Valuation" through the HTTP API, each figure on its e
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
-import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -14,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from . import past_ledger
 from .conftest import Api, auth
 
 pytestmark = pytest.mark.asyncio
@@ -45,17 +44,14 @@ async def _valuation(api: Api, sku: str, wh: str, **params: Any) -> dict[str, An
 
 
 async def settled(api: Api, pool: Any, path: str, **params: Any) -> httpx.Response:
-    """The report once its asOfPosition includes every event written so far. The commit
-    horizon is the cluster's oldest running transaction: another database's transaction on
-    the same test server can hold it back for a moment."""
+    """The report once its asOfPosition can include every event written so far (the commit
+    horizon has passed them)."""
     written = await pool.fetchval("SELECT max(position) FROM events")
-    deadline = time.monotonic() + 15
-    while True:
-        response = await api.get(path, **params)
-        assert response.status_code == 200, response.text
-        if response.json()["asOfPosition"] >= written or time.monotonic() > deadline:
-            return response
-        await asyncio.sleep(0.05)
+    await past_ledger.settled(pool, written)
+    response = await api.get(path, **params)
+    assert response.status_code == 200, response.text
+    assert response.json()["asOfPosition"] >= written
+    return response
 
 
 async def _cogs(api: Api, pool: Any, sku: str, since: datetime) -> dict[str, Any]:

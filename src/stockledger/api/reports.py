@@ -10,7 +10,7 @@ to, limit, after, asOfPosition), pins its read with `pinned(...)`, and answers w
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
@@ -19,10 +19,13 @@ from fastapi.responses import Response
 from pydantic import Field
 
 from ..domain.streams import parse_stock_stream
+from ..domain.valuation import rounded, text
 from ..reports.movements import COLUMNS as MOVEMENT_COLUMNS
 from ..reports.movements import MovementQuery, RowKey, movement_page
 from ..reports.periods import Granularity, PeriodError
 from ..reports.tables import CursorError, csv_bytes, decode_cursor, encode_cursor
+from ..reports.turnover import COLUMNS as TURNOVER_COLUMNS
+from ..reports.turnover import TurnoverQuery, turnover_page
 from . import schemas as s
 from .auth import READ_REPORTS, Principal, require
 from .deps import ServicesDep
@@ -118,6 +121,29 @@ def wants_csv(accept: str | None) -> bool:
     return csv_q > 0 and csv_q >= json_q
 
 
+def respond(
+    request: Request,
+    body: dict[str, Any],
+    rows: list[dict[str, Any]],
+    columns: tuple[str, ...],
+    as_of: int,
+    *,
+    next_cursor: str | None = None,
+    filename: str | None = None,
+) -> Response:
+    """`body` as JSON, or `rows` as CSV with `columns` when the client accepts text/csv (named
+    `filename-{asOfPosition}.csv` for a download when given); `X-As-Of-Position` either way
+    and, on CSV, `X-Next-Cursor` when another page follows."""
+    headers = {"X-As-Of-Position": str(as_of), "Vary": "Accept"}
+    if wants_csv(request.headers.get("accept")):
+        if next_cursor is not None:
+            headers["X-Next-Cursor"] = next_cursor
+        if filename is not None:
+            headers["Content-Disposition"] = f'attachment; filename="{filename}-{as_of}.csv"'
+        return Response(csv_bytes(rows, columns), media_type=CSV, headers=headers)
+    return Response(orjson.dumps(body), media_type="application/json", headers=headers)
+
+
 def report_response(
     request: Request,
     head: dict[str, Any],
@@ -125,16 +151,11 @@ def report_response(
     columns: tuple[str, ...],
     as_of: int,
     next_cursor: str | None,
+    filename: str | None = None,
 ) -> Response:
-    """The page as JSON (`head` fields, `asOfPosition`, `rows`, `next`) or, when the client
-    accepts text/csv, as CSV with `columns` (the same rows)."""
-    headers = {"X-As-Of-Position": str(as_of), "Vary": "Accept"}
-    if wants_csv(request.headers.get("accept")):
-        if next_cursor is not None:
-            headers["X-Next-Cursor"] = next_cursor
-        return Response(csv_bytes(rows, columns), media_type=CSV, headers=headers)
+    """A page of a report: JSON `{head fields, asOfPosition, rows, next}`, or its rows as CSV."""
     body = {**head, "asOfPosition": as_of, "rows": rows, "next": next_cursor}
-    return Response(orjson.dumps(body), media_type="application/json", headers=headers)
+    return respond(request, body, rows, columns, as_of, next_cursor=next_cursor, filename=filename)
 
 
 def answers(model: type[s.Out], what: str) -> dict[int | str, dict[str, Any]]:
@@ -256,3 +277,85 @@ async def movements(
         "granularity": granularity,
     }
     return report_response(request, head, rows, MOVEMENT_COLUMNS, as_of, cursor)
+
+
+# -- turnover ----------------------------------------------------------------------------------
+
+
+class TurnoverRowOut(s.Out):
+    sku: str
+    warehouse_id: str | None = Field(description="the warehouse asked for; null: all of them")
+    units_shipped: int = Field(description="units shipped in the window (returns not netted)")
+    average_on_hand: str = Field(description="onHand averaged over the window's time")
+    turnover: str | None = Field(description="unitsShipped / averageOnHand; null when 0 held")
+    days_of_inventory: str | None = Field(
+        description="days / turnover: how long the average stock lasts; null when none shipped"
+    )
+    cost_of_goods_sold: str = Field(description="the costs the shipments recorded")
+    average_inventory_value: str = Field(description="the value on hand averaged over time")
+    value_turnover: str | None = Field(
+        description="costOfGoodsSold / averageInventoryValue; null when no value held"
+    )
+
+
+class TurnoverReportOut(s.Out):
+    since: datetime = Field(alias="from")
+    until: datetime = Field(alias="to", description="the window's end: `to`, or now if earlier")
+    days: str = Field(description="the window's length in days")
+    warehouse_id: str | None
+    as_of_position: int
+    rows: list[TurnoverRowOut]
+    next: str | None
+
+
+TURNOVER_CURSOR = "turnover"
+
+
+@router.get(
+    "/turnover",
+    response_model=TurnoverReportOut,
+    responses=answers(TurnoverReportOut, "the rows, in SKU (byte) order"),
+)
+async def turnover(
+    request: Request,
+    services: ServicesDep,
+    _: Reader,
+    window: Window,
+    warehouse_id: Annotated[
+        s.Id | None, Query(alias="warehouseId", description="only this warehouse's stock")
+    ] = None,
+    sku: Annotated[s.Id | None, Query(description="only this SKU")] = None,
+) -> Response:
+    """Per SKU (over all its warehouses, or the one asked for) in [from, to): unitsShipped,
+    averageOnHand (time-weighted: each level counts for as long as it held), turnover =
+    unitsShipped / averageOnHand, daysOfInventory = days / turnover, costOfGoodsSold,
+    averageInventoryValue (time-weighted value on hand) and valueTurnover = costOfGoodsSold /
+    averageInventoryValue. Exact decimals as strings; a ratio over 0 is null. A window that
+    ends in the future ends now (the answer's `to`: pass it back with asOfPosition to get the
+    same figures). Every SKU with stock or a stock event in the window has a row."""
+    after, until = "", min(window.until, datetime.now(UTC))
+    cursor_as_of: int | None = None
+    if window.after is not None:
+        try:
+            after, cursor_as_of, ended = decode_cursor(
+                TURNOVER_CURSOR, window.after, (str, int, str)
+            )
+            until = min(window.until, datetime.fromisoformat(ended))
+        except (CursorError, ValueError):
+            raise Problem(422, "validation-error", "after is not a cursor of this report") from None
+    try:
+        query = TurnoverQuery(window.since, until, sku, warehouse_id)
+    except ValueError:
+        raise Problem(422, "validation-error", "from must be before to and before now") from None
+    as_of = await pinned(services, window, cursor_as_of)
+    rows, last = await turnover_page(services.pool, query, as_of, window.limit, after)
+    cursor = (
+        None if last is None else encode_cursor(TURNOVER_CURSOR, last, as_of, until.isoformat())
+    )
+    head = {
+        "from": window.since.isoformat(),
+        "to": until.isoformat(),
+        "days": text(rounded(query.days)),
+        "warehouseId": warehouse_id,
+    }
+    return report_response(request, head, rows, TURNOVER_COLUMNS, as_of, cursor)

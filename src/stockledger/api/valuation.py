@@ -7,18 +7,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from .. import valuations
-from ..reports.tables import columns_of, csv_bytes
+from ..reports.tables import columns_of
 from . import schemas as s
 from .deps import ServicesDep
 from .exports import pinned_position
 from .fastroute import FastRoute
 from .problems import Problem
-from .reports import CSV, Reader, wants_csv
+from .reports import Reader, report_response, respond
 
 router = APIRouter(prefix="/v1", tags=["valuation"], route_class=FastRoute)
 
@@ -42,41 +41,6 @@ AsOf = Annotated[
         description="only events up to this position (default: everything committed now)",
     ),
 ]
-
-
-# The columns of a row of the whole inventory (CSV), in the order of its JSON fields.
-INVENTORY_COLUMNS = (
-    "sku",
-    "warehouseId",
-    "onHand",
-    "value",
-    "unitCost",
-    "inTransit",
-    "inTransitValue",
-    "damaged",
-    "damagedValue",
-)
-
-
-def answer(
-    request: Request,
-    body: dict[str, Any],
-    rows: list[dict[str, Any]],
-    columns: tuple[str, ...],
-    as_of: int,
-    name: str,
-) -> Response:
-    """JSON (`body` with `asOfPosition`), or CSV of `rows` when the client accepts text/csv
-    (the report routes' rule and writer); `X-As-Of-Position` either way."""
-    headers = {"X-As-Of-Position": str(as_of), "Vary": "Accept"}
-    if wants_csv(request.headers.get("accept")):
-        headers["Content-Disposition"] = f'attachment; filename="{name}-{as_of}.csv"'
-        return Response(csv_bytes(rows, columns), media_type=CSV, headers=headers)
-    return Response(
-        orjson.dumps({**body, "asOfPosition": as_of}),
-        media_type="application/json",
-        headers=headers,
-    )
 
 
 def _csv_content(description: str) -> dict[int | str, dict[str, Any]]:
@@ -111,7 +75,8 @@ async def stream_valuation(
         raise Problem(404, "not-found", f"No stock events for {sku} in {warehouse_id} by {when}")
     body = valuations.stream_body(state, when)
     columns = tuple(c for c in columns_of(body) if c != "layers")  # CSV: the stream's one row
-    return answer(request, body, [body], columns, as_of, f"valuation-{sku}-{warehouse_id}")
+    name = f"valuation-{sku}-{warehouse_id}"
+    return respond(request, body, [body], columns, as_of, filename=name)
 
 
 @router.get("/valuation", responses={**_csv_content("the whole inventory as of `at`"), **_ERRORS})
@@ -139,8 +104,10 @@ async def inventory_valuation(
     found = await valuations.inventory(
         services.pool, when, as_of, warehouse_id=warehouse_id, after=cursor, limit=limit
     )
-    body = {"at": when.isoformat(), "rows": found.rows, "totals": found.totals, "next": found.next}
-    return answer(request, body, found.rows, INVENTORY_COLUMNS, as_of, "valuation")
+    head = {"at": when.isoformat(), "totals": found.totals}
+    return report_response(
+        request, head, found.rows, valuations.INVENTORY_COLUMNS, as_of, found.next, "valuation"
+    )
 
 
 @router.get("/reports/cogs", responses={**_csv_content("cost of goods sold"), **_ERRORS})
@@ -163,12 +130,5 @@ async def cogs_report(
     body = await valuations.cogs(
         services.pool, since, until, as_of, sku=sku, warehouse_id=warehouse_id
     )
-    body = {"from": since.isoformat(), "to": until.isoformat(), **body}
-    columns = (
-        "sku",
-        "warehouseId",
-        "unitsShipped",
-        "costOfGoodsSold",
-        *(f"losses.{reason}" for reason in valuations.LOSS_REASONS),
-    )
-    return answer(request, body, body["rows"], columns, as_of, "cogs")
+    body = {"from": since.isoformat(), "to": until.isoformat(), **body, "asOfPosition": as_of}
+    return respond(request, body, body["rows"], valuations.COGS_COLUMNS, as_of, filename="cogs")

@@ -4,18 +4,26 @@ so memory stays flat however many rows), JSON or CSV."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, BinaryIO, Literal
 
+import asyncpg
 import orjson
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from .. import valuations
 from ..audit.exports import horizon
 from ..config import Settings
+from ..domain.valuation import rounded, text
 from ..wiring import open_services
-from .movements import COLUMNS, MovementQuery, movement_rows
+from .movements import COLUMNS as MOVEMENT_COLUMNS
+from .movements import MovementQuery, movement_rows
 from .tables import csv_bytes
+from .turnover import COLUMNS as TURNOVER_COLUMNS
+from .turnover import TurnoverQuery, turnover_rows
 
 ReportFormat = Literal["json", "csv"]
 CHUNK = 1_000  # rows rendered and written at a time
@@ -59,38 +67,114 @@ async def write_rows(
     return count
 
 
-async def run_movement_report(
+@dataclass(frozen=True, slots=True)
+class ReportJob:
+    """A report the CLI writes whole: its name (the progress line), its CSV columns, the JSON
+    body's fields before `rows` (given the pool and the asOfPosition pinned) and its rows."""
+
+    name: str
+    columns: tuple[str, ...]
+    head: Callable[[asyncpg.Pool[Any], int], Awaitable[dict[str, Any]]]
+    rows: Callable[[asyncpg.Pool[Any], int], AsyncIterator[dict[str, Any]]]
+
+
+async def run_report(
     settings: Settings,
-    query: MovementQuery,
+    job: ReportJob,
     as_of: int | None,
     fmt: ReportFormat,
     out: BinaryIO,
     console: Console,
 ) -> tuple[int, int]:
-    """Write the movements report to `out` with a progress line on `console`; returns (rows,
-    asOfPosition). ValueError when `as_of` is beyond the commit horizon."""
+    """Write `job` to `out` with a progress line on `console`; returns (rows, asOfPosition).
+    ValueError when `as_of` is beyond the commit horizon."""
     async with open_services(settings, pool_size=2) as services:
         committed = await horizon(services.pool)
         if as_of is not None and as_of > committed:
             raise ValueError(f"asOfPosition {as_of} is beyond what has committed ({committed})")
         pinned = committed if as_of is None else as_of
-        head = {
-            "from": query.since.isoformat(),
-            "to": query.until.isoformat(),
-            "granularity": query.granularity,
-            "asOfPosition": pinned,
-        }
+        head = {**await job.head(services.pool, pinned), "asOfPosition": pinned}
         progress = Progress(
             SpinnerColumn(),
-            TextColumn("[bold]movements[/bold] {task.completed:,} rows"),
+            TextColumn(f"[bold]{job.name}[/bold] {{task.completed:,}} rows"),
             TimeElapsedColumn(),
             console=console,
             transient=True,
         )
         with progress:
-            task = progress.add_task("movements", total=None)
-            rows = movement_rows(services.pool, query, pinned)
+            task = progress.add_task(job.name, total=None)
             count = await write_rows(
-                rows, out, fmt, head, COLUMNS, lambda n: progress.advance(task, n)
+                job.rows(services.pool, pinned),
+                out,
+                fmt,
+                head,
+                job.columns,
+                lambda n: progress.advance(task, n),
             )
         return count, pinned
+
+
+def movements_job(query: MovementQuery) -> ReportJob:
+    async def head(_pool: asyncpg.Pool[Any], _as_of: int) -> dict[str, Any]:
+        return {
+            "from": query.since.isoformat(),
+            "to": query.until.isoformat(),
+            "granularity": query.granularity,
+        }
+
+    return ReportJob(
+        "movements", MOVEMENT_COLUMNS, head, lambda pool, as_of: movement_rows(pool, query, as_of)
+    )
+
+
+def turnover_job(query: TurnoverQuery) -> ReportJob:
+    async def head(_pool: asyncpg.Pool[Any], _as_of: int) -> dict[str, Any]:
+        return {
+            "from": query.since.isoformat(),
+            "to": query.until.isoformat(),
+            "days": text(rounded(query.days)),
+            "warehouseId": query.warehouse_id,
+        }
+
+    return ReportJob(
+        "turnover", TURNOVER_COLUMNS, head, lambda pool, as_of: turnover_rows(pool, query, as_of)
+    )
+
+
+def valuation_job(at: datetime, warehouse_id: str | None) -> ReportJob:
+    """The whole inventory as of `at` (GET /v1/valuation, every page): totals in the head."""
+
+    async def head(pool: asyncpg.Pool[Any], as_of: int) -> dict[str, Any]:
+        first = await valuations.inventory(pool, at, as_of, warehouse_id=warehouse_id, limit=1)
+        return {"at": at.isoformat(), "totals": first.totals}
+
+    async def rows(pool: asyncpg.Pool[Any], as_of: int) -> AsyncIterator[dict[str, Any]]:
+        after: str | None = ""
+        while after is not None:
+            page = await valuations.inventory(
+                pool, at, as_of, warehouse_id=warehouse_id, after=after, limit=CHUNK
+            )
+            for row in page.rows:
+                yield row
+            after = page.next
+
+    return ReportJob("valuation", valuations.INVENTORY_COLUMNS, head, rows)
+
+
+def cogs_job(
+    since: datetime, until: datetime, sku: str | None, warehouse_id: str | None
+) -> ReportJob:
+    """The cost of goods sold in [since, until) (GET /v1/reports/cogs): totals in the head."""
+    found: dict[str, Any] = {}
+
+    async def head(pool: asyncpg.Pool[Any], as_of: int) -> dict[str, Any]:
+        found.update(
+            await valuations.cogs(pool, since, until, as_of, sku=sku, warehouse_id=warehouse_id)
+        )
+        return {"from": since.isoformat(), "to": until.isoformat(), "totals": found["totals"]}
+
+    async def rows(_pool: asyncpg.Pool[Any], _as_of: int) -> AsyncIterator[dict[str, Any]]:
+        for row in found["rows"]:
+            yield row
+
+    return ReportJob("cogs", valuations.COGS_COLUMNS, head, rows)

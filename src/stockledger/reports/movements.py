@@ -217,7 +217,7 @@ def movement_out(record: asyncpg.Record) -> dict[str, Any]:
 
 
 @asynccontextmanager
-async def _reading(pool: asyncpg.Pool[Any]) -> AsyncIterator[Connection]:
+async def reading(pool: asyncpg.Pool[Any]) -> AsyncIterator[Connection]:
     """A read-only transaction tuned for one report statement: the groups of a month over
     45,000 streams fit a ~40 MB hash table where the default 4 MB work_mem sorts them on disk,
     and JIT would compile the plan for longer than it runs (measured on bench P5's ledger)."""
@@ -237,7 +237,7 @@ async def movement_rows(
     their events before `to`), streamed through a server-side cursor: the whole report at
     constant memory (the CLI, the benchmark)."""
     sql, args = _statement(query, as_of)
-    async with _reading(pool) as conn:
+    async with reading(pool) as conn:
         async for record in conn.cursor(sql, *args, prefetch=2_000):
             yield movement_out(record)
 
@@ -271,7 +271,7 @@ async def movement_page(
             break
         high = streams[-1] if streams else low
         sql, args = _statement(query, as_of, low, high, from_low=resume)
-        async with _reading(pool) as conn:
+        async with reading(pool) as conn:
             records = await conn.fetch(sql, *args)
         if resume and after is not None:
             records = [r for r in records if (r["stream_id"], r["period_start"]) >
