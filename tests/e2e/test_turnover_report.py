@@ -166,16 +166,16 @@ async def test_csv_is_the_json_rows(api: Api, known: Known) -> None:
 
 async def test_pages_add_up_to_the_whole_report(api: Api, known: Known) -> None:
     whole = await report(api, warehouseId=known.a, **MARCH)
-    walked, after = [], None
-    while True:
-        params = {"warehouseId": known.a, "limit": 1, **MARCH}
-        page = await report(api, **params, **({"after": after} if after else {}))
-        assert page["asOfPosition"] == whole["asOfPosition"] or after is None
+    params: dict[str, Any] = {"warehouseId": known.a, "limit": 1, **MARCH}
+    first = await report(api, **params)
+    walked, after = list(first["rows"]), first["next"]
+    while after is not None:
+        page = await report(api, **params, after=after)
+        assert page["asOfPosition"] == first["asOfPosition"]  # the cursor keeps its position
         walked += page["rows"]
         after = page["next"]
-        if after is None:
-            break
-    assert walked == whole["rows"] and len(walked) == 2
+    assert walked == whole["rows"]
+    assert len(walked) == 2
 
 
 async def test_as_of_position_reproduces_the_figures(

@@ -3,6 +3,7 @@ worked examples of API.md "Valuation" through the HTTP API, each figure on its e
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from datetime import UTC, datetime, timedelta
@@ -10,8 +11,10 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
+from ..support import run_cli
 from . import past_ledger
 from .conftest import Api, auth
 
@@ -307,3 +310,44 @@ async def test_bad_requests_get_a_problem_and_orders_may_not_read(api: Api) -> N
 
 def _admin() -> dict[str, str]:
     return auth("admin")
+
+
+async def test_the_cli_answers_finance_as_the_api_does(
+    api: Api, ids: Any, pool: Any, database_url: str, tmp_path: Any
+) -> None:
+    """`stockledger report valuation` and `report cogs`: every row of the HTTP answers, the
+    same totals, and CSV byte for byte, at the same asOfPosition."""
+    wh, started = ids("WH"), datetime.now(UTC).replace(microsecond=0)
+    skus = [ids("CLI") for _ in range(3)]
+    for n, sku in enumerate(skus):
+        await _receive(api, sku, wh, 10 * (n + 1), "1.25")
+    await _ship(api, skus[2], wh, 7, order=ids("ORDER"))
+    at = (datetime.now(UTC) + timedelta(seconds=2)).replace(microsecond=0).isoformat()
+    worth_params = {"warehouseId": wh, "at": at, "limit": 1000}
+    worth = (await settled(api, pool, "/v1/valuation", **worth_params)).json()
+    as_of = str(worth["asOfPosition"])
+    cogs_params = {"from": started.isoformat(), "to": at, "warehouseId": wh}
+    cogs = (await api.get("/v1/reports/cogs", role="auditor", **cogs_params)).json()
+    assert cogs["totals"]["costOfGoodsSold"] == "8.7500"  # 7 x 1.25
+    env = {"STOCKLEDGER_DATABASE_URL": database_url}
+
+    async def cli(*argv: str) -> Any:
+        done = await asyncio.to_thread(run_cli, *argv, "--as-of-position", as_of, **env)
+        assert done.returncode == 0, done.stderr
+        return done
+
+    valuation_cli = ("report", "valuation", "--at", at[:19], "--warehouse", wh)
+    assert orjson.loads((await cli(*valuation_cli)).stdout) == worth
+    cogs_cli = ("report", "cogs", "--from", cogs_params["from"][:19], "--to", at[:19],
+                "--warehouse", wh)  # fmt: skip
+    from_cli = orjson.loads((await cli(*cogs_cli)).stdout)
+    assert {**from_cli, "asOfPosition": cogs["asOfPosition"]} == cogs
+    out = tmp_path / "valuation.csv"
+    await cli(*valuation_cli, "--format", "csv", "-o", str(out))
+    http_csv = await api.http.get(
+        "/v1/valuation",
+        params={**worth_params, "asOfPosition": as_of},
+        headers={**_admin(), "Accept": "text/csv"},
+    )
+    assert out.read_bytes() == http_csv.content
+    assert len(out.read_text().splitlines()) == 1 + 3

@@ -36,9 +36,12 @@ async def write_rows(
     head: dict[str, Any],
     columns: tuple[str, ...],
     advance: Callable[[int], None] = lambda _: None,
+    *,
+    paged: bool = True,
 ) -> int:
     """Write a whole report: CSV (header row, then the rows) or the JSON body of the HTTP answer
-    (`head` fields, `rows`, `next: null`). Returns the number of rows."""
+    (`head` fields, `rows`, and `next: null` for a report the API pages). Returns the number of
+    rows."""
     count, chunk = 0, list[dict[str, Any]]()
 
     def flush() -> None:
@@ -63,7 +66,7 @@ async def write_rows(
             flush()
     flush()
     if fmt == "json":
-        out.write(b'],"next":null}\n')
+        out.write(b'],"next":null}\n' if paged else b"]}\n")
     return count
 
 
@@ -76,6 +79,7 @@ class ReportJob:
     columns: tuple[str, ...]
     head: Callable[[asyncpg.Pool[Any], int], Awaitable[dict[str, Any]]]
     rows: Callable[[asyncpg.Pool[Any], int], AsyncIterator[dict[str, Any]]]
+    paged: bool = True  # the HTTP answer has `next`
 
 
 async def run_report(
@@ -110,6 +114,7 @@ async def run_report(
                 head,
                 job.columns,
                 lambda n: progress.advance(task, n),
+                paged=job.paged,
             )
         return count, pinned
 
@@ -177,4 +182,4 @@ def cogs_job(
         for row in found["rows"]:
             yield row
 
-    return ReportJob("cogs", valuations.COGS_COLUMNS, head, rows)
+    return ReportJob("cogs", valuations.COGS_COLUMNS, head, rows, paged=False)
