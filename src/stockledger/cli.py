@@ -539,6 +539,14 @@ def seed(
     prefix: Annotated[
         str, typer.Option(help="prefix of SKU, order and other ids (several seeds, one database)")
     ] = "",
+    schema_v1: Annotated[
+        bool,
+        typer.Option(
+            "--schema-v1",
+            help="write the events as schemaVersion 1 (a ledger from before valuation: no "
+            "costs on them); then run `stockledger migrate` to derive their values",
+        ),
+    ] = False,
 ) -> None:
     """Load Mei's shop demo data (about 2,000,000 events at the defaults) in bulk."""
     from .seed import SeedPlan, last_midnight
@@ -554,6 +562,7 @@ def seed(
             prefix=prefix,
             reservation_ttl_seconds=settings.reservation_ttl_seconds,
             snapshot_every=settings.snapshot_every,
+            schema_v1=schema_v1,
         )
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None

@@ -14,11 +14,12 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+import orjson
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -26,6 +27,7 @@ from rich.table import Table
 from .bulk_ledger import BulkLedger, Chunk
 from .demo_shop import MeisShop
 from .domain.streams import is_valid_id
+from .domain.upcasting import as_written_in
 from .store.db import create_pool
 from .store.event_store import MAX_EVENTS_PER_TRANSACTION, EventStore
 
@@ -53,6 +55,10 @@ class SeedPlan:
     reservation_ttl_seconds: int = 900
     snapshot_every: int = 100
     chunk_events: int = 30_000  # per transaction; a chunk may overshoot by one command's events
+    # Write every event as schemaVersion 1, as a ledger from before valuation (issue 13) held
+    # it: no costs on the events, no stock_values rows, snapshots without values. Reads go
+    # through the upcasters; `stockledger migrate` derives the value rows.
+    schema_v1: bool = False
 
     def __post_init__(self) -> None:
         if min(self.skus, self.warehouses, self.days) < 1:
@@ -83,6 +89,38 @@ def simulate(plan: SeedPlan, ledger: BulkLedger) -> Iterator[tuple[int, Chunk]]:
             yield day, ledger.take()
     if ledger.pending:
         yield day + 1, ledger.take()
+
+
+def as_v1(chunk: Chunk) -> Chunk:
+    """The chunk as it would have been written before schemaVersion 2: every event's data
+    without what version 2 added (the upcasting registry's ADDED), at version 1, unvalued;
+    stock snapshots without their value (the loader then folds those streams from events)."""
+    writes = [
+        replace(
+            write,
+            events=tuple(
+                replace(
+                    e,
+                    schema_version=1,
+                    data=as_written_in(e.type, 1, e.data),
+                    move=None,
+                )
+                for e in write.events
+            ),
+        )
+        for write in chunk.writes
+    ]
+    snapshots = [
+        (stream, version, at, _without_value(state) if stream.startswith("stock:") else state)
+        for stream, version, at, state in chunk.snapshots
+    ]
+    return replace(chunk, writes=writes, snapshots=snapshots)
+
+
+def _without_value(state: str) -> str:
+    parsed = orjson.loads(state)
+    parsed.pop("value", None)
+    return orjson.dumps(parsed).decode()
 
 
 async def _write(pool: asyncpg.Pool[Any], store: EventStore, chunk: Chunk) -> None:
@@ -117,8 +155,10 @@ async def seed_database(
                     progress(sent[0], written, time.perf_counter() - started)
             if item is None:
                 break
-            sent = (item[0], item[1].events)
-            writing = asyncio.create_task(_write(pool, store, item[1]))
+            sent, chunk = (item[0], item[1].events), item[1]
+            writing = asyncio.create_task(
+                _write(pool, store, as_v1(chunk) if plan.schema_v1 else chunk)
+            )
     finally:
         if writing is not None and not writing.done():
             writing.cancel()
@@ -178,3 +218,9 @@ def print_summary(console: Console, result: SeedResult) -> None:
     console.print(f"commands refused by the domain (like a 409 to a client): {refused:,}")
     rate = total / result.seconds if result.seconds else 0.0
     console.print(f"done in {result.seconds:,.1f} s ({rate:,.0f} events/s)")
+    if plan.schema_v1:
+        console.print(
+            "written as schemaVersion 1 (no costs on the events): reads upcast them; run "
+            "[bold]stockledger migrate[/bold] to derive their values for the valuation and COGS "
+            "reports"
+        )

@@ -4,6 +4,7 @@ rows) values exactly like the same history written as v2, once read through the 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -22,7 +23,9 @@ from stockledger.domain.state import (
     initial_state,
     step_stock,
 )
-from stockledger.domain.upcasting import ADDED
+from stockledger.domain.upcasting import as_written_in
+from stockledger.reports.turnover import TurnoverQuery, turnover_rows
+from stockledger.seed import SeedPlan, seed_database
 from stockledger.store.db import create_pool
 from stockledger.store.event_store import EventStore
 from stockledger.store.records import NewEvent, StreamWrite
@@ -63,17 +66,6 @@ def _history() -> MemoryLedger:
     return ledger
 
 
-def _v1(type_name: str, data: dict[str, Any]) -> dict[str, Any]:
-    """The data as a v1 event held it: without what version 2 added."""
-    for path in ADDED.get((type_name, 1), ()):
-        head, _, rest = path.partition(".")
-        if rest:
-            data = {**data, head: [{k: v for k, v in x.items() if k != rest} for x in data[head]]}
-        else:
-            data = {k: v for k, v in data.items() if k != head}
-    return data
-
-
 async def _write(url: str, ledger: MemoryLedger, *, as_v1: bool) -> None:
     pool = await create_pool(url)
     try:
@@ -88,7 +80,7 @@ async def _write(url: str, ledger: MemoryLedger, *, as_v1: bool) -> None:
             else:
                 after = evolve(state, event, at)
             if as_v1:
-                data, version, move = _v1(event.TYPE, data), 1, None
+                data, version, move = as_written_in(event.TYPE, 1, data), 1, None
             new = NewEvent(
                 uuid4(),
                 event.TYPE,
@@ -149,3 +141,79 @@ async def test_a_v1_ledger_values_like_the_same_history_written_as_v2(
         assert Decimal(totals["value"]) > 0
         assert Decimal(cogs["totals"]["costOfGoodsSold"]) > 0
         assert cogs["totals"]["losses"]["lost_in_transit"] != "0.0000"
+
+
+SEED = SeedPlan(
+    skus=25,
+    warehouses=3,
+    days=20,
+    random_seed=11,
+    end=datetime(2026, 11, 1, tzinfo=UTC),
+    snapshot_every=5,
+    chunk_events=2_000,
+)
+
+
+async def _stream_values(pool: Any) -> dict[str, Any]:
+    streams = await pool.fetch(
+        "SELECT DISTINCT stream_id FROM events WHERE stream_id LIKE 'stock:%'"
+    )
+    loaded = await StateLoader(pool).load([r["stream_id"] for r in streams])
+    return {s: st.value for s, st in loaded.items() if isinstance(st, StockState)}
+
+
+async def _figures(pool: Any) -> tuple[Any, ...]:
+    at, as_of = datetime(2026, 11, 2, tzinfo=UTC), await horizon(pool)
+    since = datetime(2026, 10, 1, tzinfo=UTC)
+    whole = await valuations.inventory(pool, at, as_of, limit=1000)
+    cogs = await valuations.cogs(pool, since, at, as_of)
+    turned = [r async for r in turnover_rows(pool, TurnoverQuery(since, at), as_of)]
+    return whole.rows, whole.totals, cogs, turned
+
+
+async def test_the_seed_writes_a_valued_ledger_and_the_same_one_as_v1(
+    postgres_server: str,
+) -> None:
+    """`stockledger seed` and `seed --schema-v1` of one plan: the same history, the second
+    with only v1 events; after `migrate`'s derivation every figure is the same."""
+    async with fresh_database(postgres_server) as v2, fresh_database(postgres_server) as v1:
+        pools = [await create_pool(url) for url in (v2, v1)]
+        try:
+            await seed_database(pools[0], SEED)
+            await seed_database(pools[1], replace(SEED, schema_v1=True))
+            versions = [
+                dict(await p.fetch("SELECT schema_version, count(*) FROM events GROUP BY 1"))
+                for p in pools
+            ]
+            assert versions[0].get(2, 0) > 1_000  # valued events, costs recorded
+            assert set(versions[1]) == {1}
+            assert sum(versions[0].values()) == sum(versions[1].values())
+            stored = [
+                await p.fetch("SELECT type, schema_version, data FROM events ORDER BY position")
+                for p in pools
+            ]
+            for new, old in zip(*stored, strict=True):
+                assert as_written_in(new["type"], 1, new["data"]) == old["data"]
+            assert await pools[1].fetchval("SELECT count(*) FROM stock_values") == 0
+            folded = [await _stream_values(p) for p in pools]  # through the upcasters
+            assert folded[1] == folded[0]
+            assert await valuations.needs_backfill(pools[1])
+            await valuations.backfill_stock_values(pools[1], lambda _: None)
+            expected, derived = await _figures(pools[0]), await _figures(pools[1])
+            assert derived == expected
+            rows, totals, cogs, turned = expected
+            # a realistic valued ledger: stock at cost, goods shipped at cost, losses by reason
+            assert Decimal(totals["value"]) > 0
+            assert Decimal(cogs["totals"]["costOfGoodsSold"]) > 0
+            losses = {k for k, v in cogs["totals"]["losses"].items() if Decimal(v) > 0}
+            assert len(losses) >= 2, cogs["totals"]["losses"]
+            assert len({r["unitCost"] for r in rows}) > 10
+            assert any(r["turnover"] not in (None, "0.0000") for r in turned)
+            methods = await pools[0].fetch(
+                "SELECT DISTINCT data->>'valuationMethod' AS m FROM events "
+                "WHERE type = 'StockReceived'"
+            )
+            assert {r["m"] for r in methods} == {"fifo", "moving_average"}
+        finally:
+            for p in pools:
+                await p.close()

@@ -68,3 +68,18 @@ def upcasts_to(type_name: str, schema_version: int) -> int:
     while (type_name, schema_version) in UPCASTERS:
         schema_version += 1
     return schema_version
+
+
+def as_written_in(type_name: str, schema_version: int, data: dict[str, Any]) -> dict[str, Any]:
+    """Current `data` of `type_name` as an event of the older `schema_version` held it: without
+    what the later versions added (ADDED). How a ledger from before an evolution is recreated
+    (`stockledger seed --schema-v1`, the upcasting tests)."""
+    for version in range(upcasts_to(type_name, schema_version) - 1, schema_version - 1, -1):
+        for path in ADDED.get((type_name, version), ()):
+            head, _, inner = path.partition(".")
+            if inner:
+                items = [{k: v for k, v in x.items() if k != inner} for x in data[head]]
+                data = {**data, head: items}
+            else:
+                data = {k: v for k, v in data.items() if k != head}
+    return data
