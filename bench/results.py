@@ -24,7 +24,7 @@ class Result:
     ceiling: str  # "2,150 inserts/s (one-INSERT POST)" or "-"
     ratio: float | None  # figure / ceiling, or None where no ceiling exists
     goal: str  # ">= 3,000/s, >= 1.5x, p99 <= 50 ms"
-    met: bool
+    met: bool | None  # None: a figure for context, with no goal
 
 
 def machine() -> str:
@@ -70,7 +70,7 @@ def record(result: Result) -> str:
     row = (
         f"| {datetime.now(UTC):%Y-%m-%d %H:%M} | {machine()} | {commit()} | {result.scenario} | "
         f"{result.figure} | {result.ceiling} | {ratio} | {result.goal} | "
-        f"{'yes' if result.met else 'NO'} |\n"
+        f"{'-' if result.met is None else 'yes' if result.met else 'NO'} |\n"
     )
     if not RESULTS.exists():
         RESULTS.write_text(

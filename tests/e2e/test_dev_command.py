@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -31,21 +32,33 @@ def _service_pids(folder: Path) -> list[int]:
     return [json.loads(p.read_text())["pid"] for p in folder.glob("*.pid")]
 
 
-RUNNING: list[subprocess.Popen[bytes]] = []
+RUNNING: list[tuple[subprocess.Popen[bytes], Path]] = []
 
 
 @pytest.fixture(autouse=True)
 def _no_dev_left_behind() -> Iterator[None]:
-    """Whatever an assertion interrupts, no `dev` (nor its children) outlives the test."""
+    """Whatever an assertion interrupts, no `dev` (nor its children) outlives the test: a
+    `dev` that does not stop is killed, and so are the services its pid files name."""
     yield
     while RUNNING:
-        process = RUNNING.pop()
+        process, folder = RUNNING.pop()
         if process.poll() is None:
             process.terminate()
             try:
                 process.wait(30)
             except subprocess.TimeoutExpired:
                 process.kill()
+                process.wait(10)
+        for pid in _service_pids(folder):
+            if _alive(pid) and _is_service(pid):  # not a stale file's pid, reused since
+                os.kill(pid, signal.SIGKILL)
+
+
+def _is_service(pid: int) -> bool:
+    with contextlib.suppress(OSError):
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        return b"postgres" in command or b"redis" in command
+    return False
 
 
 class Dev:
@@ -60,7 +73,7 @@ class Dev:
             stderr=subprocess.STDOUT,
         )
         self.folder = folder
-        RUNNING.append(self.process)
+        RUNNING.append((self.process, folder))
 
     async def ready(self) -> tuple[str, dict[str, str]]:
         async def printed() -> str | None:

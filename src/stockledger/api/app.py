@@ -7,11 +7,12 @@ import contextlib
 import functools
 import gc
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -111,6 +112,10 @@ def create_app(
     return app
 
 
+STOP_SECONDS = 10.0
+log = structlog.get_logger()
+
+
 @dataclass(frozen=True, slots=True)
 class Roles:
     """Which elected background roles this process stands for."""
@@ -162,10 +167,20 @@ async def _background(
     try:
         yield
     finally:
-        for task in tasks:
-            task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
+        await _stop(tasks)
+
+
+async def _stop(tasks: list[asyncio.Task[Any]]) -> None:
+    """Cancel the background tasks and wait for them, at most STOP_SECONDS: a task stuck in
+    its cleanup is logged by name and left behind, so the process still shuts down."""
+    for task in tasks:
+        task.cancel()
+    _, stuck = await asyncio.wait(tasks, timeout=STOP_SECONDS)
+    for task in stuck:
+        log.warning("background task did not stop", task=task.get_name(), waited=STOP_SECONDS)
+    for task in tasks:
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            log.error("background task failed", task=task.get_name(), error=repr(task.exception()))
 
 
 def _operations(app: FastAPI, settings: Settings) -> None:
