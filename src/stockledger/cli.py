@@ -703,6 +703,11 @@ def dev(
         url = f"http://{settings.host}:{port}"
         console.print(f"[bold green]stockledger[/bold green] on {url}  (docs: {url}/docs)")
         console.print(f"ops console: {url}/ui/  (sign in with a key below)")
+        console.print(
+            "for the CLI (stockledger report, export, verify), in another shell: "
+            f"export STOCKLEDGER_DATABASE_URL={settings.require_database_url()}",
+            soft_wrap=True,
+        )
         if generated_audit_key:
             console.print(f"audit key (STOCKLEDGER_AUDIT_KEY) in {data_dir / 'audit-key'}")
         for key in settings.parsed_api_keys():

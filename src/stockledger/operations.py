@@ -185,8 +185,9 @@ def render_report(report: DriftReport, console: Console) -> None:
     console.print(compared)
     if report.ok and report.complete:
         console.print(
-            "[bold green]no drift[/bold green]: projections, conservation, reserved "
-            "totals and the append-only guard all check out"
+            "[bold green]no drift[/bold green]: projections, conservation, values (cost "
+            "layers, recorded costs, stock_values), reserved totals and the append-only "
+            "guard all check out"
         )
         return
     if report.ok:

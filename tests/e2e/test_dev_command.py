@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ..support import eventually
+from ..support import eventually, run_cli
 
 
 def _alive(pid: int) -> bool:
@@ -128,6 +128,14 @@ async def test_dev_runs_everything_stops_cleanly_and_recovers_from_a_crash(
             return bool(got.headers.get("X-Stock-Source") == "redis")
 
         await eventually(from_redis, within=30, what="dev's pipeline projected to redis")
+    # the printed database URL is what the CLI needs to read the same ledger
+    dsn = re.search(r"export STOCKLEDGER_DATABASE_URL=(\S+)", first.log.read_text())
+    assert dsn is not None
+    worth = await asyncio.to_thread(
+        run_cli, "report", "valuation", "--warehouse", "WH-A", STOCKLEDGER_DATABASE_URL=dsn[1]
+    )
+    assert worth.returncode == 0, worth.stderr
+    assert json.loads(worth.stdout)["totals"]["value"] == "7.5000"  # 5 @ 1.50
     children = _service_pids(folder)
     assert len(children) == 3  # postgres, redis, kafka
     first.process.send_signal(signal.SIGTERM)

@@ -7,6 +7,7 @@ import asyncio
 import functools
 import subprocess
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from stockledger.config import Settings
@@ -173,3 +174,50 @@ async def test_migrate_fills_read_models_added_after_their_events(
         assert alert["kind"] == "stock_out"
         again = await asyncio.to_thread(cli, pipe.settings, "migrate")  # filled once only
         assert "filled" not in again.stdout + again.stderr
+
+
+async def test_verify_checks_every_stream_value_against_its_events(
+    new_database: Callable[[], str], kafka_broker: str, redis_server: str, ids: Any
+) -> None:
+    """A stock_values row that no longer sums to the fold, and a recorded cost the rules do
+    not give, are both drift (exit 1), named with their stream."""
+    async with start_pipeline(new_database, kafka_broker, redis_server) as pipe:
+        sku = ids("VALUED")
+        stream = f"stock:{sku}:WH-A"
+        await pipe.api.receive(sku, "WH-A", 10, unitCost="2.00")
+        await pipe.api.receive(sku, "WH-A", 10, unitCost="3.00")
+        shipment = {
+            "shipmentId": ids("SHIP"),
+            "orderId": ids("ORDER"),
+            "lines": [{"sku": sku, "warehouseId": "WH-A", "quantity": 15}],
+        }
+        shipped = await pipe.api.post("/v1/shipments", shipment)
+        assert shipped.status_code == 201, shipped.text
+        assert Decimal(shipped.json()["events"][0]["data"]["lines"][0]["cost"]) == 35
+        await pipe.wait_caught_up()
+        clean = await asyncio.to_thread(cli, pipe.settings, "verify")
+        assert clean.returncode == 0, clean.stdout + clean.stderr
+        assert "values" in clean.stderr  # the success line names the value checks
+
+        async def verify_finds(check: str) -> None:
+            found = await asyncio.to_thread(cli, pipe.settings, "verify")
+            report = found.stdout + found.stderr
+            assert found.returncode == 1, report
+            assert check in report
+            assert stream in report
+
+        first = "SELECT min(position) FROM stock_values WHERE stream_id = $1"
+        tamper = f"UPDATE stock_values SET d_value = d_value + 1 WHERE position = ({first})"
+        await pipe.pool.execute(tamper, stream)
+        await verify_finds("stock values")
+        await pipe.pool.execute(tamper.replace("+ 1", "- 1"), stream)
+
+        async with pipe.pool.acquire() as conn, conn.transaction():
+            await conn.execute("ALTER TABLE events DISABLE TRIGGER events_no_update_delete")
+            await conn.execute(
+                "UPDATE events SET data = jsonb_set(data, '{lines,0,cost}', '\"30.00\"') "
+                "WHERE stream_id = $1 AND type = 'StockShipped'",
+                stream,
+            )
+            await conn.execute("ALTER TABLE events ENABLE TRIGGER events_no_update_delete")
+        await verify_finds("recorded cost")
