@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -85,3 +85,13 @@ class TcpProxy:
             dst.close()
 
         await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
+
+
+async def edit_events(conn: Any, *statements: tuple[Any, ...]) -> None:
+    """What a database superuser could do to the ledger: switch the append-only trigger off,
+    run each `(sql, *args)`, switch it back on, in one transaction on the asyncpg `conn`."""
+    async with conn.transaction():
+        await conn.execute("ALTER TABLE events DISABLE TRIGGER events_no_update_delete")
+        for sql, *args in statements:
+            await conn.execute(sql, *args)
+        await conn.execute("ALTER TABLE events ENABLE TRIGGER events_no_update_delete")

@@ -9,6 +9,7 @@ import uuid
 import asyncpg
 from playwright.sync_api import expect
 
+from ..support import edit_events
 from .conftest import Api, Console, in_thread
 
 
@@ -18,14 +19,8 @@ def _edit_second_event(database: str, stream: str) -> None:
     async def edit() -> None:
         conn = await asyncpg.connect(database)
         try:
-            async with conn.transaction():
-                await conn.execute("ALTER TABLE events DISABLE TRIGGER events_no_update_delete")
-                await conn.execute(
-                    "UPDATE events SET data = jsonb_set(data, '{quantity}', '400') "
-                    "WHERE stream_id = $1 AND version = 2",
-                    stream,
-                )
-                await conn.execute("ALTER TABLE events ENABLE TRIGGER events_no_update_delete")
+            edit = "UPDATE events SET data = jsonb_set(data, '{quantity}', '400') "
+            await edit_events(conn, (edit + "WHERE stream_id = $1 AND version = 2", stream))
         finally:
             await conn.close()
 

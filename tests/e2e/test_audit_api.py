@@ -18,6 +18,7 @@ from stockledger.api.app import create_app
 from stockledger.config import Settings
 from tests.databases import Ledgers, ledgers
 
+from ..support import edit_events
 from .conftest import API_KEYS, Api, auth
 
 __all__ = ["ledgers"]  # the fixture
@@ -158,14 +159,9 @@ async def test_checkpoints_are_signed_listed_and_tampering_is_reported(
 
     conn = await asyncpg.connect(url)  # a superuser edits version 2's payload
     try:
-        async with conn.transaction():
-            await conn.execute("ALTER TABLE events DISABLE TRIGGER events_no_update_delete")
-            await conn.execute(
-                "UPDATE events SET data = jsonb_set(data, '{quantity}', '20') "
-                "WHERE stream_id = $1 AND version = 2",
-                f"stock:{sku}:WH-A",
-            )
-            await conn.execute("ALTER TABLE events ENABLE TRIGGER events_no_update_delete")
+        edit = "UPDATE events SET data = jsonb_set(data, '{quantity}', '20') "
+        where = "WHERE stream_id = $1 AND version = 2"
+        await edit_events(conn, (edit + where, f"stock:{sku}:WH-A"))
     finally:
         await conn.close()
     report = (await api.get("/v1/audit/verify", role="admin")).json()

@@ -13,7 +13,6 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
-import httpx
 import orjson
 import pytest
 
@@ -237,15 +236,6 @@ async def test_a_cursor_of_another_report_is_422(api: Api, known: Known) -> None
     assert cursor is not None
     response = await api.get(PATH, role="auditor", after=cursor, **MARCH)
     assert_problem(response, 422, "validation-error")
-
-
-async def test_who_may_read_turnover(client: httpx.AsyncClient) -> None:
-    assert_problem(await client.get(PATH, params=MARCH), 401, "unauthorized")
-    orders = await client.get(PATH, params=MARCH, headers={"Authorization": "Bearer k-orders"})
-    assert_problem(orders, 403, "forbidden")
-    for role in ("warehouse", "auditor", "admin"):
-        response = await client.get(PATH, params=MARCH, headers={"X-API-Key": f"k-{role}"})
-        assert response.status_code == 200, response.text
 
 
 async def test_the_cli_writes_the_same_report(

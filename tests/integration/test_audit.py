@@ -26,6 +26,7 @@ from stockledger.store.hashchain import canonical, chain
 from stockledger.store.records import StreamWrite
 from tests.databases import Ledgers, ledgers
 
+from ..support import edit_events
 from .test_event_store import event
 
 __all__ = ["ledgers"]  # the fixture
@@ -80,11 +81,8 @@ async def until_checkpoint_covers(ledger: Ledger, events: int) -> None:
 
 async def tamper(ledger: Ledger, *statements: tuple[Any, ...]) -> None:
     """What a database superuser could do: switch the append-only trigger off, edit, back on."""
-    async with ledger.pool.acquire() as conn, conn.transaction():
-        await conn.execute("ALTER TABLE events DISABLE TRIGGER events_no_update_delete")
-        for sql, *args in statements:
-            await conn.execute(sql, *args)
-        await conn.execute("ALTER TABLE events ENABLE TRIGGER events_no_update_delete")
+    async with ledger.pool.acquire() as conn:
+        await edit_events(conn, *statements)
 
 
 def found(report: IntegrityReport) -> list[tuple[str, str | None, int | None]]:

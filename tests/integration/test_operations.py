@@ -12,7 +12,7 @@ from typing import Any
 
 from stockledger.config import Settings
 
-from ..support import run_cli
+from ..support import edit_events, run_cli
 from .pipeline import start_pipeline
 
 
@@ -212,12 +212,9 @@ async def test_verify_checks_every_stream_value_against_its_events(
         await verify_finds("stock values")
         await pipe.pool.execute(tamper.replace("+ 1", "- 1"), stream)
 
-        async with pipe.pool.acquire() as conn, conn.transaction():
-            await conn.execute("ALTER TABLE events DISABLE TRIGGER events_no_update_delete")
-            await conn.execute(
-                "UPDATE events SET data = jsonb_set(data, '{lines,0,cost}', '\"30.00\"') "
-                "WHERE stream_id = $1 AND type = 'StockShipped'",
-                stream,
+        edit = "UPDATE events SET data = jsonb_set(data, '{lines,0,cost}', '\"30.00\"') "
+        async with pipe.pool.acquire() as conn:
+            await edit_events(
+                conn, (edit + "WHERE stream_id = $1 AND type = 'StockShipped'", stream)
             )
-            await conn.execute("ALTER TABLE events ENABLE TRIGGER events_no_update_delete")
         await verify_finds("recorded cost")
