@@ -55,6 +55,14 @@ class Api:
     async def get(self, path: str, role: str = "admin", **params: Any) -> httpx.Response:
         return await self.http.get(path, params=params, headers=auth(role))
 
+    async def report(self, path: str, role: str = "auditor", **params: Any) -> dict[str, Any]:
+        """A report's JSON body (200), its X-As-Of-Position header checked against it."""
+        response = await self.get(path, role=role, **params)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        assert response.headers["X-As-Of-Position"] == str(body["asOfPosition"])
+        return body
+
     async def receive(
         self, sku: str, wh: str, qty: int, expect: int = 201, **extra: Any
     ) -> httpx.Response:

@@ -95,11 +95,7 @@ def iso(day: int, month: int = 1, hour: int = 0) -> str:
 
 
 async def report(api: Api, role: str = "auditor", **params: Any) -> dict[str, Any]:
-    response = await api.get(PATH, role=role, **params)
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    assert response.headers["X-As-Of-Position"] == str(body["asOfPosition"])
-    return body
+    return await api.report(PATH, role, **params)
 
 
 async def test_weeks_of_a_known_ledger(api: Api, known: Known) -> None:

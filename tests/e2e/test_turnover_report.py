@@ -63,11 +63,7 @@ async def known(pool: asyncpg.Pool[Any]) -> Known:
 
 
 async def report(api: Api, role: str = "auditor", **params: Any) -> dict[str, Any]:
-    response = await api.get(PATH, role=role, **params)
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    assert response.headers["X-As-Of-Position"] == str(body["asOfPosition"])
-    return body
+    return await api.report(PATH, role, **params)
 
 
 def by_sku(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
