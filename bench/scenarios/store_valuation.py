@@ -88,6 +88,31 @@ async def run(context: Context) -> list[Result]:
                 met=figure <= GOAL_SECONDS and rate >= rate_ceiling,
             )
         )
+        with Timer() as walked:
+            first = await valuations.inventory(pool, AT, as_of, limit=1000)
+            rows, last, pages = len(first.rows), first.next, 1
+            while last is not None:
+                page, last = await valuations.inventory_page(
+                    pool, AT, as_of, after=last, limit=1000
+                )
+                rows, pages = rows + len(page), pages + 1
+        with Timer() as streamed:
+            whole = sum([1 async for _ in valuations.inventory_rows(pool, AT, as_of)])
+        context.console.print(f"{pages} pages {walked.seconds:.2f} s, one statement "
+                              f"{streamed.seconds:.2f} s")  # fmt: skip
+        results.append(
+            Result(
+                scenario=f"V1 the whole inventory walked in {pages} pages of 1,000 rows (the "
+                "first with the totals, then `inventory_page`, as an HTTP client pages "
+                "GET /v1/valuation, no HTTP)",
+                figure=f"{walked.seconds:.2f} s ({rows:,} rows; {load})",
+                ceiling=f"{streamed.seconds:.2f} s (every row from one statement, "
+                f"`inventory_rows`: {whole:,} rows, the CLI's way)",
+                ratio=streamed.seconds / walked.seconds,
+                goal=f"<= {GOAL_SECONDS:.0f} s",
+                met=walked.seconds <= GOAL_SECONDS and rows == whole,
+            )
+        )
         with Timer() as took:
             cogs = await valuations.cogs(pool, SINCE, UNTIL, as_of)
         with Timer() as turned:

@@ -9,7 +9,7 @@ started, or the one asked for), so a report can be reproduced.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,6 +21,7 @@ from .domain.events import from_data
 from .domain.state import Levels, StockState, initial_state, step_stock
 from .domain.streams import like_prefix, stock_stream
 from .domain.valuation import ZERO, rounded, text
+from .reads import StockReader
 from .store.event_store import VALUES_SQL, value_rows
 from .store.records import ValueRow, worth_a_row
 from .store.snapshots import LAYERS, StateLoader, state_to_json
@@ -111,7 +112,8 @@ def stream_body(state: StockState, at: datetime) -> dict[str, Any]:
 
 # -- the whole inventory ----------------------------------------------------------------------
 
-_INVENTORY = """
+# $1 at, $2 asOfPosition: every stream with units or value then, by stream id
+_HELD = """
 WITH sums AS (
     SELECT stream_id, sum(d_on_hand)::bigint AS on_hand, sum(d_in_transit)::bigint AS in_transit,
            sum(d_damaged)::bigint AS damaged, sum(d_value) AS value,
@@ -123,7 +125,11 @@ WITH sums AS (
     SELECT * FROM sums
     WHERE on_hand <> 0 OR in_transit <> 0 OR damaged <> 0 OR value <> 0
        OR in_transit_value <> 0 OR damaged_value <> 0
-), totals AS (
+)"""
+_BY_STREAM = " SELECT * FROM held ORDER BY stream_id"
+_INVENTORY = (
+    _HELD
+    + """, totals AS (
     SELECT count(*) AS streams, COALESCE(sum(value), 0) AS value,
            COALESCE(sum(in_transit_value), 0) AS in_transit_value,
            COALESCE(sum(damaged_value), 0) AS damaged_value,
@@ -139,6 +145,7 @@ LEFT JOIN LATERAL (
 ) p ON true
 ORDER BY p.stream_id
 """
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +183,51 @@ async def inventory(
         "damagedValue": text(first["total_damaged_value"]),
     }
     return Inventory(rows, totals, page[-1]["stream_id"] if more else None)
+
+
+async def inventory_page(
+    pool: asyncpg.Pool[Any],
+    at: datetime,
+    as_of: int,
+    *,
+    warehouse_id: str | None = None,
+    after: str = "",
+    limit: int = 100,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The `limit` rows after the stream id `after` (and the last one's id when more follow),
+    without the totals: a later page of `inventory`. It sums only the next streams in id order
+    (a loose index scan finds them, as the movements report's pages do), widening the range
+    while it holds too few streams with units or value."""
+    reader = StockReader(pool)
+    pattern = like_prefix("stock:")
+    span = limit + 1 if warehouse_id is None else 4 * (limit + 1)
+    found: list[Any] = []
+    low = after
+    while len(found) <= limit:
+        streams = await reader.streams_after(pattern, low, span)
+        if not streams:
+            break
+        where, args = stream_filter(None, warehouse_id, "stream_id", 5)
+        sql = _HELD.format(streams=f"stream_id > $3 AND stream_id <= $4 AND {where}")
+        found += await pool.fetch(sql + _BY_STREAM, at, as_of, low, streams[-1], *args)
+        if len(streams) < span:
+            break
+        low, span = streams[-1], min(span * 2, 16_384)
+    page = found[:limit]
+    more = len(found) > limit
+    return [inventory_row(r) for r in page], page[-1]["stream_id"] if more else None
+
+
+async def inventory_rows(
+    pool: asyncpg.Pool[Any], at: datetime, as_of: int, *, warehouse_id: str | None = None
+) -> AsyncIterator[dict[str, Any]]:
+    """Every row of `inventory` in order from one statement, streamed (the CLI): the pages'
+    rows without computing the totals again for each."""
+    streams, args = stream_filter(None, warehouse_id, "stream_id", 3)
+    sql = _HELD.format(streams=streams) + _BY_STREAM
+    async with pool.acquire() as conn, conn.transaction(readonly=True):
+        async for record in conn.cursor(sql, at, as_of, *args, prefetch=2_000):
+            yield inventory_row(record)
 
 
 def inventory_row(r: Any) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import orjson
 import pytest
 
 from stockledger.domain import commands as c
+from stockledger.reports.tables import encode_cursor
 from stockledger.reports.turnover import COLUMNS
 
 from ..support import run_cli
@@ -224,7 +225,10 @@ async def test_invalid_parameters_are_422(api: Api, params: dict[str, Any], says
     assert says in response.text
 
 
-async def test_a_cursor_of_another_report_is_422(api: Api, known: Known) -> None:
+async def test_a_cursor_of_another_report_or_forged_is_422(api: Api, known: Known) -> None:
+    forged = encode_cursor("turnover", known.sku, 1, "2025-03-31T00:00:00")  # no offset
+    response = await api.get(PATH, role="auditor", after=forged, **MARCH)
+    assert_problem(response, 422, "validation-error")
     movements = await api.get(
         "/v1/reports/movements", role="auditor", limit=1, warehouseId=known.a, **MARCH
     )

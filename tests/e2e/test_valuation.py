@@ -267,14 +267,24 @@ async def test_the_whole_inventory_in_one_query_with_totals_paging_and_csv(
     assert body["totals"]["value"] == "37.5000"  # 15 units @ 2.50
     assert int(taken.headers["X-As-Of-Position"]) == body["asOfPosition"]
     rows, after = list(body["rows"]), body["next"]
+    await _receive(api, skus[-1], wh, 50, "9.00")  # after the first page: the walk ignores it
     while after:
-        page = await api.get("/v1/valuation", warehouseId=wh, limit=2, after=after)
-        rows += page.json()["rows"]
-        after = page.json()["next"]
+        page = (await api.get("/v1/valuation", warehouseId=wh, limit=2, after=after)).json()
+        assert (page["at"], page["asOfPosition"], page["totals"]) == (
+            body["at"],
+            body["asOfPosition"],
+            body["totals"],
+        )
+        rows += page["rows"]
+        after = page["next"]
     assert sorted((r["sku"], r["onHand"], r["value"]) for r in rows) == sorted(
         (sku, n + 1, f"{Decimal('2.50') * (n + 1):.4f}") for n, sku in enumerate(skus)
     )
     pinned = body["asOfPosition"]
+    second = body["next"]
+    for params in ({"at": "2026-01-01"}, {"asOfPosition": pinned - 1}):
+        response = await api.get("/v1/valuation", after=second, **params)
+        assert response.status_code == 422, response.text  # not the cursor's instant/position
     await _receive(api, skus[0], wh, 100, "1.00")
     again = await api.get("/v1/valuation", warehouseId=wh, asOfPosition=pinned)
     assert again.json()["totals"]["value"] == "37.5000"  # reproduced at the same position
@@ -294,6 +304,7 @@ async def test_bad_requests_get_a_problem_and_orders_may_not_read(api: Api) -> N
         ("/v1/valuation/SKU-1/WH-A", {"at": "yesterday"}, "admin", 422),
         ("/v1/valuation", {"limit": 0}, "admin", 422),
         ("/v1/valuation", {"after": "nope"}, "admin", 422),
+        ("/v1/valuation", {"after": "stock:A:B"}, "admin", 422),  # an id, not a cursor
         ("/v1/valuation", {"asOfPosition": 2**62}, "admin", 422),
         ("/v1/reports/cogs", {"from": "2026-11-02", "to": "2026-11-01"}, "admin", 422),
         ("/v1/reports/cogs", {"to": "2026-11-01"}, "admin", 422),

@@ -19,7 +19,6 @@ from fastapi.responses import Response
 from pydantic import Field
 
 from ..domain.streams import parse_stock_stream
-from ..domain.valuation import rounded, text
 from ..reports.movements import COLUMNS as MOVEMENT_COLUMNS
 from ..reports.movements import MovementQuery, RowKey, movement_page
 from ..reports.periods import Granularity, PeriodError
@@ -340,7 +339,10 @@ async def turnover(
             after, cursor_as_of, ended = decode_cursor(
                 TURNOVER_CURSOR, window.after, (str, int, str)
             )
-            until = min(window.until, datetime.fromisoformat(ended))
+            ended_at = datetime.fromisoformat(ended)
+            if ended_at.tzinfo is None:
+                raise ValueError("a window's end has an offset")
+            until = min(window.until, ended_at)
         except (CursorError, ValueError):
             raise Problem(422, "validation-error", "after is not a cursor of this report") from None
     try:
@@ -352,10 +354,4 @@ async def turnover(
     cursor = (
         None if last is None else encode_cursor(TURNOVER_CURSOR, last, as_of, until.isoformat())
     )
-    head = {
-        "from": window.since.isoformat(),
-        "to": until.isoformat(),
-        "days": text(rounded(query.days)),
-        "warehouseId": warehouse_id,
-    }
-    return report_response(request, head, rows, TURNOVER_COLUMNS, as_of, cursor)
+    return report_response(request, query.head(), rows, TURNOVER_COLUMNS, as_of, cursor)

@@ -7,11 +7,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from .. import valuations
-from ..reports.tables import columns_of
+from ..domain.streams import parse_stock_stream
+from ..reports.tables import CursorError, columns_of, decode_cursor, encode_cursor
 from . import schemas as s
 from .deps import ServicesDep
 from .exports import pinned_position
@@ -87,27 +89,66 @@ async def inventory_valuation(
     at: At = None,
     warehouse_id: Annotated[s.Id | None, Query(alias="warehouseId")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    after: Annotated[str | None, Query(max_length=200, description="`next` of a page")] = None,
+    after: Annotated[
+        str | None,
+        Query(pattern=r"^[A-Za-z0-9_-]{1,2048}$", description="`next` of a page (opaque)"),
+    ] = None,
     as_of_position: AsOf = None,
 ) -> Response:
     """Every SKU in every warehouse with stock or value at `at`: onHand, value, unitCost,
     inTransit(Value), damaged(Value); `totals` over all of them (not just this page). One
     set-based query over the per-event value deltas. Paged by `next` (rows in byte order of
-    `sku:warehouseId`); CSV gives the page's rows."""
-    when = at or datetime.now(UTC)
-    as_of = await pinned_position(services, as_of_position, "a valuation")
-    cursor = ""
-    if after is not None:
-        if after.count(":") != 2 or not after.startswith("stock:"):
-            raise Problem(422, "validation-error", "after is not a `next` of this listing")
-        cursor = after
-    found = await valuations.inventory(
-        services.pool, when, as_of, warehouse_id=warehouse_id, after=cursor, limit=limit
-    )
-    head = {"at": when.isoformat(), "totals": found.totals}
+    `stock:{sku}:{warehouseId}`), which keeps the first page's `at`, asOfPosition and totals,
+    so a walk reads one ledger; later pages sum only their own streams. CSV gives the page's
+    rows."""
+    if after is None:
+        when = at or datetime.now(UTC)
+        as_of = await pinned_position(services, as_of_position, "a valuation")
+        found = await valuations.inventory(
+            services.pool, when, as_of, warehouse_id=warehouse_id, limit=limit
+        )
+        rows, totals, last = found.rows, found.totals, found.next
+    else:
+        stream, as_of, when, totals = _resume(after, at, as_of_position)
+        rows, last = await valuations.inventory_page(
+            services.pool, when, as_of, warehouse_id=warehouse_id, after=stream, limit=limit
+        )
+    cursor = None
+    if last is not None:
+        cursor = encode_cursor(
+            INVENTORY_CURSOR, last, as_of, when.isoformat(), orjson.dumps(totals).decode()
+        )
+    head = {"at": when.isoformat(), "totals": totals}
     return report_response(
-        request, head, found.rows, valuations.INVENTORY_COLUMNS, as_of, found.next, "valuation"
+        request, head, rows, valuations.INVENTORY_COLUMNS, as_of, cursor, "valuation"
     )
+
+
+INVENTORY_CURSOR = "valuation"
+
+
+def _resume(
+    after: str, at: datetime | None, as_of_position: int | None
+) -> tuple[str, int, datetime, dict[str, Any]]:
+    """A later page's stream id, asOfPosition, instant and totals, from its cursor; 422 when
+    it is not one, or the parameters ask for another instant or position than it holds."""
+    try:
+        stream, as_of, moment, totals_json = decode_cursor(
+            INVENTORY_CURSOR, after, (str, int, str, str)
+        )
+        parse_stock_stream(stream)
+        when = datetime.fromisoformat(moment)
+        totals = orjson.loads(totals_json)
+        if when.tzinfo is None or not isinstance(totals, dict):
+            raise ValueError("not a cursor of this listing")
+    except (CursorError, ValueError):
+        raise Problem(422, "validation-error", "after is not a `next` of this listing") from None
+    for name, given, held in (("at", at, when), ("asOfPosition", as_of_position, as_of)):
+        if given is not None and given != held:
+            raise Problem(
+                422, "validation-error", f"after is a cursor of {name} {held}, not {given}"
+            )
+    return stream, as_of, when, totals
 
 
 @router.get("/reports/cogs", responses={**_csv_content("cost of goods sold"), **_ERRORS})

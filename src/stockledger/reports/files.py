@@ -17,7 +17,6 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from .. import valuations
 from ..audit.exports import horizon
 from ..config import Settings
-from ..domain.valuation import rounded, text
 from ..wiring import open_services
 from .movements import COLUMNS as MOVEMENT_COLUMNS
 from .movements import MovementQuery, movement_rows
@@ -134,12 +133,7 @@ def movements_job(query: MovementQuery) -> ReportJob:
 
 def turnover_job(query: TurnoverQuery) -> ReportJob:
     async def head(_pool: asyncpg.Pool[Any], _as_of: int) -> dict[str, Any]:
-        return {
-            "from": query.since.isoformat(),
-            "to": query.until.isoformat(),
-            "days": text(rounded(query.days)),
-            "warehouseId": query.warehouse_id,
-        }
+        return query.head()
 
     return ReportJob(
         "turnover", TURNOVER_COLUMNS, head, lambda pool, as_of: turnover_rows(pool, query, as_of)
@@ -153,15 +147,8 @@ def valuation_job(at: datetime, warehouse_id: str | None) -> ReportJob:
         first = await valuations.inventory(pool, at, as_of, warehouse_id=warehouse_id, limit=1)
         return {"at": at.isoformat(), "totals": first.totals}
 
-    async def rows(pool: asyncpg.Pool[Any], as_of: int) -> AsyncIterator[dict[str, Any]]:
-        after: str | None = ""
-        while after is not None:
-            page = await valuations.inventory(
-                pool, at, as_of, warehouse_id=warehouse_id, after=after, limit=CHUNK
-            )
-            for row in page.rows:
-                yield row
-            after = page.next
+    def rows(pool: asyncpg.Pool[Any], as_of: int) -> AsyncIterator[dict[str, Any]]:
+        return valuations.inventory_rows(pool, at, as_of, warehouse_id=warehouse_id)
 
     return ReportJob("valuation", valuations.INVENTORY_COLUMNS, head, rows)
 

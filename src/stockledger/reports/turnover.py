@@ -94,6 +94,15 @@ class TurnoverQuery:
     def days(self) -> Decimal:
         return self.seconds / DAY
 
+    def head(self) -> dict[str, Any]:
+        """The report's fields before its rows (HTTP and CLI)."""
+        return {
+            "from": self.since.isoformat(),
+            "to": self.until.isoformat(),
+            "days": text(rounded(self.days)),
+            "warehouseId": self.warehouse_id,
+        }
+
 
 def _statement(
     query: TurnoverQuery, as_of: int, after: str, limit: int | None
