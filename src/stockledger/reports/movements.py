@@ -97,16 +97,21 @@ WITH moves AS (
     -- n = 0: everything before `from` (the opening); n = 1..: the period holding recordedAt
     SELECT e.stream_id,
            CASE WHEN e.recorded_at < $1 THEN 0 ELSE width_bucket(e.recorded_at, $3) END AS n,
-           count(*) AS events, {level_sums},
+           sum(e.counted) AS events, {level_sums},
            {moved}
     FROM (
-        -- the columns the groups need (not `data`: the sort or hash of the groups stays narrow)
+        -- the columns the groups need, all in events_stream_recorded (an index-only scan)
         SELECT e.stream_id, e.recorded_at, e.type, e.d_on_hand, e.d_reserved, e.d_in_transit,
-               e.d_damaged,
-               CASE WHEN e.type = 'StockReturned' AND e.data ->> 'condition' = 'dispose'
-                    THEN (e.data ->> 'quantity')::int END AS disposed
+               e.d_damaged, NULL::int AS disposed, 1 AS counted
         FROM events e
         WHERE e.recorded_at < $2 AND e.position <= $5 AND {streams}
+        UNION ALL
+        -- disposals, the one figure in an event's data: the returns alone (events_returns),
+        -- counted as no further event
+        SELECT e.stream_id, e.recorded_at, 'disposal', 0, 0, 0, 0, (e.data ->> 'quantity')::int, 0
+        FROM events e
+        WHERE e.type = 'StockReturned' AND e.data ->> 'condition' = 'dispose'
+          AND e.recorded_at < $2 AND e.position <= $5 AND {streams}
     ) e
     GROUP BY 1, 2
 ), grid AS (
@@ -254,11 +259,13 @@ async def movement_page(
 
     A page reads only the streams it needs: the next streams in id order come from a loose
     index scan (`StockReader.streams_after`), enough for `limit` rows if each had a row in every
-    period, and the report's statement runs on that range of stream ids; a range that gives
+    period (and an eighth more, for streams without any), and the report's statement runs on
+    that range of stream ids, an index-only scan of events_stream_recorded; a range that gives
     too few rows (streams without stock or activity then) is followed by a wider one."""
     reader = StockReader(pool)
     pattern = like_prefix(query.stream_prefix)
-    span = max(8, -(-(limit + 1) // len(query.spans)))
+    # enough streams for `limit` rows and a few streams without any (one range per page, mostly)
+    span = max(8, -(-(limit + 1 + limit // 8) // len(query.spans)))
     found: list[asyncpg.Record] = []
     low = after.stream_id if after is not None else ""
     first = True
