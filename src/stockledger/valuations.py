@@ -200,7 +200,9 @@ async def inventory_page(
     while it holds too few streams with units or value."""
     reader = StockReader(pool)
     pattern = like_prefix("stock:")
-    span = limit + 1 if warehouse_id is None else 4 * (limit + 1)
+    # enough streams for `limit` rows and a few without units or value (one range, mostly)
+    span = limit + 1 + limit // 8
+    span = span if warehouse_id is None else 4 * span
     found: list[Any] = []
     low = after
     while len(found) <= limit:
