@@ -141,7 +141,7 @@ SELECT t.streams AS total_streams, t.value AS total_value,
        t.on_hand AS total_on_hand, p.*
 FROM totals t
 LEFT JOIN LATERAL (
-    SELECT * FROM held WHERE stream_id > $3 ORDER BY stream_id LIMIT $4
+    SELECT * FROM held ORDER BY stream_id LIMIT $3
 ) p ON true
 ORDER BY p.stream_id
 """
@@ -161,15 +161,12 @@ async def inventory(
     as_of: int,
     *,
     warehouse_id: str | None = None,
-    after: str = "",
     limit: int = 100,
 ) -> Inventory:
-    """Every stock stream's onHand and value as of `at` (one page of them, by stream id) and
-    the totals of all of them, in one set-based query."""
-    streams, args = stream_filter(None, warehouse_id, "stream_id", 5)
-    records = await pool.fetch(
-        _INVENTORY.format(streams=streams), at, as_of, after, limit + 1, *args
-    )
+    """Every stock stream's onHand and value as of `at`: the first `limit` of them by stream id
+    and the totals of all of them, in one set-based query (`inventory_page` gives the rest)."""
+    streams, args = stream_filter(None, warehouse_id, "stream_id", 4)
+    records = await pool.fetch(_INVENTORY.format(streams=streams), at, as_of, limit + 1, *args)
     first = records[0]
     page = [r for r in records if r["stream_id"] is not None]
     more = len(page) > limit
