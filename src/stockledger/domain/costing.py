@@ -20,6 +20,7 @@ the set-based valuation and COGS queries sum.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -263,3 +264,11 @@ def recorded_figures(event: Event, sku: str, warehouse_id: str) -> dict[str, Any
         case StockReturned() | StockAdjusted():
             return {} if event.cost is None else {"cost": event.cost}
     return {}
+
+
+def method_at(changes: Sequence[tuple[datetime, str | None]], at: datetime) -> Method:
+    """The valuation method an SKU's item had at `at`, from its (recordedAt, valuationMethod)
+    definitions in order (FIFO for an SKU not defined by then): what a v1 receipt, which did
+    not record it, valued by."""
+    known = [method for when, method in changes if when <= at and method]
+    return "moving_average" if known and known[-1] == "moving_average" else "fifo"

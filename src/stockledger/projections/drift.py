@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 
 from ..domain.costing import EMPTY as EMPTY_VALUE
-from ..domain.costing import StockValue, recorded_figures
+from ..domain.costing import StockValue, method_at, recorded_figures
 from ..domain.costing import apply as apply_cost
 from ..domain.events import (
     Event,
@@ -129,6 +129,9 @@ class _Fold:
         self.catalog: dict[str, list[State]] = {}
         # stream -> Σ (onHand, value, inTransitValue, damagedValue) of its stock_values rows
         self.stored_values: dict[str, tuple[Any, ...]] = {}
+        # sku -> its item's (recordedAt, valuationMethod) definitions: item streams are folded
+        # before stock streams (stream id order), and a v1 receipt values by them
+        self.methods: dict[str, list[tuple[Any, str | None]]] = {}
 
     def stock(self, stream_id: str, rows: list[Any]) -> None:
         sku, warehouse_id = parse_stock_stream(stream_id)
@@ -141,7 +144,11 @@ class _Fold:
         value = EMPTY_VALUE
         resolved = True  # no v1 transfer in whose layers only its source knows
         for row in rows:
-            event = from_data(row["type"], row["data"], row["schema_version"])
+            data = row["data"]
+            if row["type"] == "StockReceived" and "valuationMethod" not in data:  # v1
+                method = method_at(self.methods.get(sku, ()), row["recorded_at"])
+                data = {**data, "valuationMethod": method}
+            event = from_data(row["type"], data, row["schema_version"])
             value, move = apply_cost(value, sku, warehouse_id, event, row["recorded_at"])
             resolved = resolved and not (
                 row["schema_version"] == 1
@@ -252,8 +259,12 @@ class _Fold:
         self.reorders[stream_id] = (states, alerts)
 
     def catalog_entry(self, stream_id: str, rows: list[Any]) -> None:
-        """An item's or warehouse's state after each version."""
+        """An item's or warehouse's state after each version (and an item's valuation methods)."""
         state, states = initial_state(stream_id), []
+        if stream_id.startswith("item:"):
+            self.methods[stream_id.removeprefix("item:")] = [
+                (r["recorded_at"], r["data"].get("valuationMethod")) for r in rows
+            ]
         for row in rows:
             state = evolve(
                 state,

@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 from pydantic import TypeAdapter
 
-from ..domain.costing import apply
+from ..domain.costing import apply, method_at
 from ..domain.events import from_data
 from ..domain.state import (
     ItemState,
@@ -163,18 +163,14 @@ class StateLoader:
         """v1 receipts with the valuation method their item had when they were recorded, as a
         v2 receipt records it (FIFO for an SKU never defined)."""
         sku = stream_id.split(":")[1]
-        changes = await (conn or self.pool).fetch(
+        found = await (conn or self.pool).fetch(
             "SELECT recorded_at, data->>'valuationMethod' AS method FROM events "
             "WHERE stream_id = $1 AND data ? 'valuationMethod' ORDER BY version",
             item_stream(sku),
         )
-
-        def method_at(at: datetime) -> str:
-            known = [r["method"] for r in changes if r["recorded_at"] <= at and r["method"]]
-            return known[-1] if known else "fifo"
-
+        changes = [(r["recorded_at"], r["method"]) for r in found]
         return [
-            replace(e, data={**e.data, "valuationMethod": method_at(e.recorded_at)})
+            replace(e, data={**e.data, "valuationMethod": method_at(changes, e.recorded_at)})
             if _unvalued_receipt(e)
             else e
             for e in tail
