@@ -67,12 +67,14 @@ def _history() -> MemoryLedger:
     return ledger
 
 
-async def _write(url: str, ledger: MemoryLedger, *, as_v1: bool) -> None:
+async def _write(url: str, ledger: MemoryLedger, *, as_v1: bool, upgraded_at: int = 0) -> None:
+    """The ledger's events, as v1 when `as_v1` up to the `upgraded_at`-th (0: all of them) and
+    as v2 from there (a ledger upgraded midway)."""
     pool = await create_pool(url)
     try:
         store = EventStore(pool)
         states: dict[str, State] = {}
-        for stream_id, event, at in ledger.log:
+        for n, (stream_id, event, at) in enumerate(ledger.log):
             state: State = states.get(stream_id) or initial_state(stream_id)
             data, version, move = to_data(event), SCHEMA_VERSIONS[event.TYPE], None
             after: State
@@ -80,7 +82,7 @@ async def _write(url: str, ledger: MemoryLedger, *, as_v1: bool) -> None:
                 after, move = step_stock(state, event, at)
             else:
                 after = evolve(state, event, at)
-            if as_v1:
+            if as_v1 and (not upgraded_at or n < upgraded_at):
                 data, version, move = as_written_in(event.TYPE, 1, data), 1, None
             new = NewEvent(
                 uuid4(),
@@ -142,6 +144,29 @@ async def test_a_v1_ledger_values_like_the_same_history_written_as_v2(
         assert Decimal(totals["value"]) > 0
         assert Decimal(cogs["totals"]["costOfGoodsSold"]) > 0
         assert cogs["totals"]["losses"]["lost_in_transit"] != "0.0000"
+
+
+async def test_a_ledger_upgraded_after_a_v1_transfer_verifies_clean(
+    postgres_server: str,
+) -> None:
+    """Upgraded right after a v1 transfer arrived: the v2 events after it record costs from
+    the layers the transfer carried (which only its source knows); verify folds them the same
+    way, so it finds no drift, and the ledger values as if written as v2 throughout."""
+    ledger = _history()
+    arrived = next(
+        n for n, (_, event, _) in enumerate(ledger.log) if event.TYPE == "TransferReceived"
+    )
+    async with fresh_database(postgres_server) as v2, fresh_database(postgres_server) as mixed:
+        await _write(v2, ledger, as_v1=False)
+        await _write(mixed, ledger, as_v1=True, upgraded_at=arrived + 1)
+        pool = await create_pool(mixed)
+        try:
+            await valuations.backfill_stock_values(pool, lambda _: None)
+            found = (await find_drift(pool, None, lambda _: None)).findings
+            assert [f for f in found if "drift" not in f.check and "row" not in f.check] == []
+        finally:
+            await pool.close()
+        assert await _valued(mixed) == await _valued(v2)
 
 
 SEED = SeedPlan(

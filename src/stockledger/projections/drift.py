@@ -27,7 +27,6 @@ from ..domain.events import (
     StockReceived,
     StockReturned,
     StockShipped,
-    TransferDispatched,
     TransferReceived,
     from_data,
 )
@@ -43,7 +42,8 @@ from ..domain.state import (
     evolve_reservation,
     initial_state,
 )
-from ..domain.streams import parse_stock_stream
+from ..domain.streams import parse_stock_stream, stock_stream
+from ..store.snapshots import LAYERS
 from .redis_stock import RedisStock
 from .rows import alert_from_row, catalog_from_row, no_reorder, reorder_from_row
 
@@ -132,8 +132,77 @@ class _Fold:
         # sku -> its item's (recordedAt, valuationMethod) definitions: item streams are folded
         # before stock streams (stream id order), and a v1 receipt values by them
         self.methods: dict[str, list[tuple[Any, str | None]]] = {}
+        # A v1 transfer's layers at its destination are the ones its source's dispatch took.
+        # transfer id -> those layers (wire form), from the source streams folded so far
+        self.carried: dict[str, Any] = {}
+        # stock streams with a v1 transfer in whose source is not folded yet: their rows,
+        # folded once every stream has been read (`finish`)
+        self.deferred: dict[str, list[Any]] = {}
 
     def stock(self, stream_id: str, rows: list[Any]) -> None:
+        """Fold a stock stream and check it, or keep it for `finish` while a v1 transfer into
+        it waits for its source's layers."""
+        waits = any(
+            _arrival_v1(stream_id, row) and row["data"]["transferId"] not in self.carried
+            for row in rows
+        )
+        if waits:
+            self.deferred[stream_id] = rows
+        else:
+            self._stock(stream_id, rows)
+
+    def finish(self) -> None:
+        """Fold the deferred streams: every source is known now (a source that waits itself
+        is folded as far as each transfer needs, `_layers_of`)."""
+        for stream_id in sorted(self.deferred):
+            self._stock(stream_id, self.deferred[stream_id])
+        self.deferred.clear()
+
+    def _data(self, stream_id: str, row: Any) -> dict[str, Any]:
+        """The row's data with what a v1 event left to its stream's context: a receipt's
+        valuation method (its item's then), an arrival's layers (its source's dispatch's)."""
+        data: dict[str, Any] = row["data"]
+        if row["type"] == "StockReceived" and "valuationMethod" not in data:  # v1
+            sku = stream_id.split(":")[1]
+            data = {
+                **data,
+                "valuationMethod": method_at(self.methods.get(sku, ()), row["recorded_at"]),
+            }
+        elif _arrival_v1(stream_id, row):
+            data = {**data, "layers": self._layers_of(data)}
+        return data
+
+    def _layers_of(self, dispatch: dict[str, Any]) -> Any:
+        """The layers a transfer's dispatch took from its source: folded already, or found by
+        folding the (deferred) source up to that dispatch. Transfers into the source before it
+        come first in the ledger, so the recursion ends."""
+        transfer_id = dispatch["transferId"]
+        if transfer_id not in self.carried:
+            source = stock_stream(dispatch["sku"], dispatch["fromWarehouseId"])
+            sku, warehouse_id = parse_stock_stream(source)
+            value = EMPTY_VALUE
+            for row in self.deferred.get(source, ()):
+                event = from_data(row["type"], self._data(source, row), row["schema_version"])
+                value, move = apply_cost(value, sku, warehouse_id, event, row["recorded_at"])
+                self._carry(source, row, move)
+                if transfer_id in self.carried:
+                    break
+        return self.carried.get(transfer_id, [])  # [] only for a source the ledger lacks
+
+    def _carry(self, stream_id: str, row: Any, move: Any) -> None:
+        """Remember the layers a source stream's v1 dispatch took."""
+        data = row["data"]
+        if (
+            row["type"] == "TransferDispatched"
+            and row["schema_version"] == 1  # a v2 destination's copy holds its layers
+            and move.layers is not None
+            and stream_id == stock_stream(data["sku"], data["fromWarehouseId"])
+        ):
+            self.carried[data["transferId"]] = LAYERS.dump_python(
+                move.layers, mode="json", by_alias=True
+            )
+
+    def _stock(self, stream_id: str, rows: list[Any]) -> None:
         sku, warehouse_id = parse_stock_stream(stream_id)
         identity = StockState(sku, warehouse_id)
         levels = Levels()
@@ -142,19 +211,10 @@ class _Fold:
             p: rows_[stream_id][1] for p, rows_ in self.wanted.items() if stream_id in rows_
         }
         value = EMPTY_VALUE
-        resolved = True  # no v1 transfer in whose layers only its source knows
         for row in rows:
-            data = row["data"]
-            if row["type"] == "StockReceived" and "valuationMethod" not in data:  # v1
-                method = method_at(self.methods.get(sku, ()), row["recorded_at"])
-                data = {**data, "valuationMethod": method}
-            event = from_data(row["type"], data, row["schema_version"])
+            event = from_data(row["type"], self._data(stream_id, row), row["schema_version"])
             value, move = apply_cost(value, sku, warehouse_id, event, row["recorded_at"])
-            resolved = resolved and not (
-                row["schema_version"] == 1
-                and isinstance(event, TransferDispatched)
-                and event.to_warehouse_id == warehouse_id
-            )
+            self._carry(stream_id, row, move)
             for name, figure in recorded_figures(event, sku, warehouse_id).items():
                 rule = move.cost if name == "cost" else move.lost
                 if figure != rule:
@@ -181,18 +241,16 @@ class _Fold:
                 at[row["version"]] = levels
         self.totals[sku] += levels.on_hand + levels.in_transit + levels.damaged
         self.reserved[stream_id] = levels.reserved
-        self._check_value(stream_id, levels, value, resolved)
+        self._check_value(stream_id, levels, value)
         latest = rows[-1]["version"] if rows else 0
         for projection, version in versions.items():
             self._compare(projection, stream_id, at.get(version), version, latest)
         for projection in self.wanted.keys() - versions.keys():
             self.report.missing[projection] += 1  # not projected yet (or lost): counted
 
-    def _check_value(
-        self, stream_id: str, levels: Levels, value: StockValue, resolved: bool
-    ) -> None:
-        """Σ layers = onHand, no negative layer, and (unless a v1 transfer's layers came from
-        its source) the stream's stock_values rows add up to the value its events fold to."""
+    def _check_value(self, stream_id: str, levels: Levels, value: StockValue) -> None:
+        """Σ layers = onHand, no negative layer, and the stream's stock_values rows add up to
+        the value its events fold to."""
         on_hand = value.on_hand
         if on_hand.quantity != levels.on_hand:
             self.report.add(
@@ -204,7 +262,7 @@ class _Fold:
             self.report.add("value layers", stream_id, f"a negative layer or value: {on_hand}")
         stored = self.stored_values.get(stream_id, (0, 0, 0, 0))
         folded = (levels.on_hand, on_hand.value, value.in_transit_value, value.damaged)
-        if resolved and tuple(x or 0 for x in stored) != folded:
+        if tuple(x or 0 for x in stored) != folded:
             self.report.add(
                 "stock values",
                 stream_id,
@@ -367,6 +425,7 @@ async def find_drift(
             )
         }
         await _fold_all(conn, fold, report, progress)
+        fold.finish()
         _check_reservations(report, fold, views)
         _check_reorders(report, fold, reorder_views, alert_rows)
         _check_catalog(report, fold, catalog_views)
@@ -427,6 +486,16 @@ def _close(fold: _Fold, stream_id: str, rows: list[Any], report: DriftReport) ->
         fold.reorder(stream_id, rows)
     elif stream_id.startswith(("item:", "warehouse:")):
         fold.catalog_entry(stream_id, rows)
+
+
+def _arrival_v1(stream_id: str, row: Any) -> bool:
+    """A v1 transfer's copy on its destination: without the layers it carried."""
+    data = row["data"]
+    return bool(
+        row["type"] == "TransferDispatched"
+        and "layers" not in data
+        and stream_id == stock_stream(data["sku"], data["toWarehouseId"])
+    )
 
 
 def _check_reservations(report: DriftReport, fold: _Fold, views: dict[str, Any]) -> None:
