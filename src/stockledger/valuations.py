@@ -16,7 +16,6 @@ from typing import Any
 
 import asyncpg
 
-from .domain.costing import Move
 from .domain.events import from_data
 from .domain.state import Levels, StockState, initial_state, step_stock
 from .domain.streams import like_prefix, stock_stream
@@ -24,7 +23,13 @@ from .domain.valuation import ZERO, rounded, text
 from .reads import StockReader
 from .store.event_store import VALUES_SQL, value_rows
 from .store.records import ValueRow, worth_a_row
-from .store.snapshots import LAYERS, StateLoader, state_to_json
+from .store.snapshots import (
+    StateLoader,
+    state_to_json,
+    unresolved_arrival,
+    unvalued_receipt,
+    wire_layers,
+)
 
 LOSS_REASONS = (
     "damage",
@@ -420,10 +425,9 @@ class _Backfill:
             start = initial_state(stream_id)
             assert isinstance(start, StockState)
             state = start
-        if row["type"] == "StockReceived" and "valuationMethod" not in data:
+        if unvalued_receipt(row["type"], data):
             data = {**data, "valuationMethod": self.methods.get(state.sku, "fifo")}
-        arrival = row["type"] == "TransferDispatched" and "layers" not in data
-        if arrival and stream_id == stock_stream(data["sku"], data["toWarehouseId"]):
+        if unresolved_arrival(stream_id, row["type"], data):
             if data["transferId"] not in self.carried:  # its source's copy comes later
                 self.held[stream_id] = [row]
                 self.waiting[data["transferId"]] = stream_id
@@ -438,7 +442,7 @@ class _Backfill:
                 ValueRow(row["position"], stream_id, row["recorded_at"], delta, move)
             )
         if move.layers is not None and row["type"] == "TransferDispatched":
-            self.carried[data["transferId"]] = _wire_layers(move)
+            self.carried[data["transferId"]] = wire_layers(move.layers)
             if (destination := self.waiting.pop(data["transferId"], None)) is not None:
                 self._release(destination)
 
@@ -450,10 +454,6 @@ class _Backfill:
             if stream_id in self.held:  # waits for another transfer: keep the rest behind it
                 self.held[stream_id] += rows[n + 1 :]
                 return
-
-
-def _wire_layers(move: Move) -> list[dict[str, Any]]:
-    return list(LAYERS.dump_python(move.layers or (), mode="json", by_alias=True))
 
 
 async def _write(conn: Any, pending: list[ValueRow]) -> int:

@@ -43,7 +43,7 @@ from ..domain.state import (
     initial_state,
 )
 from ..domain.streams import parse_stock_stream, stock_stream
-from ..store.snapshots import LAYERS
+from ..store.snapshots import unresolved_arrival, unvalued_receipt, wire_layers
 from .redis_stock import RedisStock
 from .rows import alert_from_row, catalog_from_row, no_reorder, reorder_from_row
 
@@ -143,7 +143,8 @@ class _Fold:
         """Fold a stock stream and check it, or keep it for `finish` while a v1 transfer into
         it waits for its source's layers."""
         waits = any(
-            _arrival_v1(stream_id, row) and row["data"]["transferId"] not in self.carried
+            unresolved_arrival(stream_id, row["type"], row["data"])
+            and row["data"]["transferId"] not in self.carried
             for row in rows
         )
         if waits:
@@ -162,13 +163,13 @@ class _Fold:
         """The row's data with what a v1 event left to its stream's context: a receipt's
         valuation method (its item's then), an arrival's layers (its source's dispatch's)."""
         data: dict[str, Any] = row["data"]
-        if row["type"] == "StockReceived" and "valuationMethod" not in data:  # v1
+        if unvalued_receipt(row["type"], data):
             sku = stream_id.split(":")[1]
             data = {
                 **data,
                 "valuationMethod": method_at(self.methods.get(sku, ()), row["recorded_at"]),
             }
-        elif _arrival_v1(stream_id, row):
+        elif unresolved_arrival(stream_id, row["type"], data):
             data = {**data, "layers": self._layers_of(data)}
         return data
 
@@ -198,9 +199,7 @@ class _Fold:
             and move.layers is not None
             and stream_id == stock_stream(data["sku"], data["fromWarehouseId"])
         ):
-            self.carried[data["transferId"]] = LAYERS.dump_python(
-                move.layers, mode="json", by_alias=True
-            )
+            self.carried[data["transferId"]] = wire_layers(move.layers)
 
     def _stock(self, stream_id: str, rows: list[Any]) -> None:
         sku, warehouse_id = parse_stock_stream(stream_id)
@@ -486,16 +485,6 @@ def _close(fold: _Fold, stream_id: str, rows: list[Any], report: DriftReport) ->
         fold.reorder(stream_id, rows)
     elif stream_id.startswith(("item:", "warehouse:")):
         fold.catalog_entry(stream_id, rows)
-
-
-def _arrival_v1(stream_id: str, row: Any) -> bool:
-    """A v1 transfer's copy on its destination: without the layers it carried."""
-    data = row["data"]
-    return bool(
-        row["type"] == "TransferDispatched"
-        and "layers" not in data
-        and stream_id == stock_stream(data["sku"], data["toWarehouseId"])
-    )
 
 
 def _check_reservations(report: DriftReport, fold: _Fold, views: dict[str, Any]) -> None:

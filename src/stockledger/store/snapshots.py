@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -67,23 +67,28 @@ ORDER BY x.stream_id, e.version
 LAYERS: TypeAdapter[tuple[Layer, ...]] = TypeAdapter(tuple[Layer, ...])
 
 
-def _unvalued_receipt(event: RecordedEvent) -> bool:
-    """A v1 receipt: the method its stream values by is not on it."""
+# What a v1 event leaves to its stream's context, for every fold that resolves it (the state
+# loader here, migrate's derivation in valuations.py, verify in projections/drift.py).
+
+
+def unvalued_receipt(type_name: str, data: Mapping[str, Any]) -> bool:
+    """A v1 receipt: the method its stream values by (its item's then) is not on it."""
+    return type_name == "StockReceived" and "valuationMethod" not in data
+
+
+def unresolved_arrival(stream_id: str, type_name: str, data: Mapping[str, Any]) -> bool:
+    """A v1 transfer on its destination's stream: the layers it carries (the ones its
+    source's dispatch took) are not on it."""
     return (
-        event.type == "StockReceived"
-        and event.schema_version == 1
-        and ("valuationMethod" not in event.data)
+        type_name == "TransferDispatched"
+        and "layers" not in data
+        and stream_id == stock_stream(data["sku"], data["toWarehouseId"])
     )
 
 
-def _unresolved_arrival(stream_id: str, event: RecordedEvent) -> bool:
-    """A v1 transfer on its destination's stream: the layers it carries are not on it."""
-    return (
-        event.type == "TransferDispatched"
-        and event.schema_version == 1
-        and "layers" not in event.data
-        and stream_id == stock_stream(event.data["sku"], event.data["toWarehouseId"])
-    )
+def wire_layers(layers: tuple[Layer, ...] | None) -> list[Any]:
+    """Cost layers as an event's data holds them."""
+    return list(LAYERS.dump_python(layers or (), mode="json", by_alias=True))
 
 
 def state_to_json(state: State) -> dict[str, Any]:
@@ -149,9 +154,9 @@ class StateLoader:
             if row["position"] is not None:
                 tails[stream_id].append(RecordedEvent(*list(row.values())[2:]))
         for stream_id, tail in tails.items():
-            if any(_unvalued_receipt(e) for e in tail):
+            if any(unvalued_receipt(e.type, e.data) for e in tail):
                 tails[stream_id] = await self._with_methods(stream_id, tail, conn)
-            if any(_unresolved_arrival(stream_id, e) for e in tail):
+            if any(unresolved_arrival(stream_id, e.type, e.data) for e in tail):
                 tails[stream_id] = [
                     await self._resolved(stream_id, e, conn) for e in tails[stream_id]
                 ]
@@ -171,7 +176,7 @@ class StateLoader:
         changes = [(r["recorded_at"], r["method"]) for r in found]
         return [
             replace(e, data={**e.data, "valuationMethod": method_at(changes, e.recorded_at)})
-            if _unvalued_receipt(e)
+            if unvalued_receipt(e.type, e.data)
             else e
             for e in tail
         ]
@@ -182,7 +187,7 @@ class StateLoader:
         """A v1 transfer's copy on its destination with the layers it carried, as a v2 event
         records them: the source stream's layers its dispatch took, derived by folding the
         source up to that dispatch (upcasting.py)."""
-        if not _unresolved_arrival(stream_id, event):
+        if not unresolved_arrival(stream_id, event.type, event.data):
             return event
         data = event.data
         source = stock_stream(data["sku"], data["fromWarehouseId"])
@@ -204,8 +209,7 @@ class StateLoader:
                     event.recorded_at,
                 )[1]
                 layers = moved.layers or ()
-        wire = LAYERS.dump_python(layers, mode="json", by_alias=True)
-        return replace(event, data={**data, "layers": wire})
+        return replace(event, data={**data, "layers": wire_layers(layers)})
 
     async def save_snapshot(self, stream_id: str, state: State) -> None:
         if state.version == 0 or state.updated_at is None:
