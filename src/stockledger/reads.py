@@ -8,7 +8,7 @@ streams.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -152,6 +152,24 @@ class StockReader:
         after `after`, in order: the keyset pages of the listings."""
         rows = await self.pool.fetch(_STREAMS_AFTER, pattern, after, limit)
         return [r["stream_id"] for r in rows]
+
+    async def stream_ranges(
+        self, pattern: str, after: str, span: int, *, most: int, include_after: bool = False
+    ) -> AsyncIterator[tuple[str, str]]:
+        """Consecutive ranges (low, high] of the stream ids matching `pattern` after `after`,
+        `span` streams each, the span doubling up to `most` after every range: for a page that
+        reads a few streams at a time and widens while it has found too few rows (it stops
+        iterating once it has enough). With `include_after` the first range is [after, high],
+        `after` itself included even when no stream follows it (a page resuming inside it)."""
+        low, first = after, True
+        while True:
+            streams = await self.streams_after(pattern, low, span)
+            if not streams and not (first and include_after):
+                return
+            yield low, streams[-1] if streams else low
+            if len(streams) < span:
+                return
+            low, first, span = streams[-1], False, min(span * 2, most)
 
     async def listing(
         self, sku_prefix: str, warehouse_id: str | None, after: str, limit: int

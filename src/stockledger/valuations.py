@@ -205,18 +205,13 @@ async def inventory_page(
     # enough streams for `limit` rows and a few without units or value (one range, mostly)
     span = limit + 1 + limit // 8
     span = span if warehouse_id is None else 4 * span
+    where, args = stream_filter(None, warehouse_id, "stream_id", 5)
+    sql = _HELD.format(streams=f"stream_id > $3 AND stream_id <= $4 AND {where}") + _BY_STREAM
     found: list[Any] = []
-    low = after
-    while len(found) <= limit:
-        streams = await reader.streams_after(pattern, low, span)
-        if not streams:
+    async for low, high in reader.stream_ranges(pattern, after, span, most=16_384):
+        found += await pool.fetch(sql, at, as_of, low, high, *args)
+        if len(found) > limit:
             break
-        where, args = stream_filter(None, warehouse_id, "stream_id", 5)
-        sql = _HELD.format(streams=f"stream_id > $3 AND stream_id <= $4 AND {where}")
-        found += await pool.fetch(sql + _BY_STREAM, at, as_of, low, streams[-1], *args)
-        if len(streams) < span:
-            break
-        low, span = streams[-1], min(span * 2, 16_384)
     page = found[:limit]
     more = len(found) > limit
     return [inventory_row(r) for r in page], page[-1]["stream_id"] if more else None

@@ -267,16 +267,13 @@ async def movement_page(
     # enough streams for `limit` rows and a few streams without any (one range per page, mostly)
     span = max(8, -(-(limit + 1 + limit // 8) // len(query.spans)))
     found: list[asyncpg.Record] = []
-    low = after.stream_id if after is not None else ""
-    first = True
-    while len(found) <= limit:
-        streams = await reader.streams_after(pattern, low, span)
-        # The cursor's own stream may still have periods after the cursor: the first range
-        # starts at it (inclusive), later ones after the last stream already read.
-        resume = first and after is not None
-        if not streams and not resume:
-            break
-        high = streams[-1] if streams else low
+    # The cursor's own stream may still have periods after the cursor: the first range starts
+    # at it (inclusive), later ones after the last stream already read.
+    resume = after is not None
+    ranges = reader.stream_ranges(
+        pattern, after.stream_id if after else "", span, most=4_096, include_after=resume
+    )
+    async for low, high in ranges:
         sql, args = _statement(query, as_of, low, high, from_low=resume)
         async with reading(pool) as conn:
             records = await conn.fetch(sql, *args)
@@ -284,9 +281,9 @@ async def movement_page(
             records = [r for r in records if (r["stream_id"], r["period_start"]) >
                        (after.stream_id, after.period_start)]  # fmt: skip
         found += records
-        if len(streams) < span:
+        resume = False
+        if len(found) > limit:
             break
-        low, first, span = streams[-1], False, min(span * 2, 4_096)
     page = found[:limit]
     more = len(found) > limit
     return [movement_out(r) for r in page], _key(page[-1]) if more else None
