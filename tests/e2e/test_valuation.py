@@ -14,6 +14,8 @@ import httpx
 import orjson
 import pytest
 
+from stockledger.reports.tables import encode_cursor
+
 from ..support import run_cli
 from . import past_ledger
 from .conftest import Api, auth
@@ -305,6 +307,12 @@ async def test_bad_requests_get_a_problem_and_orders_may_not_read(api: Api) -> N
         ("/v1/valuation", {"limit": 0}, "admin", 422),
         ("/v1/valuation", {"after": "nope"}, "admin", 422),
         ("/v1/valuation", {"after": "stock:A:B"}, "admin", 422),  # an id, not a cursor
+        (
+            "/v1/valuation",
+            {"after": encode_cursor("valuation", "stock:A:B", 1, "2026-01-01T00:00:00", "{}")},
+            "admin",
+            422,
+        ),
         ("/v1/valuation", {"asOfPosition": 2**62}, "admin", 422),
         ("/v1/reports/cogs", {"from": "2026-11-02", "to": "2026-11-01"}, "admin", 422),
         ("/v1/reports/cogs", {"to": "2026-11-01"}, "admin", 422),

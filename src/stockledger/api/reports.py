@@ -22,7 +22,13 @@ from ..domain.streams import parse_stock_stream
 from ..reports.movements import COLUMNS as MOVEMENT_COLUMNS
 from ..reports.movements import MovementQuery, RowKey, movement_page
 from ..reports.periods import Granularity, PeriodError
-from ..reports.tables import CursorError, csv_bytes, decode_cursor, encode_cursor
+from ..reports.tables import (
+    CursorError,
+    csv_bytes,
+    cursor_instant,
+    decode_cursor,
+    encode_cursor,
+)
 from ..reports.turnover import COLUMNS as TURNOVER_COLUMNS
 from ..reports.turnover import TurnoverQuery, turnover_page
 from . import schemas as s
@@ -226,9 +232,7 @@ def _resume(after: str | None) -> tuple[RowKey | None, int | None]:
     try:
         stream_id, period_start, as_of = decode_cursor(MOVEMENTS_CURSOR, after, (str, str, int))
         parse_stock_stream(stream_id)
-        key = RowKey(stream_id, datetime.fromisoformat(period_start))
-        if key.period_start.tzinfo is None:
-            raise ValueError("a period start has an offset")
+        key = RowKey(stream_id, cursor_instant(period_start))
     except (CursorError, ValueError):
         raise Problem(422, "validation-error", "after is not a cursor of this report") from None
     return key, as_of
@@ -339,10 +343,7 @@ async def turnover(
             after, cursor_as_of, ended = decode_cursor(
                 TURNOVER_CURSOR, window.after, (str, int, str)
             )
-            ended_at = datetime.fromisoformat(ended)
-            if ended_at.tzinfo is None:
-                raise ValueError("a window's end has an offset")
-            until = min(window.until, ended_at)
+            until = min(window.until, cursor_instant(ended))
         except (CursorError, ValueError):
             raise Problem(422, "validation-error", "after is not a cursor of this report") from None
     try:

@@ -13,7 +13,13 @@ from fastapi.responses import Response
 
 from .. import valuations
 from ..domain.streams import parse_stock_stream
-from ..reports.tables import CursorError, columns_of, decode_cursor, encode_cursor
+from ..reports.tables import (
+    CursorError,
+    columns_of,
+    cursor_instant,
+    decode_cursor,
+    encode_cursor,
+)
 from . import schemas as s
 from .deps import ServicesDep
 from .exports import pinned_position
@@ -137,9 +143,9 @@ def _resume(
             INVENTORY_CURSOR, after, (str, int, str, str)
         )
         parse_stock_stream(stream)
-        when = datetime.fromisoformat(moment)
+        when = cursor_instant(moment)
         totals = orjson.loads(totals_json)
-        if when.tzinfo is None or not isinstance(totals, dict):
+        if not isinstance(totals, dict):
             raise ValueError("not a cursor of this listing")
     except (CursorError, ValueError):
         raise Problem(422, "validation-error", "after is not a `next` of this listing") from None

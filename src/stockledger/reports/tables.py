@@ -13,6 +13,7 @@ import binascii
 import csv
 import io
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -88,3 +89,15 @@ def decode_cursor(kind: str, cursor: str, shape: tuple[type, ...]) -> list[Any]:
     ):
         raise CursorError(f"{cursor!r} is not a cursor of this report")
     return found[1:]
+
+
+def cursor_instant(text: str) -> datetime:
+    """An instant a cursor carries (RFC 3339 with its offset); CursorError for anything else,
+    a naive time included (it could not be compared with the request's)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise CursorError(f"{text!r} is not an instant of a cursor") from None
+    if moment.tzinfo is None:
+        raise CursorError(f"{text!r} has no offset")
+    return moment
