@@ -37,7 +37,7 @@ import httpx
 import orjson
 import redis.asyncio as aioredis
 
-from stockledger.infra.local import (
+from stockledger.ops.local_services import (
     Service,
     free_port,
     pg_answers,

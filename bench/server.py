@@ -36,10 +36,10 @@ from stockledger.api.present import reservation_command_out
 from stockledger.config import Settings
 from stockledger.domain import commands as c
 from stockledger.domain.events import Line
-from stockledger.record import Caller, deadlines, record
-from stockledger.service import Outcome, VersionConflictExhausted, utcnow
 from stockledger.store.hashchain import GENESIS, canonical, chain
-from stockledger.store.records import ConcurrencyConflict, NewEvent, StreamWrite
+from stockledger.store.rows import ConcurrencyConflict, NewEvent, StreamWrite
+from stockledger.write.ledger import Outcome, VersionConflictExhausted, utcnow
+from stockledger.write.record import Caller, deadlines, record
 
 router = APIRouter(prefix="/bench", tags=["bench"], include_in_schema=False, route_class=FastRoute)
 Orders = Annotated[Principal, require(ORDERS)]

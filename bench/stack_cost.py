@@ -24,7 +24,7 @@ from stockledger.api.app import create_app
 from stockledger.api.present import reservation_command_out
 from stockledger.config import Settings
 from stockledger.domain.state import Levels, ReservationState, ReservationStatus, StockLevel
-from stockledger.service import Answer, Outcome
+from stockledger.write.ledger import Answer, Outcome
 
 REQUESTS = 20_000
 KEY = "bench-key"

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from stockledger.infra.local import Service, pg_answers, start_postgres
+from stockledger.ops.local_services import Service, pg_answers, start_postgres
 from stockledger.store.db import migrate
 
 MACHINE_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -40,7 +40,7 @@ def server_url() -> str:
             _server.append(MACHINE_POSTGRES)
         else:
             service = start_postgres(DATA_DIR / "postgres")
-            _services.append(service)  # stopped at exit by infra.local
+            _services.append(service)  # stopped at exit by ops.local_services
             _server.append(service.url)
     return _server[0]
 

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from stockledger.infra.local import (
+from stockledger.ops.local_services import (
     pg_answers,
     redis_answers,
     start_kafka,

@@ -17,7 +17,7 @@ from bench.harness import ROOT, SERVER_CPU, SPLIT, harness, latency, per_second,
 from bench.loadgen import Spec, request
 from bench.results import Result
 from bench.runner import Context, scenario
-from stockledger.infra.local import free_port
+from stockledger.ops.local_services import free_port
 
 CLIENTS = 64
 CAPACITY_GOAL = 30_000

@@ -23,7 +23,7 @@ from bench.storebench import fresh_database, load_average
 from stockledger.domain.state import Levels
 from stockledger.store.db import create_pool
 from stockledger.store.event_store import EventStore
-from stockledger.store.records import NewEvent, StreamWrite
+from stockledger.store.rows import NewEvent, StreamWrite
 
 GOAL_RATIO = 3.0
 WRITERS = 4

@@ -24,7 +24,7 @@ from bench.results import Result
 from bench.runner import Context, scenario
 from bench.scenarios.store_replay import events_database, scan
 from bench.storebench import Timer, load_average
-from stockledger.infra.local import free_port
+from stockledger.ops.local_services import free_port
 from stockledger.store.db import migrate
 
 GOAL_RATE, GOAL_RATIO = 200_000, 0.5

@@ -17,7 +17,7 @@ from bench.results import Result
 from bench.runner import Context, scenario
 from bench.scenarios.store_replay import events_database
 from bench.storebench import Timer, connection, load_average
-from stockledger.audit.exports import horizon
+from stockledger.audit.event_export import horizon
 from stockledger.reports.movements import MovementQuery, RowKey, movement_page, movement_rows
 from stockledger.store.db import create_pool
 

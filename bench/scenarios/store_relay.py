@@ -24,8 +24,15 @@ from bench.runner import Context, scenario
 from bench.storebench import Timer, fresh_database, has_events, load_average, reusable_database
 from bench.storedata import Shop, build
 from stockledger.config import Settings
-from stockledger.infra.local import start_kafka
-from stockledger.outbox import Outgoing, Relay, ensure_topic, oldest, produce, start_producer
+from stockledger.ops.local_services import start_kafka
+from stockledger.pipeline.relay import (
+    Outgoing,
+    Relay,
+    ensure_topic,
+    oldest,
+    produce,
+    start_producer,
+)
 from stockledger.store.db import create_pool
 
 GOAL_RATE = 30_000

@@ -39,7 +39,7 @@ from bench.storebench import (
 )
 from bench.storedata import Shop, Snapshots, build, until_version
 from stockledger.domain.state import StockState
-from stockledger.infra.local import free_port
+from stockledger.ops.local_services import free_port
 from stockledger.store.db import create_pool
 from stockledger.store.snapshots import StateLoader
 

@@ -21,8 +21,8 @@ from bench.results import Result
 from bench.runner import Context, scenario
 from bench.scenarios.store_replay import events_database, replay
 from bench.storebench import Timer, load_average, vacuum_analyze
-from stockledger import valuations
-from stockledger.audit.exports import horizon
+from stockledger.audit.event_export import horizon
+from stockledger.read import inventory_value as valuations
 from stockledger.reports.turnover import TurnoverQuery, turnover_rows
 from stockledger.store.db import create_pool
 

@@ -23,8 +23,8 @@ from .domain.streams import ID_PATTERN
 from .logs import configure
 
 if TYPE_CHECKING:
+    from .ops.seed import SeedPlan
     from .reports.files import ReportJob
-    from .seed import SeedPlan
 
 app = typer.Typer(help="stockledger: an event-sourced inventory ledger", no_args_is_help=True)
 console = Console(stderr=True)
@@ -64,7 +64,7 @@ def _variable(field: str) -> str:
 @app.command()
 def migrate() -> None:
     """Upgrade the database at STOCKLEDGER_DATABASE_URL to the latest schema."""
-    from .operations import backfill_read_models
+    from .ops.jobs import backfill_read_models
     from .store.db import migrate as run
 
     settings = _settings(DATABASE)
@@ -107,8 +107,8 @@ def _serve(
     # N processes on one socket (uvicorn's supervisor restarts a worker that dies). Each builds
     # its app from an import string, so the settings reach it the only way uvicorn offers: the
     # environment it inherits, which carries every setting of this one (those `dev` or the
-    # options changed included) and the flags. Background work is elected (leader.py), so it
-    # still runs once per deployment.
+    # options changed included) and the flags. Background work is elected (pipeline/leader.py),
+    # so it still runs once per deployment.
     flags = {"run_expiry": expiry, "run_relay": relay, "run_projector": projector}
     os.environ.update(settings.model_copy(update=flags).environment())
     # /metrics of any worker reports all of them (metrics.py); a fresh directory per start.
@@ -159,7 +159,7 @@ def serve(
 @app.command()
 def relay() -> None:
     """Run only the outbox relay (one leader per database; others stand by)."""
-    from .operations import run_relay
+    from .ops.jobs import run_relay
 
     asyncio.run(run_relay(_settings(DATABASE, KAFKA)))
 
@@ -167,7 +167,7 @@ def relay() -> None:
 @app.command()
 def project() -> None:
     """Run only a projector (joins the consumer group; run more to scale out)."""
-    from .operations import run_projector
+    from .ops.jobs import run_projector
 
     asyncio.run(run_projector(_settings(DATABASE, KAFKA)))
 
@@ -179,8 +179,8 @@ def replay(
     ] = "all",
 ) -> None:
     """Rebuild read models from the event store (shadow + atomic swap; reads keep working)."""
-    from .operations import PROJECTIONS
-    from .operations import replay as run
+    from .ops.jobs import PROJECTIONS
+    from .ops.jobs import replay as run
 
     if projection not in (*PROJECTIONS, "all"):
         raise typer.BadParameter(f"choose one of {', '.join(PROJECTIONS)} or all")
@@ -209,8 +209,8 @@ def republish(
     """Send events from the store to the Kafka topic again (a topic that lost data, or a new
     consumer that needs history). Same key, value and headers as the relay; consumers dedupe by
     (streamId, version); the outbox and the live relay are not touched."""
-    from .operations import run_republish
-    from .republish import Selection
+    from .ops.jobs import run_republish
+    from .pipeline.republish import Selection
 
     settings = _settings(DATABASE, (KAFKA[0], "republish sends to Kafka"))
     if since is not None and since.tzinfo is None:
@@ -262,8 +262,8 @@ def export(
 ) -> None:
     """Export events as GET /v1/exports/events does (JSONL or CSV, position order) to OUTPUT,
     and its manifest to OUTPUT.manifest.json (signed with STOCKLEDGER_AUDIT_KEY when set)."""
-    from .audit.exports import ExportQuery
-    from .operations import run_export
+    from .audit.event_export import ExportQuery
+    from .ops.jobs import run_export
 
     if format not in ("jsonl", "csv"):
         raise typer.BadParameter("choose jsonl or csv", param_hint="--format")
@@ -453,7 +453,7 @@ def verify_export_file(
     """Check an export offline against its manifest: SHA-256 of the bytes, count, first and
     last position, the signature (with STOCKLEDGER_AUDIT_KEY) and every hash-chain link between
     consecutive versions of a stream in the file. Exits 1 on any problem."""
-    from .audit.exports import verify_export
+    from .audit.event_export import verify_export
 
     settings = _settings()
     key = settings.audit_key.get_secret_value() if settings.audit_key else None
@@ -495,7 +495,7 @@ def verify(
     if audit:
         _verify_audit(_settings(DATABASE), stream)
         return
-    from .operations import render_report, run_verify
+    from .ops.jobs import render_report, run_verify
 
     report = asyncio.run(run_verify(_settings(DATABASE), console))
     render_report(report, console)
@@ -549,7 +549,7 @@ def seed(
     ] = False,
 ) -> None:
     """Load Mei's shop demo data (about 2,000,000 events at the defaults) in bulk."""
-    from .seed import SeedPlan, last_midnight
+    from .ops.seed import SeedPlan, last_midnight
 
     settings = _settings(DATABASE)
     try:
@@ -570,8 +570,8 @@ def seed(
 
 
 def _run_seed(database_url: str, plan: SeedPlan) -> None:
-    from .seed import run_seed
-    from .store.records import ConcurrencyConflict
+    from .ops.seed import run_seed
+    from .store.rows import ConcurrencyConflict
 
     try:
         run_seed(database_url, plan, console)
@@ -586,8 +586,8 @@ def _run_seed(database_url: str, plan: SeedPlan) -> None:
 @app.command()
 def expire() -> None:
     """Run only the reservation expiry worker."""
-    from .expiry import ExpiryWorker
     from .wiring import open_services
+    from .write.expiry import ExpiryWorker
 
     settings = _settings(DATABASE)
 
@@ -641,7 +641,7 @@ def _seed_if_empty(database_url: str, settings: Settings) -> None:
     """`dev --seed`: the demo data, only into an event store that has no events yet."""
     import asyncpg
 
-    from .seed import SeedPlan
+    from .ops.seed import SeedPlan
 
     async def has_events() -> bool:
         conn = await asyncpg.connect(database_url)
@@ -677,8 +677,8 @@ def dev(
     """Start Postgres, Redis and a Kafka-protocol broker from Python packages, migrate, and run
     the API, relay, projector and expiry worker with generated keys. Ctrl-C stops everything."""
     try:
-        from .devstack import local_stack
-        from .infra.local import pick_port
+        from .ops.devstack import local_stack
+        from .ops.local_services import pick_port
     except ImportError as missing:  # the embedded services are an extra, not in the image
         console.print(
             f"[red]stockledger dev needs the `local` extra[/red] ({missing.name} is not "

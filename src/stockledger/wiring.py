@@ -16,13 +16,13 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from .config import Settings
-from .projections.read import ProjectedReader
 from .projections.redis_stock import RedisStock, redis_client
-from .reads import StockReader
-from .service import Ledger
+from .read.projected import ProjectedReader
+from .read.stock import StockReader
 from .store.db import create_pool
 from .store.event_store import EventStore
 from .store.snapshots import StateLoader
+from .write.ledger import Ledger
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,12 +9,12 @@ from typing import Any
 
 import asyncpg
 
-from stockledger.audit.exports import horizon
-from stockledger.bulk_ledger import BulkLedger
+from stockledger.audit.event_export import horizon
 from stockledger.domain import commands as c
 from stockledger.domain.events import Line
 from stockledger.store.event_store import EventStore
-from stockledger.store.records import StreamWrite
+from stockledger.store.rows import StreamWrite
+from stockledger.write.bulk import BulkLedger
 
 from ..support import eventually
 

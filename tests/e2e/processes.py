@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from stockledger.infra.local import free_port
+from stockledger.ops.local_services import free_port
 
 from .conftest import API_KEYS
 

@@ -19,10 +19,10 @@ import pytest
 from pydantic import SecretStr
 
 from stockledger.api.app import create_app
-from stockledger.audit.exports import verify_export
+from stockledger.audit.event_export import verify_export
 from stockledger.config import Settings
 from stockledger.store.db import create_pool
-from stockledger.store.records import RECORDED_AT_SQL
+from stockledger.store.rows import RECORDED_AT_SQL
 
 from ..support import run_cli
 from .conftest import Api

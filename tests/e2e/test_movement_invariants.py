@@ -17,7 +17,7 @@ from stockledger.domain.events import Line, ReturnCondition
 from stockledger.domain.state import Levels
 from stockledger.domain.streams import parse_stock_stream
 from stockledger.reports.periods import Granularity, periods
-from stockledger.store.records import NewEvent, StreamWrite
+from stockledger.store.rows import NewEvent, StreamWrite
 
 from .conftest import Api
 from .past_ledger import PastLedger

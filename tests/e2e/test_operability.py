@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from stockledger.infra.local import free_port, start_kafka
+from stockledger.ops.local_services import free_port, start_kafka
 
 from ..support import TcpProxy, eventually
 from .conftest import Api

@@ -20,7 +20,7 @@ import httpx
 import orjson
 import pytest
 
-from stockledger.leader import CLASS, RELAY_LOCK, ROLE_LOCKS
+from stockledger.pipeline.leader import CLASS, RELAY_LOCK, ROLE_LOCKS
 
 from ..support import eventually
 from .conftest import auth

@@ -23,7 +23,7 @@ from stockledger.cli import app as cli
 from stockledger.store.db import create_pool
 from stockledger.store.event_store import EventStore
 from stockledger.store.hashchain import canonical, chain
-from stockledger.store.records import StreamWrite
+from stockledger.store.rows import StreamWrite
 from tests.databases import Ledgers, ledgers
 
 from ..support import edit_events

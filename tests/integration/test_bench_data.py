@@ -14,7 +14,7 @@ from stockledger.domain.state import Levels, StockState, delta, evolve, initial_
 from stockledger.domain.upcasting import upcast
 from stockledger.store.event_store import EventStore
 from stockledger.store.hashchain import canonical, canonical_time
-from stockledger.store.records import NewEvent, StreamWrite
+from stockledger.store.rows import NewEvent, StreamWrite
 from stockledger.store.snapshots import state_to_json
 
 from ..databases import fresh_database

@@ -14,7 +14,7 @@ import pytest
 from stockledger.domain.state import Levels
 from stockledger.store.event_store import EventStore
 from stockledger.store.hashchain import GENESIS, canonical, chain
-from stockledger.store.records import ConcurrencyConflict, NewEvent, RecordedEvent, StreamWrite
+from stockledger.store.rows import ConcurrencyConflict, NewEvent, RecordedEvent, StreamWrite
 
 from ..support import eventually
 

@@ -15,7 +15,7 @@ import pytest
 from stockledger.store.db import create_pool
 from stockledger.store.event_store import EventStore
 from stockledger.store.hashchain import GENESIS, canonical, chain
-from stockledger.store.records import ConcurrencyConflict, RecordedEvent, StreamWrite
+from stockledger.store.rows import ConcurrencyConflict, RecordedEvent, StreamWrite
 from tests.databases import fresh_database, upgrade
 
 from .test_event_store import event

@@ -1,4 +1,4 @@
-"""Real Postgres / Redis / Kafka (Tansu) started by stockledger.infra.local, no Docker."""
+"""Real Postgres / Redis / Kafka (Tansu) started by stockledger.ops.local_services, no Docker."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from stockledger.infra import local
-from stockledger.infra.local import Service
+from stockledger.ops import local_services as local
+from stockledger.ops.local_services import Service
 
 STARTERS: dict[str, Callable[[Path], Service]] = {
     "postgres": local.start_postgres,

@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaConsumer
 from jsonschema import Draft202012Validator
 from rich.console import Console
 
-from stockledger.operations import replay
+from stockledger.ops.jobs import replay
 from stockledger.projections.consumer import Projector
 from stockledger.projections.drift import find_drift
 from stockledger.projections.rebuild import rebuild_stock_levels

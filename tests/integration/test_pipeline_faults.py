@@ -22,13 +22,13 @@ from aiokafka import AIOKafkaProducer
 from stockledger.config import Settings
 from stockledger.domain import commands as c
 from stockledger.domain.events import Line
-from stockledger.infra.local import free_port, start_kafka
-from stockledger.leader import RELAY_LOCK as LEADER_LOCK
-from stockledger.outbox import Relay
-from stockledger.service import Caller, Ledger, utcnow
+from stockledger.ops.local_services import free_port, start_kafka
+from stockledger.pipeline.leader import RELAY_LOCK as LEADER_LOCK
+from stockledger.pipeline.relay import Relay
 from stockledger.store.db import create_pool
 from stockledger.store.event_store import EventStore
 from stockledger.store.snapshots import StateLoader
+from stockledger.write.ledger import Caller, Ledger, utcnow
 
 from ..support import TcpProxy, eventually
 from .kafka_reader import first_occurrences_in_order, read_topic

@@ -14,16 +14,16 @@ import pytest
 from typer.testing import CliRunner
 
 from stockledger.api.app import create_app
-from stockledger.bulk_ledger import BulkLedger
 from stockledger.cli import app
 from stockledger.config import Settings
 from stockledger.domain.events import EVENT_TYPES
 from stockledger.domain.state import Levels, StockState, initial_state
 from stockledger.domain.streams import parse_stock_stream
-from stockledger.seed import SeedPlan, SeedResult, seed_database, simulate
+from stockledger.ops.seed import SeedPlan, SeedResult, seed_database, simulate
 from stockledger.store.db import create_pool
 from stockledger.store.event_store import EventStore
 from stockledger.store.snapshots import StateLoader, fold
+from stockledger.write.bulk import BulkLedger
 
 # Ends tomorrow at 21:00 UTC, with a 12 h reservation TTL: the reservations still active at the
 # end are not due while the tests run. The hour is fixed because the simulation is

@@ -9,7 +9,7 @@ import asyncpg
 from bench.storedata import Shop, Snapshots, build, until_version
 
 from stockledger.domain.state import Levels, initial_state
-from stockledger.reads import StockReader
+from stockledger.read.stock import StockReader
 from stockledger.store.db import create_pool
 from stockledger.store.event_store import EventStore
 from stockledger.store.snapshots import StateLoader, fold

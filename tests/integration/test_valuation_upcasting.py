@@ -10,8 +10,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import uuid4
 
-from stockledger import valuations
-from stockledger.audit.exports import horizon
+from stockledger.audit.event_export import horizon
 from stockledger.domain import commands as c
 from stockledger.domain.events import SCHEMA_VERSIONS, Line, ReturnCondition, to_data
 from stockledger.domain.state import (
@@ -24,12 +23,13 @@ from stockledger.domain.state import (
     step_stock,
 )
 from stockledger.domain.upcasting import as_written_in
+from stockledger.ops.seed import SeedPlan, seed_database
 from stockledger.projections.drift import find_drift
+from stockledger.read import inventory_value as valuations
 from stockledger.reports.turnover import TurnoverQuery, turnover_rows
-from stockledger.seed import SeedPlan, seed_database
 from stockledger.store.db import create_pool
 from stockledger.store.event_store import EventStore
-from stockledger.store.records import NewEvent, StreamWrite
+from stockledger.store.rows import NewEvent, StreamWrite
 from stockledger.store.snapshots import StateLoader
 
 from ..databases import fresh_database

@@ -17,10 +17,10 @@ from stockledger.domain import commands as c
 from stockledger.domain.errors import InsufficientStock
 from stockledger.domain.events import Line
 from stockledger.domain.state import ReservationState, StockState, initial_state
-from stockledger.expiry import ExpiryWorker
-from stockledger.service import Caller, Ledger, utcnow
 from stockledger.store.event_store import EventStore
 from stockledger.store.snapshots import StateLoader, fold
+from stockledger.write.expiry import ExpiryWorker
+from stockledger.write.ledger import Caller, Ledger, utcnow
 
 from ..support import eventually
 
@@ -173,7 +173,7 @@ async def test_a_reservation_opened_and_closed_in_one_append_leaves_no_deadline(
 ) -> None:
     from stockledger.domain.events import ReservationReleased, StockReserved, to_data
     from stockledger.domain.state import Levels
-    from stockledger.store.records import NewEvent, StreamWrite
+    from stockledger.store.rows import NewEvent, StreamWrite
 
     rid = ids("R")
     line = (Line("SKU", "WH", 1),)

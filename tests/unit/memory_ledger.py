@@ -10,7 +10,7 @@ from stockledger.domain.commands import Command
 from stockledger.domain.decide import Decision
 from stockledger.domain.events import Event
 from stockledger.domain.state import State, StockState, evolve, initial_state
-from stockledger.record import Caller, record, streams_of
+from stockledger.write.record import Caller, record, streams_of
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

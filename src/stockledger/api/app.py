@@ -20,16 +20,16 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from .. import __version__, ui
 from ..audit.checkpoints import Checkpointer
 from ..config import Settings
-from ..expiry import ExpiryWorker
-from ..leader import lead
 from ..logs import configure
 from ..metrics import exposition
-from ..outbox import Relay
+from ..pipeline.leader import lead
+from ..pipeline.relay import Relay
+from ..pipeline.status import OutboxSampler, pipeline_readiness
 from ..projections.consumer import Projector
 from ..projections.sampler import run_sampler
-from ..status import OutboxSampler, pipeline_readiness
 from ..store.db import head_revisions
 from ..wiring import Services, open_services
+from ..write.expiry import ExpiryWorker
 from . import catalog, commands, contract, exports, me, problems, queries, reports, valuation
 from .audit import router as audit_router
 from .auth import Authenticate
@@ -72,7 +72,7 @@ def create_app(
     """Build the app; connections open in the lifespan (`wiring.open_services`), never at
     import. The relay and the projector run only when Kafka is configured; without Kafka, stock
     reads fold the store. Background work (flags default to the settings' `run_*`) runs under
-    leader election (leader.py): once per deployment, however many processes serve."""
+    leader election (pipeline/leader.py): once per deployment, however many processes serve."""
     configure(settings.log_level, settings.log_json)
     roles = Roles(
         settings.run_expiry if run_expiry is None else run_expiry,
@@ -150,7 +150,7 @@ async def _background(
             every_events=settings.checkpoint_every_events,
         )
         background("checkpoints", checkpointer.run)
-    if pipeline and roles.relay:  # elects its leader itself (outbox.py)
+    if pipeline and roles.relay:  # elects its leader itself (pipeline/relay.py)
         tasks.append(asyncio.create_task(Relay(pool, settings).run(), name="outbox-relay"))
     if pipeline and roles.projector:
         background("projector", Projector(pool, settings, redis_stock).run)

@@ -27,8 +27,8 @@ from ..domain.streams import (
     stock_stream,
     warehouse_stream,
 )
-from ..service import Outcome
 from ..store.snapshots import fold
+from ..write.ledger import Outcome
 from . import schemas as s
 from .auth import READ_HISTORY, READ_STOCK, WAREHOUSE, Principal, require
 from .commands import errors, execute, reply

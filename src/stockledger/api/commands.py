@@ -14,7 +14,7 @@ from fastapi.responses import Response
 
 from ..domain import commands as c
 from ..domain.events import Line
-from ..service import Answer, Outcome, utcnow
+from ..write.ledger import Answer, Outcome, utcnow
 from . import schemas as s
 from .auth import ORDERS, WAREHOUSE, Principal, require
 from .deps import CommandHeadersDep, IfMatch, ServicesDep, caller_for, parse_if_match

@@ -10,8 +10,8 @@ import orjson
 from fastapi import Depends, Header, Request
 from pydantic import BaseModel, WithJsonSchema
 
-from ..service import Caller
 from ..wiring import Services
+from ..write.ledger import Caller
 from .auth import Principal
 from .fastroute import fast_value
 

@@ -11,7 +11,7 @@ import orjson
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response, StreamingResponse
 
-from ..audit.exports import MEDIA_TYPES, ExportQuery, Format, Tally, horizon, manifest, pages
+from ..audit.event_export import MEDIA_TYPES, ExportQuery, Format, Tally, horizon, manifest, pages
 from . import schemas as s
 from .auth import AUDIT, Principal, require
 from .deps import ServicesDep

@@ -14,9 +14,9 @@ from ..domain.state import (
     StockLevel,
     WarehouseState,
 )
-from ..reads import HistoryEntry
-from ..service import Outcome
-from ..store.records import RecordedEvent
+from ..read.stock import HistoryEntry
+from ..store.rows import RecordedEvent
+from ..write.ledger import Outcome
 
 
 def levels_out(levels: Levels) -> dict[str, int]:

@@ -28,7 +28,7 @@ from ..domain.errors import (
     WarehouseInactive,
     WarehouseNotEmpty,
 )
-from ..service import IdempotencyKeyReused, VersionConflictExhausted
+from ..write.ledger import IdempotencyKeyReused, VersionConflictExhausted
 
 log = structlog.get_logger()
 

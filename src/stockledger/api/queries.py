@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from ..domain.state import ReorderState, ReservationState, StockLevel, StockState
 from ..domain.streams import like_prefix, reservation_stream, stock_stream
-from ..store.records import RecordedEvent
+from ..store.rows import RecordedEvent
 from . import schemas as s
 from .auth import AUDIT, READ_HISTORY, READ_RESERVATIONS, READ_STOCK, Principal, require
 from .deps import ServicesDep

@@ -11,8 +11,8 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from .. import valuations
 from ..domain.streams import parse_stock_stream
+from ..read import inventory_value as valuations
 from ..reports.tables import (
     CursorError,
     columns_of,

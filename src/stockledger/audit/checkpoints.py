@@ -33,8 +33,8 @@ from typing import Any
 import asyncpg
 import structlog
 
-from ..service import utcnow
 from ..store.hashchain import canonical_time
+from ..write.ledger import utcnow
 
 log = structlog.get_logger()
 

@@ -22,8 +22,8 @@ from aiokafka.errors import KafkaError
 
 from ..config import Settings
 from ..metrics import CONSUMER_LAG, PROJECTION_LAG
-from ..status import Every, report
-from ..store.records import RecordedEvent
+from ..pipeline.status import Every, report
+from ..store.rows import RecordedEvent
 from .postgres import PostgresProjection
 from .redis_stock import RedisStock
 
@@ -107,8 +107,8 @@ class Projector:
             await asyncio.sleep(self.retry_seconds)
 
     async def _consume(self, consumer: AIOKafkaConsumer) -> None:
-        # How stale the read models are, for /ready (status.py): 0 when nothing waits on the
-        # topic, else the age of the newest event applied (or of this run, before the first).
+        # How stale the read models are, for /ready (pipeline/status.py): 0 when nothing waits
+        # on the topic, else the age of the newest event applied (or of this run, before the first).
         applied_through = datetime.now(UTC)
         reports = Every()
         while True:

@@ -27,7 +27,7 @@ from ..domain.state import (
 )
 from ..domain.streams import category, reorder_stream
 from ..metrics import PARKED, PROJECTED, PROJECTION_APPLY
-from ..store.records import RecordedEvent
+from ..store.rows import RecordedEvent
 from ..store.snapshots import state_to_json
 from .rows import (
     Catalog,

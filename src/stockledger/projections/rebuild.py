@@ -16,7 +16,7 @@ import asyncpg
 
 from ..domain.reorder import Alert
 from ..domain.state import Levels, ReorderState, ReservationState, StockLevel
-from ..store.records import RecordedEvent
+from ..store.rows import RecordedEvent
 from .postgres import write_catalog, write_reorders
 from .redis_stock import RedisStock
 from .rows import (

@@ -23,7 +23,7 @@ from ..domain.state import (
     initial_state,
 )
 from ..domain.streams import item_stream, parse_reorder_stream, parse_stock_stream, warehouse_stream
-from ..store.records import RecordedEvent
+from ..store.rows import RecordedEvent
 from ..store.snapshots import fold, state_from_json
 
 

@@ -4,7 +4,7 @@ Every few seconds the elected verifier picks random stock streams, reads each on
 and Redis hash, folds the store up to the version that row holds, and compares. A lagging row
 is no drift (it is compared at its own version); a row whose levels differ from the fold at its
 version is: counted in `stockledger_projection_drift_total{projection}`, logged, and reported
-(status.py), so `/ready` turns degraded until a replay repairs it. `stockledger verify` stays
+(pipeline/status.py), so `/ready` turns degraded until a replay repairs it. `verify` stays
 the full check; this one finds drift within minutes on a live deployment for a few queries a
 second.
 """
@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 
 from ..domain.state import Levels, StockState
 from ..metrics import PROJECTION_DRIFT
-from ..status import report
+from ..pipeline.status import report
 from ..store.snapshots import StateLoader
 from .redis_stock import RedisStock
 

@@ -14,9 +14,9 @@ import orjson
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from .. import valuations
-from ..audit.exports import horizon
+from ..audit.event_export import horizon
 from ..config import Settings
+from ..read import inventory_value as valuations
 from ..wiring import open_services
 from .movements import COLUMNS as MOVEMENT_COLUMNS
 from .movements import MovementQuery, movement_rows

@@ -42,7 +42,7 @@ from typing import Any
 import asyncpg
 
 from ..domain.streams import like_prefix, parse_stock_stream
-from ..reads import StockReader
+from ..read.stock import StockReader
 from ..store.event_store import Connection
 from .periods import Granularity, Period, periods
 

@@ -26,7 +26,7 @@ from ..domain.state import (
 from ..domain.streams import category, item_stream, stock_stream
 from ..domain.valuation import Layer
 from .event_store import Connection
-from .records import RecordedEvent
+from .rows import RecordedEvent
 
 _ADAPTERS: dict[str, TypeAdapter[Any]] = {
     "stock": TypeAdapter(StockState),
@@ -68,7 +68,7 @@ LAYERS: TypeAdapter[tuple[Layer, ...]] = TypeAdapter(tuple[Layer, ...])
 
 
 # What a v1 event leaves to its stream's context, for every fold that resolves it (the state
-# loader here, migrate's derivation in valuations.py, verify in projections/drift.py).
+# loader here, migrate's derivation in read/inventory_value.py, verify in projections/drift.py).
 
 
 def unvalued_receipt(type_name: str, data: Mapping[str, Any]) -> bool:

@@ -44,11 +44,11 @@ from aiokafka.errors import (
 )
 from aiokafka.partitioner import DefaultPartitioner
 
-from .config import Settings
+from ..config import Settings
+from ..metrics import RELAY_ERRORS, RELAY_PUBLISHED
+from ..store.rows import ENVELOPE_JOIN, envelope_sql
 from .leader import lead
-from .metrics import RELAY_ERRORS, RELAY_PUBLISHED
 from .status import Every, report
-from .store.records import ENVELOPE_JOIN, envelope_sql
 
 log = structlog.get_logger()
 

@@ -35,7 +35,7 @@ import orjson
 
 from ..domain.streams import like_prefix
 from ..store.hashchain import GENESIS, canonical, canonical_time, chain
-from ..store.records import ENVELOPE_JOIN, RECORDED_AT_SQL, envelope_sql
+from ..store.rows import ENVELOPE_JOIN, RECORDED_AT_SQL, envelope_sql
 
 Format = Literal["jsonl", "csv"]
 CSV_COLUMNS = (

@@ -11,10 +11,10 @@ from pathlib import Path
 import asyncpg
 from rich.console import Console
 
-from .config import Settings
-from .infra.local import pick_port, start_kafka, start_postgres, start_redis
-from .operations import backfill_read_models
-from .store.db import migrate
+from ..config import Settings
+from ..store.db import migrate
+from .jobs import backfill_read_models
+from .local_services import pick_port, start_kafka, start_postgres, start_redis
 
 DATABASE = "stockledger"
 

@@ -46,16 +46,16 @@ from uuid import UUID, uuid4
 import structlog
 from pydantic import TypeAdapter
 
-from .domain import commands as c
-from .domain.decide import required_streams
-from .domain.errors import (
+from ..domain import commands as c
+from ..domain.decide import required_streams
+from ..domain.errors import (
     DomainError,
     ItemInactive,
     UnknownItem,
     UnknownWarehouse,
     WarehouseInactive,
 )
-from .domain.state import (
+from ..domain.state import (
     ItemState,
     ReorderState,
     ReservationState,
@@ -63,11 +63,10 @@ from .domain.state import (
     StockLevel,
     WarehouseState,
 )
-from .domain.streams import category
-from .metrics import BATCH_SIZE, COMMAND_SECONDS, CONFLICTS, REFUSED_CONFLICTS, RETRIES
-from .record import Caller, Recording, correlation_of, deadlines, record
-from .store.event_store import Connection, EventStore
-from .store.records import (
+from ..domain.streams import category
+from ..metrics import BATCH_SIZE, COMMAND_SECONDS, CONFLICTS, REFUSED_CONFLICTS, RETRIES
+from ..store.event_store import Connection, EventStore
+from ..store.rows import (
     ConcurrencyConflict,
     IdempotencyKeyTaken,
     IdempotencyRecord,
@@ -75,7 +74,8 @@ from .store.records import (
     RecordedEvent,
     StreamWrite,
 )
-from .store.snapshots import StateLoader
+from ..store.snapshots import StateLoader
+from .record import Caller, Recording, correlation_of, deadlines, record
 
 log = structlog.get_logger()
 

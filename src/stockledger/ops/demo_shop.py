@@ -18,11 +18,11 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, get_args
 from uuid import UUID
 
-from .domain import commands as c
-from .domain.events import AdjustmentReason, Line, ReturnCondition, ReturnReason, ValuationMethod
+from ..domain import commands as c
+from ..domain.events import AdjustmentReason, Line, ReturnCondition, ReturnReason, ValuationMethod
 
 if TYPE_CHECKING:
-    from .bulk_ledger import BulkLedger
+    from ..write.bulk import BulkLedger
     from .seed import SeedPlan
 
 ORDERS, WAREHOUSE, EXPIRY = "seed:orders", "seed:warehouse", "seed:expiry"

@@ -1,7 +1,7 @@
 """Decide and record: one command against its streams' states -> the events to append, as the
 store takes them, and the streams' new states. Pure: no I/O, the clock and ids are passed in.
 
-This is the one loop of the write path. The ledger (service.py) runs it for every command of a
+This is the one loop of the write path. The ledger (write/ledger.py) runs it for every command of a
 batch, the seed's bulk ledger on a simulated clock, the domain tests' memory ledger and the
 bench's naive route as they are: so every writer stamps events the same way (recordedAt never
 earlier than a stream's last event, the default correlation id, metadata, order id, the
@@ -16,10 +16,10 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from .domain import commands as c
-from .domain.decide import Decision, decide, required_streams
-from .domain.events import SCHEMA_VERSIONS, to_data
-from .domain.state import (
+from ..domain import commands as c
+from ..domain.decide import Decision, decide, required_streams
+from ..domain.events import SCHEMA_VERSIONS, to_data
+from ..domain.state import (
     NO_CHANGE,
     ItemState,
     ReorderState,
@@ -32,7 +32,7 @@ from .domain.state import (
     evolve,
     step_stock,
 )
-from .store.records import Deadlines, NewEvent
+from ..store.rows import Deadlines, NewEvent
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,10 +15,10 @@ from uuid import uuid4
 
 import orjson
 
-from .domain import commands as c
-from .domain.decide import Decision
-from .domain.errors import DomainError
-from .domain.state import (
+from ..domain import commands as c
+from ..domain.decide import Decision
+from ..domain.errors import DomainError
+from ..domain.state import (
     Levels,
     ReservationState,
     State,
@@ -27,10 +27,10 @@ from .domain.state import (
     TransferStatus,
     initial_state,
 )
-from .domain.streams import category, reservation_stream, stock_stream
+from ..domain.streams import category, reservation_stream, stock_stream
+from ..store.rows import Deadlines, NewEvent, StreamWrite
+from ..store.snapshots import state_to_json
 from .record import Caller, deadlines, record, streams_of
-from .store.records import Deadlines, NewEvent, StreamWrite
-from .store.snapshots import state_to_json
 
 
 @dataclass(slots=True)

@@ -25,17 +25,18 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from . import valuations
-from .audit.exports import ExportQuery, Tally
-from .audit.exports import count as count_exported
-from .audit.exports import horizon as export_horizon
-from .audit.exports import manifest as export_manifest
-from .audit.exports import pages as export_pages
-from .config import Settings
-from .outbox import Relay
-from .projections.consumer import Projector
-from .projections.drift import DriftReport, find_drift
-from .projections.rebuild import (
+from ..audit.event_export import ExportQuery, Tally
+from ..audit.event_export import count as count_exported
+from ..audit.event_export import horizon as export_horizon
+from ..audit.event_export import manifest as export_manifest
+from ..audit.event_export import pages as export_pages
+from ..config import Settings
+from ..pipeline.relay import Relay
+from ..pipeline.republish import Selection, republish
+from ..pipeline.republish import count as count_selected
+from ..projections.consumer import Projector
+from ..projections.drift import DriftReport, find_drift
+from ..projections.rebuild import (
     count_events,
     rebuild_alerts,
     rebuild_catalog,
@@ -43,10 +44,9 @@ from .projections.rebuild import (
     rebuild_reservations,
     rebuild_stock_levels,
 )
-from .projections.redis_stock import RedisStock
-from .republish import Selection, republish
-from .republish import count as count_selected
-from .wiring import open_services
+from ..projections.redis_stock import RedisStock
+from ..read import inventory_value as valuations
+from ..wiring import open_services
 
 PROJECTIONS = ("stock-levels", "reservations", "alerts", "catalog", "redis")
 

@@ -15,11 +15,11 @@ from typing import Any
 
 import asyncpg
 
-from .domain.events import from_data
-from .domain.reorder import ALERT_EVENTS, Alert, alert_after
-from .domain.state import Levels, StockLevel
-from .domain.streams import like_prefix, parse_stock_stream, stock_stream
-from .store.records import RecordedEvent
+from ..domain.events import from_data
+from ..domain.reorder import ALERT_EVENTS, Alert, alert_after
+from ..domain.state import Levels, StockLevel
+from ..domain.streams import like_prefix, parse_stock_stream, stock_stream
+from ..store.rows import RecordedEvent
 
 _LEVELS = """
 SELECT x.stream_id, snap.state -> 'levels' AS base, snap.version AS base_version,

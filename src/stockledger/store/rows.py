@@ -28,7 +28,7 @@ class NewEvent:
     @property
     def stock_values_row(self) -> bool:
         """Whether the event gets a stock_values row at append: it was valued (a v2 stock
-        event). A v1 event's row is derived later (valuations.py)."""
+        event). A v1 event's row is derived later (read/inventory_value.py)."""
         return self.move is not None and worth_a_row(self.delta, self.move)
 
 
@@ -146,7 +146,7 @@ class IdempotencyRecord:
     key: str
     request_hash: str
     # What answers every later copy of the request: an outcome or refusal, `receipt()` in
-    # service.py. Records written before receipts hold the HTTP answer, with its status here.
+    # write/ledger.py. Records written before receipts hold the HTTP answer, with its status here.
     status_code: int | None
     response: dict[str, Any]
 

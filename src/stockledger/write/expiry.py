@@ -16,9 +16,9 @@ from typing import Any
 import asyncpg
 import structlog
 
-from .domain.commands import ExpireReservation
-from .metrics import EXPIRATIONS, EXPIRY_OVERDUE
-from .service import Caller, Ledger, utcnow
+from ..domain.commands import ExpireReservation
+from ..metrics import EXPIRATIONS, EXPIRY_OVERDUE
+from .ledger import Caller, Ledger, utcnow
 
 log = structlog.get_logger()
 

@@ -1,6 +1,6 @@
 """`stockledger seed`: Mei's shop demo data, in bulk, with exactly the real write path's events.
 
-The shop (`demo_shop.py`) issues domain commands on a simulated clock. `BulkLedger` records them
+The shop (`ops/demo_shop.py`) issues domain commands on a simulated clock. `BulkLedger` records them
 in memory with the write path's own `record.record` (same `NewEvent`s: metadata, correlation
 ids, order ids, deltas) and buffers the events per stream. Full chunks go through
 `EventStore.append`, many streams per transaction, each at the version it had before the chunk,
@@ -24,12 +24,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .bulk_ledger import BulkLedger, Chunk
+from ..domain.streams import is_valid_id
+from ..domain.upcasting import as_written_in
+from ..store.db import create_pool
+from ..store.event_store import MAX_EVENTS_PER_TRANSACTION, EventStore
+from ..write.bulk import BulkLedger, Chunk
 from .demo_shop import MeisShop
-from .domain.streams import is_valid_id
-from .domain.upcasting import as_written_in
-from .store.db import create_pool
-from .store.event_store import MAX_EVENTS_PER_TRANSACTION, EventStore
 
 _SNAPSHOTS = """
 INSERT INTO snapshots (stream_id, version, recorded_at, state)

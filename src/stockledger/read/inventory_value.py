@@ -16,20 +16,20 @@ from typing import Any
 
 import asyncpg
 
-from .domain.events import from_data
-from .domain.state import Levels, StockState, initial_state, step_stock
-from .domain.streams import like_prefix, stock_stream
-from .domain.valuation import ZERO, rounded, text
-from .reads import StockReader
-from .store.event_store import VALUES_SQL, value_rows
-from .store.records import ValueRow, worth_a_row
-from .store.snapshots import (
+from ..domain.events import from_data
+from ..domain.state import Levels, StockState, initial_state, step_stock
+from ..domain.streams import like_prefix, stock_stream
+from ..domain.valuation import ZERO, rounded, text
+from ..store.event_store import VALUES_SQL, value_rows
+from ..store.rows import ValueRow, worth_a_row
+from ..store.snapshots import (
     StateLoader,
     state_to_json,
     unresolved_arrival,
     unvalued_receipt,
     wire_layers,
 )
+from .stock import StockReader
 
 LOSS_REASONS = (
     "damage",

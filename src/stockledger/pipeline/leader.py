@@ -19,7 +19,7 @@ from typing import Any, TypeAlias
 import asyncpg
 import structlog
 
-from .metrics import LEADER
+from ..metrics import LEADER
 
 log = structlog.get_logger()
 

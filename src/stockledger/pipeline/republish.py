@@ -18,9 +18,9 @@ from typing import Any
 
 import asyncpg
 
-from .config import Settings
-from .outbox import MESSAGE_COLUMNS, ensure_topic, messages, start_producer
-from .store.records import ENVELOPE_JOIN
+from ..config import Settings
+from ..store.rows import ENVELOPE_JOIN
+from .relay import MESSAGE_COLUMNS, ensure_topic, messages, start_producer
 
 _SELECT = f"""
 SELECT {MESSAGE_COLUMNS}

@@ -15,8 +15,8 @@ from ..domain.reorder import Alert, AlertQuery, live
 from ..domain.state import Levels, ReorderRule, ReservationState, StockLevel
 from ..domain.streams import like_prefix, stock_stream
 from ..metrics import REDIS_ERRORS
-from .redis_stock import Projected, RedisStock
-from .rows import Catalog, alert_from_row, catalog_from_row, reservation_from_row
+from ..projections.redis_stock import Projected, RedisStock
+from ..projections.rows import Catalog, alert_from_row, catalog_from_row, reservation_from_row
 
 log = structlog.get_logger()
 

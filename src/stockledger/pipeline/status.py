@@ -20,9 +20,9 @@ import asyncpg
 import orjson
 import structlog
 
-from .config import Settings
+from ..config import Settings
+from ..metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE
 from .leader import RELAY_LOCK
-from .metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE
 
 log = structlog.get_logger()
 

@@ -1,0 +1,1 @@
+"""Operator tooling: local services, the dev stack, the seed and demo shop, long-running jobs."""

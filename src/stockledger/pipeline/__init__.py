@@ -1,0 +1,1 @@
+"""From the store to Kafka: the outbox relay, republish, leader election, status."""

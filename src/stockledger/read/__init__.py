@@ -1,0 +1,1 @@
+"""The read side: answers from the event store and from the projections."""

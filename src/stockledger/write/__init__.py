@@ -1,0 +1,1 @@
+"""The write path: decide and record, the ledger that batches and appends, bulk loads, expiry."""
