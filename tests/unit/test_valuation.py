@@ -1,4 +1,4 @@
-"""Cost in the domain, exactly: FIFO layers and moving average (the core of issue 13's
+"""Cost in the domain, exactly: FIFO layers and moving average (the core of the ledger's
 valuation; not wired into the events yet)."""
 
 from __future__ import annotations

@@ -372,7 +372,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
 }
 _SPARSE = frozenset({ItemChanged.TYPE, WarehouseChanged.TYPE})  # only what changed
 
-# Each type's current schema version. Version 2 records what a movement cost (issue 13): the
+# Each type's current schema version. Version 2 records what a movement cost: the
 # valuation method on a receipt, `cost` on shipment lines, returns, adjustments and transfers,
 # and the cost layers a transfer carries. Stored events are never rewritten: older versions are
 # read through `upcasting.upcast` into the current shape (their costs are derived in the fold).

@@ -6,7 +6,7 @@ replay, verify, reports) goes through `events.from_data(type, data, schemaVersio
 the upcasters from the stored version up to the current one. An upcaster maps one version's
 data to the next, purely, and may only fill in what the new version adds.
 
-Version 1 -> 2 (issue 13) adds what a movement cost. A v1 event never recorded it, so the
+Version 1 -> 2 adds what a movement cost. A v1 event never recorded it, so the
 upcaster fills it in as unknown (`null`): the valuation fold derives it by the same rules the
 write path applies (`costing.apply`), from the stream's own cost layers. A v1 transfer's layers
 at its destination are the one figure a stream cannot derive alone: the state loader resolves

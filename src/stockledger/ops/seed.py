@@ -55,7 +55,7 @@ class SeedPlan:
     reservation_ttl_seconds: int = 900
     snapshot_every: int = 100
     chunk_events: int = 30_000  # per transaction; a chunk may overshoot by one command's events
-    # Write every event as schemaVersion 1, as a ledger from before valuation (issue 13) held
+    # Write every event as schemaVersion 1, as a ledger from before valuation held
     # it: no costs on the events, no stock_values rows, snapshots without values. Reads go
     # through the upcasters; `stockledger migrate` derives the value rows.
     schema_v1: bool = False

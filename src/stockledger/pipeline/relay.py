@@ -1,6 +1,6 @@
 """The outbox relay: committed events -> Kafka, at least once, in version order per stream.
 
-Why this is gap-free (DESIGN.md "Commit-order gaps", design (c)): the append transaction writes
+Why this is gap-free (docs/architecture.md, "The outbox"): the append transaction writes
 an outbox row beside every event, and a row leaves the outbox only after the broker has
 acknowledged the message. The relay keeps no cursor that could pass a row committing late: it
 always publishes whatever rows exist, lowest position first. A stream's versions commit in

@@ -4,7 +4,7 @@ Global position and commit order
 --------------------------------
 An identity/sequence position is taken at INSERT but becomes visible at COMMIT, and transactions
 commit out of order, so a reader tailing "position > last" could pass an event that commits late.
-We use design (b) of DESIGN.md, in one number: `position = (writer's xid8 << 16) + index of the
+Our choice (docs/architecture.md), in one number: `position = (writer's xid8 << 16) + index of the
 event in its transaction`. Positions sort exactly like (transaction id, index), and a tailing
 reader only returns rows whose transaction is below the snapshot's xmin (the oldest transaction
 still running). Every transaction below it has committed or aborted; every transaction that may

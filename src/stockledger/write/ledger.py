@@ -8,7 +8,7 @@ of decide + one transaction for many reservations instead of a conflict storm. B
 streams are disjoint run at once (up to MAX_IN_FLIGHT): the next is decided and sent while the
 previous one commits; a stream is in at most one running batch (`_write_loop`).
 
-Several processes (DESIGN.md "Hot SKUs across processes"): a batch is first decided against the
+Several processes (docs/architecture.md, "Group commit"): a batch is first decided against the
 cache and appended optimistically. A conflict means another process wrote one of its streams;
 the batch then runs pessimistically: one transaction takes the advisory lock of every stream the
 batch reads or writes (store `transaction()`, sorted lock keys, so no deadlock), reads those

@@ -1,5 +1,5 @@
 """Per-event value deltas of the stock streams, beside the events' quantity deltas: what the
-set-based valuation and COGS queries sum (issue 13).
+set-based valuation and COGS queries sum.
 
 One row per stock-stream event that moves a quantity on hand, in transit or damaged, or a
 value: written in the event's own transaction from v2 on; the rows of events written before

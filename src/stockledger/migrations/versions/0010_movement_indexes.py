@@ -1,4 +1,4 @@
-"""Indexes the movements report's pages read alone (issue 13).
+"""Indexes the movements report's pages read alone.
 
 A page of GET /v1/reports/movements reads the events of ~1,000 stock streams before `to`. Their
 rows lie all over the table (it is in position order), so a page visited ~14,000 heap pages.
