@@ -56,7 +56,7 @@ AHEAD = 3  # pages rendering at once (Postgres backends)
 # auditors download at once, the write path and the reads keep the rest of the pool.
 _SLOTS = asyncio.Semaphore(AHEAD)
 _HORIZON = "SELECT (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16) - 1"
-# Postgres renders each row (the other core does that work; store.records.envelope_sql).
+# Postgres renders each row (the other core does that work; store.rows.envelope_sql).
 _FROM = f"events e {ENVELOPE_JOIN}"
 _ROW = {
     "jsonl": envelope_sql(hashed=True),

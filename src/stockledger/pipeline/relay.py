@@ -56,7 +56,7 @@ log = structlog.get_logger()
 CHANNEL = "stockledger_outbox"
 
 # The envelope (API.md "Event envelope") is rendered by Postgres, on its own core, straight
-# from the stored jsonb (store.records.envelope_sql): the relay only moves bytes.
+# from the stored jsonb (store.rows.envelope_sql): the relay only moves bytes.
 MESSAGE_COLUMNS = f"""
 e.position, e.stream_id, e.type, e.schema_version::text,
 coalesce(e.metadata->>'correlationId', ''), e.recorded_at,

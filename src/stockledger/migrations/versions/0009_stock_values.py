@@ -3,7 +3,7 @@ set-based valuation and COGS queries sum.
 
 One row per stock-stream event that moves a quantity on hand, in transit or damaged, or a
 value: written in the event's own transaction from v2 on; the rows of events written before
-are derived by `stockledger migrate` (operations.backfill_stock_values) from the events alone.
+are derived by `stockledger migrate` (backfill_stock_values) from the events alone.
 
 Revision ID: 0009
 Revises: 0008
