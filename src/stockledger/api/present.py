@@ -14,6 +14,7 @@ from ..domain.state import (
     StockLevel,
     WarehouseState,
 )
+from ..read.sources import Source
 from ..read.stock import HistoryEntry
 from ..store.rows import RecordedEvent
 from ..write.ledger import Outcome
@@ -51,6 +52,14 @@ def events_out(events: Iterable[RecordedEvent]) -> list[dict[str, Any]]:
     return [e.envelope() for e in events]
 
 
+def events_page_out(events: list[RecordedEvent], limit: int) -> dict[str, Any]:
+    """A page of a trail or the feed: the envelopes, and the last position when it is full."""
+    return {
+        "events": events_out(events),
+        "next": str(events[-1].position) if len(events) == limit else None,
+    }
+
+
 def history_out(entries: Iterable[HistoryEntry]) -> list[dict[str, Any]]:
     return [{**x.event.envelope(), "balance": levels_out(x.balance)} for x in entries]
 
@@ -66,6 +75,14 @@ def reservation_out(state: ReservationState) -> dict[str, Any]:
             for x in state.lines
         ],
     }
+
+
+def source_headers(source: Source, header: str = "X-Stock-Source") -> dict[str, str]:
+    """Where a read came from (`header`), and when a projection last wrote it."""
+    headers = {header: source.name}
+    if source.projected_at is not None:
+        headers["X-Projected-At"] = source.projected_at.isoformat()
+    return headers
 
 
 def command_out(outcome: Outcome) -> dict[str, Any]:

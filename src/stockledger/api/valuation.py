@@ -78,7 +78,7 @@ async def stream_valuation(
     cost layers on hand, oldest first. Folded from the stream's events."""
     when = at or datetime.now(UTC)
     as_of = await pinned_position(services, None, "a valuation")
-    state = await valuations.stream_valuation(services.loader, sku, warehouse_id, when)
+    state = await valuations.stream_valuation(services.reads, sku, warehouse_id, when)
     if state is None:
         raise Problem(404, "not-found", f"No stock events for {sku} in {warehouse_id} by {when}")
     body = valuations.stream_body(state, when)

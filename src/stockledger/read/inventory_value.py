@@ -23,12 +23,12 @@ from ..domain.valuation import ZERO, rounded, text
 from ..store.event_store import VALUES_SQL, value_rows
 from ..store.rows import ValueRow, worth_a_row
 from ..store.snapshots import (
-    StateLoader,
     state_to_json,
     unresolved_arrival,
     unvalued_receipt,
     wire_layers,
 )
+from .sources import ReadSources
 from .stock import StockReader
 
 LOSS_REASONS = (
@@ -79,11 +79,10 @@ def stream_filter(
 
 
 async def stream_valuation(
-    loader: StateLoader, sku: str, warehouse_id: str, at: datetime
+    sources: ReadSources, sku: str, warehouse_id: str, at: datetime
 ) -> StockState | None:
     """The stream as of `at` (its value folded from its events), or None before its first."""
-    stream = stock_stream(sku, warehouse_id)
-    state = (await loader.load([stream], until=at))[stream]
+    state = await sources.state(stock_stream(sku, warehouse_id), until=at)
     return state if isinstance(state, StockState) and state.version else None
 
 
