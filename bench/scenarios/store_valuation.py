@@ -22,6 +22,8 @@ from bench.runner import Context, scenario
 from bench.scenarios.store_replay import events_database, replay
 from bench.storebench import Timer, load_average, vacuum_analyze
 from stockledger.audit.event_export import horizon
+from stockledger.ops.value_backfill import backfill_stock_values, count_stock_events, needs_backfill
+from stockledger.read import cost_of_goods
 from stockledger.read import inventory_value as valuations
 from stockledger.reports.turnover import TurnoverQuery, turnover_rows
 from stockledger.store.db import create_pool
@@ -38,10 +40,10 @@ async def run(context: Context) -> list[Result]:
     pool = await create_pool(url, 2)
     results: list[Result] = []
     try:
-        if await valuations.needs_backfill(pool):
-            stock_events = await valuations.count_stock_events(pool)
+        if await needs_backfill(pool):
+            stock_events = await count_stock_events(pool)
             with Timer() as took:
-                written = await valuations.backfill_stock_values(pool, lambda _: None)
+                written = await backfill_stock_values(pool, lambda _: None)
             await vacuum_analyze(url)
             context.console.print(f"derived {written:,} stock_values rows in {took.seconds:.1f} s")
             results.append(
@@ -114,7 +116,7 @@ async def run(context: Context) -> list[Result]:
             )
         )
         with Timer() as took:
-            cogs = await valuations.cogs(pool, SINCE, UNTIL, as_of)
+            cogs = await cost_of_goods.cogs(pool, SINCE, UNTIL, as_of)
         with Timer() as turned:
             query = TurnoverQuery(SINCE, UNTIL)
             skus = sum([1 async for _ in turnover_rows(pool, query, as_of)])

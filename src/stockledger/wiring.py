@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 from .config import Settings
 from .projections.redis_stock import RedisStock, redis_client
 from .read.projected import ProjectedReader
+from .read.sources import ReadSources
 from .read.stock import StockReader
 from .store.db import create_pool
 from .store.event_store import EventStore
@@ -32,10 +33,9 @@ class Services:
     store: EventStore
     loader: StateLoader
     ledger: Ledger
-    reader: StockReader  # folds of the event store
+    reads: ReadSources  # what the read side (read/) answers from: the store, the projections
     redis: aioredis.Redis | None  # the client, prefixed keys live in redis_stock
     redis_stock: RedisStock | None
-    projected: ProjectedReader | None  # None: no pipeline, stock reads fold the store
 
     @property
     def reservation_ttl_seconds(self) -> int:
@@ -63,19 +63,11 @@ async def open_services(
     )
     redis = redis_client(settings)
     redis_stock = RedisStock(redis, settings.redis_prefix) if redis is not None else None
-    pipeline = settings.kafka_bootstrap_servers is not None
+    pipeline = settings.kafka_bootstrap_servers is not None  # else reads fold the store
+    projected = ProjectedReader(pool, redis_stock) if pipeline else None
+    reads = ReadSources(store, loader, StockReader(pool), projected)
     try:
-        yield Services(
-            settings,
-            pool,
-            store,
-            loader,
-            ledger,
-            StockReader(pool),
-            redis,
-            redis_stock,
-            ProjectedReader(pool, redis_stock) if pipeline else None,
-        )
+        yield Services(settings, pool, store, loader, ledger, reads, redis, redis_stock)
     finally:
         await ledger.close()
         if redis is not None:

@@ -24,7 +24,9 @@ from stockledger.domain.state import (
 )
 from stockledger.domain.upcasting import as_written_in
 from stockledger.ops.seed import SeedPlan, seed_database
+from stockledger.ops.value_backfill import backfill_stock_values, needs_backfill
 from stockledger.projections.drift import find_drift
+from stockledger.read import cost_of_goods
 from stockledger.read import inventory_value as valuations
 from stockledger.reports.turnover import TurnoverQuery, turnover_rows
 from stockledger.store.db import create_pool
@@ -116,7 +118,7 @@ async def _valued(url: str) -> tuple[dict[str, Any], Any, dict[str, Any]]:
         values = {s: st.value for s, st in loaded.items() if isinstance(st, StockState)}
         at, as_of = datetime.now(UTC) + timedelta(days=365), await horizon(pool)
         whole = await valuations.inventory(pool, at, as_of, limit=1000)
-        cogs = await valuations.cogs(pool, datetime(2000, 1, 1, tzinfo=UTC), at, as_of)
+        cogs = await cost_of_goods.cogs(pool, datetime(2000, 1, 1, tzinfo=UTC), at, as_of)
         return values, (whole.rows, whole.totals), cogs
     finally:
         await pool.close()
@@ -131,10 +133,10 @@ async def test_a_v1_ledger_values_like_the_same_history_written_as_v2(
         await _write(v1, ledger, as_v1=True)
         pool = await create_pool(v1)
         try:
-            assert await valuations.needs_backfill(pool)
+            assert await needs_backfill(pool)
             per_stream_before, _, _ = await _valued(v1)  # the fold alone, through upcasters
-            await valuations.backfill_stock_values(pool, lambda _: None)
-            assert not await valuations.needs_backfill(pool)
+            await backfill_stock_values(pool, lambda _: None)
+            assert not await needs_backfill(pool)
         finally:
             await pool.close()
         expected = await _valued(v2)
@@ -161,7 +163,7 @@ async def test_a_ledger_upgraded_after_a_v1_transfer_verifies_clean(
         await _write(mixed, ledger, as_v1=True, upgraded_at=arrived + 1)
         pool = await create_pool(mixed)
         try:
-            await valuations.backfill_stock_values(pool, lambda _: None)
+            await backfill_stock_values(pool, lambda _: None)
             found = (await find_drift(pool, None, lambda _: None)).findings
             assert [f for f in found if "drift" not in f.check and "row" not in f.check] == []
         finally:
@@ -192,7 +194,7 @@ async def _figures(pool: Any) -> tuple[Any, ...]:
     at, as_of = datetime(2026, 11, 2, tzinfo=UTC), await horizon(pool)
     since = datetime(2026, 10, 1, tzinfo=UTC)
     whole = await valuations.inventory(pool, at, as_of, limit=1000)
-    cogs = await valuations.cogs(pool, since, at, as_of)
+    cogs = await cost_of_goods.cogs(pool, since, at, as_of)
     turned = [r async for r in turnover_rows(pool, TurnoverQuery(since, at), as_of)]
     return whole.rows, whole.totals, cogs, turned
 
@@ -223,8 +225,8 @@ async def test_the_seed_writes_a_valued_ledger_and_the_same_one_as_v1(
             assert await pools[1].fetchval("SELECT count(*) FROM stock_values") == 0
             folded = [await _stream_values(p) for p in pools]  # through the upcasters
             assert folded[1] == folded[0]
-            assert await valuations.needs_backfill(pools[1])
-            await valuations.backfill_stock_values(pools[1], lambda _: None)
+            assert await needs_backfill(pools[1])
+            await backfill_stock_values(pools[1], lambda _: None)
             expected, derived = await _figures(pools[0]), await _figures(pools[1])
             assert derived == expected
             # verify's value checks fold the v1 ledger as the reads do: no false drift

@@ -30,7 +30,18 @@ from ..projections.sampler import run_sampler
 from ..store.db import head_revisions
 from ..wiring import Services, open_services
 from ..write.expiry import ExpiryWorker
-from . import catalog, commands, contract, exports, me, problems, queries, reports, valuation
+from . import (
+    catalog,
+    commands,
+    contract,
+    exports,
+    me,
+    problems,
+    queries,
+    reorder_rules,
+    reports,
+    valuation,
+)
 from .audit import router as audit_router
 from .auth import Authenticate
 from .deps import services_of
@@ -100,6 +111,7 @@ def create_app(
     problems.install(app)
     app.include_router(commands.router)
     app.include_router(catalog.router)
+    app.include_router(reorder_rules.router)
     app.include_router(queries.router)
     app.include_router(audit_router)
     app.include_router(exports.router)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from ..domain.reorder import Alert
@@ -12,8 +13,11 @@ from ..domain.state import (
     ReorderState,
     ReservationState,
     StockLevel,
+    StockState,
     WarehouseState,
 )
+from ..domain.valuation import text
+from ..read.sources import Source
 from ..read.stock import HistoryEntry
 from ..store.rows import RecordedEvent
 from ..write.ledger import Outcome
@@ -51,6 +55,14 @@ def events_out(events: Iterable[RecordedEvent]) -> list[dict[str, Any]]:
     return [e.envelope() for e in events]
 
 
+def events_page_out(events: list[RecordedEvent], limit: int) -> dict[str, Any]:
+    """A page of a trail or the feed: the envelopes, and the last position when it is full."""
+    return {
+        "events": events_out(events),
+        "next": str(events[-1].position) if len(events) == limit else None,
+    }
+
+
 def history_out(entries: Iterable[HistoryEntry]) -> list[dict[str, Any]]:
     return [{**x.event.envelope(), "balance": levels_out(x.balance)} for x in entries]
 
@@ -66,6 +78,14 @@ def reservation_out(state: ReservationState) -> dict[str, Any]:
             for x in state.lines
         ],
     }
+
+
+def source_headers(source: Source, header: str = "X-Stock-Source") -> dict[str, str]:
+    """Where a read came from (`header`), and when a projection last wrote it."""
+    headers = {header: source.name}
+    if source.projected_at is not None:
+        headers["X-Projected-At"] = source.projected_at.isoformat()
+    return headers
 
 
 def command_out(outcome: Outcome) -> dict[str, Any]:
@@ -144,3 +164,32 @@ def catalog_command_out(outcome: Outcome) -> dict[str, Any]:
         case ReorderState() as rule:
             return {**rule_out(rule), **events}
     raise TypeError("a catalog command's outcome names its item or warehouse")
+
+
+def stream_value_out(state: StockState, at: datetime) -> dict[str, Any]:
+    """One stream's value as of `at`: the levels, the values and (FIFO) the cost layers."""
+    value = state.value
+    on_hand = value.on_hand
+    return {
+        "sku": state.sku,
+        "warehouseId": state.warehouse_id,
+        "method": on_hand.method,
+        "at": at.isoformat(),
+        "version": state.version,
+        "onHand": state.levels.on_hand,
+        "value": text(on_hand.value),
+        "unitCost": text(on_hand.unit_cost),
+        "inTransit": state.levels.in_transit,
+        "inTransitValue": text(value.in_transit_value),
+        "damaged": state.levels.damaged,
+        "damagedValue": text(value.damaged),
+        "layers": [
+            {
+                "quantity": x.quantity,
+                "unitCost": text(x.unit_cost),
+                "value": text(x.value),
+                "receivedAt": x.received_at.isoformat() if x.received_at else None,
+            }
+            for x in on_hand.layers
+        ],
+    }

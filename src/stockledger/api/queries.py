@@ -8,14 +8,19 @@ import orjson
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from ..domain.state import ReorderState, ReservationState, StockLevel, StockState
-from ..domain.streams import like_prefix, reservation_stream, stock_stream
-from ..store.rows import RecordedEvent
+from ..read import history, levels, listing, reservations, trails
 from . import schemas as s
 from .auth import AUDIT, READ_HISTORY, READ_RESERVATIONS, READ_STOCK, Principal, require
 from .deps import ServicesDep
 from .fastroute import FastRoute
-from .present import events_out, history_out, reservation_out, stock_out, totals_out
+from .present import (
+    events_page_out,
+    history_out,
+    reservation_out,
+    source_headers,
+    stock_out,
+    totals_out,
+)
 from .problems import Problem
 
 router = APIRouter(prefix="/v1", tags=["queries"], route_class=FastRoute)
@@ -34,13 +39,6 @@ Position = Annotated[int, Query(ge=0, le=2**63 - 1, description="global position
 
 def _json(body: Any, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(body), media_type="application/json", headers=headers)
-
-
-def _page(events: list[RecordedEvent], limit: int) -> dict[str, Any]:
-    return {
-        "events": events_out(events),
-        "next": str(events[-1].position) if len(events) == limit else None,
-    }
 
 
 @router.get("/stock", response_model=s.StockListOut, responses=_ERRORS)
@@ -67,49 +65,15 @@ async def stock_listing(
     warehouse and SKU prefix, and with `lowStock=true` only those with an open alert. From the
     Postgres read models when the pipeline runs (`X-Stock-Source: postgres`), else folded from
     the event store."""
-    cursor, prefix = f"stock:{after or ''}", sku_prefix or ""
-    if services.projected is not None:
-        levels = await services.projected.listing(prefix, warehouse_id, cursor, limit, low_stock)
-        source = "postgres"
-    elif low_stock:
-        levels, source = (
-            await _low_stock(services, prefix, warehouse_id, after, limit),
-            "event-store",
-        )
-    else:
-        levels = await services.reader.listing(prefix, warehouse_id, cursor, limit)
-        source = "event-store"
-    last = levels[-1] if len(levels) == limit else None
+    page, source = await listing.stock_page(
+        services.reads, sku_prefix or "", warehouse_id, after, limit, low_stock
+    )
+    last = page.rows[-1] if page.more else None
     body = {
-        "levels": [stock_out(x) for x in levels],
+        "levels": [stock_out(x) for x in page.rows],
         "next": f"{last.sku}:{last.warehouse_id}" if last else None,
     }
-    return _json(body, {"X-Stock-Source": source})
-
-
-async def _low_stock(
-    services: ServicesDep, prefix: str, warehouse_id: str | None, after: str | None, limit: int
-) -> list[StockLevel]:
-    """The levels with an open alert, from the store: the reorder streams in order (a loose
-    index scan), folded, those with an open alert kept, then their stock levels (a rule on a
-    stream without stock events alerts with no level to list: the page fills on)."""
-    pattern, cursor = like_prefix(f"reorder:{prefix}"), f"reorder:{after or ''}"
-    found: list[StockLevel] = []
-    while len(found) < limit:
-        streams = await services.reader.streams_after(pattern, cursor, limit)
-        states = await services.loader.load(streams) if streams else {}
-        alerting = [
-            stock_stream(state.sku, state.warehouse_id)
-            for state in (states[s] for s in streams)
-            if isinstance(state, ReorderState)
-            and state.alert_id is not None
-            and warehouse_id in (None, state.warehouse_id)
-        ]
-        found += await services.reader.levels(alerting) if alerting else []
-        if len(streams) < limit:
-            break
-        cursor = streams[-1]
-    return found[:limit]
+    return _json(body, source_headers(source))
 
 
 @router.get("/stock/{sku}/{warehouse_id}", response_model=s.StockOut, responses=_ERRORS)
@@ -127,29 +91,17 @@ async def stock_level(
     Read from Redis, else the Postgres read model, else (or with `consistency=strong`) the
     event store. `X-Stock-Source` names the source; `X-Projected-At` says when a projection
     last wrote the row, so a client can judge its freshness."""
-    headers: dict[str, str] = {}
-    level: StockLevel | None = None
-    if consistency == "eventual" and services.projected is not None:
-        found = await services.projected.level(sku, warehouse_id)
-        if found is not None:
-            projected, source = found
-            level = projected.level
-            headers = {
-                "X-Stock-Source": source,
-                "X-Projected-At": projected.projected_at.isoformat(),
-            }
-    if level is None and consistency == "strong":
-        stream = stock_stream(sku, warehouse_id)
-        state = (await services.loader.load([stream]))[stream]
-        level = state.level if isinstance(state, StockState) and state.version else None
-    elif level is None:
-        level = await services.reader.level(sku, warehouse_id)
-    if level is None:
+    found = await levels.level(services.reads, sku, warehouse_id, consistency)
+    if found is None:
         raise Problem(404, "not-found", f"No stock events for {sku} in {warehouse_id}")
-    headers.setdefault("X-Stock-Source", "event-store")
+    level, source = found
     return _json(
         stock_out(level),
-        {**headers, "ETag": f'"{level.version}"', "X-Projection-Version": str(level.version)},
+        {
+            **source_headers(source),
+            "ETag": f'"{level.version}"',
+            "X-Projection-Version": str(level.version),
+        },
     )
 
 
@@ -158,17 +110,11 @@ async def sku_stock(
     sku: s.Id, services: ServicesDep, _: Annotated[Principal, require(READ_STOCK)]
 ) -> Response:
     """One SKU across every warehouse, with totals (projections first, like a single level)."""
-    levels: list[StockLevel] = []
-    source = "event-store"
-    if services.projected is not None:
-        projected, source = await services.projected.sku_levels(sku)
-        levels = [x.level for x in projected]
-    if not levels:
-        levels, source = await services.reader.sku_levels(sku), "event-store"
-    if not levels:
+    found, source = await levels.sku_levels(services.reads, sku)
+    if not found:
         raise Problem(404, "not-found", f"No stock events for {sku}")
-    body = {"sku": sku, "warehouses": [stock_out(x) for x in levels], "totals": totals_out(levels)}
-    return _json(body, {"X-Stock-Source": source})
+    body = {"sku": sku, "warehouses": [stock_out(x) for x in found], "totals": totals_out(found)}
+    return _json(body, source_headers(source))
 
 
 @router.get(
@@ -188,8 +134,10 @@ async def stock_at(
     """Time travel: the levels as they were at `timestamp`, or right after `version`."""
     if (timestamp is None) == (version is None):
         raise Problem(422, "validation-error", "Give exactly one of timestamp or version")
-    level = await services.reader.level(sku, warehouse_id, version=version, until=timestamp)
-    if level is None or (version is not None and level.version < version):
+    level = await history.level_at(
+        services.reads, sku, warehouse_id, version=version, until=timestamp
+    )
+    if level is None:
         raise Problem(404, "not-found", f"{sku} in {warehouse_id} had no events by then")
     return _json(stock_out(level), {"ETag": f'"{level.version}"'})
 
@@ -216,11 +164,18 @@ async def stock_history(
         wanted = s.event_types(types) if types is not None else None
     except ValueError as error:
         raise Problem(422, "validation-error", f"types: {error}") from None
-    if await services.reader.level(sku, warehouse_id) is None:
-        raise Problem(404, "not-found", f"No stock events for {sku} in {warehouse_id}")
-    entries = await services.reader.history(
-        sku, warehouse_id, after_version=after, types=wanted, since=from_, until=to, limit=limit
+    entries = await history.history(
+        services.reads,
+        sku,
+        warehouse_id,
+        after_version=after,
+        types=wanted,
+        since=from_,
+        until=to,
+        limit=limit,
     )
+    if entries is None:
+        raise Problem(404, "not-found", f"No stock events for {sku} in {warehouse_id}")
     more = len(entries) == limit
     return _json(
         {"events": history_out(entries), "next": str(entries[-1].event.version) if more else None}
@@ -241,26 +196,17 @@ async def reservation(
     Read from the Postgres read model, else (no row yet, or with `consistency=strong`) folded
     from the event store, like a stock level. `X-Reservation-Source` names the source
     (`postgres` or `event-store`); `X-Projected-At` says when a projection last wrote the row."""
-    headers: dict[str, str] = {}
-    state: ReservationState | None = None
-    if consistency == "eventual" and services.projected is not None:
-        found = await services.projected.reservation(reservation_id)
-        if found is not None:
-            state, projected_at = found
-            headers = {
-                "X-Reservation-Source": "postgres",
-                "X-Projected-At": projected_at.isoformat(),
-            }
-    if state is None:
-        stream = reservation_stream(reservation_id)
-        folded = (await services.loader.load([stream]))[stream]
-        state = folded if isinstance(folded, ReservationState) and folded.version else None
-    if state is None:
+    found = await reservations.reservation(services.reads, reservation_id, consistency)
+    if found is None:
         raise Problem(404, "not-found", f"Reservation {reservation_id} not found")
-    headers.setdefault("X-Reservation-Source", "event-store")
+    state, source = found
     return _json(
         reservation_out(state),
-        {**headers, "ETag": f'"{state.version}"', "X-Projection-Version": str(state.version)},
+        {
+            **source_headers(source, "X-Reservation-Source"),
+            "ETag": f'"{state.version}"',
+            "X-Projection-Version": str(state.version),
+        },
     )
 
 
@@ -273,7 +219,8 @@ async def correlation_events(
     limit: Limit = 1000,
 ) -> Response:
     """Every event with this correlation id, across streams, in position order."""
-    return _json(_page(await services.store.read_correlation(correlation_id, after, limit), limit))
+    found = await trails.correlation_trail(services.reads, correlation_id, after, limit)
+    return _json(events_page_out(found, limit))
 
 
 @router.get("/orders/{order_id}/events", response_model=s.EventsOut, responses=_ERRORS)
@@ -285,7 +232,8 @@ async def order_events(
     limit: Limit = 1000,
 ) -> Response:
     """Every event about this order (reservations, shipments, returns), in position order."""
-    return _json(_page(await services.store.read_order(order_id, after, limit), limit))
+    found = await trails.order_trail(services.reads, order_id, after, limit)
+    return _json(events_page_out(found, limit))
 
 
 @router.get("/events", response_model=s.EventsOut, responses=_ERRORS)
@@ -296,4 +244,4 @@ async def all_events(
     limit: Limit = 100,
 ) -> Response:
     """The global feed in position order; never skips an event that commits late."""
-    return _json(_page(await services.store.read_all(after, limit), limit))
+    return _json(events_page_out(await trails.feed(services.reads, after, limit), limit))

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from ..domain.streams import parse_stock_stream
-from ..read import inventory_value as valuations
+from ..read import cost_of_goods, inventory_value
 from ..reports.tables import (
     CursorError,
     columns_of,
@@ -24,6 +24,7 @@ from . import schemas as s
 from .deps import ServicesDep
 from .exports import pinned_position
 from .fastroute import FastRoute
+from .present import stream_value_out
 from .problems import Problem
 from .reports import Reader, report_response, respond
 
@@ -78,10 +79,10 @@ async def stream_valuation(
     cost layers on hand, oldest first. Folded from the stream's events."""
     when = at or datetime.now(UTC)
     as_of = await pinned_position(services, None, "a valuation")
-    state = await valuations.stream_valuation(services.loader, sku, warehouse_id, when)
+    state = await inventory_value.stream_valuation(services.reads, sku, warehouse_id, when)
     if state is None:
         raise Problem(404, "not-found", f"No stock events for {sku} in {warehouse_id} by {when}")
-    body = valuations.stream_body(state, when)
+    body = stream_value_out(state, when)
     columns = tuple(c for c in columns_of(body) if c != "layers")  # CSV: the stream's one row
     name = f"valuation-{sku}-{warehouse_id}"
     return respond(request, body, [body], columns, as_of, filename=name)
@@ -110,13 +111,13 @@ async def inventory_valuation(
     if after is None:
         when = at or datetime.now(UTC)
         as_of = await pinned_position(services, as_of_position, "a valuation")
-        found = await valuations.inventory(
+        found = await inventory_value.inventory(
             services.pool, when, as_of, warehouse_id=warehouse_id, limit=limit
         )
         rows, totals, last = found.rows, found.totals, found.next
     else:
         stream, as_of, when, totals = _resume(after, at, as_of_position)
-        rows, last = await valuations.inventory_page(
+        rows, last = await inventory_value.inventory_page(
             services.pool, when, as_of, warehouse_id=warehouse_id, after=stream, limit=limit
         )
     cursor = None
@@ -126,7 +127,7 @@ async def inventory_valuation(
         )
     head = {"at": when.isoformat(), "totals": totals}
     return report_response(
-        request, head, rows, valuations.INVENTORY_COLUMNS, as_of, cursor, "valuation"
+        request, head, rows, inventory_value.INVENTORY_COLUMNS, as_of, cursor, "valuation"
     )
 
 
@@ -174,8 +175,8 @@ async def cogs_report(
     if since >= until:
         raise Problem(422, "validation-error", "from must be before to")
     as_of = await pinned_position(services, as_of_position, "a valuation")
-    body = await valuations.cogs(
+    body = await cost_of_goods.cogs(
         services.pool, since, until, as_of, sku=sku, warehouse_id=warehouse_id
     )
     body = {"from": since.isoformat(), "to": until.isoformat(), **body, "asOfPosition": as_of}
-    return respond(request, body, body["rows"], valuations.COGS_COLUMNS, as_of, filename="cogs")
+    return respond(request, body, body["rows"], cost_of_goods.COGS_COLUMNS, as_of, filename="cogs")

@@ -45,8 +45,8 @@ from ..projections.rebuild import (
     rebuild_stock_levels,
 )
 from ..projections.redis_stock import RedisStock
-from ..read import inventory_value as valuations
 from ..wiring import open_services
+from .value_backfill import backfill_stock_values, count_stock_events, needs_backfill
 
 PROJECTIONS = ("stock-levels", "reservations", "alerts", "catalog", "redis")
 
@@ -260,12 +260,12 @@ async def backfill_read_models(settings: Settings, console: Console) -> list[str
                 total = await _total(pool, name)
                 await _tracked(progress, f"backfill {name}", total, _rebuilder(name, pool, redis))
             done.append(name)
-        if await valuations.needs_backfill(pool):
+        if await needs_backfill(pool):
             with _progress(console) as progress:
-                total = await valuations.count_stock_events(pool)
+                total = await count_stock_events(pool)
 
                 async def derive(advance: Callable[[int], None]) -> None:
-                    await valuations.backfill_stock_values(pool, advance)
+                    await backfill_stock_values(pool, advance)
 
                 await _tracked(progress, "derive stock values", total, derive)
             done.append("stock-values")

@@ -1,7 +1,7 @@
-"""Valuation and COGS read from the ledger: one stream as of an instant (its fold), the whole
-inventory and the cost of goods shipped as set-based sums of `stock_values` (the per-event value
-deltas the write path stores beside the quantity deltas), and the derivation of those rows for
-events written before valuation existed.
+"""What the inventory was worth: one stream as of an instant (its fold), and the whole
+inventory as set-based sums of `stock_values` (the per-event value deltas the write path stores
+beside the quantity deltas; `ops/value_backfill.py` derives them for events written before
+valuation existed).
 
 Every figure includes the events up to an `asOfPosition` (the commit horizon when the read
 started, or the one asked for), so a report can be reproduced.
@@ -9,39 +9,20 @@ started, or the one asked for), so a report can be reproduced.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from ..domain.events import from_data
-from ..domain.state import Levels, StockState, initial_state, step_stock
+from ..domain.state import StockState
 from ..domain.streams import like_prefix, stock_stream
 from ..domain.valuation import ZERO, rounded, text
-from ..store.event_store import VALUES_SQL, value_rows
-from ..store.rows import ValueRow, worth_a_row
-from ..store.snapshots import (
-    StateLoader,
-    state_to_json,
-    unresolved_arrival,
-    unvalued_receipt,
-    wire_layers,
-)
+from .sources import ReadSources
 from .stock import StockReader
 
-LOSS_REASONS = (
-    "damage",
-    "expiry",
-    "theft",
-    "physical_count",
-    "system_correction",
-    "lost_in_transit",
-    "disposed",
-)
-
-# The CSV columns of the whole inventory's rows and of COGS rows, in the order of their fields.
+# The CSV columns of the whole inventory's rows, in the order of their fields.
 INVENTORY_COLUMNS = (
     "sku",
     "warehouseId",
@@ -52,13 +33,6 @@ INVENTORY_COLUMNS = (
     "inTransitValue",
     "damaged",
     "damagedValue",
-)
-COGS_COLUMNS = (
-    "sku",
-    "warehouseId",
-    "unitsShipped",
-    "costOfGoodsSold",
-    *(f"losses.{reason}" for reason in LOSS_REASONS),
 )
 
 
@@ -79,40 +53,11 @@ def stream_filter(
 
 
 async def stream_valuation(
-    loader: StateLoader, sku: str, warehouse_id: str, at: datetime
+    sources: ReadSources, sku: str, warehouse_id: str, at: datetime
 ) -> StockState | None:
     """The stream as of `at` (its value folded from its events), or None before its first."""
-    stream = stock_stream(sku, warehouse_id)
-    state = (await loader.load([stream], until=at))[stream]
+    state = await sources.state(stock_stream(sku, warehouse_id), until=at)
     return state if isinstance(state, StockState) and state.version else None
-
-
-def stream_body(state: StockState, at: datetime) -> dict[str, Any]:
-    value = state.value
-    on_hand = value.on_hand
-    return {
-        "sku": state.sku,
-        "warehouseId": state.warehouse_id,
-        "method": on_hand.method,
-        "at": at.isoformat(),
-        "version": state.version,
-        "onHand": state.levels.on_hand,
-        "value": text(on_hand.value),
-        "unitCost": text(on_hand.unit_cost),
-        "inTransit": state.levels.in_transit,
-        "inTransitValue": text(value.in_transit_value),
-        "damaged": state.levels.damaged,
-        "damagedValue": text(value.damaged),
-        "layers": [
-            {
-                "quantity": x.quantity,
-                "unitCost": text(x.unit_cost),
-                "value": text(x.value),
-                "receivedAt": x.received_at.isoformat() if x.received_at else None,
-            }
-            for x in on_hand.layers
-        ],
-    }
 
 
 # -- the whole inventory ----------------------------------------------------------------------
@@ -243,216 +188,3 @@ def inventory_row(r: Any) -> dict[str, Any]:
         "damaged": r["damaged"],
         "damagedValue": text(r["damaged_value"]),
     }
-
-
-# -- cost of goods sold -----------------------------------------------------------------------
-
-_COGS = """
-SELECT stream_id, loss_reason, sum(units_shipped)::bigint AS units, sum(cogs) AS cogs,
-       sum(loss) AS loss
-FROM stock_values
-WHERE recorded_at >= $1 AND recorded_at < $2 AND position <= $3 AND {streams}
-  AND (units_shipped <> 0 OR cogs <> 0 OR loss <> 0)
-GROUP BY stream_id, loss_reason
-ORDER BY stream_id
-"""
-
-
-async def cogs(
-    pool: asyncpg.Pool[Any],
-    since: datetime,
-    until: datetime,
-    as_of: int,
-    *,
-    sku: str | None = None,
-    warehouse_id: str | None = None,
-) -> dict[str, Any]:
-    """What the goods shipped in [since, until) cost, and the losses at cost by reason, per
-    stock stream, with totals."""
-    streams, args = stream_filter(sku, warehouse_id, "stream_id", 4)
-    records = await pool.fetch(_COGS.format(streams=streams), since, until, as_of, *args)
-    by_stream: dict[str, dict[str, Any]] = {}
-    total_cogs, total_losses = ZERO, dict.fromkeys(LOSS_REASONS, ZERO)
-    for r in records:
-        _, row_sku, row_warehouse = r["stream_id"].split(":")
-        row = by_stream.setdefault(
-            r["stream_id"],
-            {
-                "sku": row_sku,
-                "warehouseId": row_warehouse,
-                "unitsShipped": 0,
-                "cogs": ZERO,
-                "losses": {},
-            },
-        )
-        row["unitsShipped"] += r["units"]
-        row["cogs"] += r["cogs"]
-        total_cogs += r["cogs"]
-        if r["loss_reason"] is not None and r["loss"]:
-            reason = r["loss_reason"]
-            row["losses"][reason] = row["losses"].get(reason, ZERO) + r["loss"]
-            total_losses[reason] += r["loss"]
-    rows = [
-        {
-            "sku": row["sku"],
-            "warehouseId": row["warehouseId"],
-            "unitsShipped": row["unitsShipped"],
-            "costOfGoodsSold": text(row["cogs"]),
-            "losses": {k: text(v) for k, v in sorted(row["losses"].items())},
-        }
-        for row in by_stream.values()
-    ]
-    return {
-        "rows": rows,
-        "totals": {
-            "unitsShipped": sum(row["unitsShipped"] for row in rows),
-            "costOfGoodsSold": text(total_cogs),
-            "losses": {k: text(v) for k, v in total_losses.items()},
-        },
-    }
-
-
-# -- rows of events written before valuation --------------------------------------------------
-
-_MISSING = """
-SELECT EXISTS (
-    SELECT 1 FROM events e
-    WHERE e.stream_id LIKE 'stock:%' AND e.schema_version = 1
-      AND e.type = ANY($1::text[])
-      AND NOT EXISTS (SELECT 1 FROM stock_values v WHERE v.position = e.position)
-)
-"""
-_VALUED_V1 = [
-    "StockReceived",
-    "StockShipped",
-    "StockReturned",
-    "TransferDispatched",
-    "TransferReceived",
-    "StockAdjusted",
-]
-
-
-async def needs_backfill(pool: asyncpg.Pool[Any]) -> bool:
-    """Whether some stock event written before valuation has no stock_values row yet."""
-    missing: bool = await pool.fetchval(_MISSING, _VALUED_V1)
-    return missing
-
-
-async def count_stock_events(pool: asyncpg.Pool[Any]) -> int:
-    total: int = await pool.fetchval("SELECT count(*) FROM events WHERE stream_id LIKE 'stock:%'")
-    return total
-
-
-async def backfill_stock_values(
-    pool: asyncpg.Pool[Any], advance: Callable[[int], None], batch: int = 5000
-) -> int:
-    """Fold every stock stream from its first event, in position order across the ledger, and
-    write the stock_values row of each event that has none (written before valuation), then a
-    snapshot of each stream's head holding its value. Returns the rows written.
-
-    A v1 transfer's layers at its destination are the ones its source's dispatch took. Both
-    copies of the dispatch are in one transaction, in either order: when the destination's
-    comes first, that stream waits (its events are held, in order) until the source's dispatch
-    has been folded, just after. (The per-stream state loader derives the same by folding the
-    source.)"""
-    backfill = _Backfill()
-    written = 0
-    async with pool.acquire() as conn, conn.transaction():
-        async for row in conn.cursor(
-            "SELECT e.position, e.stream_id, e.type, e.schema_version, e.data, e.recorded_at, "
-            "e.d_on_hand, e.d_in_transit, e.d_damaged, (v.position IS NOT NULL) AS has_row "
-            "FROM events e LEFT JOIN stock_values v ON v.position = e.position "
-            "WHERE e.stream_id LIKE 'stock:%' OR e.stream_id LIKE 'item:%' ORDER BY e.position",
-            prefetch=batch,
-        ):
-            backfill.take(row)
-            if len(backfill.pending) >= batch:
-                written += await _write(conn, backfill.pending)
-                backfill.pending = []
-            advance(1)
-        backfill.finish()
-        written += await _write(conn, backfill.pending)
-        await conn.executemany(
-            "INSERT INTO snapshots (stream_id, version, recorded_at, state) "
-            "VALUES ($1, $2, $3, $4) ON CONFLICT (stream_id, version) DO UPDATE "
-            "SET state = EXCLUDED.state",
-            [
-                (s, st.version, st.updated_at, state_to_json(st))
-                for s, st in backfill.states.items()
-                if st.updated_at is not None
-            ],
-        )
-    return written
-
-
-class _Backfill:
-    """The ledger-wide fold of `backfill_stock_values`, one event row at a time."""
-
-    def __init__(self) -> None:
-        self.states: dict[str, StockState] = {}
-        self.pending: list[ValueRow] = []
-        self.carried: dict[str, Any] = {}  # transfer id -> the layers its dispatch took (wire)
-        self.methods: dict[str, str] = {}  # sku -> its item's valuation method
-        self.held: dict[str, list[Any]] = {}  # stream -> its events waiting for a source
-        self.waiting: dict[str, str] = {}  # transfer id -> the destination stream waiting
-
-    def take(self, row: Any) -> None:
-        stream_id = row["stream_id"]
-        if stream_id.startswith("item:"):  # the method each SKU values by from then on
-            if row["data"].get("valuationMethod"):
-                self.methods[stream_id.removeprefix("item:")] = row["data"]["valuationMethod"]
-        elif stream_id in self.held:
-            self.held[stream_id].append(row)
-        else:
-            self._fold(row)
-
-    def finish(self) -> None:
-        """Fold what still waits (a source dispatch that never came: it carried nothing)."""
-        while self.waiting:
-            transfer_id, stream_id = self.waiting.popitem()
-            self.carried.setdefault(transfer_id, [])
-            self._release(stream_id)
-
-    def _fold(self, row: Any) -> None:
-        stream_id, data = row["stream_id"], row["data"]
-        state = self.states.get(stream_id)
-        if state is None:
-            start = initial_state(stream_id)
-            assert isinstance(start, StockState)
-            state = start
-        if unvalued_receipt(row["type"], data):
-            data = {**data, "valuationMethod": self.methods.get(state.sku, "fifo")}
-        if unresolved_arrival(stream_id, row["type"], data):
-            if data["transferId"] not in self.carried:  # its source's copy comes later
-                self.held[stream_id] = [row]
-                self.waiting[data["transferId"]] = stream_id
-                return
-            data = {**data, "layers": self.carried.pop(data["transferId"])}
-        event = from_data(row["type"], data, row["schema_version"])
-        state, move = step_stock(state, event, row["recorded_at"])
-        self.states[stream_id] = state
-        delta = Levels(row["d_on_hand"], 0, row["d_in_transit"], row["d_damaged"])
-        if not row["has_row"] and worth_a_row(delta, move):
-            self.pending.append(
-                ValueRow(row["position"], stream_id, row["recorded_at"], delta, move)
-            )
-        if move.layers is not None and row["type"] == "TransferDispatched":
-            self.carried[data["transferId"]] = wire_layers(move.layers)
-            if (destination := self.waiting.pop(data["transferId"], None)) is not None:
-                self._release(destination)
-
-    def _release(self, stream_id: str) -> None:
-        """Fold a held stream's events in order, until one waits again."""
-        rows = self.held.pop(stream_id)
-        for n, row in enumerate(rows):
-            self._fold(row)
-            if stream_id in self.held:  # waits for another transfer: keep the rest behind it
-                self.held[stream_id] += rows[n + 1 :]
-                return
-
-
-async def _write(conn: Any, pending: list[ValueRow]) -> int:
-    if not pending:
-        return 0
-    await conn.execute(VALUES_SQL + " ON CONFLICT (position) DO NOTHING", *value_rows(pending))
-    return len(pending)

@@ -16,7 +16,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from ..audit.event_export import horizon
 from ..config import Settings
-from ..read import inventory_value as valuations
+from ..read import cost_of_goods, inventory_value
 from ..wiring import open_services
 from .movements import COLUMNS as MOVEMENT_COLUMNS
 from .movements import MovementQuery, movement_rows
@@ -144,13 +144,13 @@ def valuation_job(at: datetime, warehouse_id: str | None) -> ReportJob:
     """The whole inventory as of `at` (GET /v1/valuation, every page): totals in the head."""
 
     async def head(pool: asyncpg.Pool[Any], as_of: int) -> dict[str, Any]:
-        first = await valuations.inventory(pool, at, as_of, warehouse_id=warehouse_id, limit=1)
+        first = await inventory_value.inventory(pool, at, as_of, warehouse_id=warehouse_id, limit=1)
         return {"at": at.isoformat(), "totals": first.totals}
 
     def rows(pool: asyncpg.Pool[Any], as_of: int) -> AsyncIterator[dict[str, Any]]:
-        return valuations.inventory_rows(pool, at, as_of, warehouse_id=warehouse_id)
+        return inventory_value.inventory_rows(pool, at, as_of, warehouse_id=warehouse_id)
 
-    return ReportJob("valuation", valuations.INVENTORY_COLUMNS, head, rows)
+    return ReportJob("valuation", inventory_value.INVENTORY_COLUMNS, head, rows)
 
 
 def cogs_job(
@@ -161,7 +161,7 @@ def cogs_job(
 
     async def head(pool: asyncpg.Pool[Any], as_of: int) -> dict[str, Any]:
         found.update(
-            await valuations.cogs(pool, since, until, as_of, sku=sku, warehouse_id=warehouse_id)
+            await cost_of_goods.cogs(pool, since, until, as_of, sku=sku, warehouse_id=warehouse_id)
         )
         return {"from": since.isoformat(), "to": until.isoformat(), "totals": found["totals"]}
 
@@ -169,4 +169,4 @@ def cogs_job(
         for row in found["rows"]:
             yield row
 
-    return ReportJob("cogs", valuations.COGS_COLUMNS, head, rows, paged=False)
+    return ReportJob("cogs", cost_of_goods.COGS_COLUMNS, head, rows, paged=False)

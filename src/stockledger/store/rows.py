@@ -28,7 +28,7 @@ class NewEvent:
     @property
     def stock_values_row(self) -> bool:
         """Whether the event gets a stock_values row at append: it was valued (a v2 stock
-        event). A v1 event's row is derived later (read/inventory_value.py)."""
+        event). A v1 event's row is derived later (ops/value_backfill.py)."""
         return self.move is not None and worth_a_row(self.delta, self.move)
 
 
