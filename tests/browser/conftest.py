@@ -188,13 +188,15 @@ class Api:
         answer: dict[str, Any] = response.json()
         return answer
 
-    def receive(self, sku: str, wh: str, quantity: int, po: str) -> dict[str, Any]:
+    def receive(
+        self, sku: str, wh: str, quantity: int, po: str, unit_cost: str = "2.35"
+    ) -> dict[str, Any]:
         body = {
             "sku": sku,
             "warehouseId": wh,
             "quantity": quantity,
             "purchaseOrderId": po,
-            "unitCost": "2.35",
+            "unitCost": unit_cost,
             "supplier": "Acme",
         }
         event: dict[str, Any] = self.post("/v1/receipts", body, role="warehouse")["events"][0]

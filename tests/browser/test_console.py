@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -229,16 +229,71 @@ def test_alerts_page_lists_the_open_alert(console: Console, shop: Shop) -> None:
 
 def test_the_valuation_page_lists_what_the_stock_is_worth(console: Console, shop: Shop) -> None:
     page = console.sign_in("auditor", "/ui/valuation")
-    expect(page.locator("tbody tr", has_text=shop.mug).first).to_be_visible()
+    mug = page.locator("tbody tr", has_text=shop.mug).filter(has_text="WH-A")
+    expect(mug).to_be_visible()
     expect(page.get_by_text("This report is not available on this server yet")).to_have_count(0)
+    expect(page.locator("thead th")).to_have_text(VALUATION_HEADERS)
+    expect(mug.locator("td")).to_have_text(
+        [shop.mug, "WH-A", "12", "28.20", "2.35", "0", "0.00", "0", "0.00"]
+    )
     console.screenshot("valuation")
 
 
-def test_the_movements_page_is_served_by_its_endpoint(console: Console) -> None:
-    page = console.sign_in("auditor", "/ui/reports/movements")
-    console.ready()
+VALUATION_HEADERS = [
+    "SKU", "Warehouse", "On hand", "Value", "Unit cost",
+    "In transit", "In-transit value", "Damaged", "Damaged value",
+]  # fmt: skip
+
+
+def test_valuation_money_reads_as_money_to_the_cent_at_any_size(
+    console: Console, server: Served
+) -> None:
+    """A thousand units at 999,999,999,999.99406 are worth 999,999,999,999,994.06: more digits
+    than a float holds, so the cents shown must come from the decimal the API sent."""
+    run = uuid.uuid4().hex[:6].upper()
+    sku, warehouse = f"VAULT-{run}", f"WH-V{run}"
+    Api(server.url).receive(sku, warehouse, 1000, f"PO-{run}", unit_cost="999999999999.99406")
+    page = console.sign_in("auditor", f"/ui/valuation?warehouseId={warehouse}")
+    row = page.locator("tbody tr", has_text=sku)
+    big, unit = "999,999,999,999,994.06", "999,999,999,999.99"
+    expect(row.locator("td")).to_have_text(
+        [sku, warehouse, "1,000", big, unit, "0", "0.00", "0", "0.00"]
+    )
+    expect(row.locator("td").nth(3).locator("span")).to_have_attribute(
+        "title", "999999999999994.0600"
+    )
+    totals = page.locator("dl.totals")
+    expect(totals.locator("dt")).to_have_text(
+        ["Streams", "On hand", "Value", "In-transit value", "Damaged value"]
+    )
+    expect(totals.locator("dd")).to_have_text(
+        ["1", "1,000", "999,999,999,999,994.06", "0.00", "0.00"]
+    )
+    expect(page.get_by_text("inTransitValue")).to_have_count(0)
+
+
+def test_the_movements_page_labels_its_columns(console: Console, shop: Shop) -> None:
+    since = shop.first_receipt["recordedAt"][:10]
+    until = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+    query = f"from={since}&to={until}&granularity=day&sku={shop.mug}&warehouseId=WH-A"
+    page = console.sign_in("auditor", f"/ui/reports/movements?{query}")
     expect(page.get_by_text("This report is not available on this server yet")).to_have_count(0)
+    expect(page.locator("thead th")).to_have_text(MOVEMENT_HEADERS)
+    rows = page.locator("tbody tr")
+    expect(rows.first.locator("td").first).to_have_text(since)  # a date, not an instant
+    closing = MOVEMENT_HEADERS.index("Closing on hand")
+    expect(rows.last.locator("td").nth(closing)).to_have_text("12")
+    expect(page.get_by_text("warehouseId")).to_have_count(0)
     console.screenshot("movements")
+
+
+MOVEMENT_HEADERS = [
+    "Period start", "Period end", "SKU", "Warehouse",
+    "Opening on hand", "Opening reserved", "Opening in transit", "Opening damaged",
+    "Received", "Shipped", "Returned to stock", "Returned damaged", "Returned and disposed",
+    "Transferred out", "Transferred in", "Lost in transit", "Adjusted up", "Adjusted down",
+    "Closing on hand", "Closing reserved", "Closing in transit", "Closing damaged",
+]  # fmt: skip
 
 
 def test_data_calls_carry_the_key_and_no_url_holds_it(console: Console, shop: Shop) -> None:

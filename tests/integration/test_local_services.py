@@ -168,7 +168,7 @@ async def test_kafka_produce_and_consume(tmp_path: Path) -> None:
 CRASHING_PARENT = """
 import os, sys
 from pathlib import Path
-from stockledger.infra import local
+from stockledger.ops import local_services as local
 svc = getattr(local, "start_" + sys.argv[1])(Path(sys.argv[2]))
 print(f"PID={svc.pid}", flush=True)
 os._exit(0)  # a crash: no atexit, so the service is orphaned

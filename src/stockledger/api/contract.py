@@ -214,8 +214,9 @@ def asyncapi(settings: Settings) -> dict[str, Any]:
             "events": {
                 "address": settings.kafka_topic,
                 "title": "The ledger's events (STOCKLEDGER_KAFKA_TOPIC)",
-                "description": f"Partitions: {settings.kafka_partitions} when the relay creates "
-                "the topic (STOCKLEDGER_KAFKA_PARTITIONS); keyed by streamId.",
+                "description": f"Partitions: {settings.kafka_partitions}, set when stockledger "
+                "creates the topic (STOCKLEDGER_KAFKA_PARTITIONS; an existing topic keeps its "
+                "own); keyed by streamId.",
                 "messages": channel_messages,
                 "bindings": {
                     "kafka": {

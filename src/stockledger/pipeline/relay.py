@@ -110,6 +110,11 @@ def messages(rows: Sequence[asyncpg.Record]) -> list[Outgoing]:
 
 
 async def ensure_topic(settings: Settings) -> None:
+    """Create the event topic with the settings' partitions (STOCKLEDGER_KAFKA_PARTITIONS, what
+    the AsyncAPI document states) if it does not exist. Both the relay and the projector call
+    it before they touch the topic: a consumer's subscription would otherwise have the broker
+    auto-create it with its default partition count, and partitions are never added later
+    (that would move streams to other partitions, out of order)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
     try:
         await admin.start()

@@ -22,6 +22,7 @@ from aiokafka.errors import KafkaError
 
 from ..config import Settings
 from ..metrics import CONSUMER_LAG, PROJECTION_LAG
+from ..pipeline.relay import ensure_topic
 from ..pipeline.status import Every, report
 from ..store.rows import RecordedEvent
 from .postgres import PostgresProjection
@@ -96,6 +97,7 @@ class Projector:
                 metadata_max_age_ms=5_000,
             )
             try:
+                await ensure_topic(self.settings)  # before subscribing, which would create it
                 await consumer.start()
                 await self._consume(consumer)
             except KafkaError as error:

@@ -68,7 +68,8 @@ LAYERS: TypeAdapter[tuple[Layer, ...]] = TypeAdapter(tuple[Layer, ...])
 
 
 # What a v1 event leaves to its stream's context, for every fold that resolves it (the state
-# loader here, migrate's derivation in ops/value_backfill.py, verify in projections/drift.py).
+# loader here, migrate's derivation in ops/value_backfill.py, verify in
+# projections/drift/stock.py).
 
 
 def unvalued_receipt(type_name: str, data: Mapping[str, Any]) -> bool:

@@ -53,6 +53,23 @@ export function stockStream(streamId) {
 const NUMBER = new Intl.NumberFormat('en');
 export const num = (n) => (n === null || n === undefined ? '' : NUMBER.format(n));
 
+/**
+ * Money (a decimal string, as the API writes it: `2553761.111119`) with two places and
+ * thousands separators (`2,553,761.11`), rounded half away from zero. Exact at any size: the
+ * digits are rounded as text and grouped as a BigInt, never read into a float (which keeps
+ * about 15 significant digits and would change the cents of large totals).
+ */
+export function money(value) {
+  if (value === null || value === undefined || value === '') return '';
+  const parts = /^(-?)([0-9]+)(?:\.([0-9]*))?$/.exec(String(value));
+  if (!parts) return String(value);
+  const [, minus, whole, fraction = ''] = parts;
+  const digits = fraction.padEnd(3, '0');
+  const cents = BigInt(whole + digits.slice(0, 2)) + (digits[2] >= '5' ? 1n : 0n);
+  const sign = minus && cents !== 0n ? '-' : '';
+  return `${sign}${NUMBER.format(cents / 100n)}.${String(cents % 100n).padStart(2, '0')}`;
+}
+
 /** An instant as the reader's local date and time, with seconds and milliseconds. */
 export function when(iso) {
   if (!iso) return '';
@@ -90,12 +107,15 @@ export function table(caption, columns, rows, { foot, rowAttrs } = {}) {
     h('table', {}, h('caption', {}, caption), h('thead', {}, head), h('tbody', {}, body), foot ? h('tfoot', {}, foot) : null));
 }
 
+/** The five levels of a stock level or balance: wire name -> column header. */
+export const LEVEL_LABELS = {
+  onHand: 'On hand', reserved: 'Reserved', available: 'Available', inTransit: 'In transit', damaged: 'Damaged',
+};
+
 /** The five levels of a stock level or balance, as table columns. */
 export function levelColumns(of = (row) => row) {
-  return [
-    ['On hand', 'onHand'], ['Reserved', 'reserved'], ['Available', 'available'],
-    ['In transit', 'inTransit'], ['Damaged', 'damaged'],
-  ].map(([label, key]) => ({ label, numeric: true, value: (row) => num(of(row)?.[key]) }));
+  return Object.entries(LEVEL_LABELS)
+    .map(([key, label]) => ({ label, numeric: true, value: (row) => num(of(row)?.[key]) }));
 }
 
 /** A notice: kind is 'info', 'warn' or 'error'. */

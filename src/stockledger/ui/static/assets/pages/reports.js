@@ -2,8 +2,40 @@
 // CSV download of the same query. Until a server has the report's route, the page says so.
 
 import { explain, downloadCsv, getJson } from '../api.js';
-import { field, fromLocalInput, h, link, localInput, notice, num, path, streamPath, table } from '../dom.js';
+import { LEVEL_LABELS, field, fromLocalInput, h, link, localInput, money, notice, num, path, streamPath, table } from '../dom.js';
 import { navigate } from '../main.js';
+
+// Column headers for the rows' wire names (the CSV keeps the wire names), as the stock pages
+// label the same figures; money as money, period bounds as their UTC dates.
+const LABELS = {
+  sku: 'SKU', warehouseId: 'Warehouse', periodStart: 'Period start', periodEnd: 'Period end', streams: 'Streams',
+  ...LEVEL_LABELS,
+  value: 'Value', unitCost: 'Unit cost', inTransitValue: 'In-transit value', damagedValue: 'Damaged value',
+  received: 'Received', shipped: 'Shipped', returnedResellable: 'Returned to stock',
+  returnedDamaged: 'Returned damaged', returnedDisposed: 'Returned and disposed', transferredOut: 'Transferred out',
+  transferredIn: 'Transferred in', lostInTransit: 'Lost in transit', adjustedUp: 'Adjusted up', adjustedDown: 'Adjusted down',
+};
+for (const [key, label] of Object.entries(LEVEL_LABELS)) {
+  LABELS[`opening.${key}`] = `Opening ${label.toLowerCase()}`;
+  LABELS[`closing.${key}`] = `Closing ${label.toLowerCase()}`;
+}
+const MONEY = new Set(['value', 'unitCost', 'inTransitValue', 'damagedValue']);
+const DAYS = new Set(['periodStart', 'periodEnd']);
+
+/** A column's header: its label, or for a column this console does not know yet, its wire
+ * name in words (`newFigure` -> `New figure`). */
+function label(key) {
+  if (LABELS[key]) return LABELS[key];
+  const words = key.replace(/\./g, ' ').replace(/([a-z0-9])([A-Z])/g, '$1 $2').toLowerCase();
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
+/** A figure as the reader sees it: money with two places (the exact value on hover). */
+function shown(key, value) {
+  if (MONEY.has(key) && value !== null && value !== undefined) return h('span', { title: value }, money(value));
+  if (DAYS.has(key) && value) return h('time', { datetime: value, title: value }, new Date(value).toISOString().slice(0, 10));
+  return typeof value === 'number' ? num(value) : value ?? '';
+}
 
 /** Rows' nested objects flattened with a dot, as the CSV columns are (`opening.onHand`). */
 function flat(row, prefix = '', out = {}) {
@@ -17,13 +49,13 @@ function flat(row, prefix = '', out = {}) {
 function cell(key, value, row) {
   if (key === 'sku') return link(path('stock', value), value);
   if (key === 'warehouseId' && row.sku) return link(streamPath(row.sku, value), value);
-  return typeof value === 'number' ? num(value) : value ?? '';
+  return shown(key, value);
 }
 
 function columnsOf(rows) {
   const keys = [...new Set(rows.flatMap((r) => Object.keys(r)))];
   return keys.map((key) => ({
-    label: key,
+    label: label(key),
     numeric: rows.some((r) => typeof r[key] === 'number' || /^-?[0-9]+(\.[0-9]+)?$/.test(r[key] ?? '')),
     value: (row) => cell(key, row[key], row),
   }));
@@ -70,7 +102,7 @@ async function report(page, { query, current }, spec) {
     body.at ? ` (instant ${body.at})` : '', ': the figures include every event up to it, so the report can be reproduced.'));
   if (body.totals) {
     const totals = flat(body.totals);
-    page.append(h('dl', { class: 'levels totals' }, Object.entries(totals).map(([k, v]) => h('div', {}, h('dt', {}, k), h('dd', {}, typeof v === 'number' ? num(v) : v)))));
+    page.append(h('dl', { class: 'levels totals' }, Object.entries(totals).map(([k, v]) => h('div', {}, h('dt', {}, label(k)), h('dd', {}, shown(k, v))))));
   }
   page.append(rows.length ? table(spec.title, columnsOf(rows), rows) : notice('info', 'No rows for this query.'));
   if (body.next) page.append(notice('info', 'More rows than shown: narrow the query, or download the CSV.'));

@@ -1,0 +1,5 @@
+"""`python -m stockledger.cli`, as the `stockledger` script."""
+
+from . import app
+
+app()
