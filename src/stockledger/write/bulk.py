@@ -30,7 +30,7 @@ from ..domain.state import (
 from ..domain.streams import category, reservation_stream, stock_stream
 from ..store.rows import Deadlines, NewEvent, StreamWrite
 from ..store.snapshots import state_to_json
-from .record import Caller, deadlines, record, streams_of
+from .record import Caller, deadlines, record, states_of
 
 
 @dataclass(slots=True)
@@ -72,7 +72,7 @@ class BulkLedger:
     def execute(self, command: c.Command, principal: str) -> Decision | None:
         """Record one command like the ledger does; None when it is refused."""
         command = self._with_facts(command)
-        states = {s: self.state(s) for s in streams_of(command, self.state)}
+        states = states_of(command, self.state)
         try:
             recording = record(command, states, self.now, Caller(principal), uuid4)
         except DomainError as error:

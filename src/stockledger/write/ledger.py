@@ -75,7 +75,7 @@ from ..store.rows import (
     StreamWrite,
 )
 from ..store.snapshots import StateLoader
-from .record import Caller, Recording, correlation_of, deadlines, record
+from .record import Caller, Recording, correlation_of, deadlines, record, unread
 
 log = structlog.get_logger()
 
@@ -608,17 +608,8 @@ class Ledger:
     ) -> dict[str, State]:
         """The current state of every stream the batch needs (cache, else snapshot + tail)."""
         states: dict[str, State] = dict(known or {})
-        for _ in range(3):  # reservation/transfer streams name further stock streams
-            wanted = {
-                s
-                for job in jobs
-                for s in required_streams(
-                    job.command, states, catalog_required=self.catalog_required
-                )
-            }
-            missing = [s for s in wanted if s not in states]
-            if not missing:
-                break
+        commands = [job.command for job in jobs]
+        for missing in unread(commands, states, catalog_required=self.catalog_required):
             cold = []
             for stream_id in missing:
                 cached = self.cache.get(stream_id)
