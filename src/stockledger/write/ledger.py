@@ -38,7 +38,7 @@ import random
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -75,6 +75,7 @@ from ..store.rows import (
     StreamWrite,
 )
 from ..store.snapshots import StateLoader
+from .facts import fact_of, needs_facts
 from .record import Caller, Recording, correlation_of, deadlines, record, unread
 
 log = structlog.get_logger()
@@ -435,13 +436,13 @@ class Ledger:
             elif streams & blocked:
                 still.append(job)
                 blocked.update(streams)
-            elif _needs_facts(job.command) and ready:
+            elif needs_facts(job.command) and ready:
                 full = True  # its facts must see every job before it committed
                 still.append(job)
                 blocked.update(streams)
             else:
                 ready.append(job)
-                alone = _needs_facts(job.command)
+                alone = needs_facts(job.command)
         return ready, still, full
 
     def _contend(self, stream_id: str) -> None:
@@ -487,7 +488,7 @@ class Ledger:
         attempt, now = 0, time.monotonic()
         pessimistic = any(
             self._contended.get(s, 0.0) > now for job in jobs for s in job.streams or ()
-        ) or any(_needs_facts(job.command) for job in jobs)
+        ) or any(needs_facts(job.command) for job in jobs)
         while True:
             try:
                 if pessimistic:
@@ -555,7 +556,8 @@ class Ledger:
                 self.cache.put(stream_id, state)
             states = await self._states_for(jobs, states)  # a stream not locked: see above
             for job in jobs:  # facts beyond the streams, read under the same locks
-                job.decided_as = await self._with_facts(job.command, conn)
+                fact = fact_of(job.command)
+                job.decided_as = None if fact is None else await fact.in_store(self.store, conn)
             decided, writes, new_states = self._decide_all(jobs, states)
             await self._prefetch_already(decided)
             recorded = await self._record(decided, writes, new_states, conn)
@@ -671,19 +673,6 @@ class Ledger:
             if item.recording is not None and (a := item.recording.decision.already) is not None:
                 item.found = await self.store.find(a.stream_id, a.type_name, a.match)
 
-    async def _with_facts(self, command: c.Command, conn: Connection) -> c.Command | None:
-        """The command with what its decision needs beyond its streams (None: nothing): read
-        in the transaction that holds its streams' locks. Every command that could change such
-        a fact read-checks (and so locks) the same stream: an item's stock events follow a
-        receipt, which reads the item; stock into a warehouse reads the warehouse."""
-        match command:
-            case c.DefineItem(stocked=None):
-                return replace(command, stocked=await self.store.has_stock(conn, command.sku))
-            case c.DeactivateWarehouse(holding=None):
-                holding = await self.store.holding(conn, command.warehouse_id)
-                return replace(command, holding=tuple(holding))
-        return None
-
     def _remember(self, stream_id: str, before: State | None, after: State) -> None:
         self.cache.put(stream_id, after)
         old = before.version if before else 0
@@ -709,11 +698,6 @@ def _only_read(jobs: Sequence[_Job], streams: Iterable[str]) -> list[str]:
     """The catalog streams among `streams` that no job of the batch writes (locked shared)."""
     written = {c.primary_streams(j.command)[0] for j in jobs if _writes_catalog(j.command)}
     return [s for s in streams if category(s) in READ_CHECKED and s not in written]
-
-
-def _needs_facts(command: c.Command) -> bool:
-    """Commands decided on facts beyond their streams run under their streams' locks."""
-    return isinstance(command, c.DefineItem | c.DeactivateWarehouse)
 
 
 def _records_receipt(item: _Decided) -> bool:
