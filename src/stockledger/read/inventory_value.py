@@ -20,8 +20,7 @@ from ..domain.events import from_data
 from ..domain.state import Levels, StockState, initial_state, step_stock
 from ..domain.streams import like_prefix, stock_stream
 from ..domain.valuation import ZERO, rounded, text
-from ..store.event_store import VALUES_SQL, value_rows
-from ..store.rows import ValueRow, worth_a_row
+from ..store.rows import VALUES_SQL, ValueRow, value_rows, worth_a_row
 from ..store.snapshots import (
     StateLoader,
     state_to_json,
