@@ -112,7 +112,7 @@ _COLUMNS = (
 # one-event append on 4 writers: bench P9), hence the generic plan. Then it takes a transaction-
 # scoped advisory lock on every stream it may write, in the order of the lock keys, so that two
 # writers never wait on each other in a cycle. Every append holds these locks, so a writer that
-# read its streams *after* locking them cannot meet a conflict (write/ledger.py, "pessimistic"). A
+# read its streams *after* locking them cannot meet a conflict (write/batch_writer.py). A
 # stream it only reads (an item: is it active?) is locked shared: readers do not wait on each
 # other, only on a writer of that stream.
 _BEGIN = """

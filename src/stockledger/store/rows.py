@@ -178,7 +178,7 @@ class IdempotencyRecord:
     key: str
     request_hash: str
     # What answers every later copy of the request: an outcome or refusal, `receipt()` in
-    # write/ledger.py. Records written before receipts hold the HTTP answer, with its status here.
+    # write/receipts.py. Records written before receipts hold the HTTP answer, with its status here.
     status_code: int | None
     response: dict[str, Any]
 

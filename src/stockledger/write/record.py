@@ -1,10 +1,10 @@
 """Decide and record: one command against its streams' states -> the events to append, as the
 store takes them, and the streams' new states. Pure: no I/O, the clock and ids are passed in.
 
-This is the one loop of the write path. The ledger (write/ledger.py) runs it for every command of a
-batch, the seed's bulk ledger on a simulated clock, the domain tests' memory ledger and the
-bench's naive route as they are: so every writer stamps events the same way (recordedAt never
-earlier than a stream's last event, the default correlation id, metadata, order id, the
+This is the one loop of the write path. The ledger runs it for every command of a batch
+(write/batch.py), the seed's bulk ledger on a simulated clock, the domain tests' memory ledger
+and the bench's naive route as they are: so every writer stamps events the same way (recordedAt
+never earlier than a stream's last event, the default correlation id, metadata, order id, the
 per-event level delta the read side sums).
 """
 
