@@ -28,7 +28,7 @@ from stockledger.domain.errors import (
 from stockledger.domain.events import Line
 from stockledger.domain.state import Levels, ReservationState, ReservationStatus, StockLevel
 from stockledger.store.rows import IdempotencyRecord, RecordedEvent
-from stockledger.write.ledger import Answer, Outcome, from_receipt, receipt
+from stockledger.write.receipts import Answer, Outcome, from_receipt, receipt
 
 AT = datetime(2026, 3, 1, 15, 47, tzinfo=UTC)
 ERRORS: list[DomainError] = [

@@ -11,8 +11,7 @@ import asyncpg
 
 from ..domain.events import from_data
 from ..domain.state import Levels, StockState, initial_state, step_stock
-from ..store.event_store import VALUES_SQL, value_rows
-from ..store.rows import ValueRow, worth_a_row
+from ..store.rows import VALUES_SQL, ValueRow, value_rows, worth_a_row
 from ..store.snapshots import state_to_json, unresolved_arrival, unvalued_receipt, wire_layers
 
 _MISSING = """

@@ -36,6 +36,7 @@ from ..domain.streams import like_prefix, stock_stream
 from .hashchain import canonical
 from .rows import (
     NO_DEADLINES,
+    VALUES_SQL,
     ConcurrencyConflict,
     Deadlines,
     IdempotencyKeyTaken,
@@ -44,6 +45,7 @@ from .rows import (
     RecordedEvent,
     StreamWrite,
     ValueRow,
+    value_rows,
 )
 
 # A connection of the pool, inside `transaction()`.
@@ -99,15 +101,6 @@ SELECT h.stream_id, h.expected, h.actual, (SELECT min(position) - 1 FROM inserte
 FROM heads h ORDER BY h.n
 """
 
-VALUES_SQL = """
-INSERT INTO stock_values (position, stream_id, recorded_at, d_on_hand, d_in_transit, d_damaged,
-                          d_value, d_in_transit_value, d_damaged_value, cogs, loss,
-                          units_shipped, loss_reason)
-SELECT * FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::int[], $5::int[],
-                     $6::int[], $7::numeric[], $8::numeric[], $9::numeric[], $10::numeric[],
-                     $11::numeric[], $12::int[], $13::text[])
-"""
-
 _COLUMNS = (
     "position, event_id, stream_id, version, type, schema_version, data, metadata, recorded_at,"
     " hash"
@@ -119,7 +112,7 @@ _COLUMNS = (
 # one-event append on 4 writers: bench P9), hence the generic plan. Then it takes a transaction-
 # scoped advisory lock on every stream it may write, in the order of the lock keys, so that two
 # writers never wait on each other in a cycle. Every append holds these locks, so a writer that
-# read its streams *after* locking them cannot meet a conflict (write/ledger.py, "pessimistic"). A
+# read its streams *after* locking them cannot meet a conflict (write/batch_writer.py). A
 # stream it only reads (an item: is it active?) is locked shared: readers do not wait on each
 # other, only on a writer of that stream.
 _BEGIN = """
@@ -404,24 +397,4 @@ def _append_args(
             )
             for stream_id, version, e in flat
         ],
-    ]
-
-
-def value_rows(rows: Sequence[ValueRow]) -> list[list[Any]]:
-    """The stock_values columns of these rows: each event's quantity delta and how it moved
-    its stream's value (costing.Move)."""
-    return [
-        [r.position for r in rows],
-        [r.stream_id for r in rows],
-        [r.recorded_at for r in rows],
-        [r.delta.on_hand for r in rows],
-        [r.delta.in_transit for r in rows],
-        [r.delta.damaged for r in rows],
-        [r.move.value for r in rows],
-        [r.move.in_transit for r in rows],
-        [r.move.damaged for r in rows],
-        [r.move.cogs for r in rows],
-        [r.move.loss for r in rows],
-        [r.move.shipped for r in rows],
-        [r.move.loss_reason for r in rows],
     ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -46,6 +46,38 @@ class ValueRow:
     recorded_at: datetime
     delta: Levels
     move: Move
+
+
+# The stock_values columns, written by the append (with its events) and by the derivation of
+# v1 events' rows (read/inventory_value.py).
+VALUES_SQL = """
+INSERT INTO stock_values (position, stream_id, recorded_at, d_on_hand, d_in_transit, d_damaged,
+                          d_value, d_in_transit_value, d_damaged_value, cogs, loss,
+                          units_shipped, loss_reason)
+SELECT * FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::int[], $5::int[],
+                     $6::int[], $7::numeric[], $8::numeric[], $9::numeric[], $10::numeric[],
+                     $11::numeric[], $12::int[], $13::text[])
+"""
+
+
+def value_rows(rows: Sequence[ValueRow]) -> list[list[Any]]:
+    """The stock_values columns of these rows: each event's quantity delta and how it moved
+    its stream's value (costing.Move)."""
+    return [
+        [r.position for r in rows],
+        [r.stream_id for r in rows],
+        [r.recorded_at for r in rows],
+        [r.delta.on_hand for r in rows],
+        [r.delta.in_transit for r in rows],
+        [r.delta.damaged for r in rows],
+        [r.move.value for r in rows],
+        [r.move.in_transit for r in rows],
+        [r.move.damaged for r in rows],
+        [r.move.cogs for r in rows],
+        [r.move.loss for r in rows],
+        [r.move.shipped for r in rows],
+        [r.move.loss_reason for r in rows],
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +178,7 @@ class IdempotencyRecord:
     key: str
     request_hash: str
     # What answers every later copy of the request: an outcome or refusal, `receipt()` in
-    # write/ledger.py. Records written before receipts hold the HTTP answer, with its status here.
+    # write/receipts.py. Records written before receipts hold the HTTP answer, with its status here.
     status_code: int | None
     response: dict[str, Any]
 

@@ -9,7 +9,7 @@ the due-reservation rows their new states call for.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import uuid4
 
@@ -19,7 +19,6 @@ from ..domain import commands as c
 from ..domain.decide import Decision
 from ..domain.errors import DomainError
 from ..domain.state import (
-    Levels,
     ReservationState,
     State,
     StockState,
@@ -30,7 +29,8 @@ from ..domain.state import (
 from ..domain.streams import category, reservation_stream, stock_stream
 from ..store.rows import Deadlines, NewEvent, StreamWrite
 from ..store.snapshots import state_to_json
-from .record import Caller, deadlines, record, streams_of
+from .facts import fact_of
+from .record import Caller, deadlines, record, states_of
 
 
 @dataclass(slots=True)
@@ -71,8 +71,9 @@ class BulkLedger:
 
     def execute(self, command: c.Command, principal: str) -> Decision | None:
         """Record one command like the ledger does; None when it is refused."""
-        command = self._with_facts(command)
-        states = {s: self.state(s) for s in streams_of(command, self.state)}
+        if (fact := fact_of(command)) is not None:  # what the ledger reads from the store
+            command = fact.in_states(self.states.values())
+        states = states_of(command, self.state)
         try:
             recording = record(command, states, self.now, Caller(principal), uuid4)
         except DomainError as error:
@@ -88,22 +89,6 @@ class BulkLedger:
         if recording.events and self.first is None:
             self.first = recording.events[0][1].recorded_at
         return recording.decision
-
-    def _with_facts(self, command: c.Command) -> c.Command:
-        """What the ledger looks up in the store for these commands, from the states here."""
-        stock = (s for s in self.states.values() if isinstance(s, StockState))
-        match command:
-            case c.DefineItem(stocked=None):
-                stocked = any(s.sku == command.sku and s.version for s in stock)
-                return replace(command, stocked=stocked)
-            case c.DeactivateWarehouse(holding=None):
-                holding = tuple(
-                    stock_stream(s.sku, s.warehouse_id)
-                    for s in stock
-                    if s.warehouse_id == command.warehouse_id and s.levels != Levels()
-                )
-                return replace(command, holding=holding)
-        return command
 
     def _keep(self, stream_id: str, before: State, state: State) -> None:
         if before.version == 0:

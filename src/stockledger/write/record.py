@@ -1,16 +1,16 @@
 """Decide and record: one command against its streams' states -> the events to append, as the
 store takes them, and the streams' new states. Pure: no I/O, the clock and ids are passed in.
 
-This is the one loop of the write path. The ledger (write/ledger.py) runs it for every command of a
-batch, the seed's bulk ledger on a simulated clock, the domain tests' memory ledger and the
-bench's naive route as they are: so every writer stamps events the same way (recordedAt never
-earlier than a stream's last event, the default correlation id, metadata, order id, the
+This is the one loop of the write path. The ledger runs it for every command of a batch
+(write/batch.py), the seed's bulk ledger on a simulated clock, the domain tests' memory ledger
+and the bench's naive route as they are: so every writer stamps events the same way (recordedAt
+never earlier than a stream's last event, the default correlation id, metadata, order id, the
 per-event level delta the read side sums).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -74,18 +74,39 @@ class Recording:
         return None
 
 
+def unread(
+    commands: Iterable[c.Command], states: Mapping[str, State], *, catalog_required: bool = False
+) -> Iterator[list[str]]:
+    """The streams `commands` read that `states` does not hold yet, round after round: the
+    caller puts their states into `states` before taking the next round, and the rounds end
+    when nothing is missing. A reservation or a transfer names further stock streams once its
+    own state is known, so every writer's loading ends after two rounds."""
+    while missing := [
+        *dict.fromkeys(
+            s
+            for command in commands
+            for s in required_streams(command, states, catalog_required=catalog_required)
+            if s not in states
+        )
+    ]:
+        yield missing
+
+
+def states_of(
+    command: c.Command, state_of: Callable[[str], State], *, catalog_required: bool = False
+) -> dict[str, State]:
+    """Every stream `command` reads, with its state from `state_of`."""
+    states: dict[str, State] = {}
+    for missing in unread((command,), states, catalog_required=catalog_required):
+        states.update((s, state_of(s)) for s in missing)
+    return states
+
+
 def streams_of(
     command: c.Command, state_of: Callable[[str], State], *, catalog_required: bool = False
 ) -> tuple[str, ...]:
     """Every stream `command` reads: a reservation or a transfer names further stock streams."""
-    streams: tuple[str, ...] = ()
-    while (
-        needed := required_streams(
-            command, {s: state_of(s) for s in streams}, catalog_required=catalog_required
-        )
-    ) != streams:
-        streams = needed
-    return streams
+    return tuple(states_of(command, state_of, catalog_required=catalog_required))
 
 
 def correlation_of(
