@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 from stockledger.domain.commands import Command
-from stockledger.domain.decide import Decision
+from stockledger.domain.decision import Decision
 from stockledger.domain.events import Event
 from stockledger.domain.state import State, StockState, evolve, initial_state
 from stockledger.write.record import Caller, record, streams_of

@@ -7,13 +7,14 @@ no events yet is given as its `initial_state`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar
 
 from . import commands as c
 from .costing import apply as apply_cost
 from .costing import recorded
+from .decision import AlreadyRecorded, Decision, Pending, get, line_streams, per_line
 from .errors import (
     ConflictingDuplicate,
     InsufficientStock,
@@ -79,27 +80,7 @@ from .streams import (
     warehouse_stream,
 )
 
-Pending = tuple[str, Event]
 MAX_LEVEL = 2**31 - 1  # any bucket of a stock stream: fits the 32-bit columns of every read model
-S = TypeVar(
-    "S", StockState, ReservationState, TransferState, ItemState, WarehouseState, ReorderState
-)
-
-
-@dataclass(frozen=True, slots=True)
-class AlreadyRecorded:
-    """The command was carried out before: answer with these events instead of appending."""
-
-    stream_id: str
-    type_name: str
-    match: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    events: tuple[Pending, ...] = ()
-    already: AlreadyRecorded | None = None
-    touched: tuple[str, ...] = field(default=())  # stock streams whose levels the answer shows
 
 
 def required_streams(
@@ -130,22 +111,8 @@ def required_streams(
     return tuple(dict.fromkeys((*streams, *rules)))
 
 
-def _get(states: Mapping[str, State], stream_id: str, kind: type[S]) -> S:
-    state = states[stream_id]
-    if not isinstance(state, kind):
-        raise TypeError(f"{stream_id} holds {type(state).__name__}, expected {kind.__name__}")
-    return state
-
-
 def _stock(states: Mapping[str, State], sku: str, warehouse_id: str) -> StockState:
-    return _get(states, stock_stream(sku, warehouse_id), StockState)
-
-
-def _per_line(stream: str, lines: tuple[Line, ...], make: Any) -> list[Pending]:
-    """One event on the owner stream with every line, then one per stock stream with its line."""
-    out: list[Pending] = [(stream, make(lines))]
-    out += [(stock_stream(x.sku, x.warehouse_id), make((x,))) for x in lines]
-    return out
+    return get(states, stock_stream(sku, warehouse_id), StockState)
 
 
 def _check_available(states: Mapping[str, State], lines: tuple[Line, ...]) -> None:
@@ -156,10 +123,6 @@ def _check_available(states: Mapping[str, State], lines: tuple[Line, ...]) -> No
     ]
     if short:
         raise InsufficientStock(short)
-
-
-def _touched(lines: tuple[Line, ...] | tuple[ShippedLine, ...]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(stock_stream(x.sku, x.warehouse_id) for x in lines))
 
 
 def decide(
@@ -262,10 +225,10 @@ def _decide(command: c.Command, states: Mapping[str, State], now: datetime) -> D
         case c.ReserveStock():
             return _reserve(command, states)
         case c.ConfirmReservation() | c.ReleaseReservation() | c.ExpireReservation():
-            res = _get(states, reservation_stream(command.reservation_id), ReservationState)
+            res = get(states, reservation_stream(command.reservation_id), ReservationState)
             return _lifecycle(command, res, now)
         case c.ShipStock(reservation_id=str(rid)):
-            res = _get(states, reservation_stream(rid), ReservationState)
+            res = get(states, reservation_stream(rid), ReservationState)
             return _ship_reserved(command, res, now)
         case c.ShipStock():
             return _ship_direct(command, states)
@@ -280,52 +243,52 @@ def _decide(command: c.Command, states: Mapping[str, State], now: datetime) -> D
         case c.CountStock():
             return _count(command, _stock(states, command.sku, command.warehouse_id))
         case c.DefineItem():
-            return _define_item(command, _get(states, item_stream(command.sku), ItemState))
+            return _define_item(command, get(states, item_stream(command.sku), ItemState))
         case c.DeactivateItem() | c.ActivateItem():
-            return _item_status(command, _get(states, item_stream(command.sku), ItemState))
+            return _item_status(command, get(states, item_stream(command.sku), ItemState))
         case c.DefineWarehouse():
             stream = warehouse_stream(command.warehouse_id)
-            return _define_warehouse(command, _get(states, stream, WarehouseState))
+            return _define_warehouse(command, get(states, stream, WarehouseState))
         case c.DeactivateWarehouse():
             stream = warehouse_stream(command.warehouse_id)
-            return _deactivate_warehouse(command, _get(states, stream, WarehouseState))
+            return _deactivate_warehouse(command, get(states, stream, WarehouseState))
         case c.SetReorderRule() | c.RemoveReorderRule():
             stream = reorder_stream(command.sku, command.warehouse_id)
-            return _reorder_rule(command, _get(states, stream, ReorderState))
+            return _reorder_rule(command, get(states, stream, ReorderState))
 
 
 def _require_defined(command: c.Command, states: Mapping[str, State]) -> None:
     """STOCKLEDGER_CATALOG_REQUIRED: every SKU and warehouse the command names was defined."""
     for sku, warehouse_id in c.named_places(command):
-        if not _get(states, item_stream(sku), ItemState).version:
+        if not get(states, item_stream(sku), ItemState).version:
             raise UnknownItem(sku)
-        if not _get(states, warehouse_stream(warehouse_id), WarehouseState).version:
+        if not get(states, warehouse_stream(warehouse_id), WarehouseState).version:
             raise UnknownWarehouse(warehouse_id)
 
 
 def _require_active(states: Mapping[str, State], sku: str, action: str) -> None:
     """An SKU that was deactivated takes no receipts, reservations or new transfers."""
-    if not _get(states, item_stream(sku), ItemState).active:
+    if not get(states, item_stream(sku), ItemState).active:
         raise ItemInactive(sku, action)
 
 
 def _require_open_warehouse(states: Mapping[str, State], warehouse_id: str, action: str) -> None:
     """A deactivated warehouse takes no stock in: no receipts, returns or transfers to it."""
-    if not _get(states, warehouse_stream(warehouse_id), WarehouseState).active:
+    if not get(states, warehouse_stream(warehouse_id), WarehouseState).active:
         raise WarehouseInactive(warehouse_id, action)
 
 
 def _receive(cmd: c.ReceiveStock, states: Mapping[str, State]) -> Decision:
     stream = stock_stream(cmd.sku, cmd.warehouse_id)
-    stock = _get(states, stream, StockState)
+    stock = get(states, stream, StockState)
     if cmd.receipt_id and f"receipt:{cmd.receipt_id}" in stock.processed:
         return Decision(
-            already=AlreadyRecorded(stream, StockReceived.TYPE, {"receiptId": cmd.receipt_id}),
+            already=AlreadyRecorded(stream, StockReceived.TYPE, {"receipt_id": cmd.receipt_id}),
             touched=(stream,),
         )
     _require_active(states, cmd.sku, "receipts")
     _require_open_warehouse(states, cmd.warehouse_id, "receipts")
-    method = _get(states, item_stream(cmd.sku), ItemState).valuation_method
+    method = get(states, item_stream(cmd.sku), ItemState).valuation_method
     event = StockReceived(
         sku=cmd.sku,
         warehouse_id=cmd.warehouse_id,
@@ -341,7 +304,7 @@ def _receive(cmd: c.ReceiveStock, states: Mapping[str, State]) -> Decision:
 
 def _reserve(cmd: c.ReserveStock, states: Mapping[str, State]) -> Decision:
     stream = reservation_stream(cmd.reservation_id)
-    if _get(states, stream, ReservationState).version:
+    if get(states, stream, ReservationState).version:
         raise ConflictingDuplicate(f"Reservation {cmd.reservation_id} already exists")
     lines = c.merge_lines(cmd.lines)
     for sku in dict.fromkeys(x.sku for x in lines):
@@ -351,7 +314,7 @@ def _reserve(cmd: c.ReserveStock, states: Mapping[str, State]) -> Decision:
     def make(ls: tuple[Line, ...]) -> StockReserved:
         return StockReserved(cmd.reservation_id, cmd.order_id, cmd.expires_at, ls)
 
-    return Decision(events=tuple(_per_line(stream, lines, make)), touched=_touched(lines))
+    return Decision(events=tuple(per_line(stream, lines, make)), touched=line_streams(lines))
 
 
 def _lifecycle(
@@ -360,7 +323,7 @@ def _lifecycle(
     now: datetime,
 ) -> Decision:
     stream = reservation_stream(res.reservation_id)
-    touched = _touched(res.lines)
+    touched = line_streams(res.lines)
     if res.status is ReservationStatus.NONE:
         raise NotFound(f"Reservation {res.reservation_id}")
     match cmd:
@@ -370,7 +333,7 @@ def _lifecycle(
                 return Decision(touched=touched)  # confirmed, ended or not yet due: nothing to do
             return Decision(
                 events=tuple(
-                    _per_line(
+                    per_line(
                         stream,
                         res.lines,
                         lambda ls: ReservationExpired(res.reservation_id, res.order_id, ls),
@@ -395,7 +358,7 @@ def _lifecycle(
                 raise ReservationNotActive(res.reservation_id, res.status.value, "release")
             return Decision(
                 events=tuple(
-                    _per_line(
+                    per_line(
                         stream,
                         res.lines,
                         lambda ls: ReservationReleased(
@@ -423,8 +386,8 @@ def _ship_reserved(cmd: c.ShipStock, res: ReservationState, now: datetime) -> De
         raise NotFound(f"Reservation {res.reservation_id}")
     if res.status is ReservationStatus.SHIPPED and res.shipment_id == cmd.shipment_id:
         return Decision(
-            already=AlreadyRecorded(stream, StockShipped.TYPE, {"shipmentId": cmd.shipment_id}),
-            touched=_touched(res.lines),
+            already=AlreadyRecorded(stream, StockShipped.TYPE, {"shipment_id": cmd.shipment_id}),
+            touched=line_streams(res.lines),
         )
     _require_open(res, now, "ship")
     if cmd.order_id != res.order_id:
@@ -447,7 +410,7 @@ def _ship_reserved(cmd: c.ShipStock, res: ReservationState, now: datetime) -> De
 
     events: list[Pending] = [(stream, make(shipped))]
     events += [(stock_stream(x.sku, x.warehouse_id), make((x,))) for x in shipped]
-    return Decision(events=tuple(events), touched=_touched(shipped))
+    return Decision(events=tuple(events), touched=line_streams(shipped))
 
 
 def _ship_direct(cmd: c.ShipStock, states: Mapping[str, State]) -> Decision:
@@ -455,10 +418,12 @@ def _ship_direct(cmd: c.ShipStock, states: Mapping[str, State]) -> Decision:
         raise InvalidCommand("A shipment without reservationId needs lines")
     lines = c.merge_lines(cmd.lines)
     first = _stock(states, lines[0].sku, lines[0].warehouse_id)
-    touched = _touched(lines)
+    touched = line_streams(lines)
     if f"shipment:{cmd.shipment_id}" in first.processed:
         return Decision(
-            already=AlreadyRecorded(touched[0], StockShipped.TYPE, {"shipmentId": cmd.shipment_id}),
+            already=AlreadyRecorded(
+                touched[0], StockShipped.TYPE, {"shipment_id": cmd.shipment_id}
+            ),
             touched=touched,
         )
     _check_available(states, lines)
@@ -485,9 +450,9 @@ def _ship_direct(cmd: c.ShipStock, states: Mapping[str, State]) -> Decision:
 
 def _return(cmd: c.ReturnStock, states: Mapping[str, State]) -> Decision:
     stream = stock_stream(cmd.sku, cmd.warehouse_id)
-    if f"return:{cmd.return_id}" in _get(states, stream, StockState).processed:
+    if f"return:{cmd.return_id}" in get(states, stream, StockState).processed:
         return Decision(
-            already=AlreadyRecorded(stream, StockReturned.TYPE, {"returnId": cmd.return_id}),
+            already=AlreadyRecorded(stream, StockReturned.TYPE, {"return_id": cmd.return_id}),
             touched=(stream,),
         )
     if cmd.condition != "dispose":  # disposed goods never enter the warehouse
@@ -513,7 +478,7 @@ def _dispatch(cmd: c.DispatchTransfer, states: Mapping[str, State]) -> Decision:
     event = TransferDispatched(
         cmd.transfer_id, cmd.sku, cmd.from_warehouse_id, cmd.to_warehouse_id, cmd.quantity
     )
-    transfer = _get(states, stream, TransferState)
+    transfer = get(states, stream, TransferState)
     if transfer.dispatched is not None:
         if not transfer.dispatched.same_transfer(event):
             raise ConflictingDuplicate(f"Transfer {cmd.transfer_id} exists with other details")
@@ -530,7 +495,7 @@ def _dispatch(cmd: c.DispatchTransfer, states: Mapping[str, State]) -> Decision:
 
 def _receive_transfer(cmd: c.ReceiveTransfer, states: Mapping[str, State]) -> Decision:
     stream = transfer_stream(cmd.transfer_id)
-    transfer = _get(states, stream, TransferState)
+    transfer = get(states, stream, TransferState)
     sent = transfer.dispatched
     if sent is None:
         raise NotFound(f"Transfer {cmd.transfer_id}")

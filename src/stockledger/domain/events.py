@@ -12,13 +12,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar, Literal
 
-from pydantic import ConfigDict, TypeAdapter
+from pydantic import ConfigDict
 
+from .codec import WIRE, adapter, decode, encode
 from .upcasting import upcast
-from .valuation import WIRE, Layer
+from .valuation import Layer
 
 # Events are plain frozen dataclasses (cheap to create in `decide`); pydantic validates and
-# encodes them only at the edges (`to_data` / `from_data`) through WIRE (camelCase).
+# encodes them only at the edges (`to_data` / `from_data`) through the codec (camelCase).
 
 ReturnReason = Literal["defective", "wrong_item", "customer_changed_mind", "damaged_in_transit"]
 ReturnCondition = Literal["resellable", "damaged", "dispose"]
@@ -388,18 +389,13 @@ VALUED = frozenset(
 )
 SCHEMA_VERSIONS: dict[str, int] = {name: 2 if name in VALUED else 1 for name in EVENT_TYPES}
 
-_ADAPTERS: dict[str, TypeAdapter[Any]] = {
-    name: TypeAdapter(cls) for name, cls in EVENT_TYPES.items()
-}
+for _cls in EVENT_TYPES.values():
+    adapter(_cls)  # built at import, not on the first event of each type
 
 
 def to_data(event: Event) -> dict[str, Any]:
     """The event's `data` as it goes on the wire (camelCase, decimals and times as strings)."""
-    sparse = event.TYPE in _SPARSE
-    data: dict[str, Any] = _ADAPTERS[event.TYPE].dump_python(
-        event, mode="json", by_alias=True, exclude_none=sparse
-    )
-    return data
+    return encode(event, sparse=event.TYPE in _SPARSE)
 
 
 def from_data(type_name: str, data: dict[str, Any], schema_version: int | None = None) -> Event:
@@ -407,5 +403,5 @@ def from_data(type_name: str, data: dict[str, Any], schema_version: int | None =
     written in an older schema version (`None`: the current one)."""
     if schema_version is not None and schema_version != SCHEMA_VERSIONS[type_name]:
         data = upcast(type_name, schema_version, data)
-    event: Event = _ADAPTERS[type_name].validate_python(data)
+    event: Event = decode(EVENT_TYPES[type_name], data)
     return event

@@ -16,7 +16,7 @@ from uuid import uuid4
 import orjson
 
 from ..domain import commands as c
-from ..domain.decide import Decision
+from ..domain.decision import Decision
 from ..domain.errors import DomainError
 from ..domain.state import (
     Levels,

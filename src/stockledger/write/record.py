@@ -17,7 +17,8 @@ from typing import Any
 from uuid import UUID
 
 from ..domain import commands as c
-from ..domain.decide import Decision, decide, required_streams
+from ..domain.decide import decide, required_streams
+from ..domain.decision import Decision
 from ..domain.events import SCHEMA_VERSIONS, to_data
 from ..domain.state import (
     NO_CHANGE,
