@@ -12,12 +12,11 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from ..domain import commands as c
+from ..domain.catalog.state import ItemState, WarehouseState
 from ..domain.reorder import Alert, AlertQuery, live
 from ..domain.state import (
-    ItemState,
     ReorderState,
     StockState,
-    WarehouseState,
     initial_state,
 )
 from ..domain.streams import (

@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from ..domain.catalog.state import ItemState, WarehouseState
 from ..domain.reorder import Alert
 from ..domain.state import (
-    ItemState,
     Levels,
     ReorderState,
     ReservationState,
     StockLevel,
-    WarehouseState,
 )
 from ..read.stock import HistoryEntry
 from ..store.rows import RecordedEvent

@@ -20,12 +20,12 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from ..domain.catalog.events import ValuationMethod
 from ..domain.events import (
     EVENT_TYPES,
     AdjustmentReason,
     ReturnCondition,
     ReturnReason,
-    ValuationMethod,
 )
 from ..domain.streams import ID_PATTERN
 

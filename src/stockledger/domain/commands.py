@@ -6,7 +6,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from .events import AdjustmentReason, Line, ReturnCondition, ReturnReason, ValuationMethod
+from .catalog.commands import (
+    ActivateItem,
+    DeactivateItem,
+    DeactivateWarehouse,
+    DefineItem,
+    DefineWarehouse,
+)
+from .catalog.decide import place_streams
+from .events import AdjustmentReason, Line, ReturnCondition, ReturnReason
 from .streams import (
     item_stream,
     reorder_stream,
@@ -15,6 +23,14 @@ from .streams import (
     transfer_stream,
     warehouse_stream,
 )
+
+__all__ = [
+    "ActivateItem",
+    "DeactivateItem",
+    "DeactivateWarehouse",
+    "DefineItem",
+    "DefineWarehouse",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,50 +123,6 @@ class CountStock:
 
 
 @dataclass(frozen=True, slots=True)
-class DefineItem:
-    """PUT of an item: defines it, or changes the fields that differ (none: no event)."""
-
-    sku: str
-    name: str
-    description: str = ""
-    unit_of_measure: str = "each"
-    valuation_method: ValuationMethod = "fifo"
-    expected_version: int | None = None
-    # Whether the SKU has stock events (its valuation method is then locked), looked up by the
-    # write path under the item's lock (None until then).
-    stocked: bool | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class DeactivateItem:
-    sku: str
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class ActivateItem:
-    sku: str
-
-
-@dataclass(frozen=True, slots=True)
-class DefineWarehouse:
-    warehouse_id: str
-    name: str
-    address: str = ""
-    expected_version: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class DeactivateWarehouse:
-    """Refused while any stock stream there holds stock. `holding`: those streams, looked up
-    by the write path under the warehouse's lock (None until then)."""
-
-    warehouse_id: str
-    reason: str
-    holding: tuple[str, ...] | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class SetReorderRule:
     sku: str
     warehouse_id: str
@@ -218,9 +190,7 @@ def named_places(command: Command) -> tuple[tuple[str, str], ...]:
 
 def catalog_streams(command: Command) -> tuple[str, ...]:
     """The item and warehouse streams of `named_places`."""
-    places = named_places(command)
-    items = (item_stream(s) for s, _ in places)
-    return tuple(dict.fromkeys((*items, *(warehouse_stream(w) for _, w in places))))
+    return place_streams(named_places(command))
 
 
 def primary_streams(command: Command) -> tuple[str, ...]:

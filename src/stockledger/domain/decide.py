@@ -9,9 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from . import commands as c
+from .catalog import decide as catalog
+from .catalog.decide import require_active, require_defined, require_open_warehouse
+from .catalog.state import ItemState
 from .costing import apply as apply_cost
 from .costing import recorded
 from .decision import AlreadyRecorded, Decision, Pending, get, line_streams, per_line
@@ -19,24 +22,14 @@ from .errors import (
     ConflictingDuplicate,
     InsufficientStock,
     InvalidCommand,
-    ItemInactive,
     LedgerConflict,
     NotFound,
     ReservationNotActive,
     ShortLine,
-    UnknownItem,
-    UnknownWarehouse,
-    ValuationMethodLocked,
     VersionMismatch,
-    WarehouseInactive,
-    WarehouseNotEmpty,
 )
 from .events import (
     Event,
-    ItemActivated,
-    ItemChanged,
-    ItemDeactivated,
-    ItemDefined,
     Line,
     ReorderRuleRemoved,
     ReorderRuleSet,
@@ -52,13 +45,9 @@ from .events import (
     StockShipped,
     TransferDispatched,
     TransferReceived,
-    WarehouseChanged,
-    WarehouseDeactivated,
-    WarehouseDefined,
 )
 from .reorder import crossings
 from .state import (
-    ItemState,
     ReorderRule,
     ReorderState,
     ReservationState,
@@ -67,7 +56,6 @@ from .state import (
     StockState,
     TransferState,
     TransferStatus,
-    WarehouseState,
     delta,
     evolve,
 )
@@ -77,7 +65,6 @@ from .streams import (
     reservation_stream,
     stock_stream,
     transfer_stream,
-    warehouse_stream,
 )
 
 MAX_LEVEL = 2**31 - 1  # any bucket of a stock stream: fits the 32-bit columns of every read model
@@ -133,7 +120,7 @@ def decide(
     catalog_required: bool = False,
 ) -> Decision:
     if catalog_required:
-        _require_defined(command, states)
+        require_defined(c.named_places(command), states)
     decision = _with_costs(_decide(command, states, now), states, now)
     _check_capacity(decision, states)
     return _with_alerts(decision, states, now)
@@ -242,40 +229,17 @@ def _decide(command: c.Command, states: Mapping[str, State], now: datetime) -> D
             return _adjust(command, _stock(states, command.sku, command.warehouse_id))
         case c.CountStock():
             return _count(command, _stock(states, command.sku, command.warehouse_id))
-        case c.DefineItem():
-            return _define_item(command, get(states, item_stream(command.sku), ItemState))
-        case c.DeactivateItem() | c.ActivateItem():
-            return _item_status(command, get(states, item_stream(command.sku), ItemState))
-        case c.DefineWarehouse():
-            stream = warehouse_stream(command.warehouse_id)
-            return _define_warehouse(command, get(states, stream, WarehouseState))
-        case c.DeactivateWarehouse():
-            stream = warehouse_stream(command.warehouse_id)
-            return _deactivate_warehouse(command, get(states, stream, WarehouseState))
+        case (
+            c.DefineItem()
+            | c.DeactivateItem()
+            | c.ActivateItem()
+            | c.DefineWarehouse()
+            | c.DeactivateWarehouse()
+        ):
+            return catalog.decide(command, states, now)
         case c.SetReorderRule() | c.RemoveReorderRule():
             stream = reorder_stream(command.sku, command.warehouse_id)
             return _reorder_rule(command, get(states, stream, ReorderState))
-
-
-def _require_defined(command: c.Command, states: Mapping[str, State]) -> None:
-    """STOCKLEDGER_CATALOG_REQUIRED: every SKU and warehouse the command names was defined."""
-    for sku, warehouse_id in c.named_places(command):
-        if not get(states, item_stream(sku), ItemState).version:
-            raise UnknownItem(sku)
-        if not get(states, warehouse_stream(warehouse_id), WarehouseState).version:
-            raise UnknownWarehouse(warehouse_id)
-
-
-def _require_active(states: Mapping[str, State], sku: str, action: str) -> None:
-    """An SKU that was deactivated takes no receipts, reservations or new transfers."""
-    if not get(states, item_stream(sku), ItemState).active:
-        raise ItemInactive(sku, action)
-
-
-def _require_open_warehouse(states: Mapping[str, State], warehouse_id: str, action: str) -> None:
-    """A deactivated warehouse takes no stock in: no receipts, returns or transfers to it."""
-    if not get(states, warehouse_stream(warehouse_id), WarehouseState).active:
-        raise WarehouseInactive(warehouse_id, action)
 
 
 def _receive(cmd: c.ReceiveStock, states: Mapping[str, State]) -> Decision:
@@ -286,8 +250,8 @@ def _receive(cmd: c.ReceiveStock, states: Mapping[str, State]) -> Decision:
             already=AlreadyRecorded(stream, StockReceived.TYPE, {"receipt_id": cmd.receipt_id}),
             touched=(stream,),
         )
-    _require_active(states, cmd.sku, "receipts")
-    _require_open_warehouse(states, cmd.warehouse_id, "receipts")
+    require_active(states, cmd.sku, "receipts")
+    require_open_warehouse(states, cmd.warehouse_id, "receipts")
     method = get(states, item_stream(cmd.sku), ItemState).valuation_method
     event = StockReceived(
         sku=cmd.sku,
@@ -308,7 +272,7 @@ def _reserve(cmd: c.ReserveStock, states: Mapping[str, State]) -> Decision:
         raise ConflictingDuplicate(f"Reservation {cmd.reservation_id} already exists")
     lines = c.merge_lines(cmd.lines)
     for sku in dict.fromkeys(x.sku for x in lines):
-        _require_active(states, sku, "reservations")
+        require_active(states, sku, "reservations")
     _check_available(states, lines)
 
     def make(ls: tuple[Line, ...]) -> StockReserved:
@@ -456,7 +420,7 @@ def _return(cmd: c.ReturnStock, states: Mapping[str, State]) -> Decision:
             touched=(stream,),
         )
     if cmd.condition != "dispose":  # disposed goods never enter the warehouse
-        _require_open_warehouse(states, cmd.warehouse_id, "returns")
+        require_open_warehouse(states, cmd.warehouse_id, "returns")
     event = StockReturned(
         cmd.return_id,
         cmd.order_id,
@@ -485,8 +449,8 @@ def _dispatch(cmd: c.DispatchTransfer, states: Mapping[str, State]) -> Decision:
         return Decision(
             already=AlreadyRecorded(stream, TransferDispatched.TYPE, {}), touched=(source, target)
         )
-    _require_active(states, cmd.sku, "transfers")
-    _require_open_warehouse(states, cmd.to_warehouse_id, "transfers in")
+    require_active(states, cmd.sku, "transfers")
+    require_open_warehouse(states, cmd.to_warehouse_id, "transfers in")
     _check_available(states, (Line(cmd.sku, cmd.from_warehouse_id, cmd.quantity),))
     return Decision(
         events=((stream, event), (source, event), (target, event)), touched=(source, target)
@@ -585,85 +549,6 @@ def _count(cmd: c.CountStock, stock: StockState) -> Decision:
             )
         )
     return Decision(events=tuple(events), touched=(stream,))
-
-
-# -- catalog ----------------------------------------------------------------------------------
-
-
-def _define_item(cmd: c.DefineItem, item: ItemState) -> Decision:
-    stream = item_stream(cmd.sku)
-    if cmd.expected_version is not None and cmd.expected_version != item.version:
-        raise VersionMismatch(stream, cmd.expected_version, item.version)
-    if not item.version:
-        defined = ItemDefined(
-            cmd.sku, cmd.name, cmd.description, cmd.unit_of_measure, cmd.valuation_method
-        )
-        return Decision(events=((stream, defined),))
-    changed = ItemChanged(
-        cmd.sku,
-        name=_changed(cmd.name, item.name),
-        description=_changed(cmd.description, item.description),
-        unit_of_measure=_changed(cmd.unit_of_measure, item.unit_of_measure),
-        valuation_method=_changed(cmd.valuation_method, item.valuation_method),
-    )
-    if changed.valuation_method is not None:
-        if cmd.stocked is None:
-            raise TypeError("DefineItem: the write path looks up `stocked` first")
-        if cmd.stocked:
-            raise ValuationMethodLocked(cmd.sku, item.valuation_method)
-    if changed == ItemChanged(cmd.sku):
-        return Decision()  # nothing changed: no event
-    return Decision(events=((stream, changed),))
-
-
-def _item_status(cmd: c.DeactivateItem | c.ActivateItem, item: ItemState) -> Decision:
-    if not item.version:
-        raise NotFound(f"Item {cmd.sku}")
-    stream = item_stream(cmd.sku)
-    match cmd:
-        case c.DeactivateItem() if item.active:
-            return Decision(events=((stream, ItemDeactivated(cmd.sku, cmd.reason)),))
-        case c.ActivateItem() if not item.active:
-            return Decision(events=((stream, ItemActivated(cmd.sku)),))
-    return Decision()  # already in that state: no event
-
-
-def _define_warehouse(cmd: c.DefineWarehouse, warehouse: WarehouseState) -> Decision:
-    stream = warehouse_stream(cmd.warehouse_id)
-    if cmd.expected_version is not None and cmd.expected_version != warehouse.version:
-        raise VersionMismatch(stream, cmd.expected_version, warehouse.version)
-    if not warehouse.version:
-        return Decision(
-            events=((stream, WarehouseDefined(cmd.warehouse_id, cmd.name, cmd.address)),)
-        )
-    changed = WarehouseChanged(
-        cmd.warehouse_id,
-        name=_changed(cmd.name, warehouse.name),
-        address=_changed(cmd.address, warehouse.address),
-    )
-    if changed == WarehouseChanged(cmd.warehouse_id):
-        return Decision()
-    return Decision(events=((stream, changed),))
-
-
-V = TypeVar("V")
-
-
-def _changed(wanted: V, current: V) -> V | None:
-    return None if wanted == current else wanted
-
-
-def _deactivate_warehouse(cmd: c.DeactivateWarehouse, warehouse: WarehouseState) -> Decision:
-    if not warehouse.version:
-        raise NotFound(f"Warehouse {cmd.warehouse_id}")
-    if not warehouse.active:
-        return Decision()  # already inactive: no event
-    if cmd.holding is None:
-        raise TypeError("DeactivateWarehouse: the write path looks up `holding` first")
-    if cmd.holding:
-        raise WarehouseNotEmpty(cmd.warehouse_id, list(cmd.holding))
-    event = WarehouseDeactivated(cmd.warehouse_id, cmd.reason)
-    return Decision(events=((warehouse_stream(cmd.warehouse_id), event),))
 
 
 # -- reorder rules ------------------------------------------------------------------------------

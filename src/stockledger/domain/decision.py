@@ -17,6 +17,7 @@ from .streams import stock_stream
 
 Pending = tuple[str, Event]  # (stream id, event) to append
 States = Mapping[str, object]
+Place = tuple[str, str]  # (SKU, warehouse id) a command names
 S = TypeVar("S")
 
 

@@ -14,6 +14,16 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import ConfigDict
 
+from .catalog.events import (
+    ItemActivated,
+    ItemChanged,
+    ItemDeactivated,
+    ItemDefined,
+    ValuationMethod,
+    WarehouseChanged,
+    WarehouseDeactivated,
+    WarehouseDefined,
+)
 from .codec import WIRE, adapter, decode, encode
 from .upcasting import upcast
 from .valuation import Layer
@@ -24,7 +34,6 @@ from .valuation import Layer
 ReturnReason = Literal["defective", "wrong_item", "customer_changed_mind", "damaged_in_transit"]
 ReturnCondition = Literal["resellable", "damaged", "dispose"]
 AdjustmentReason = Literal["physical_count", "damage", "expiry", "theft", "system_correction"]
-ValuationMethod = Literal["fifo", "moving_average"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,74 +190,6 @@ class StockCounted:
     counted_quantity: int
     previous_quantity: int
     notes: str | None = None
-
-
-# -- catalog (streams item:{sku} and warehouse:{warehouseId}) ----------------------------------
-# A *Changed event carries only the fields that changed (the others are None and left out of
-# its data: `to_data`).
-
-
-@dataclass(frozen=True, slots=True)
-class ItemDefined:
-    __pydantic_config__: ClassVar[ConfigDict] = WIRE
-    TYPE: ClassVar[str] = "ItemDefined"
-    sku: str
-    name: str
-    description: str
-    unit_of_measure: str
-    valuation_method: ValuationMethod
-
-
-@dataclass(frozen=True, slots=True)
-class ItemChanged:
-    __pydantic_config__: ClassVar[ConfigDict] = WIRE
-    TYPE: ClassVar[str] = "ItemChanged"
-    sku: str
-    name: str | None = None
-    description: str | None = None
-    unit_of_measure: str | None = None
-    valuation_method: ValuationMethod | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ItemDeactivated:
-    __pydantic_config__: ClassVar[ConfigDict] = WIRE
-    TYPE: ClassVar[str] = "ItemDeactivated"
-    sku: str
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class ItemActivated:
-    __pydantic_config__: ClassVar[ConfigDict] = WIRE
-    TYPE: ClassVar[str] = "ItemActivated"
-    sku: str
-
-
-@dataclass(frozen=True, slots=True)
-class WarehouseDefined:
-    __pydantic_config__: ClassVar[ConfigDict] = WIRE
-    TYPE: ClassVar[str] = "WarehouseDefined"
-    warehouse_id: str
-    name: str
-    address: str
-
-
-@dataclass(frozen=True, slots=True)
-class WarehouseChanged:
-    __pydantic_config__: ClassVar[ConfigDict] = WIRE
-    TYPE: ClassVar[str] = "WarehouseChanged"
-    warehouse_id: str
-    name: str | None = None
-    address: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class WarehouseDeactivated:
-    __pydantic_config__: ClassVar[ConfigDict] = WIRE
-    TYPE: ClassVar[str] = "WarehouseDeactivated"
-    warehouse_id: str
-    reason: str
 
 
 # -- reorder rules and low-stock alerts (stream reorder:{sku}:{warehouseId}) ----------------

@@ -16,14 +16,13 @@ import asyncpg
 import orjson
 import structlog
 
+from ..domain.catalog.state import ItemState, WarehouseState
 from ..domain.reorder import Alert
 from ..domain.state import (
-    ItemState,
     Levels,
     ReorderState,
     ReservationState,
     StockLevel,
-    WarehouseState,
 )
 from ..domain.streams import category, reorder_stream
 from ..metrics import PARKED, PROJECTED, PROJECTION_APPLY

@@ -7,17 +7,16 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
+from ..domain.catalog.state import ItemState, WarehouseState
 from ..domain.events import Line, from_data
 from ..domain.reorder import Alert, fold_reorder
 from ..domain.state import (
-    ItemState,
     ReorderRule,
     ReorderState,
     ReservationState,
     ReservationStatus,
     StockLevel,
     StockState,
-    WarehouseState,
     delta,
     evolve_reservation,
     initial_state,

@@ -10,16 +10,15 @@ from typing import Any
 import asyncpg
 from pydantic import TypeAdapter
 
+from ..domain.catalog.state import ItemState, WarehouseState
 from ..domain.costing import apply, method_at
 from ..domain.events import from_data
 from ..domain.state import (
-    ItemState,
     ReorderState,
     ReservationState,
     State,
     StockState,
     TransferState,
-    WarehouseState,
     fold_events,
     initial_state,
 )

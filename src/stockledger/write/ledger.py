@@ -47,6 +47,7 @@ import structlog
 from pydantic import TypeAdapter
 
 from ..domain import commands as c
+from ..domain.catalog.state import ItemState, WarehouseState
 from ..domain.decide import required_streams
 from ..domain.errors import (
     DomainError,
@@ -56,12 +57,10 @@ from ..domain.errors import (
     WarehouseInactive,
 )
 from ..domain.state import (
-    ItemState,
     ReorderState,
     ReservationState,
     State,
     StockLevel,
-    WarehouseState,
 )
 from ..domain.streams import category
 from ..metrics import BATCH_SIZE, COMMAND_SECONDS, CONFLICTS, REFUSED_CONFLICTS, RETRIES

@@ -17,18 +17,17 @@ from typing import Any
 from uuid import UUID
 
 from ..domain import commands as c
+from ..domain.catalog.state import ItemState, WarehouseState
 from ..domain.decide import decide, required_streams
 from ..domain.decision import Decision
 from ..domain.events import SCHEMA_VERSIONS, to_data
 from ..domain.state import (
     NO_CHANGE,
-    ItemState,
     ReorderState,
     ReservationState,
     State,
     StockLevel,
     StockState,
-    WarehouseState,
     delta,
     evolve,
     step_stock,
