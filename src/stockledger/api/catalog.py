@@ -13,9 +13,9 @@ from fastapi.responses import Response
 
 from ..domain import commands as c
 from ..domain.catalog.state import ItemState, WarehouseState
-from ..domain.reorder import Alert, AlertQuery, live
+from ..domain.reorder.alerts import Alert, AlertQuery, live
+from ..domain.reorder.state import ReorderState
 from ..domain.state import (
-    ReorderState,
     StockState,
     initial_state,
 )

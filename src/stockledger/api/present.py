@@ -6,10 +6,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..domain.catalog.state import ItemState, WarehouseState
-from ..domain.reorder import Alert
+from ..domain.reorder.alerts import Alert
+from ..domain.reorder.state import ReorderState
 from ..domain.state import (
     Levels,
-    ReorderState,
     ReservationState,
     StockLevel,
 )

@@ -8,7 +8,8 @@ import orjson
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from ..domain.state import ReorderState, ReservationState, StockLevel, StockState
+from ..domain.reorder.state import ReorderState
+from ..domain.state import ReservationState, StockLevel, StockState
 from ..domain.streams import like_prefix, reservation_stream, stock_stream
 from ..store.rows import RecordedEvent
 from . import schemas as s

@@ -15,6 +15,7 @@ from .catalog.commands import (
 )
 from .catalog.decide import place_streams
 from .events import AdjustmentReason, Line, ReturnCondition, ReturnReason
+from .reorder.commands import RemoveReorderRule, SetReorderRule
 from .streams import (
     item_stream,
     reorder_stream,
@@ -30,6 +31,8 @@ __all__ = [
     "DeactivateWarehouse",
     "DefineItem",
     "DefineWarehouse",
+    "RemoveReorderRule",
+    "SetReorderRule",
 ]
 
 
@@ -120,21 +123,6 @@ class CountStock:
     counted_quantity: int
     notes: str | None = None
     expected_version: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class SetReorderRule:
-    sku: str
-    warehouse_id: str
-    reorder_point: int
-    reorder_quantity: int
-    safety_stock: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class RemoveReorderRule:
-    sku: str
-    warehouse_id: str
 
 
 Command = (

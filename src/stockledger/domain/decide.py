@@ -31,8 +31,6 @@ from .errors import (
 from .events import (
     Event,
     Line,
-    ReorderRuleRemoved,
-    ReorderRuleSet,
     ReservationConfirmed,
     ReservationExpired,
     ReservationReleased,
@@ -46,10 +44,8 @@ from .events import (
     TransferDispatched,
     TransferReceived,
 )
-from .reorder import crossings
+from .reorder import decide as reorder
 from .state import (
-    ReorderRule,
-    ReorderState,
     ReservationState,
     ReservationStatus,
     State,
@@ -57,11 +53,9 @@ from .state import (
     TransferState,
     TransferStatus,
     delta,
-    evolve,
 )
 from .streams import (
     item_stream,
-    reorder_stream,
     reservation_stream,
     stock_stream,
     transfer_stream,
@@ -93,9 +87,7 @@ def required_streams(
             if isinstance(own, TransferState) and own.dispatched is not None:
                 d = own.dispatched
                 streams += (stock_stream(d.sku, d.to_warehouse_id),)
-    # every stock stream's reorder rule: a change of its level may cross it (reorder.py)
-    rules = (f"reorder:{s.removeprefix('stock:')}" for s in streams if s.startswith("stock:"))
-    return tuple(dict.fromkeys((*streams, *rules)))
+    return tuple(dict.fromkeys((*streams, *reorder.rule_streams(streams))))
 
 
 def _stock(states: Mapping[str, State], sku: str, warehouse_id: str) -> StockState:
@@ -123,29 +115,7 @@ def decide(
         require_defined(c.named_places(command), states)
     decision = _with_costs(_decide(command, states, now), states, now)
     _check_capacity(decision, states)
-    return _with_alerts(decision, states, now)
-
-
-def _with_alerts(decision: Decision, states: Mapping[str, State], now: datetime) -> Decision:
-    """The decision plus the alert events its new levels call for, on each stock stream's
-    reorder stream, in the same decision (so in the same transaction)."""
-    after: dict[str, State] = {}
-    for stream_id, event in decision.events:
-        after[stream_id] = evolve(after.get(stream_id) or states[stream_id], event, now)
-    alerts: list[Pending] = []
-    for stream_id, state in states.items():
-        if not isinstance(state, ReorderState):
-            continue
-        stock = after.get(stock_stream(state.sku, state.warehouse_id))
-        rule = after.get(stream_id, state)
-        if stock is None and rule is state:
-            continue  # neither the level nor the rule changed
-        stock = stock or states.get(stock_stream(state.sku, state.warehouse_id))
-        if isinstance(stock, StockState) and isinstance(rule, ReorderState):
-            alerts += [(stream_id, e) for e in crossings(rule, stock.levels)]
-    if not alerts:
-        return decision
-    return replace(decision, events=decision.events + tuple(alerts))
+    return reorder.with_alerts(decision, states, now)
 
 
 def _with_costs(decision: Decision, states: Mapping[str, State], now: datetime) -> Decision:
@@ -238,8 +208,7 @@ def _decide(command: c.Command, states: Mapping[str, State], now: datetime) -> D
         ):
             return catalog.decide(command, states, now)
         case c.SetReorderRule() | c.RemoveReorderRule():
-            stream = reorder_stream(command.sku, command.warehouse_id)
-            return _reorder_rule(command, get(states, stream, ReorderState))
+            return reorder.decide(command, states, now)
 
 
 def _receive(cmd: c.ReceiveStock, states: Mapping[str, State]) -> Decision:
@@ -549,21 +518,3 @@ def _count(cmd: c.CountStock, stock: StockState) -> Decision:
             )
         )
     return Decision(events=tuple(events), touched=(stream,))
-
-
-# -- reorder rules ------------------------------------------------------------------------------
-
-
-def _reorder_rule(cmd: c.SetReorderRule | c.RemoveReorderRule, state: ReorderState) -> Decision:
-    stream = reorder_stream(cmd.sku, cmd.warehouse_id)
-    if isinstance(cmd, c.RemoveReorderRule):
-        if state.rule is None:
-            raise NotFound(f"Reorder rule for {cmd.sku} in {cmd.warehouse_id}")
-        return Decision(events=((stream, ReorderRuleRemoved(cmd.sku, cmd.warehouse_id)),))
-    rule = ReorderRule(cmd.reorder_point, cmd.reorder_quantity, cmd.safety_stock)
-    if rule == state.rule:
-        return Decision()  # unchanged: no event
-    event = ReorderRuleSet(
-        cmd.sku, cmd.warehouse_id, cmd.reorder_point, cmd.reorder_quantity, cmd.safety_stock
-    )
-    return Decision(events=((stream, event),))

@@ -25,6 +25,13 @@ from .catalog.events import (
     WarehouseDefined,
 )
 from .codec import WIRE, adapter, decode, encode
+from .reorder.events import (
+    LowStockDetected,
+    LowStockResolved,
+    ReorderRuleRemoved,
+    ReorderRuleSet,
+    StockOutDetected,
+)
 from .upcasting import upcast
 from .valuation import Layer
 
@@ -190,72 +197,6 @@ class StockCounted:
     counted_quantity: int
     previous_quantity: int
     notes: str | None = None
-
-
-# -- reorder rules and low-stock alerts (stream reorder:{sku}:{warehouseId}) ----------------
-
-
-@dataclass(frozen=True, slots=True)
-class ReorderRuleSet:
-    __pydantic_config__: ClassVar[ConfigDict] = WIRE
-    TYPE: ClassVar[str] = "ReorderRuleSet"
-    sku: str
-    warehouse_id: str
-    reorder_point: int
-    reorder_quantity: int
-    safety_stock: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class ReorderRuleRemoved:
-    __pydantic_config__: ClassVar[ConfigDict] = WIRE
-    TYPE: ClassVar[str] = "ReorderRuleRemoved"
-    sku: str
-    warehouse_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class LowStockDetected:
-    """projected (available + inTransit) fell to or below the reorder point: an alert opens."""
-
-    __pydantic_config__: ClassVar[ConfigDict] = WIRE
-    TYPE: ClassVar[str] = "LowStockDetected"
-    alert_id: str
-    sku: str
-    warehouse_id: str
-    available: int
-    projected: int
-    reorder_point: int
-    suggested_order_quantity: int
-
-
-@dataclass(frozen=True, slots=True)
-class StockOutDetected:
-    """available reached 0 while the alert is open: it becomes a stock-out."""
-
-    __pydantic_config__: ClassVar[ConfigDict] = WIRE
-    TYPE: ClassVar[str] = "StockOutDetected"
-    alert_id: str
-    sku: str
-    warehouse_id: str
-    available: int
-    projected: int
-    reorder_point: int
-    suggested_order_quantity: int
-
-
-@dataclass(frozen=True, slots=True)
-class LowStockResolved:
-    """projected rose above the reorder point (or the rule went): the alert closes."""
-
-    __pydantic_config__: ClassVar[ConfigDict] = WIRE
-    TYPE: ClassVar[str] = "LowStockResolved"
-    alert_id: str
-    sku: str
-    warehouse_id: str
-    available: int
-    projected: int
-    reorder_point: int
 
 
 Event = (

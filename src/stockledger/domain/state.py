@@ -6,22 +6,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any
 
 from .catalog.state import ItemState, WarehouseState, evolve_item, evolve_warehouse
 from .costing import EMPTY, Move, StockValue, apply
 from .events import (
     Event,
     Line,
-    LowStockDetected,
-    LowStockResolved,
-    ReorderRuleRemoved,
-    ReorderRuleSet,
     ReservationConfirmed,
     ReservationExpired,
     ReservationReleased,
     StockAdjusted,
-    StockOutDetected,
     StockReceived,
     StockReserved,
     StockReturned,
@@ -29,6 +24,7 @@ from .events import (
     TransferDispatched,
     TransferReceived,
 )
+from .reorder.state import ReorderState, evolve_reorder
 from .streams import stock_stream
 
 
@@ -264,45 +260,6 @@ def evolve_transfer(state: TransferState, event: Event, recorded_at: datetime) -
             state = replace(state, status=TransferStatus.IN_TRANSIT, dispatched=event)
         case TransferReceived():
             state = replace(state, status=TransferStatus.RECEIVED)
-    return replace(state, version=state.version + 1, updated_at=recorded_at)
-
-
-@dataclass(frozen=True, slots=True)
-class ReorderRule:
-    reorder_point: int
-    reorder_quantity: int
-    safety_stock: int = 0
-
-
-AlertKind = Literal["low_stock", "stock_out"]
-
-
-@dataclass(frozen=True, slots=True)
-class ReorderState:
-    """A stock stream's reorder rule and its open alert (at most one)."""
-
-    sku: str
-    warehouse_id: str
-    version: int = 0
-    rule: ReorderRule | None = None
-    alert_id: str | None = None
-    alert_kind: AlertKind | None = None
-    updated_at: datetime | None = None
-
-
-def evolve_reorder(state: ReorderState, event: Event, recorded_at: datetime) -> ReorderState:
-    match event:
-        case ReorderRuleSet():
-            rule = ReorderRule(event.reorder_point, event.reorder_quantity, event.safety_stock)
-            state = replace(state, rule=rule)
-        case ReorderRuleRemoved():
-            state = replace(state, rule=None)
-        case LowStockDetected():
-            state = replace(state, alert_id=event.alert_id, alert_kind="low_stock")
-        case StockOutDetected():
-            state = replace(state, alert_id=event.alert_id, alert_kind="stock_out")
-        case LowStockResolved():
-            state = replace(state, alert_id=None, alert_kind=None)
     return replace(state, version=state.version + 1, updated_at=recorded_at)
 
 

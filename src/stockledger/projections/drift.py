@@ -30,10 +30,10 @@ from ..domain.events import (
     TransferReceived,
     from_data,
 )
-from ..domain.reorder import Alert, fold_reorder
+from ..domain.reorder.alerts import Alert, fold_reorder
+from ..domain.reorder.state import ReorderState
 from ..domain.state import (
     Levels,
-    ReorderState,
     ReservationState,
     State,
     StockState,

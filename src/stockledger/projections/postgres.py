@@ -17,10 +17,10 @@ import orjson
 import structlog
 
 from ..domain.catalog.state import ItemState, WarehouseState
-from ..domain.reorder import Alert
+from ..domain.reorder.alerts import Alert
+from ..domain.reorder.state import ReorderState
 from ..domain.state import (
     Levels,
-    ReorderState,
     ReservationState,
     StockLevel,
 )

@@ -14,8 +14,9 @@ from typing import Any
 
 import asyncpg
 
-from ..domain.reorder import Alert
-from ..domain.state import Levels, ReorderState, ReservationState, StockLevel
+from ..domain.reorder.alerts import Alert
+from ..domain.reorder.state import ReorderState
+from ..domain.state import Levels, ReservationState, StockLevel
 from ..store.rows import RecordedEvent
 from .postgres import write_catalog, write_reorders
 from .redis_stock import RedisStock

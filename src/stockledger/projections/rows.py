@@ -9,10 +9,9 @@ from typing import Any
 
 from ..domain.catalog.state import ItemState, WarehouseState
 from ..domain.events import Line, from_data
-from ..domain.reorder import Alert, fold_reorder
+from ..domain.reorder.alerts import Alert, fold_reorder
+from ..domain.reorder.state import ReorderRule, ReorderState
 from ..domain.state import (
-    ReorderRule,
-    ReorderState,
     ReservationState,
     ReservationStatus,
     StockLevel,

@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 
 from ..domain.events import from_data
-from ..domain.reorder import ALERT_EVENTS, Alert, alert_after
+from ..domain.reorder.alerts import ALERT_EVENTS, Alert, alert_after
 from ..domain.state import Levels, StockLevel
 from ..domain.streams import like_prefix, parse_stock_stream, stock_stream
 from ..store.rows import RecordedEvent

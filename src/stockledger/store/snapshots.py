@@ -13,8 +13,8 @@ from pydantic import TypeAdapter
 from ..domain.catalog.state import ItemState, WarehouseState
 from ..domain.costing import apply, method_at
 from ..domain.events import from_data
+from ..domain.reorder.state import ReorderState
 from ..domain.state import (
-    ReorderState,
     ReservationState,
     State,
     StockState,

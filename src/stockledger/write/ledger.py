@@ -56,8 +56,8 @@ from ..domain.errors import (
     UnknownWarehouse,
     WarehouseInactive,
 )
+from ..domain.reorder.state import ReorderState
 from ..domain.state import (
-    ReorderState,
     ReservationState,
     State,
     StockLevel,

@@ -21,9 +21,9 @@ from ..domain.catalog.state import ItemState, WarehouseState
 from ..domain.decide import decide, required_streams
 from ..domain.decision import Decision
 from ..domain.events import SCHEMA_VERSIONS, to_data
+from ..domain.reorder.state import ReorderState
 from ..domain.state import (
     NO_CHANGE,
-    ReorderState,
     ReservationState,
     State,
     StockLevel,
