@@ -21,7 +21,7 @@ from stockledger.domain.errors import (
     WarehouseInactive,
     WarehouseNotEmpty,
 )
-from stockledger.domain.events import Line
+from stockledger.domain.stock.events import Line
 
 from .memory_ledger import T0, MemoryLedger
 

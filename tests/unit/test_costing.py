@@ -16,15 +16,17 @@ from stockledger.domain.costing import EMPTY, StockValue, apply, recorded_figure
 from stockledger.domain.errors import DomainError
 from stockledger.domain.events import (
     Event,
+    TransferDispatched,
+    TransferReceived,
+)
+from stockledger.domain.stock.events import (
     Line,
     StockAdjusted,
     StockReceived,
     StockReturned,
     StockShipped,
-    TransferDispatched,
-    TransferReceived,
 )
-from stockledger.domain.state import StockState
+from stockledger.domain.stock.state import StockState
 from stockledger.domain.valuation import ZERO
 
 from .memory_ledger import MemoryLedger

@@ -14,14 +14,17 @@ from stockledger.domain import commands as c
 from stockledger.domain.errors import DomainError
 from stockledger.domain.events import (
     Event,
+    TransferReceived,
+)
+from stockledger.domain.state import ReservationState
+from stockledger.domain.stock.events import (
     Line,
     StockAdjusted,
     StockReceived,
     StockReturned,
     StockShipped,
-    TransferReceived,
 )
-from stockledger.domain.state import ReservationState, StockState
+from stockledger.domain.stock.state import StockState
 
 from .memory_ledger import MemoryLedger
 

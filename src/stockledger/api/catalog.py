@@ -15,10 +15,8 @@ from ..domain import commands as c
 from ..domain.catalog.state import ItemState, WarehouseState
 from ..domain.reorder.alerts import Alert, AlertQuery, live
 from ..domain.reorder.state import ReorderState
-from ..domain.state import (
-    StockState,
-    initial_state,
-)
+from ..domain.state import initial_state
+from ..domain.stock.state import StockState
 from ..domain.streams import (
     item_stream,
     like_prefix,

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from ..domain.reorder.state import ReorderState
-from ..domain.state import ReservationState, StockLevel, StockState
+from ..domain.state import ReservationState
+from ..domain.stock.state import StockLevel, StockState
 from ..domain.streams import like_prefix, reservation_stream, stock_stream
 from ..store.rows import RecordedEvent
 from . import schemas as s

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 
 from .catalog.commands import (
     ActivateItem,
@@ -14,8 +13,16 @@ from .catalog.commands import (
     DefineWarehouse,
 )
 from .catalog.decide import place_streams
-from .events import AdjustmentReason, Line, ReturnCondition, ReturnReason
 from .reorder.commands import RemoveReorderRule, SetReorderRule
+from .stock.commands import (
+    AdjustStock,
+    CountStock,
+    ReceiveStock,
+    ReturnStock,
+    ShipStock,
+    merge_lines,
+)
+from .stock.events import Line
 from .streams import (
     item_stream,
     reorder_stream,
@@ -27,24 +34,19 @@ from .streams import (
 
 __all__ = [
     "ActivateItem",
+    "AdjustStock",
+    "CountStock",
     "DeactivateItem",
     "DeactivateWarehouse",
     "DefineItem",
     "DefineWarehouse",
+    "ReceiveStock",
     "RemoveReorderRule",
+    "ReturnStock",
     "SetReorderRule",
+    "ShipStock",
+    "merge_lines",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class ReceiveStock:
-    sku: str
-    warehouse_id: str
-    quantity: int
-    purchase_order_id: str
-    unit_cost: Decimal
-    supplier: str
-    receipt_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,25 +74,6 @@ class ExpireReservation:
 
 
 @dataclass(frozen=True, slots=True)
-class ShipStock:
-    shipment_id: str
-    order_id: str
-    reservation_id: str | None = None
-    lines: tuple[Line, ...] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ReturnStock:
-    return_id: str
-    order_id: str
-    sku: str
-    warehouse_id: str
-    quantity: int
-    reason: ReturnReason
-    condition: ReturnCondition
-
-
-@dataclass(frozen=True, slots=True)
 class DispatchTransfer:
     transfer_id: str
     sku: str
@@ -103,26 +86,6 @@ class DispatchTransfer:
 class ReceiveTransfer:
     transfer_id: str
     received_quantity: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class AdjustStock:
-    sku: str
-    warehouse_id: str
-    quantity_change: int
-    reason: AdjustmentReason
-    notes: str | None = None
-    expected_version: int | None = None
-    unit_cost: Decimal | None = None  # what a gain's units cost (else the current average)
-
-
-@dataclass(frozen=True, slots=True)
-class CountStock:
-    sku: str
-    warehouse_id: str
-    counted_quantity: int
-    notes: str | None = None
-    expected_version: int | None = None
 
 
 Command = (
@@ -145,15 +108,6 @@ Command = (
     | SetReorderRule
     | RemoveReorderRule
 )
-
-
-def merge_lines(lines: tuple[Line, ...]) -> tuple[Line, ...]:
-    """Sum lines on the same SKU+warehouse, keeping first-seen order."""
-    totals: dict[tuple[str, str], int] = {}
-    for line in lines:
-        key = (line.sku, line.warehouse_id)
-        totals[key] = totals.get(key, 0) + line.quantity
-    return tuple(Line(sku=s, warehouse_id=w, quantity=q) for (s, w), q in totals.items())
 
 
 def named_places(command: Command) -> tuple[tuple[str, str], ...]:

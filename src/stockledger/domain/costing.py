@@ -28,13 +28,10 @@ from typing import Any
 
 from .events import (
     Event,
-    StockAdjusted,
-    StockReceived,
-    StockReturned,
-    StockShipped,
     TransferDispatched,
     TransferReceived,
 )
+from .stock.events import StockAdjusted, StockReceived, StockReturned, StockShipped
 from .valuation import ZERO, Layer, Method, Valuation, put_back, receive, rounded, take
 
 RECENT_ORDERS = 32  # shipped orders a stream remembers the cost of (for their returns)

@@ -7,40 +7,24 @@ no events yet is given as its `initial_state`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
 from . import commands as c
 from .catalog import decide as catalog
 from .catalog.decide import require_active, require_defined, require_open_warehouse
-from .catalog.state import ItemState
-from .costing import apply as apply_cost
-from .costing import recorded
 from .decision import AlreadyRecorded, Decision, Pending, get, line_streams, per_line
 from .errors import (
     ConflictingDuplicate,
-    InsufficientStock,
     InvalidCommand,
     LedgerConflict,
     NotFound,
     ReservationNotActive,
-    ShortLine,
-    VersionMismatch,
 )
 from .events import (
-    Event,
-    Line,
     ReservationConfirmed,
     ReservationExpired,
     ReservationReleased,
-    ShippedLine,
-    StockAdjusted,
-    StockCounted,
-    StockReceived,
     StockReserved,
-    StockReturned,
-    StockShipped,
     TransferDispatched,
     TransferReceived,
 )
@@ -49,19 +33,17 @@ from .state import (
     ReservationState,
     ReservationStatus,
     State,
-    StockState,
     TransferState,
     TransferStatus,
-    delta,
 )
+from .stock import decide as stock
+from .stock.costs import with_costs
+from .stock.events import Line, ShippedLine, StockShipped
 from .streams import (
-    item_stream,
     reservation_stream,
     stock_stream,
     transfer_stream,
 )
-
-MAX_LEVEL = 2**31 - 1  # any bucket of a stock stream: fits the 32-bit columns of every read model
 
 
 def required_streams(
@@ -90,20 +72,6 @@ def required_streams(
     return tuple(dict.fromkeys((*streams, *reorder.rule_streams(streams))))
 
 
-def _stock(states: Mapping[str, State], sku: str, warehouse_id: str) -> StockState:
-    return get(states, stock_stream(sku, warehouse_id), StockState)
-
-
-def _check_available(states: Mapping[str, State], lines: tuple[Line, ...]) -> None:
-    short = [
-        ShortLine(x.sku, x.warehouse_id, x.quantity, s.levels.available)
-        for x in lines
-        if x.quantity > (s := _stock(states, x.sku, x.warehouse_id)).levels.available
-    ]
-    if short:
-        raise InsufficientStock(short)
-
-
 def decide(
     command: c.Command,
     states: Mapping[str, State],
@@ -113,72 +81,15 @@ def decide(
 ) -> Decision:
     if catalog_required:
         require_defined(c.named_places(command), states)
-    decision = _with_costs(_decide(command, states, now), states, now)
-    _check_capacity(decision, states)
+    decision = with_costs(_decide(command, states, now), states, now)
+    stock.check_capacity(decision, states)
     return reorder.with_alerts(decision, states, now)
-
-
-def _with_costs(decision: Decision, states: Mapping[str, State], now: datetime) -> Decision:
-    """The decision's events with the cost each took recorded on it (v2), by the rules of
-    costing.py applied to each stock stream's value in the decision's order. A fact appended
-    to several streams is one object there (a transfer on its own, source and destination
-    streams) and records the figures of the stock stream that gave them: a transfer the
-    source's cost and layers, which the destination then carries in transit; an arrival the
-    destination's. A reservation's shipment holds every line: each line gets its stream's."""
-    values: dict[str, Any] = {}
-    filled: dict[int, Event] = {}  # id of a decided event -> it with its figures
-    for stream_id, event in decision.events:
-        state = states.get(stream_id)
-        if not isinstance(state, StockState):
-            continue
-        given = filled.get(id(event), event)
-        value, move = apply_cost(
-            values.get(stream_id, state.value), state.sku, state.warehouse_id, given, now
-        )
-        values[stream_id] = value
-        filled[id(event)] = recorded(given, move, state.sku, state.warehouse_id)
-    if not filled:
-        return decision
-    shipped = {
-        (x.sku, x.warehouse_id): x.cost
-        for e in filled.values()
-        if isinstance(e, StockShipped)
-        for x in e.lines
-        if x.cost is not None
-    }
-    events: list[Pending] = []
-    for stream_id, event in decision.events:
-        if id(event) in filled:
-            events.append((stream_id, filled[id(event)]))
-        elif isinstance(event, StockShipped):  # the reservation's copy: every line's cost
-            lines = tuple(
-                replace(x, cost=shipped.get((x.sku, x.warehouse_id))) for x in event.lines
-            )
-            events.append((stream_id, replace(event, lines=lines)))
-        else:
-            events.append((stream_id, event))
-    return replace(decision, events=tuple(events))
-
-
-def _check_capacity(decision: Decision, states: Mapping[str, State]) -> None:
-    """No bucket of a stock stream may grow past MAX_LEVEL: refused, never an overflow later."""
-    after: dict[str, StockState] = {}
-    for stream_id, event in decision.events:
-        state = after.get(stream_id) or states.get(stream_id)
-        if not isinstance(state, StockState):
-            continue
-        levels = state.levels + delta(state, event)
-        if max(levels.on_hand, levels.reserved, levels.in_transit, levels.damaged) > MAX_LEVEL:
-            raise LedgerConflict(
-                f"{state.sku}@{state.warehouse_id} would hold more than {MAX_LEVEL} units"
-            )
-        after[stream_id] = replace(state, levels=levels)
 
 
 def _decide(command: c.Command, states: Mapping[str, State], now: datetime) -> Decision:
     match command:
-        case c.ReceiveStock():
-            return _receive(command, states)
+        case c.ReceiveStock() | c.ReturnStock() | c.AdjustStock() | c.CountStock():
+            return stock.decide(command, states, now)
         case c.ReserveStock():
             return _reserve(command, states)
         case c.ConfirmReservation() | c.ReleaseReservation() | c.ExpireReservation():
@@ -188,17 +99,11 @@ def _decide(command: c.Command, states: Mapping[str, State], now: datetime) -> D
             res = get(states, reservation_stream(rid), ReservationState)
             return _ship_reserved(command, res, now)
         case c.ShipStock():
-            return _ship_direct(command, states)
-        case c.ReturnStock():
-            return _return(command, states)
+            return stock.decide(command, states, now)
         case c.DispatchTransfer():
             return _dispatch(command, states)
         case c.ReceiveTransfer():
             return _receive_transfer(command, states)
-        case c.AdjustStock():
-            return _adjust(command, _stock(states, command.sku, command.warehouse_id))
-        case c.CountStock():
-            return _count(command, _stock(states, command.sku, command.warehouse_id))
         case (
             c.DefineItem()
             | c.DeactivateItem()
@@ -211,30 +116,6 @@ def _decide(command: c.Command, states: Mapping[str, State], now: datetime) -> D
             return reorder.decide(command, states, now)
 
 
-def _receive(cmd: c.ReceiveStock, states: Mapping[str, State]) -> Decision:
-    stream = stock_stream(cmd.sku, cmd.warehouse_id)
-    stock = get(states, stream, StockState)
-    if cmd.receipt_id and f"receipt:{cmd.receipt_id}" in stock.processed:
-        return Decision(
-            already=AlreadyRecorded(stream, StockReceived.TYPE, {"receipt_id": cmd.receipt_id}),
-            touched=(stream,),
-        )
-    require_active(states, cmd.sku, "receipts")
-    require_open_warehouse(states, cmd.warehouse_id, "receipts")
-    method = get(states, item_stream(cmd.sku), ItemState).valuation_method
-    event = StockReceived(
-        sku=cmd.sku,
-        warehouse_id=cmd.warehouse_id,
-        quantity=cmd.quantity,
-        purchase_order_id=cmd.purchase_order_id,
-        unit_cost=cmd.unit_cost,
-        supplier=cmd.supplier,
-        receipt_id=cmd.receipt_id,
-        valuation_method=method,
-    )
-    return Decision(events=((stream, event),), touched=(stream,))
-
-
 def _reserve(cmd: c.ReserveStock, states: Mapping[str, State]) -> Decision:
     stream = reservation_stream(cmd.reservation_id)
     if get(states, stream, ReservationState).version:
@@ -242,7 +123,7 @@ def _reserve(cmd: c.ReserveStock, states: Mapping[str, State]) -> Decision:
     lines = c.merge_lines(cmd.lines)
     for sku in dict.fromkeys(x.sku for x in lines):
         require_active(states, sku, "reservations")
-    _check_available(states, lines)
+    stock.check_available(states, lines)
 
     def make(ls: tuple[Line, ...]) -> StockReserved:
         return StockReserved(cmd.reservation_id, cmd.order_id, cmd.expires_at, ls)
@@ -346,62 +227,6 @@ def _ship_reserved(cmd: c.ShipStock, res: ReservationState, now: datetime) -> De
     return Decision(events=tuple(events), touched=line_streams(shipped))
 
 
-def _ship_direct(cmd: c.ShipStock, states: Mapping[str, State]) -> Decision:
-    if not cmd.lines:
-        raise InvalidCommand("A shipment without reservationId needs lines")
-    lines = c.merge_lines(cmd.lines)
-    first = _stock(states, lines[0].sku, lines[0].warehouse_id)
-    touched = line_streams(lines)
-    if f"shipment:{cmd.shipment_id}" in first.processed:
-        return Decision(
-            already=AlreadyRecorded(
-                touched[0], StockShipped.TYPE, {"shipment_id": cmd.shipment_id}
-            ),
-            touched=touched,
-        )
-    _check_available(states, lines)
-    events = tuple(
-        (
-            stock_stream(x.sku, x.warehouse_id),
-            StockShipped(
-                cmd.shipment_id,
-                cmd.order_id,
-                (
-                    ShippedLine(
-                        sku=x.sku,
-                        warehouse_id=x.warehouse_id,
-                        quantity=x.quantity,
-                        reserved_quantity=0,
-                    ),
-                ),
-            ),
-        )
-        for x in lines
-    )
-    return Decision(events=events, touched=touched)
-
-
-def _return(cmd: c.ReturnStock, states: Mapping[str, State]) -> Decision:
-    stream = stock_stream(cmd.sku, cmd.warehouse_id)
-    if f"return:{cmd.return_id}" in get(states, stream, StockState).processed:
-        return Decision(
-            already=AlreadyRecorded(stream, StockReturned.TYPE, {"return_id": cmd.return_id}),
-            touched=(stream,),
-        )
-    if cmd.condition != "dispose":  # disposed goods never enter the warehouse
-        require_open_warehouse(states, cmd.warehouse_id, "returns")
-    event = StockReturned(
-        cmd.return_id,
-        cmd.order_id,
-        cmd.sku,
-        cmd.warehouse_id,
-        cmd.quantity,
-        cmd.reason,
-        cmd.condition,
-    )
-    return Decision(events=((stream, event),), touched=(stream,))
-
-
 def _dispatch(cmd: c.DispatchTransfer, states: Mapping[str, State]) -> Decision:
     if cmd.from_warehouse_id == cmd.to_warehouse_id:
         raise InvalidCommand("A transfer needs two different warehouses")
@@ -420,7 +245,7 @@ def _dispatch(cmd: c.DispatchTransfer, states: Mapping[str, State]) -> Decision:
         )
     require_active(states, cmd.sku, "transfers")
     require_open_warehouse(states, cmd.to_warehouse_id, "transfers in")
-    _check_available(states, (Line(cmd.sku, cmd.from_warehouse_id, cmd.quantity),))
+    stock.check_available(states, (Line(cmd.sku, cmd.from_warehouse_id, cmd.quantity),))
     return Decision(
         events=((stream, event), (source, event), (target, event)), touched=(source, target)
     )
@@ -452,69 +277,3 @@ def _receive_transfer(cmd: c.ReceiveTransfer, states: Mapping[str, State]) -> De
         sent.quantity - received,
     )
     return Decision(events=((stream, event), (target, event)), touched=(target,))
-
-
-def _check_version(stock: StockState, expected: int | None) -> None:
-    if expected is not None and expected != stock.version:
-        raise VersionMismatch(stock_stream(stock.sku, stock.warehouse_id), expected, stock.version)
-
-
-def _adjust(cmd: c.AdjustStock, stock: StockState) -> Decision:
-    _check_version(stock, cmd.expected_version)
-    if cmd.quantity_change == 0:
-        raise InvalidCommand("quantityChange must not be 0")
-    before = stock.levels.on_hand
-    after = before + cmd.quantity_change
-    if after < stock.levels.reserved:  # also covers after < 0, since reserved >= 0
-        raise InsufficientStock(
-            [
-                ShortLine(
-                    stock.sku, stock.warehouse_id, -cmd.quantity_change, stock.levels.available
-                )
-            ],
-            f"onHand would become {after}, below the {stock.levels.reserved} reserved",
-        )
-    stream = stock_stream(stock.sku, stock.warehouse_id)
-    event = StockAdjusted(
-        stock.sku,
-        stock.warehouse_id,
-        cmd.quantity_change,
-        cmd.reason,
-        before,
-        after,
-        cmd.notes,
-        unit_cost=cmd.unit_cost if cmd.quantity_change > 0 else None,
-    )
-    return Decision(events=((stream, event),), touched=(stream,))
-
-
-def _count(cmd: c.CountStock, stock: StockState) -> Decision:
-    _check_version(stock, cmd.expected_version)
-    before = stock.levels.on_hand
-    counted = cmd.counted_quantity
-    if counted < stock.levels.reserved:
-        raise InsufficientStock(
-            [ShortLine(stock.sku, stock.warehouse_id, before - counted, stock.levels.available)],
-            f"Counted {counted} is below the {stock.levels.reserved} reserved; release or ship "
-            "reservations first",
-        )
-    stream = stock_stream(stock.sku, stock.warehouse_id)
-    events: list[Pending] = [
-        (stream, StockCounted(stock.sku, stock.warehouse_id, counted, before, cmd.notes))
-    ]
-    if counted != before:
-        events.append(
-            (
-                stream,
-                StockAdjusted(
-                    stock.sku,
-                    stock.warehouse_id,
-                    counted - before,
-                    "physical_count",
-                    before,
-                    counted,
-                    cmd.notes,
-                ),
-            )
-        )
-    return Decision(events=tuple(events), touched=(stream,))

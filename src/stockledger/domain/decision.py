@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from .codec import wire_keys
-from .events import Event, Line, ShippedLine
+from .events import Event
+from .stock.events import Line, ShippedLine
 from .streams import stock_stream
 
 Pending = tuple[str, Event]  # (stream id, event) to append

@@ -20,7 +20,7 @@ from uuid import UUID
 
 from ..domain import commands as c
 from ..domain.catalog.events import ValuationMethod
-from ..domain.events import AdjustmentReason, Line, ReturnCondition, ReturnReason
+from ..domain.stock.events import AdjustmentReason, Line, ReturnCondition, ReturnReason
 
 if TYPE_CHECKING:
     from ..write.bulk import BulkLedger

@@ -23,25 +23,20 @@ from ..domain.costing import StockValue, method_at, recorded_figures
 from ..domain.costing import apply as apply_cost
 from ..domain.events import (
     Event,
-    StockAdjusted,
-    StockReceived,
-    StockReturned,
-    StockShipped,
     TransferReceived,
     from_data,
 )
 from ..domain.reorder.alerts import Alert, fold_reorder
 from ..domain.reorder.state import ReorderState
 from ..domain.state import (
-    Levels,
     ReservationState,
     State,
-    StockState,
-    delta,
     evolve,
     evolve_reservation,
     initial_state,
 )
+from ..domain.stock.events import StockAdjusted, StockReceived, StockReturned, StockShipped
+from ..domain.stock.state import Levels, StockState, delta
 from ..domain.streams import parse_stock_stream, stock_stream
 from ..store.snapshots import unresolved_arrival, unvalued_receipt, wire_layers
 from .redis_stock import RedisStock

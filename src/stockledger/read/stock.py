@@ -17,7 +17,7 @@ import asyncpg
 
 from ..domain.events import from_data
 from ..domain.reorder.alerts import ALERT_EVENTS, Alert, alert_after
-from ..domain.state import Levels, StockLevel
+from ..domain.stock.state import Levels, StockLevel
 from ..domain.streams import like_prefix, parse_stock_stream, stock_stream
 from ..store.rows import RecordedEvent
 

@@ -17,11 +17,11 @@ from ..domain.reorder.state import ReorderState
 from ..domain.state import (
     ReservationState,
     State,
-    StockState,
     TransferState,
     fold_events,
     initial_state,
 )
+from ..domain.stock.state import StockState
 from ..domain.streams import category, item_stream, stock_stream
 from ..domain.valuation import Layer
 from .event_store import Connection

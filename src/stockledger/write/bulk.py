@@ -19,14 +19,13 @@ from ..domain import commands as c
 from ..domain.decision import Decision
 from ..domain.errors import DomainError
 from ..domain.state import (
-    Levels,
     ReservationState,
     State,
-    StockState,
     TransferState,
     TransferStatus,
     initial_state,
 )
+from ..domain.stock.state import Levels, StockState
 from ..domain.streams import category, reservation_stream, stock_stream
 from ..store.rows import Deadlines, NewEvent, StreamWrite
 from ..store.snapshots import state_to_json

@@ -60,8 +60,8 @@ from ..domain.reorder.state import ReorderState
 from ..domain.state import (
     ReservationState,
     State,
-    StockLevel,
 )
+from ..domain.stock.state import StockLevel
 from ..domain.streams import category
 from ..metrics import BATCH_SIZE, COMMAND_SECONDS, CONFLICTS, REFUSED_CONFLICTS, RETRIES
 from ..store.event_store import Connection, EventStore

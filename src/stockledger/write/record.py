@@ -23,15 +23,11 @@ from ..domain.decision import Decision
 from ..domain.events import SCHEMA_VERSIONS, to_data
 from ..domain.reorder.state import ReorderState
 from ..domain.state import (
-    NO_CHANGE,
     ReservationState,
     State,
-    StockLevel,
-    StockState,
-    delta,
     evolve,
-    step_stock,
 )
+from ..domain.stock.state import NO_CHANGE, StockLevel, StockState, delta, step_stock
 from ..store.rows import Deadlines, NewEvent
 
 

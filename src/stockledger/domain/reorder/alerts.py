@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from ..events import Event
-from ..state import Levels
+from ..stock.state import Levels
 from ..streams import like_prefix
 from .events import LowStockDetected, LowStockResolved, StockOutDetected
 from .state import AlertKind, ReorderRule, ReorderState, evolve_reorder

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from ..decision import Decision, Pending, Place, States, get
 from ..errors import NotFound
-from ..state import Levels, StockState, delta
+from ..stock.state import Levels, StockState, delta
 from ..streams import reorder_stream, stock_stream
 from .alerts import crossings
 from .commands import RemoveReorderRule, ReorderCommand, SetReorderRule
