@@ -14,11 +14,7 @@ from hypothesis import strategies as st
 from stockledger.domain import commands as c
 from stockledger.domain.costing import EMPTY, StockValue, apply, recorded_figures
 from stockledger.domain.errors import DomainError
-from stockledger.domain.events import (
-    Event,
-    TransferDispatched,
-    TransferReceived,
-)
+from stockledger.domain.events import Event
 from stockledger.domain.stock.events import (
     Line,
     StockAdjusted,
@@ -27,6 +23,7 @@ from stockledger.domain.stock.events import (
     StockShipped,
 )
 from stockledger.domain.stock.state import StockState
+from stockledger.domain.transfer.events import TransferDispatched, TransferReceived
 from stockledger.domain.valuation import ZERO
 
 from .memory_ledger import MemoryLedger

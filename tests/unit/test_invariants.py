@@ -12,10 +12,7 @@ from hypothesis import strategies as st
 
 from stockledger.domain import commands as c
 from stockledger.domain.errors import DomainError
-from stockledger.domain.events import (
-    Event,
-    TransferReceived,
-)
+from stockledger.domain.events import Event
 from stockledger.domain.state import ReservationState
 from stockledger.domain.stock.events import (
     Line,
@@ -25,6 +22,7 @@ from stockledger.domain.stock.events import (
     StockShipped,
 )
 from stockledger.domain.stock.state import StockState
+from stockledger.domain.transfer.events import TransferReceived
 
 from .memory_ledger import MemoryLedger
 

@@ -31,6 +31,7 @@ from .streams import (
     transfer_stream,
     warehouse_stream,
 )
+from .transfer.commands import DispatchTransfer, ReceiveTransfer
 
 __all__ = [
     "ActivateItem",
@@ -40,7 +41,9 @@ __all__ = [
     "DeactivateWarehouse",
     "DefineItem",
     "DefineWarehouse",
+    "DispatchTransfer",
     "ReceiveStock",
+    "ReceiveTransfer",
     "RemoveReorderRule",
     "ReturnStock",
     "SetReorderRule",
@@ -71,21 +74,6 @@ class ReleaseReservation:
 @dataclass(frozen=True, slots=True)
 class ExpireReservation:
     reservation_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class DispatchTransfer:
-    transfer_id: str
-    sku: str
-    from_warehouse_id: str
-    to_warehouse_id: str
-    quantity: int
-
-
-@dataclass(frozen=True, slots=True)
-class ReceiveTransfer:
-    transfer_id: str
-    received_quantity: int | None = None
 
 
 Command = (

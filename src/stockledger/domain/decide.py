@@ -11,11 +11,10 @@ from datetime import datetime
 
 from . import commands as c
 from .catalog import decide as catalog
-from .catalog.decide import require_active, require_defined, require_open_warehouse
+from .catalog.decide import require_active, require_defined
 from .decision import AlreadyRecorded, Decision, Pending, get, line_streams, per_line
 from .errors import (
     ConflictingDuplicate,
-    InvalidCommand,
     LedgerConflict,
     NotFound,
     ReservationNotActive,
@@ -25,16 +24,12 @@ from .events import (
     ReservationExpired,
     ReservationReleased,
     StockReserved,
-    TransferDispatched,
-    TransferReceived,
 )
 from .reorder import decide as reorder
 from .state import (
     ReservationState,
     ReservationStatus,
     State,
-    TransferState,
-    TransferStatus,
 )
 from .stock import decide as stock
 from .stock.costs import with_costs
@@ -42,8 +37,9 @@ from .stock.events import Line, ShippedLine, StockShipped
 from .streams import (
     reservation_stream,
     stock_stream,
-    transfer_stream,
 )
+from .transfer import decide as transfer
+from .transfer.state import TransferState
 
 
 def required_streams(
@@ -100,10 +96,8 @@ def _decide(command: c.Command, states: Mapping[str, State], now: datetime) -> D
             return _ship_reserved(command, res, now)
         case c.ShipStock():
             return stock.decide(command, states, now)
-        case c.DispatchTransfer():
-            return _dispatch(command, states)
-        case c.ReceiveTransfer():
-            return _receive_transfer(command, states)
+        case c.DispatchTransfer() | c.ReceiveTransfer():
+            return transfer.decide(command, states, now)
         case (
             c.DefineItem()
             | c.DeactivateItem()
@@ -225,55 +219,3 @@ def _ship_reserved(cmd: c.ShipStock, res: ReservationState, now: datetime) -> De
     events: list[Pending] = [(stream, make(shipped))]
     events += [(stock_stream(x.sku, x.warehouse_id), make((x,))) for x in shipped]
     return Decision(events=tuple(events), touched=line_streams(shipped))
-
-
-def _dispatch(cmd: c.DispatchTransfer, states: Mapping[str, State]) -> Decision:
-    if cmd.from_warehouse_id == cmd.to_warehouse_id:
-        raise InvalidCommand("A transfer needs two different warehouses")
-    stream = transfer_stream(cmd.transfer_id)
-    source = stock_stream(cmd.sku, cmd.from_warehouse_id)
-    target = stock_stream(cmd.sku, cmd.to_warehouse_id)
-    event = TransferDispatched(
-        cmd.transfer_id, cmd.sku, cmd.from_warehouse_id, cmd.to_warehouse_id, cmd.quantity
-    )
-    transfer = get(states, stream, TransferState)
-    if transfer.dispatched is not None:
-        if not transfer.dispatched.same_transfer(event):
-            raise ConflictingDuplicate(f"Transfer {cmd.transfer_id} exists with other details")
-        return Decision(
-            already=AlreadyRecorded(stream, TransferDispatched.TYPE, {}), touched=(source, target)
-        )
-    require_active(states, cmd.sku, "transfers")
-    require_open_warehouse(states, cmd.to_warehouse_id, "transfers in")
-    stock.check_available(states, (Line(cmd.sku, cmd.from_warehouse_id, cmd.quantity),))
-    return Decision(
-        events=((stream, event), (source, event), (target, event)), touched=(source, target)
-    )
-
-
-def _receive_transfer(cmd: c.ReceiveTransfer, states: Mapping[str, State]) -> Decision:
-    stream = transfer_stream(cmd.transfer_id)
-    transfer = get(states, stream, TransferState)
-    sent = transfer.dispatched
-    if sent is None:
-        raise NotFound(f"Transfer {cmd.transfer_id}")
-    target = stock_stream(sent.sku, sent.to_warehouse_id)
-    if transfer.status is TransferStatus.RECEIVED:
-        return Decision(
-            already=AlreadyRecorded(stream, TransferReceived.TYPE, {}), touched=(target,)
-        )
-    received = sent.quantity if cmd.received_quantity is None else cmd.received_quantity
-    if not 0 <= received <= sent.quantity:
-        raise LedgerConflict(
-            f"receivedQuantity must be between 0 and the {sent.quantity} dispatched"
-        )
-    event = TransferReceived(
-        sent.transfer_id,
-        sent.sku,
-        sent.from_warehouse_id,
-        sent.to_warehouse_id,
-        sent.quantity,
-        received,
-        sent.quantity - received,
-    )
-    return Decision(events=((stream, event), (target, event)), touched=(target,))

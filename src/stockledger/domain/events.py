@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, ClassVar
 
 from pydantic import ConfigDict
@@ -39,8 +38,8 @@ from .stock.events import (
     StockReturned,
     StockShipped,
 )
+from .transfer.events import TransferDispatched, TransferReceived
 from .upcasting import upcast
-from .valuation import Layer
 
 # Events are plain frozen dataclasses (cheap to create in `decide`); pydantic validates and
 # encodes them only at the edges (`to_data` / `from_data`) through the codec (camelCase).
@@ -81,43 +80,6 @@ class ReservationExpired:
     reservation_id: str
     order_id: str
     lines: tuple[Line, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class TransferDispatched:
-    __pydantic_config__: ClassVar[ConfigDict] = WIRE
-    TYPE: ClassVar[str] = "TransferDispatched"
-    transfer_id: str
-    sku: str
-    from_warehouse_id: str
-    to_warehouse_id: str
-    quantity: int
-    cost: Decimal | None = None  # v2: the value that left the source
-    layers: tuple[Layer, ...] | None = None  # v2: the cost layers it carries
-
-    def same_transfer(self, other: TransferDispatched) -> bool:
-        """The same dispatch, whatever it cost (a retry is decided against a later state)."""
-        mine = (self.transfer_id, self.sku, self.from_warehouse_id, self.to_warehouse_id)
-        theirs = (other.transfer_id, other.sku, other.from_warehouse_id, other.to_warehouse_id)
-        return mine == theirs and self.quantity == other.quantity
-
-
-@dataclass(frozen=True, slots=True)
-class TransferReceived:
-    """Arrival at the destination; a shortfall is the recorded transit loss (`lostQuantity`)."""
-
-    __pydantic_config__: ClassVar[ConfigDict] = WIRE
-
-    TYPE: ClassVar[str] = "TransferReceived"
-    transfer_id: str
-    sku: str
-    from_warehouse_id: str
-    to_warehouse_id: str
-    quantity: int
-    received_quantity: int
-    lost_quantity: int
-    cost: Decimal | None = None  # v2: the value that arrived on hand
-    lost_cost: Decimal | None = None  # v2: the value lost in transit
 
 
 Event = (

@@ -14,12 +14,11 @@ from .events import (
     ReservationExpired,
     ReservationReleased,
     StockReserved,
-    TransferDispatched,
-    TransferReceived,
 )
 from .reorder.state import ReorderState, evolve_reorder
 from .stock.events import Line, StockShipped
 from .stock.state import StockState, evolve_stock, fold_stock
+from .transfer.state import TransferState, evolve_transfer
 
 
 class ReservationStatus(StrEnum):
@@ -79,30 +78,6 @@ def evolve_reservation(
 ) -> ReservationState:
     changed = _reservation_change(event, state)
     return replace(changed, version=state.version + 1, updated_at=recorded_at)
-
-
-class TransferStatus(StrEnum):
-    NONE = "none"
-    IN_TRANSIT = "in_transit"
-    RECEIVED = "received"
-
-
-@dataclass(frozen=True, slots=True)
-class TransferState:
-    transfer_id: str
-    version: int = 0
-    status: TransferStatus = TransferStatus.NONE
-    dispatched: TransferDispatched | None = None
-    updated_at: datetime | None = None
-
-
-def evolve_transfer(state: TransferState, event: Event, recorded_at: datetime) -> TransferState:
-    match event:
-        case TransferDispatched():
-            state = replace(state, status=TransferStatus.IN_TRANSIT, dispatched=event)
-        case TransferReceived():
-            state = replace(state, status=TransferStatus.RECEIVED)
-    return replace(state, version=state.version + 1, updated_at=recorded_at)
 
 
 State = StockState | ReservationState | TransferState | ItemState | WarehouseState | ReorderState

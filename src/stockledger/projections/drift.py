@@ -23,7 +23,6 @@ from ..domain.costing import StockValue, method_at, recorded_figures
 from ..domain.costing import apply as apply_cost
 from ..domain.events import (
     Event,
-    TransferReceived,
     from_data,
 )
 from ..domain.reorder.alerts import Alert, fold_reorder
@@ -38,6 +37,7 @@ from ..domain.state import (
 from ..domain.stock.events import StockAdjusted, StockReceived, StockReturned, StockShipped
 from ..domain.stock.state import Levels, StockState, delta
 from ..domain.streams import parse_stock_stream, stock_stream
+from ..domain.transfer.events import TransferReceived
 from ..store.snapshots import unresolved_arrival, unvalued_receipt, wire_layers
 from .redis_stock import RedisStock
 from .rows import alert_from_row, catalog_from_row, no_reorder, reorder_from_row

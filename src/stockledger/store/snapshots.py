@@ -17,12 +17,12 @@ from ..domain.reorder.state import ReorderState
 from ..domain.state import (
     ReservationState,
     State,
-    TransferState,
     fold_events,
     initial_state,
 )
 from ..domain.stock.state import StockState
 from ..domain.streams import category, item_stream, stock_stream
+from ..domain.transfer.state import TransferState
 from ..domain.valuation import Layer
 from .event_store import Connection
 from .rows import RecordedEvent

@@ -21,12 +21,11 @@ from ..domain.errors import DomainError
 from ..domain.state import (
     ReservationState,
     State,
-    TransferState,
-    TransferStatus,
     initial_state,
 )
 from ..domain.stock.state import Levels, StockState
 from ..domain.streams import category, reservation_stream, stock_stream
+from ..domain.transfer.state import TransferState, TransferStatus
 from ..store.rows import Deadlines, NewEvent, StreamWrite
 from ..store.snapshots import state_to_json
 from .record import Caller, deadlines, record, streams_of

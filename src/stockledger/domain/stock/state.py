@@ -13,10 +13,9 @@ from ..events import (
     ReservationExpired,
     ReservationReleased,
     StockReserved,
-    TransferDispatched,
-    TransferReceived,
 )
 from ..streams import stock_stream
+from ..transfer.events import TransferDispatched, TransferReceived
 from .events import StockAdjusted, StockReceived, StockReturned, StockShipped
 
 
