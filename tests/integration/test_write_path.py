@@ -15,7 +15,8 @@ from prometheus_client import REGISTRY
 
 from stockledger.domain import commands as c
 from stockledger.domain.errors import InsufficientStock
-from stockledger.domain.state import ReservationState, initial_state
+from stockledger.domain.reservation.state import ReservationState
+from stockledger.domain.state import initial_state
 from stockledger.domain.stock.events import Line
 from stockledger.domain.stock.state import StockState
 from stockledger.store.event_store import EventStore
@@ -172,7 +173,8 @@ async def test_a_reservation_with_many_lines_lands_atomically(
 async def test_a_reservation_opened_and_closed_in_one_append_leaves_no_deadline(
     pool: asyncpg.Pool[Any], ids: Any
 ) -> None:
-    from stockledger.domain.events import ReservationReleased, StockReserved, to_data
+    from stockledger.domain.events import to_data
+    from stockledger.domain.reservation.events import ReservationReleased, StockReserved
     from stockledger.domain.stock.state import Levels
     from stockledger.store.rows import NewEvent, StreamWrite
 

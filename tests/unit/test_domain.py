@@ -17,7 +17,7 @@ from stockledger.domain.errors import (
     ReservationNotActive,
     VersionMismatch,
 )
-from stockledger.domain.state import ReservationState, ReservationStatus
+from stockledger.domain.reservation.state import ReservationState, ReservationStatus
 from stockledger.domain.stock.events import Line, StockAdjusted, StockCounted
 from stockledger.domain.stock.state import Levels
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from stockledger.domain import commands as c
 from stockledger.domain.errors import DomainError
 from stockledger.domain.events import Event
-from stockledger.domain.state import ReservationState
+from stockledger.domain.reservation.state import ReservationState
 from stockledger.domain.stock.events import (
     Line,
     StockAdjusted,

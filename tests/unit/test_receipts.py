@@ -25,7 +25,7 @@ from stockledger.domain.errors import (
     WarehouseInactive,
     WarehouseNotEmpty,
 )
-from stockledger.domain.state import ReservationState, ReservationStatus
+from stockledger.domain.reservation.state import ReservationState, ReservationStatus
 from stockledger.domain.stock.events import Line
 from stockledger.domain.stock.state import Levels, StockLevel
 from stockledger.store.rows import IdempotencyRecord, RecordedEvent

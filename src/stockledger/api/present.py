@@ -8,7 +8,7 @@ from typing import Any
 from ..domain.catalog.state import ItemState, WarehouseState
 from ..domain.reorder.alerts import Alert
 from ..domain.reorder.state import ReorderState
-from ..domain.state import ReservationState
+from ..domain.reservation.state import ReservationState
 from ..domain.stock.state import Levels, StockLevel
 from ..read.stock import HistoryEntry
 from ..store.rows import RecordedEvent

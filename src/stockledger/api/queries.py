@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from ..domain.reorder.state import ReorderState
-from ..domain.state import ReservationState
+from ..domain.reservation.state import ReservationState
 from ..domain.stock.state import StockLevel, StockState
 from ..domain.streams import like_prefix, reservation_stream, stock_stream
 from ..store.rows import RecordedEvent

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-
 from .catalog.commands import (
     ActivateItem,
     DeactivateItem,
@@ -14,6 +11,12 @@ from .catalog.commands import (
 )
 from .catalog.decide import place_streams
 from .reorder.commands import RemoveReorderRule, SetReorderRule
+from .reservation.commands import (
+    ConfirmReservation,
+    ExpireReservation,
+    ReleaseReservation,
+    ReserveStock,
+)
 from .stock.commands import (
     AdjustStock,
     CountStock,
@@ -22,7 +25,6 @@ from .stock.commands import (
     ShipStock,
     merge_lines,
 )
-from .stock.events import Line
 from .streams import (
     item_stream,
     reorder_stream,
@@ -36,44 +38,24 @@ from .transfer.commands import DispatchTransfer, ReceiveTransfer
 __all__ = [
     "ActivateItem",
     "AdjustStock",
+    "ConfirmReservation",
     "CountStock",
     "DeactivateItem",
     "DeactivateWarehouse",
     "DefineItem",
     "DefineWarehouse",
     "DispatchTransfer",
+    "ExpireReservation",
     "ReceiveStock",
     "ReceiveTransfer",
+    "ReleaseReservation",
     "RemoveReorderRule",
+    "ReserveStock",
     "ReturnStock",
     "SetReorderRule",
     "ShipStock",
     "merge_lines",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class ReserveStock:
-    reservation_id: str
-    order_id: str
-    lines: tuple[Line, ...]
-    expires_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class ConfirmReservation:
-    reservation_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class ReleaseReservation:
-    reservation_id: str
-    reason: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ExpireReservation:
-    reservation_id: str
 
 
 Command = (

@@ -7,11 +7,7 @@ transfer) are appended to every stream they touch with the same shape: on a stoc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, ClassVar
-
-from pydantic import ConfigDict
+from typing import Any
 
 from .catalog.events import (
     ItemActivated,
@@ -22,7 +18,7 @@ from .catalog.events import (
     WarehouseDeactivated,
     WarehouseDefined,
 )
-from .codec import WIRE, adapter, decode, encode
+from .codec import adapter, decode, encode
 from .reorder.events import (
     LowStockDetected,
     LowStockResolved,
@@ -30,8 +26,13 @@ from .reorder.events import (
     ReorderRuleSet,
     StockOutDetected,
 )
+from .reservation.events import (
+    ReservationConfirmed,
+    ReservationExpired,
+    ReservationReleased,
+    StockReserved,
+)
 from .stock.events import (
-    Line,
     StockAdjusted,
     StockCounted,
     StockReceived,
@@ -43,43 +44,6 @@ from .upcasting import upcast
 
 # Events are plain frozen dataclasses (cheap to create in `decide`); pydantic validates and
 # encodes them only at the edges (`to_data` / `from_data`) through the codec (camelCase).
-
-
-@dataclass(frozen=True, slots=True)
-class StockReserved:
-    __pydantic_config__: ClassVar[ConfigDict] = WIRE
-    TYPE: ClassVar[str] = "StockReserved"
-    reservation_id: str
-    order_id: str
-    expires_at: datetime
-    lines: tuple[Line, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class ReservationConfirmed:
-    __pydantic_config__: ClassVar[ConfigDict] = WIRE
-    TYPE: ClassVar[str] = "ReservationConfirmed"
-    reservation_id: str
-    order_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class ReservationReleased:
-    __pydantic_config__: ClassVar[ConfigDict] = WIRE
-    TYPE: ClassVar[str] = "ReservationReleased"
-    reservation_id: str
-    order_id: str
-    lines: tuple[Line, ...]
-    reason: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ReservationExpired:
-    __pydantic_config__: ClassVar[ConfigDict] = WIRE
-    TYPE: ClassVar[str] = "ReservationExpired"
-    reservation_id: str
-    order_id: str
-    lines: tuple[Line, ...]
 
 
 Event = (

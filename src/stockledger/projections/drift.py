@@ -27,11 +27,10 @@ from ..domain.events import (
 )
 from ..domain.reorder.alerts import Alert, fold_reorder
 from ..domain.reorder.state import ReorderState
+from ..domain.reservation.state import ReservationState, evolve_reservation
 from ..domain.state import (
-    ReservationState,
     State,
     evolve,
-    evolve_reservation,
     initial_state,
 )
 from ..domain.stock.events import StockAdjusted, StockReceived, StockReturned, StockShipped

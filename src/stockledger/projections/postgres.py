@@ -19,7 +19,7 @@ import structlog
 from ..domain.catalog.state import ItemState, WarehouseState
 from ..domain.reorder.alerts import Alert
 from ..domain.reorder.state import ReorderState
-from ..domain.state import ReservationState
+from ..domain.reservation.state import ReservationState
 from ..domain.stock.state import Levels, StockLevel
 from ..domain.streams import category, reorder_stream
 from ..metrics import PARKED, PROJECTED, PROJECTION_APPLY

@@ -16,7 +16,7 @@ import asyncpg
 
 from ..domain.reorder.alerts import Alert
 from ..domain.reorder.state import ReorderState
-from ..domain.state import ReservationState
+from ..domain.reservation.state import ReservationState
 from ..domain.stock.state import Levels, StockLevel
 from ..store.rows import RecordedEvent
 from .postgres import write_catalog, write_reorders

@@ -13,7 +13,7 @@ from redis.exceptions import RedisError
 
 from ..domain.reorder.alerts import Alert, AlertQuery, live
 from ..domain.reorder.state import ReorderRule
-from ..domain.state import ReservationState
+from ..domain.reservation.state import ReservationState
 from ..domain.stock.state import Levels, StockLevel
 from ..domain.streams import like_prefix, stock_stream
 from ..metrics import REDIS_ERRORS

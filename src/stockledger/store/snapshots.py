@@ -14,8 +14,8 @@ from ..domain.catalog.state import ItemState, WarehouseState
 from ..domain.costing import apply, method_at
 from ..domain.events import from_data
 from ..domain.reorder.state import ReorderState
+from ..domain.reservation.state import ReservationState
 from ..domain.state import (
-    ReservationState,
     State,
     fold_events,
     initial_state,

@@ -18,8 +18,8 @@ import orjson
 from ..domain import commands as c
 from ..domain.decision import Decision
 from ..domain.errors import DomainError
+from ..domain.reservation.state import ReservationState
 from ..domain.state import (
-    ReservationState,
     State,
     initial_state,
 )

@@ -57,10 +57,8 @@ from ..domain.errors import (
     WarehouseInactive,
 )
 from ..domain.reorder.state import ReorderState
-from ..domain.state import (
-    ReservationState,
-    State,
-)
+from ..domain.reservation.state import ReservationState
+from ..domain.state import State
 from ..domain.stock.state import StockLevel
 from ..domain.streams import category
 from ..metrics import BATCH_SIZE, COMMAND_SECONDS, CONFLICTS, REFUSED_CONFLICTS, RETRIES

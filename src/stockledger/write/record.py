@@ -22,8 +22,8 @@ from ..domain.decide import decide, required_streams
 from ..domain.decision import Decision
 from ..domain.events import SCHEMA_VERSIONS, to_data
 from ..domain.reorder.state import ReorderState
+from ..domain.reservation.state import ReservationState
 from ..domain.state import (
-    ReservationState,
     State,
     evolve,
 )

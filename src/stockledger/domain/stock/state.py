@@ -8,12 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from ..costing import EMPTY, Move, StockValue, apply
-from ..events import (
-    Event,
-    ReservationExpired,
-    ReservationReleased,
-    StockReserved,
-)
+from ..events import Event
+from ..reservation.events import ReservationExpired, ReservationReleased, StockReserved
 from ..streams import stock_stream
 from ..transfer.events import TransferDispatched, TransferReceived
 from .events import StockAdjusted, StockReceived, StockReturned, StockShipped
