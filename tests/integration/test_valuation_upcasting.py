@@ -12,12 +12,8 @@ from uuid import uuid4
 
 from stockledger.audit.event_export import horizon
 from stockledger.domain import commands as c
+from stockledger.domain.aggregates import State, evolve, initial_state
 from stockledger.domain.events import SCHEMA_VERSIONS, to_data
-from stockledger.domain.state import (
-    State,
-    evolve,
-    initial_state,
-)
 from stockledger.domain.stock.events import Line, ReturnCondition
 from stockledger.domain.stock.state import NO_CHANGE, StockState, delta, step_stock
 from stockledger.domain.upcasting import as_written_in

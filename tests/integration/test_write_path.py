@@ -14,9 +14,9 @@ import pytest
 from prometheus_client import REGISTRY
 
 from stockledger.domain import commands as c
+from stockledger.domain.aggregates import initial_state
 from stockledger.domain.errors import InsufficientStock
 from stockledger.domain.reservation.state import ReservationState
-from stockledger.domain.state import initial_state
 from stockledger.domain.stock.events import Line
 from stockledger.domain.stock.state import StockState
 from stockledger.store.event_store import EventStore

@@ -12,10 +12,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from ..domain import commands as c
+from ..domain.aggregates import initial_state
 from ..domain.catalog.state import ItemState, WarehouseState
 from ..domain.reorder.alerts import Alert, AlertQuery, live
 from ..domain.reorder.state import ReorderState
-from ..domain.state import initial_state
 from ..domain.stock.state import StockState
 from ..domain.streams import (
     item_stream,

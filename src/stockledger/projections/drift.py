@@ -18,6 +18,7 @@ from typing import Any
 
 import asyncpg
 
+from ..domain.aggregates import State, evolve, initial_state
 from ..domain.costing import EMPTY as EMPTY_VALUE
 from ..domain.costing import StockValue, method_at, recorded_figures
 from ..domain.costing import apply as apply_cost
@@ -28,11 +29,6 @@ from ..domain.events import (
 from ..domain.reorder.alerts import Alert, fold_reorder
 from ..domain.reorder.state import ReorderState
 from ..domain.reservation.state import ReservationState, evolve_reservation
-from ..domain.state import (
-    State,
-    evolve,
-    initial_state,
-)
 from ..domain.stock.events import StockAdjusted, StockReceived, StockReturned, StockShipped
 from ..domain.stock.state import Levels, StockState, delta
 from ..domain.streams import parse_stock_stream, stock_stream

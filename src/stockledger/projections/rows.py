@@ -7,12 +7,12 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
+from ..domain.aggregates import initial_state
 from ..domain.catalog.state import ItemState, WarehouseState
 from ..domain.events import from_data
 from ..domain.reorder.alerts import Alert, fold_reorder
 from ..domain.reorder.state import ReorderRule, ReorderState
 from ..domain.reservation.state import ReservationState, ReservationStatus, evolve_reservation
-from ..domain.state import initial_state
 from ..domain.stock.events import Line
 from ..domain.stock.state import StockLevel, StockState, delta
 from ..domain.streams import item_stream, parse_reorder_stream, parse_stock_stream, warehouse_stream

@@ -16,8 +16,8 @@ from typing import Any
 
 import asyncpg
 
+from ..domain.aggregates import initial_state
 from ..domain.events import from_data
-from ..domain.state import initial_state
 from ..domain.stock.state import Levels, StockState, step_stock
 from ..domain.streams import like_prefix, stock_stream
 from ..domain.valuation import ZERO, rounded, text

@@ -10,16 +10,12 @@ from typing import Any
 import asyncpg
 from pydantic import TypeAdapter
 
+from ..domain.aggregates import State, fold_events, initial_state
 from ..domain.catalog.state import ItemState, WarehouseState
 from ..domain.costing import apply, method_at
 from ..domain.events import from_data
 from ..domain.reorder.state import ReorderState
 from ..domain.reservation.state import ReservationState
-from ..domain.state import (
-    State,
-    fold_events,
-    initial_state,
-)
 from ..domain.stock.state import StockState
 from ..domain.streams import category, item_stream, stock_stream
 from ..domain.transfer.state import TransferState

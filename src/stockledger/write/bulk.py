@@ -16,13 +16,10 @@ from uuid import uuid4
 import orjson
 
 from ..domain import commands as c
+from ..domain.aggregates import State, initial_state
 from ..domain.decision import Decision
 from ..domain.errors import DomainError
 from ..domain.reservation.state import ReservationState
-from ..domain.state import (
-    State,
-    initial_state,
-)
 from ..domain.stock.state import Levels, StockState
 from ..domain.streams import category, reservation_stream, stock_stream
 from ..domain.transfer.state import TransferState, TransferStatus

@@ -47,8 +47,8 @@ import structlog
 from pydantic import TypeAdapter
 
 from ..domain import commands as c
+from ..domain.aggregates import State, required_streams
 from ..domain.catalog.state import ItemState, WarehouseState
-from ..domain.decide import required_streams
 from ..domain.errors import (
     DomainError,
     ItemInactive,
@@ -58,7 +58,6 @@ from ..domain.errors import (
 )
 from ..domain.reorder.state import ReorderState
 from ..domain.reservation.state import ReservationState
-from ..domain.state import State
 from ..domain.stock.state import StockLevel
 from ..domain.streams import category
 from ..metrics import BATCH_SIZE, COMMAND_SECONDS, CONFLICTS, REFUSED_CONFLICTS, RETRIES
