@@ -1,13 +1,16 @@
-"""Domain events: frozen, past tense, each with an explicit wire type name and schema version.
+"""The contract's events: every type by its wire name, its current schema version, and
+`to_data` / `from_data` between an event and the data stored and published for it.
 
-One class per type name of the contract. Multi-stream facts (a reservation, a shipment, a
-transfer) are appended to every stream they touch with the same shape: on a stock stream the
-`lines` hold only that stream's line, on the reservation/transfer stream all of them.
+Each event is defined by its aggregate (stock/events.py, ...): frozen, past tense, with an
+explicit wire type name (`TYPE`), never a Python import path. Multi-stream facts (a
+reservation, a shipment, a transfer) are appended to every stream they touch with the same
+shape: on a stock stream the `lines` hold only that stream's line, on the reservation/transfer
+stream all of them.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 from .catalog.events import (
     ItemActivated,
@@ -42,10 +45,8 @@ from .stock.events import (
 from .transfer.events import TransferDispatched, TransferReceived
 from .upcasting import upcast
 
-# Events are plain frozen dataclasses (cheap to create in `decide`); pydantic validates and
-# encodes them only at the edges (`to_data` / `from_data`) through the codec (camelCase).
-
-
+# Every event type, in the contract's order (the AsyncAPI document lists them so): a new type
+# goes at the end.
 Event = (
     StockReceived
     | StockReserved
@@ -72,37 +73,10 @@ Event = (
     | LowStockResolved
 )
 
-EVENT_TYPES: dict[str, type[Event]] = {
-    cls.TYPE: cls
-    for cls in (
-        StockReceived,
-        StockReserved,
-        ReservationConfirmed,
-        ReservationReleased,
-        ReservationExpired,
-        StockShipped,
-        StockReturned,
-        TransferDispatched,
-        TransferReceived,
-        StockAdjusted,
-        StockCounted,
-        ItemDefined,
-        ItemChanged,
-        ItemDeactivated,
-        ItemActivated,
-        WarehouseDefined,
-        WarehouseChanged,
-        WarehouseDeactivated,
-        ReorderRuleSet,
-        ReorderRuleRemoved,
-        LowStockDetected,
-        StockOutDetected,
-        LowStockResolved,
-    )
-}
+EVENT_TYPES: dict[str, type[Event]] = {cls.TYPE: cls for cls in get_args(Event)}
 _SPARSE = frozenset({ItemChanged.TYPE, WarehouseChanged.TYPE})  # only what changed
 
-# Each type's current schema version. Version 2 records what a movement cost (issue 13): the
+# Each type's current schema version. Version 2 records what a movement cost: the
 # valuation method on a receipt, `cost` on shipment lines, returns, adjustments and transfers,
 # and the cost layers a transfer carries. Stored events are never rewritten: older versions are
 # read through `upcasting.upcast` into the current shape (their costs are derived in the fold).

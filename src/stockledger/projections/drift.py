@@ -33,7 +33,7 @@ from ..domain.stock.events import StockAdjusted, StockReceived, StockReturned, S
 from ..domain.stock.state import Levels, StockState, delta
 from ..domain.streams import parse_stock_stream, stock_stream
 from ..domain.transfer.events import TransferReceived
-from ..store.snapshots import unresolved_arrival, unvalued_receipt, wire_layers
+from ..domain.upcasting import unresolved_arrival, unvalued_receipt, wire_layers
 from .redis_stock import RedisStock
 from .rows import alert_from_row, catalog_from_row, no_reorder, reorder_from_row
 

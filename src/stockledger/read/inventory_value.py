@@ -20,15 +20,13 @@ from ..domain.aggregates import initial_state
 from ..domain.events import from_data
 from ..domain.stock.state import Levels, StockState, step_stock
 from ..domain.streams import like_prefix, stock_stream
+from ..domain.upcasting import unresolved_arrival, unvalued_receipt, wire_layers
 from ..domain.valuation import ZERO, rounded, text
 from ..store.event_store import VALUES_SQL, value_rows
 from ..store.rows import ValueRow, worth_a_row
 from ..store.snapshots import (
     StateLoader,
     state_to_json,
-    unresolved_arrival,
-    unvalued_receipt,
-    wire_layers,
 )
 from .stock import StockReader
 

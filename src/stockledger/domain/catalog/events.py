@@ -74,14 +74,3 @@ class WarehouseDeactivated:
     TYPE: ClassVar[str] = "WarehouseDeactivated"
     warehouse_id: str
     reason: str
-
-
-CatalogEvent = (
-    ItemDefined
-    | ItemChanged
-    | ItemDeactivated
-    | ItemActivated
-    | WarehouseDefined
-    | WarehouseChanged
-    | WarehouseDeactivated
-)
