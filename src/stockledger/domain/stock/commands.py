@@ -1,5 +1,5 @@
-"""What a stock stream can be asked: receive, ship (without a reservation), take back, adjust
-or count its stock."""
+"""What a stock stream can be asked: receive, ship, take back, adjust or count its stock. A
+shipment that names a reservation ships that reservation's lines: the reservation decides it."""
 
 from __future__ import annotations
 

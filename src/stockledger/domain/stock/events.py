@@ -17,11 +17,7 @@ from ..catalog.events import ValuationMethod
 from ..codec import WIRE
 
 ReturnReason = Literal["defective", "wrong_item", "customer_changed_mind", "damaged_in_transit"]
-
-
 ReturnCondition = Literal["resellable", "damaged", "dispose"]
-
-
 AdjustmentReason = Literal["physical_count", "damage", "expiry", "theft", "system_correction"]
 
 
