@@ -20,7 +20,7 @@ from eventsourcing.domain import Aggregate, event
 
 
 def processed_key(type_name: str, data: dict[str, Any]) -> str | None:
-    """The id `StockState.processed` keeps for this event (see domain/state.py)."""
+    """The id `StockState.processed` keeps for this event (see domain/stock/state.py)."""
     if type_name == "StockReceived" and data.get("receiptId"):
         return f"receipt:{data['receiptId']}"
     if type_name == "StockReturned":

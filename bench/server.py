@@ -35,7 +35,7 @@ from stockledger.api.fastroute import FastRoute
 from stockledger.api.present import reservation_command_out
 from stockledger.config import Settings
 from stockledger.domain import commands as c
-from stockledger.domain.events import Line
+from stockledger.domain.stock.events import Line
 from stockledger.store.hashchain import GENESIS, canonical, chain
 from stockledger.store.rows import ConcurrencyConflict, NewEvent, StreamWrite
 from stockledger.write.ledger import Outcome, VersionConflictExhausted, utcnow

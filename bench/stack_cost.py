@@ -23,7 +23,8 @@ from starlette.routing import Route
 from stockledger.api.app import create_app
 from stockledger.api.present import reservation_command_out
 from stockledger.config import Settings
-from stockledger.domain.state import Levels, ReservationState, ReservationStatus, StockLevel
+from stockledger.domain.reservation.state import ReservationState, ReservationStatus
+from stockledger.domain.stock.state import Levels, StockLevel
 from stockledger.write.ledger import Answer, Outcome
 
 REQUESTS = 20_000

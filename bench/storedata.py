@@ -28,8 +28,8 @@ from uuid import UUID
 import asyncpg
 import orjson
 
+from stockledger.domain.aggregates import State, evolve, initial_state
 from stockledger.domain.events import from_data
-from stockledger.domain.state import State, evolve, initial_state
 from stockledger.store.hashchain import GENESIS, canonical_time
 from stockledger.store.snapshots import state_to_json
 

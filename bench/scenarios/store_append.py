@@ -20,7 +20,7 @@ from bench.esmodel import Stock, fresh_app
 from bench.results import Result
 from bench.runner import Context, scenario
 from bench.storebench import fresh_database, load_average
-from stockledger.domain.state import Levels
+from stockledger.domain.stock.state import Levels
 from stockledger.store.db import create_pool
 from stockledger.store.event_store import EventStore
 from stockledger.store.rows import NewEvent, StreamWrite

@@ -23,7 +23,7 @@ from bench.results import Result
 from bench.runner import Context, scenario
 from bench.scenarios.store_timetravel import stream_database
 from bench.storebench import Timer, connection, load_average, percentile, summary_ms
-from stockledger.domain.state import StockState
+from stockledger.domain.stock.state import StockState
 from stockledger.store.db import create_pool
 from stockledger.store.snapshots import StateLoader
 

@@ -38,7 +38,7 @@ from bench.storebench import (
     vacuum_analyze,
 )
 from bench.storedata import Shop, Snapshots, build, until_version
-from stockledger.domain.state import StockState
+from stockledger.domain.stock.state import StockState
 from stockledger.ops.local_services import free_port
 from stockledger.store.db import create_pool
 from stockledger.store.snapshots import StateLoader

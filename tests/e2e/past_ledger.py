@@ -11,7 +11,7 @@ import asyncpg
 
 from stockledger.audit.event_export import horizon
 from stockledger.domain import commands as c
-from stockledger.domain.events import Line
+from stockledger.domain.stock.events import Line
 from stockledger.store.event_store import EventStore
 from stockledger.store.rows import StreamWrite
 from stockledger.write.bulk import BulkLedger

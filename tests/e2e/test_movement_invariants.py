@@ -13,8 +13,8 @@ import asyncpg
 import pytest
 
 from stockledger.domain import commands as c
-from stockledger.domain.events import Line, ReturnCondition
-from stockledger.domain.state import Levels
+from stockledger.domain.stock.events import Line, ReturnCondition
+from stockledger.domain.stock.state import Levels
 from stockledger.domain.streams import parse_stock_stream
 from stockledger.reports.periods import Granularity, periods
 from stockledger.store.rows import NewEvent, StreamWrite

@@ -17,7 +17,7 @@ import orjson
 import pytest
 
 from stockledger.domain import commands as c
-from stockledger.domain.events import Line, ReturnCondition
+from stockledger.domain.stock.events import Line, ReturnCondition
 from stockledger.reports.movements import COLUMNS
 
 from ..support import run_cli

@@ -9,8 +9,9 @@ import asyncpg
 import orjson
 from bench.storedata import Row, Shop, Snapshots, build, canonical_fast
 
+from stockledger.domain.aggregates import evolve, initial_state
 from stockledger.domain.events import from_data, to_data
-from stockledger.domain.state import Levels, StockState, delta, evolve, initial_state
+from stockledger.domain.stock.state import Levels, StockState, delta
 from stockledger.domain.upcasting import upcast
 from stockledger.store.event_store import EventStore
 from stockledger.store.hashchain import canonical, canonical_time

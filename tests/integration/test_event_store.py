@@ -11,7 +11,7 @@ from uuid import uuid4
 import asyncpg
 import pytest
 
-from stockledger.domain.state import Levels
+from stockledger.domain.stock.state import Levels
 from stockledger.store.event_store import EventStore
 from stockledger.store.hashchain import GENESIS, canonical, chain
 from stockledger.store.rows import ConcurrencyConflict, NewEvent, RecordedEvent, StreamWrite

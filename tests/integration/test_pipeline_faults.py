@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaProducer
 
 from stockledger.config import Settings
 from stockledger.domain import commands as c
-from stockledger.domain.events import Line
+from stockledger.domain.stock.events import Line
 from stockledger.ops.local_services import free_port, start_kafka
 from stockledger.pipeline.leader import RELAY_LOCK as LEADER_LOCK
 from stockledger.pipeline.relay import Relay

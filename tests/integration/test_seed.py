@@ -16,8 +16,9 @@ from typer.testing import CliRunner
 from stockledger.api.app import create_app
 from stockledger.cli import app
 from stockledger.config import Settings
+from stockledger.domain.aggregates import initial_state
 from stockledger.domain.events import EVENT_TYPES
-from stockledger.domain.state import Levels, StockState, initial_state
+from stockledger.domain.stock.state import Levels, StockState
 from stockledger.domain.streams import parse_stock_stream
 from stockledger.ops.seed import SeedPlan, SeedResult, seed_database, simulate
 from stockledger.store.db import create_pool

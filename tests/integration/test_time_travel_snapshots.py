@@ -8,7 +8,8 @@ from datetime import timedelta
 import asyncpg
 from bench.storedata import Shop, Snapshots, build, until_version
 
-from stockledger.domain.state import Levels, initial_state
+from stockledger.domain.aggregates import initial_state
+from stockledger.domain.stock.state import Levels
 from stockledger.read.stock import StockReader
 from stockledger.store.db import create_pool
 from stockledger.store.event_store import EventStore

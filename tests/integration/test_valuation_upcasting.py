@@ -12,16 +12,10 @@ from uuid import uuid4
 
 from stockledger.audit.event_export import horizon
 from stockledger.domain import commands as c
-from stockledger.domain.events import SCHEMA_VERSIONS, Line, ReturnCondition, to_data
-from stockledger.domain.state import (
-    NO_CHANGE,
-    State,
-    StockState,
-    delta,
-    evolve,
-    initial_state,
-    step_stock,
-)
+from stockledger.domain.aggregates import State, evolve, initial_state
+from stockledger.domain.events import SCHEMA_VERSIONS, to_data
+from stockledger.domain.stock.events import Line, ReturnCondition
+from stockledger.domain.stock.state import NO_CHANGE, StockState, delta, step_stock
 from stockledger.domain.upcasting import as_written_in
 from stockledger.ops.seed import SeedPlan, seed_database
 from stockledger.ops.value_backfill import backfill_stock_values, needs_backfill

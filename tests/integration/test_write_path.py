@@ -14,9 +14,11 @@ import pytest
 from prometheus_client import REGISTRY
 
 from stockledger.domain import commands as c
+from stockledger.domain.aggregates import initial_state
 from stockledger.domain.errors import InsufficientStock
-from stockledger.domain.events import Line
-from stockledger.domain.state import ReservationState, StockState, initial_state
+from stockledger.domain.reservation.state import ReservationState
+from stockledger.domain.stock.events import Line
+from stockledger.domain.stock.state import StockState
 from stockledger.store.event_store import EventStore
 from stockledger.store.snapshots import StateLoader, fold
 from stockledger.write.expiry import ExpiryWorker
@@ -171,8 +173,9 @@ async def test_a_reservation_with_many_lines_lands_atomically(
 async def test_a_reservation_opened_and_closed_in_one_append_leaves_no_deadline(
     pool: asyncpg.Pool[Any], ids: Any
 ) -> None:
-    from stockledger.domain.events import ReservationReleased, StockReserved, to_data
-    from stockledger.domain.state import Levels
+    from stockledger.domain.events import to_data
+    from stockledger.domain.reservation.events import ReservationReleased, StockReserved
+    from stockledger.domain.stock.state import Levels
     from stockledger.store.rows import NewEvent, StreamWrite
 
     rid = ids("R")

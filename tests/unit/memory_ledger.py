@@ -6,10 +6,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
+from stockledger.domain.aggregates import State, evolve, initial_state
 from stockledger.domain.commands import Command
-from stockledger.domain.decide import Decision
+from stockledger.domain.decision import Decision
 from stockledger.domain.events import Event
-from stockledger.domain.state import State, StockState, evolve, initial_state
+from stockledger.domain.stock.state import StockState
 from stockledger.write.record import Caller, record, streams_of
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

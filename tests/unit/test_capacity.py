@@ -7,9 +7,9 @@ from decimal import Decimal
 import pytest
 
 from stockledger.domain import commands as c
-from stockledger.domain.decide import MAX_LEVEL
 from stockledger.domain.errors import LedgerConflict
-from stockledger.domain.state import Levels
+from stockledger.domain.stock.decide import MAX_LEVEL
+from stockledger.domain.stock.state import Levels
 
 from .memory_ledger import MemoryLedger
 

@@ -9,6 +9,8 @@ from decimal import Decimal
 import pytest
 
 from stockledger.domain import commands as c
+from stockledger.domain.catalog.events import ItemChanged, WarehouseChanged
+from stockledger.domain.catalog.state import ItemState, WarehouseState
 from stockledger.domain.errors import (
     ItemInactive,
     NotFound,
@@ -19,8 +21,7 @@ from stockledger.domain.errors import (
     WarehouseInactive,
     WarehouseNotEmpty,
 )
-from stockledger.domain.events import ItemChanged, Line, WarehouseChanged
-from stockledger.domain.state import ItemState, WarehouseState
+from stockledger.domain.stock.events import Line
 
 from .memory_ledger import T0, MemoryLedger
 

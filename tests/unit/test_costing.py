@@ -14,17 +14,16 @@ from hypothesis import strategies as st
 from stockledger.domain import commands as c
 from stockledger.domain.costing import EMPTY, StockValue, apply, recorded_figures
 from stockledger.domain.errors import DomainError
-from stockledger.domain.events import (
-    Event,
+from stockledger.domain.events import Event
+from stockledger.domain.stock.events import (
     Line,
     StockAdjusted,
     StockReceived,
     StockReturned,
     StockShipped,
-    TransferDispatched,
-    TransferReceived,
 )
-from stockledger.domain.state import StockState
+from stockledger.domain.stock.state import StockState
+from stockledger.domain.transfer.events import TransferDispatched, TransferReceived
 from stockledger.domain.valuation import ZERO
 
 from .memory_ledger import MemoryLedger

@@ -17,8 +17,9 @@ from stockledger.domain.errors import (
     ReservationNotActive,
     VersionMismatch,
 )
-from stockledger.domain.events import Line, StockAdjusted, StockCounted
-from stockledger.domain.state import Levels, ReservationState, ReservationStatus
+from stockledger.domain.reservation.state import ReservationState, ReservationStatus
+from stockledger.domain.stock.events import Line, StockAdjusted, StockCounted
+from stockledger.domain.stock.state import Levels
 
 from .memory_ledger import MemoryLedger
 

@@ -12,16 +12,17 @@ from hypothesis import strategies as st
 
 from stockledger.domain import commands as c
 from stockledger.domain.errors import DomainError
-from stockledger.domain.events import (
-    Event,
+from stockledger.domain.events import Event
+from stockledger.domain.reservation.state import ReservationState
+from stockledger.domain.stock.events import (
     Line,
     StockAdjusted,
     StockReceived,
     StockReturned,
     StockShipped,
-    TransferReceived,
 )
-from stockledger.domain.state import ReservationState, StockState
+from stockledger.domain.stock.state import StockState
+from stockledger.domain.transfer.events import TransferReceived
 
 from .memory_ledger import MemoryLedger
 

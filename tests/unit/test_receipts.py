@@ -25,8 +25,9 @@ from stockledger.domain.errors import (
     WarehouseInactive,
     WarehouseNotEmpty,
 )
-from stockledger.domain.events import Line
-from stockledger.domain.state import Levels, ReservationState, ReservationStatus, StockLevel
+from stockledger.domain.reservation.state import ReservationState, ReservationStatus
+from stockledger.domain.stock.events import Line
+from stockledger.domain.stock.state import Levels, StockLevel
 from stockledger.store.rows import IdempotencyRecord, RecordedEvent
 from stockledger.write.receipts import Answer, Outcome, from_receipt, receipt
 

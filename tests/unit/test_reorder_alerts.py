@@ -10,9 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stockledger.domain import commands as c
-from stockledger.domain.events import Line, LowStockDetected, LowStockResolved, StockOutDetected
-from stockledger.domain.reorder import suggested
-from stockledger.domain.state import ReorderRule, ReorderState
+from stockledger.domain.reorder.alerts import suggested
+from stockledger.domain.reorder.events import LowStockDetected, LowStockResolved, StockOutDetected
+from stockledger.domain.reorder.state import ReorderRule, ReorderState
+from stockledger.domain.stock.events import Line
 
 from .memory_ledger import MemoryLedger
 

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from ..domain import commands as c
-from ..domain.events import Line
+from ..domain.stock.events import Line
 from ..write.ledger import Answer, Outcome, utcnow
 from . import schemas as s
 from .auth import ORDERS, WAREHOUSE, Principal, require

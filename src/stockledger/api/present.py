@@ -6,16 +6,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from ..domain.reorder import Alert
-from ..domain.state import (
-    ItemState,
-    Levels,
-    ReorderState,
-    ReservationState,
-    StockLevel,
-    StockState,
-    WarehouseState,
-)
+from ..domain.catalog.state import ItemState, WarehouseState
+from ..domain.reorder.alerts import Alert
+from ..domain.reorder.state import ReorderState
+from ..domain.reservation.state import ReservationState
+from ..domain.stock.state import Levels, StockLevel, StockState
 from ..domain.valuation import text
 from ..read.sources import Source
 from ..read.stock import HistoryEntry

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from ..domain import commands as c
-from ..domain.reorder import AlertQuery
+from ..domain.reorder.alerts import AlertQuery
 from ..read import reorder_view
 from ..write.ledger import Outcome
 from . import schemas as s

@@ -20,13 +20,9 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from ..domain.events import (
-    EVENT_TYPES,
-    AdjustmentReason,
-    ReturnCondition,
-    ReturnReason,
-    ValuationMethod,
-)
+from ..domain.catalog.events import ValuationMethod
+from ..domain.events import EVENT_TYPES
+from ..domain.stock.events import AdjustmentReason, ReturnCondition, ReturnReason
 from ..domain.streams import ID_PATTERN
 
 MAX_QUANTITY = 1_000_000_000

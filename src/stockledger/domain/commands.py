@@ -1,255 +1,47 @@
-"""Commands: imperative, frozen, already validated for shape at the edge (API schemas)."""
+"""Every command the domain takes, in one namespace for the edge (`from ..domain import commands
+as c`; `c.ReceiveStock(...)`). Each is defined by its aggregate (`stock/commands.py`, ...):
+imperative, frozen, already validated for shape at the edge (the API schemas). `Command` and
+`primary_streams` come from the dispatcher (aggregates.py)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal
-
-from .events import AdjustmentReason, Line, ReturnCondition, ReturnReason, ValuationMethod
-from .streams import (
-    item_stream,
-    reorder_stream,
-    reservation_stream,
-    stock_stream,
-    transfer_stream,
-    warehouse_stream,
+from .aggregates import Command, primary_streams
+from .catalog.commands import (
+    ActivateItem,
+    DeactivateItem,
+    DeactivateWarehouse,
+    DefineItem,
+    DefineWarehouse,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class ReceiveStock:
-    sku: str
-    warehouse_id: str
-    quantity: int
-    purchase_order_id: str
-    unit_cost: Decimal
-    supplier: str
-    receipt_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ReserveStock:
-    reservation_id: str
-    order_id: str
-    lines: tuple[Line, ...]
-    expires_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class ConfirmReservation:
-    reservation_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class ReleaseReservation:
-    reservation_id: str
-    reason: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ExpireReservation:
-    reservation_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class ShipStock:
-    shipment_id: str
-    order_id: str
-    reservation_id: str | None = None
-    lines: tuple[Line, ...] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ReturnStock:
-    return_id: str
-    order_id: str
-    sku: str
-    warehouse_id: str
-    quantity: int
-    reason: ReturnReason
-    condition: ReturnCondition
-
-
-@dataclass(frozen=True, slots=True)
-class DispatchTransfer:
-    transfer_id: str
-    sku: str
-    from_warehouse_id: str
-    to_warehouse_id: str
-    quantity: int
-
-
-@dataclass(frozen=True, slots=True)
-class ReceiveTransfer:
-    transfer_id: str
-    received_quantity: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class AdjustStock:
-    sku: str
-    warehouse_id: str
-    quantity_change: int
-    reason: AdjustmentReason
-    notes: str | None = None
-    expected_version: int | None = None
-    unit_cost: Decimal | None = None  # what a gain's units cost (else the current average)
-
-
-@dataclass(frozen=True, slots=True)
-class CountStock:
-    sku: str
-    warehouse_id: str
-    counted_quantity: int
-    notes: str | None = None
-    expected_version: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class DefineItem:
-    """PUT of an item: defines it, or changes the fields that differ (none: no event)."""
-
-    sku: str
-    name: str
-    description: str = ""
-    unit_of_measure: str = "each"
-    valuation_method: ValuationMethod = "fifo"
-    expected_version: int | None = None
-    # Whether the SKU has stock events (its valuation method is then locked), looked up by the
-    # write path under the item's lock (None until then).
-    stocked: bool | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class DeactivateItem:
-    sku: str
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class ActivateItem:
-    sku: str
-
-
-@dataclass(frozen=True, slots=True)
-class DefineWarehouse:
-    warehouse_id: str
-    name: str
-    address: str = ""
-    expected_version: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class DeactivateWarehouse:
-    """Refused while any stock stream there holds stock. `holding`: those streams, looked up
-    by the write path under the warehouse's lock (None until then)."""
-
-    warehouse_id: str
-    reason: str
-    holding: tuple[str, ...] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class SetReorderRule:
-    sku: str
-    warehouse_id: str
-    reorder_point: int
-    reorder_quantity: int
-    safety_stock: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class RemoveReorderRule:
-    sku: str
-    warehouse_id: str
-
-
-Command = (
-    ReceiveStock
-    | ReserveStock
-    | ConfirmReservation
-    | ReleaseReservation
-    | ExpireReservation
-    | ShipStock
-    | ReturnStock
-    | DispatchTransfer
-    | ReceiveTransfer
-    | AdjustStock
-    | CountStock
-    | DefineItem
-    | DeactivateItem
-    | ActivateItem
-    | DefineWarehouse
-    | DeactivateWarehouse
-    | SetReorderRule
-    | RemoveReorderRule
+from .reorder.commands import RemoveReorderRule, SetReorderRule
+from .reservation.commands import (
+    ConfirmReservation,
+    ExpireReservation,
+    ReleaseReservation,
+    ReserveStock,
 )
+from .stock.commands import AdjustStock, CountStock, ReceiveStock, ReturnStock, ShipStock
+from .transfer.commands import DispatchTransfer, ReceiveTransfer
 
-
-def merge_lines(lines: tuple[Line, ...]) -> tuple[Line, ...]:
-    """Sum lines on the same SKU+warehouse, keeping first-seen order."""
-    totals: dict[tuple[str, str], int] = {}
-    for line in lines:
-        key = (line.sku, line.warehouse_id)
-        totals[key] = totals.get(key, 0) + line.quantity
-    return tuple(Line(sku=s, warehouse_id=w, quantity=q) for (s, w), q in totals.items())
-
-
-def named_places(command: Command) -> tuple[tuple[str, str], ...]:
-    """The (SKU, warehouse) pairs a command names itself: what STOCKLEDGER_CATALOG_REQUIRED
-    checks. Commands that name a reservation or transfer (confirm, release, ship a
-    reservation, receive a transfer) or remove a rule only go on with what was accepted."""
-    match command:
-        case ReceiveStock(sku=s, warehouse_id=w) | ReturnStock(sku=s, warehouse_id=w):
-            return ((s, w),)
-        case AdjustStock(sku=s, warehouse_id=w) | CountStock(sku=s, warehouse_id=w):
-            return ((s, w),)
-        case SetReorderRule(sku=s, warehouse_id=w):
-            return ((s, w),)
-        case ReserveStock(lines=lines):
-            return tuple((x.sku, x.warehouse_id) for x in lines)
-        case ShipStock(reservation_id=None, lines=lines):
-            return tuple((x.sku, x.warehouse_id) for x in lines or ())
-        case DispatchTransfer(sku=s, from_warehouse_id=a, to_warehouse_id=b):
-            return ((s, a), (s, b))
-    return ()
-
-
-def catalog_streams(command: Command) -> tuple[str, ...]:
-    """The item and warehouse streams of `named_places`."""
-    places = named_places(command)
-    items = (item_stream(s) for s, _ in places)
-    return tuple(dict.fromkeys((*items, *(warehouse_stream(w) for _, w in places))))
-
-
-def primary_streams(command: Command) -> tuple[str, ...]:
-    """Streams a command reads before anything else is known (its own ids)."""
-    match command:
-        case ReceiveStock(sku=s, warehouse_id=w):  # inactive items and warehouses take none
-            return (stock_stream(s, w), item_stream(s), warehouse_stream(w))
-        case ReturnStock(sku=s, warehouse_id=w):
-            return (stock_stream(s, w), warehouse_stream(w))
-        case AdjustStock(sku=s, warehouse_id=w) | CountStock(sku=s, warehouse_id=w):
-            return (stock_stream(s, w),)
-        case ReserveStock(reservation_id=rid, lines=lines):
-            stock = (stock_stream(x.sku, x.warehouse_id) for x in lines)
-            return (reservation_stream(rid), *stock, *(item_stream(x.sku) for x in lines))
-        case ConfirmReservation(reservation_id=rid) | ReleaseReservation(reservation_id=rid):
-            return (reservation_stream(rid),)
-        case ExpireReservation(reservation_id=rid):
-            return (reservation_stream(rid),)
-        case ShipStock(reservation_id=rid, lines=lines):
-            own = () if rid is None else (reservation_stream(rid),)
-            return own + tuple(stock_stream(x.sku, x.warehouse_id) for x in lines or ())
-        case DispatchTransfer(transfer_id=tid, sku=s, from_warehouse_id=a, to_warehouse_id=b):
-            moved = (stock_stream(s, a), stock_stream(s, b), item_stream(s), warehouse_stream(b))
-            return (transfer_stream(tid), *moved)
-        case ReceiveTransfer(transfer_id=tid):
-            return (transfer_stream(tid),)
-        case DefineItem(sku=s) | DeactivateItem(sku=s) | ActivateItem(sku=s):
-            return (item_stream(s),)
-        case DefineWarehouse(warehouse_id=w) | DeactivateWarehouse(warehouse_id=w):
-            return (warehouse_stream(w),)
-        case SetReorderRule(sku=s, warehouse_id=w) | RemoveReorderRule(sku=s, warehouse_id=w):
-            return (reorder_stream(s, w), stock_stream(s, w))  # evaluated at once
+__all__ = [
+    "ActivateItem",
+    "AdjustStock",
+    "Command",
+    "ConfirmReservation",
+    "CountStock",
+    "DeactivateItem",
+    "DeactivateWarehouse",
+    "DefineItem",
+    "DefineWarehouse",
+    "DispatchTransfer",
+    "ExpireReservation",
+    "ReceiveStock",
+    "ReceiveTransfer",
+    "ReleaseReservation",
+    "RemoveReorderRule",
+    "ReserveStock",
+    "ReturnStock",
+    "SetReorderRule",
+    "ShipStock",
+    "primary_streams",
+]

@@ -26,15 +26,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from .events import (
-    Event,
-    StockAdjusted,
-    StockReceived,
-    StockReturned,
-    StockShipped,
-    TransferDispatched,
-    TransferReceived,
-)
+from .events import Event
+from .stock.events import StockAdjusted, StockReceived, StockReturned, StockShipped
+from .transfer.events import TransferDispatched, TransferReceived
 from .valuation import ZERO, Layer, Method, Valuation, put_back, receive, rounded, take
 
 RECENT_ORDERS = 32  # shipped orders a stream remembers the cost of (for their returns)

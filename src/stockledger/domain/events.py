@@ -1,321 +1,52 @@
-"""Domain events: frozen, past tense, each with an explicit wire type name and schema version.
+"""The contract's events: every type by its wire name, its current schema version, and
+`to_data` / `from_data` between an event and the data stored and published for it.
 
-One class per type name of the contract. Multi-stream facts (a reservation, a shipment, a
-transfer) are appended to every stream they touch with the same shape: on a stock stream the
-`lines` hold only that stream's line, on the reservation/transfer stream all of them.
+Each event is defined by its aggregate (stock/events.py, ...): frozen, past tense, with an
+explicit wire type name (`TYPE`), never a Python import path. Multi-stream facts (a
+reservation, a shipment, a transfer) are appended to every stream they touch with the same
+shape: on a stock stream the `lines` hold only that stream's line, on the reservation/transfer
+stream all of them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal
-from typing import Any, ClassVar, Literal
+from typing import Any, get_args
 
-from pydantic import ConfigDict, TypeAdapter
-
+from .catalog.events import (
+    ItemActivated,
+    ItemChanged,
+    ItemDeactivated,
+    ItemDefined,
+    WarehouseChanged,
+    WarehouseDeactivated,
+    WarehouseDefined,
+)
+from .codec import adapter, decode, encode
+from .reorder.events import (
+    LowStockDetected,
+    LowStockResolved,
+    ReorderRuleRemoved,
+    ReorderRuleSet,
+    StockOutDetected,
+)
+from .reservation.events import (
+    ReservationConfirmed,
+    ReservationExpired,
+    ReservationReleased,
+    StockReserved,
+)
+from .stock.events import (
+    StockAdjusted,
+    StockCounted,
+    StockReceived,
+    StockReturned,
+    StockShipped,
+)
+from .transfer.events import TransferDispatched, TransferReceived
 from .upcasting import upcast
-from .valuation import WIRE, Layer
 
-# Events are plain frozen dataclasses (cheap to create in `decide`); pydantic validates and
-# encodes them only at the edges (`to_data` / `from_data`) through WIRE (camelCase).
-
-ReturnReason = Literal["defective", "wrong_item", "customer_changed_mind", "damaged_in_transit"]
-ReturnCondition = Literal["resellable", "damaged", "dispose"]
-AdjustmentReason = Literal["physical_count", "damage", "expiry", "theft", "system_correction"]
-ValuationMethod = Literal["fifo", "moving_average"]
-
-
-@dataclass(frozen=True, slots=True)
-class Line:
-    __pydantic_config__: ClassVar[ConfigDict] = WIRE
-    sku: str
-    warehouse_id: str
-    quantity: int
-
-
-@dataclass(frozen=True, slots=True)
-class ShippedLine:
-    __pydantic_config__: ClassVar[ConfigDict] = WIRE
-    sku: str
-    warehouse_id: str
-    quantity: int
-    reserved_quantity: int  # how much of the line's reservation the shipment consumed
-    cost: Decimal | None = None  # v2: what the shipped units cost (None: a v1 event)
-
-
-@dataclass(frozen=True, slots=True)
-class StockReceived:
-    __pydantic_config__: ClassVar[ConfigDict] = WIRE
-    TYPE: ClassVar[str] = "StockReceived"
-    sku: str
-    warehouse_id: str
-    quantity: int
-    purchase_order_id: str
-    unit_cost: Decimal
-    supplier: str
-    receipt_id: str | None = None
-    valuation_method: ValuationMethod | None = None  # v2: how the stream values its units
-
-
-@dataclass(frozen=True, slots=True)
-class StockReserved:
-    __pydantic_config__: ClassVar[ConfigDict] = WIRE
-    TYPE: ClassVar[str] = "StockReserved"
-    reservation_id: str
-    order_id: str
-    expires_at: datetime
-    lines: tuple[Line, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class ReservationConfirmed:
-    __pydantic_config__: ClassVar[ConfigDict] = WIRE
-    TYPE: ClassVar[str] = "ReservationConfirmed"
-    reservation_id: str
-    order_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class ReservationReleased:
-    __pydantic_config__: ClassVar[ConfigDict] = WIRE
-    TYPE: ClassVar[str] = "ReservationReleased"
-    reservation_id: str
-    order_id: str
-    lines: tuple[Line, ...]
-    reason: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ReservationExpired:
-    __pydantic_config__: ClassVar[ConfigDict] = WIRE
-    TYPE: ClassVar[str] = "ReservationExpired"
-    reservation_id: str
-    order_id: str
-    lines: tuple[Line, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class StockShipped:
-    __pydantic_config__: ClassVar[ConfigDict] = WIRE
-    TYPE: ClassVar[str] = "StockShipped"
-    shipment_id: str
-    order_id: str
-    lines: tuple[ShippedLine, ...]
-    reservation_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class StockReturned:
-    __pydantic_config__: ClassVar[ConfigDict] = WIRE
-    TYPE: ClassVar[str] = "StockReturned"
-    return_id: str
-    order_id: str
-    sku: str
-    warehouse_id: str
-    quantity: int
-    reason: ReturnReason
-    condition: ReturnCondition
-    cost: Decimal | None = None  # v2: the value the returned units came back at
-
-
-@dataclass(frozen=True, slots=True)
-class TransferDispatched:
-    __pydantic_config__: ClassVar[ConfigDict] = WIRE
-    TYPE: ClassVar[str] = "TransferDispatched"
-    transfer_id: str
-    sku: str
-    from_warehouse_id: str
-    to_warehouse_id: str
-    quantity: int
-    cost: Decimal | None = None  # v2: the value that left the source
-    layers: tuple[Layer, ...] | None = None  # v2: the cost layers it carries
-
-    def same_transfer(self, other: TransferDispatched) -> bool:
-        """The same dispatch, whatever it cost (a retry is decided against a later state)."""
-        mine = (self.transfer_id, self.sku, self.from_warehouse_id, self.to_warehouse_id)
-        theirs = (other.transfer_id, other.sku, other.from_warehouse_id, other.to_warehouse_id)
-        return mine == theirs and self.quantity == other.quantity
-
-
-@dataclass(frozen=True, slots=True)
-class TransferReceived:
-    """Arrival at the destination; a shortfall is the recorded transit loss (`lostQuantity`)."""
-
-    __pydantic_config__: ClassVar[ConfigDict] = WIRE
-
-    TYPE: ClassVar[str] = "TransferReceived"
-    transfer_id: str
-    sku: str
-    from_warehouse_id: str
-    to_warehouse_id: str
-    quantity: int
-    received_quantity: int
-    lost_quantity: int
-    cost: Decimal | None = None  # v2: the value that arrived on hand
-    lost_cost: Decimal | None = None  # v2: the value lost in transit
-
-
-@dataclass(frozen=True, slots=True)
-class StockAdjusted:
-    __pydantic_config__: ClassVar[ConfigDict] = WIRE
-    TYPE: ClassVar[str] = "StockAdjusted"
-    sku: str
-    warehouse_id: str
-    quantity_change: int
-    reason: AdjustmentReason
-    previous_quantity: int
-    new_quantity: int
-    notes: str | None = None
-    cost: Decimal | None = None  # v2: the value that left (or came in, for a gain)
-    unit_cost: Decimal | None = None  # v2: a gain's unit cost when one was given
-
-
-@dataclass(frozen=True, slots=True)
-class StockCounted:
-    __pydantic_config__: ClassVar[ConfigDict] = WIRE
-    TYPE: ClassVar[str] = "StockCounted"
-    sku: str
-    warehouse_id: str
-    counted_quantity: int
-    previous_quantity: int
-    notes: str | None = None
-
-
-# -- catalog (streams item:{sku} and warehouse:{warehouseId}) ----------------------------------
-# A *Changed event carries only the fields that changed (the others are None and left out of
-# its data: `to_data`).
-
-
-@dataclass(frozen=True, slots=True)
-class ItemDefined:
-    __pydantic_config__: ClassVar[ConfigDict] = WIRE
-    TYPE: ClassVar[str] = "ItemDefined"
-    sku: str
-    name: str
-    description: str
-    unit_of_measure: str
-    valuation_method: ValuationMethod
-
-
-@dataclass(frozen=True, slots=True)
-class ItemChanged:
-    __pydantic_config__: ClassVar[ConfigDict] = WIRE
-    TYPE: ClassVar[str] = "ItemChanged"
-    sku: str
-    name: str | None = None
-    description: str | None = None
-    unit_of_measure: str | None = None
-    valuation_method: ValuationMethod | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ItemDeactivated:
-    __pydantic_config__: ClassVar[ConfigDict] = WIRE
-    TYPE: ClassVar[str] = "ItemDeactivated"
-    sku: str
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class ItemActivated:
-    __pydantic_config__: ClassVar[ConfigDict] = WIRE
-    TYPE: ClassVar[str] = "ItemActivated"
-    sku: str
-
-
-@dataclass(frozen=True, slots=True)
-class WarehouseDefined:
-    __pydantic_config__: ClassVar[ConfigDict] = WIRE
-    TYPE: ClassVar[str] = "WarehouseDefined"
-    warehouse_id: str
-    name: str
-    address: str
-
-
-@dataclass(frozen=True, slots=True)
-class WarehouseChanged:
-    __pydantic_config__: ClassVar[ConfigDict] = WIRE
-    TYPE: ClassVar[str] = "WarehouseChanged"
-    warehouse_id: str
-    name: str | None = None
-    address: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class WarehouseDeactivated:
-    __pydantic_config__: ClassVar[ConfigDict] = WIRE
-    TYPE: ClassVar[str] = "WarehouseDeactivated"
-    warehouse_id: str
-    reason: str
-
-
-# -- reorder rules and low-stock alerts (stream reorder:{sku}:{warehouseId}) ----------------
-
-
-@dataclass(frozen=True, slots=True)
-class ReorderRuleSet:
-    __pydantic_config__: ClassVar[ConfigDict] = WIRE
-    TYPE: ClassVar[str] = "ReorderRuleSet"
-    sku: str
-    warehouse_id: str
-    reorder_point: int
-    reorder_quantity: int
-    safety_stock: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class ReorderRuleRemoved:
-    __pydantic_config__: ClassVar[ConfigDict] = WIRE
-    TYPE: ClassVar[str] = "ReorderRuleRemoved"
-    sku: str
-    warehouse_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class LowStockDetected:
-    """projected (available + inTransit) fell to or below the reorder point: an alert opens."""
-
-    __pydantic_config__: ClassVar[ConfigDict] = WIRE
-    TYPE: ClassVar[str] = "LowStockDetected"
-    alert_id: str
-    sku: str
-    warehouse_id: str
-    available: int
-    projected: int
-    reorder_point: int
-    suggested_order_quantity: int
-
-
-@dataclass(frozen=True, slots=True)
-class StockOutDetected:
-    """available reached 0 while the alert is open: it becomes a stock-out."""
-
-    __pydantic_config__: ClassVar[ConfigDict] = WIRE
-    TYPE: ClassVar[str] = "StockOutDetected"
-    alert_id: str
-    sku: str
-    warehouse_id: str
-    available: int
-    projected: int
-    reorder_point: int
-    suggested_order_quantity: int
-
-
-@dataclass(frozen=True, slots=True)
-class LowStockResolved:
-    """projected rose above the reorder point (or the rule went): the alert closes."""
-
-    __pydantic_config__: ClassVar[ConfigDict] = WIRE
-    TYPE: ClassVar[str] = "LowStockResolved"
-    alert_id: str
-    sku: str
-    warehouse_id: str
-    available: int
-    projected: int
-    reorder_point: int
-
-
+# Every event type, in the contract's order (the AsyncAPI document lists them so): a new type
+# goes at the end.
 Event = (
     StockReceived
     | StockReserved
@@ -342,34 +73,7 @@ Event = (
     | LowStockResolved
 )
 
-EVENT_TYPES: dict[str, type[Event]] = {
-    cls.TYPE: cls
-    for cls in (
-        StockReceived,
-        StockReserved,
-        ReservationConfirmed,
-        ReservationReleased,
-        ReservationExpired,
-        StockShipped,
-        StockReturned,
-        TransferDispatched,
-        TransferReceived,
-        StockAdjusted,
-        StockCounted,
-        ItemDefined,
-        ItemChanged,
-        ItemDeactivated,
-        ItemActivated,
-        WarehouseDefined,
-        WarehouseChanged,
-        WarehouseDeactivated,
-        ReorderRuleSet,
-        ReorderRuleRemoved,
-        LowStockDetected,
-        StockOutDetected,
-        LowStockResolved,
-    )
-}
+EVENT_TYPES: dict[str, type[Event]] = {cls.TYPE: cls for cls in get_args(Event)}
 _SPARSE = frozenset({ItemChanged.TYPE, WarehouseChanged.TYPE})  # only what changed
 
 # Each type's current schema version. Version 2 records what a movement cost: the
@@ -388,18 +92,13 @@ VALUED = frozenset(
 )
 SCHEMA_VERSIONS: dict[str, int] = {name: 2 if name in VALUED else 1 for name in EVENT_TYPES}
 
-_ADAPTERS: dict[str, TypeAdapter[Any]] = {
-    name: TypeAdapter(cls) for name, cls in EVENT_TYPES.items()
-}
+for _cls in EVENT_TYPES.values():
+    adapter(_cls)  # built at import, not on the first event of each type
 
 
 def to_data(event: Event) -> dict[str, Any]:
     """The event's `data` as it goes on the wire (camelCase, decimals and times as strings)."""
-    sparse = event.TYPE in _SPARSE
-    data: dict[str, Any] = _ADAPTERS[event.TYPE].dump_python(
-        event, mode="json", by_alias=True, exclude_none=sparse
-    )
-    return data
+    return encode(event, sparse=event.TYPE in _SPARSE)
 
 
 def from_data(type_name: str, data: dict[str, Any], schema_version: int | None = None) -> Event:
@@ -407,5 +106,5 @@ def from_data(type_name: str, data: dict[str, Any], schema_version: int | None =
     written in an older schema version (`None`: the current one)."""
     if schema_version is not None and schema_version != SCHEMA_VERSIONS[type_name]:
         data = upcast(type_name, schema_version, data)
-    event: Event = _ADAPTERS[type_name].validate_python(data)
+    event: Event = decode(EVENT_TYPES[type_name], data)
     return event

@@ -6,17 +6,22 @@ replay, verify, reports) goes through `events.from_data(type, data, schemaVersio
 the upcasters from the stored version up to the current one. An upcaster maps one version's
 data to the next, purely, and may only fill in what the new version adds.
 
-Version 1 -> 2 adds what a movement cost. A v1 event never recorded it, so the
-upcaster fills it in as unknown (`null`): the valuation fold derives it by the same rules the
-write path applies (`costing.apply`), from the stream's own cost layers. A v1 transfer's layers
-at its destination are the one figure a stream cannot derive alone: the state loader resolves
-them from the source stream (`store.snapshots.StateLoader`).
+Version 1 -> 2 adds what a movement cost. A v1 event never recorded it, so the upcaster fills
+it in as unknown (`null`): the valuation fold derives it by the same rules the write path
+applies (`costing.apply`), from the stream's own cost layers. Two figures a stream cannot derive
+alone are left to its context (the end of this module): a v1 receipt's valuation method, and a
+v1 transfer's layers at its destination.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from typing import Any
+
+from .codec import encode_all
+from .streams import stock_stream
+from .valuation import Layer
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -83,3 +88,53 @@ def as_written_in(type_name: str, schema_version: int, data: dict[str, Any]) -> 
             else:
                 data = {k: v for k, v in data.items() if k != head}
     return data
+
+
+# -- what a v1 event leaves to its stream's context -----------------------------------------
+# Every fold that reads v1 events (the state loader, migrate's derivation, verify) recognises
+# them, and completes them from the rows the store passes, by these rules alone.
+
+
+def unvalued_receipt(type_name: str, data: Mapping[str, Any]) -> bool:
+    """A v1 receipt: the method its stream values by (its item's then) is not on it."""
+    return type_name == "StockReceived" and "valuationMethod" not in data
+
+
+def method_changes(
+    item_events: Iterable[tuple[datetime, Mapping[str, Any]]],
+) -> list[tuple[datetime, str | None]]:
+    """An item stream's (recordedAt, data) in order, as the (recordedAt, valuationMethod) of
+    each event (None: it did not say), which `costing.method_at` reads."""
+    return [(at, data.get("valuationMethod")) for at, data in item_events]
+
+
+def valued(data: Mapping[str, Any], method: str) -> dict[str, Any]:
+    """A v1 receipt's data with the valuation method it was valued by, as a v2 one holds it."""
+    return {**data, "valuationMethod": method}
+
+
+def unresolved_arrival(stream_id: str, type_name: str, data: Mapping[str, Any]) -> bool:
+    """A v1 transfer on its destination's stream: the layers it carries (the ones its
+    source's dispatch took) are not on it."""
+    return (
+        type_name == "TransferDispatched"
+        and "layers" not in data
+        and stream_id == stock_stream(data["sku"], data["toWarehouseId"])
+    )
+
+
+def dispatch_of(data: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    """Where an unresolved arrival's layers come from: the (stream, type, data it contains) of
+    its dispatch on the source's stream."""
+    source = stock_stream(data["sku"], data["fromWarehouseId"])
+    return source, "TransferDispatched", {"transferId": data["transferId"]}
+
+
+def resolved(data: Mapping[str, Any], layers: tuple[Layer, ...] | None) -> dict[str, Any]:
+    """An unresolved arrival's data with the layers it carried, as a v2 event holds them."""
+    return {**data, "layers": wire_layers(layers)}
+
+
+def wire_layers(layers: tuple[Layer, ...] | None) -> list[Any]:
+    """Cost layers as an event's data holds them."""
+    return encode_all(layers or ())

@@ -17,12 +17,12 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import ClassVar, Literal
 
 from pydantic import ConfigDict
-from pydantic.alias_generators import to_camel
+
+from .codec import WIRE
 
 Method = Literal["fifo", "moving_average"]
 QUANTUM = Decimal("0.000001")  # a unit cost's last place: what an average is rounded to
 ZERO = Decimal("0")
-WIRE = ConfigDict(alias_generator=to_camel, populate_by_name=True)  # events' and layers' JSON
 
 
 def rounded(value: Decimal) -> Decimal:

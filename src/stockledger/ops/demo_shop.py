@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, get_args
 from uuid import UUID
 
 from ..domain import commands as c
-from ..domain.events import AdjustmentReason, Line, ReturnCondition, ReturnReason, ValuationMethod
+from ..domain.catalog.events import ValuationMethod
+from ..domain.stock.events import AdjustmentReason, Line, ReturnCondition, ReturnReason
 
 if TYPE_CHECKING:
     from ..write.bulk import BulkLedger

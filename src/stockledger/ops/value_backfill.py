@@ -9,10 +9,12 @@ from typing import Any
 
 import asyncpg
 
+from ..domain.aggregates import initial_state
 from ..domain.events import from_data
-from ..domain.state import Levels, StockState, initial_state, step_stock
+from ..domain.stock.state import Levels, StockState, step_stock
+from ..domain.upcasting import unresolved_arrival, unvalued_receipt, wire_layers
 from ..store.rows import VALUES_SQL, ValueRow, value_rows, worth_a_row
-from ..store.snapshots import state_to_json, unresolved_arrival, unvalued_receipt, wire_layers
+from ..store.snapshots import state_to_json
 
 _MISSING = """
 SELECT EXISTS (

@@ -16,15 +16,11 @@ import asyncpg
 import orjson
 import structlog
 
-from ..domain.reorder import Alert
-from ..domain.state import (
-    ItemState,
-    Levels,
-    ReorderState,
-    ReservationState,
-    StockLevel,
-    WarehouseState,
-)
+from ..domain.catalog.state import ItemState, WarehouseState
+from ..domain.reorder.alerts import Alert
+from ..domain.reorder.state import ReorderState
+from ..domain.reservation.state import ReservationState
+from ..domain.stock.state import Levels, StockLevel
 from ..domain.streams import category, reorder_stream
 from ..metrics import PARKED, PROJECTED, PROJECTION_APPLY
 from ..store.rows import RecordedEvent

@@ -14,8 +14,10 @@ from typing import Any
 
 import asyncpg
 
-from ..domain.reorder import Alert
-from ..domain.state import Levels, ReorderState, ReservationState, StockLevel
+from ..domain.reorder.alerts import Alert
+from ..domain.reorder.state import ReorderState
+from ..domain.reservation.state import ReservationState
+from ..domain.stock.state import Levels, StockLevel
 from ..store.rows import RecordedEvent
 from .postgres import write_catalog, write_reorders
 from .redis_stock import RedisStock

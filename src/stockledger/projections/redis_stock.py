@@ -13,7 +13,7 @@ import structlog
 from redis.exceptions import RedisError
 
 from ..config import Settings
-from ..domain.state import Levels, StockLevel
+from ..domain.stock.state import Levels, StockLevel
 from ..domain.streams import stock_stream
 from ..metrics import REDIS_ERRORS
 

@@ -7,21 +7,14 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
-from ..domain.events import Line, from_data
-from ..domain.reorder import Alert, fold_reorder
-from ..domain.state import (
-    ItemState,
-    ReorderRule,
-    ReorderState,
-    ReservationState,
-    ReservationStatus,
-    StockLevel,
-    StockState,
-    WarehouseState,
-    delta,
-    evolve_reservation,
-    initial_state,
-)
+from ..domain.aggregates import initial_state
+from ..domain.catalog.state import ItemState, WarehouseState
+from ..domain.events import from_data
+from ..domain.reorder.alerts import Alert, fold_reorder
+from ..domain.reorder.state import ReorderRule, ReorderState
+from ..domain.reservation.state import ReservationState, ReservationStatus, evolve_reservation
+from ..domain.stock.events import Line
+from ..domain.stock.state import StockLevel, StockState, delta
 from ..domain.streams import item_stream, parse_reorder_stream, parse_stock_stream, warehouse_stream
 from ..store.rows import RecordedEvent
 from ..store.snapshots import fold, state_from_json

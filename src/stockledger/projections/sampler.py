@@ -18,7 +18,7 @@ import asyncpg
 import structlog
 from redis.exceptions import RedisError
 
-from ..domain.state import Levels, StockState
+from ..domain.stock.state import Levels, StockState
 from ..metrics import PROJECTION_DRIFT
 from ..pipeline.status import report
 from ..store.snapshots import StateLoader

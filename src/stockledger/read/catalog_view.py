@@ -7,7 +7,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from ..domain.state import ItemState, State, WarehouseState, initial_state
+from ..domain.aggregates import State, initial_state
+from ..domain.catalog.state import ItemState, WarehouseState
 from ..domain.streams import item_stream, like_prefix, warehouse_stream
 from ..projections.rows import Catalog
 from ..store.snapshots import fold

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from ..domain.state import StockLevel
+from ..domain.stock.state import StockLevel
 from .sources import ReadSources
 from .stock import HistoryEntry
 

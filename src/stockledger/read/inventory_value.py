@@ -16,7 +16,7 @@ from typing import Any
 
 import asyncpg
 
-from ..domain.state import StockState
+from ..domain.stock.state import StockState
 from ..domain.streams import like_prefix, stock_stream
 from ..domain.valuation import ZERO, rounded, text
 from .sources import ReadSources

@@ -3,7 +3,7 @@ Redis, else the Postgres read model, else (or when asked to be strong) a fold of
 
 from __future__ import annotations
 
-from ..domain.state import StockLevel, StockState
+from ..domain.stock.state import StockLevel, StockState
 from ..domain.streams import stock_stream
 from .sources import EVENT_STORE, Consistency, ReadSources, Source
 

@@ -4,7 +4,8 @@ models when the pipeline runs, else folded from the event store."""
 
 from __future__ import annotations
 
-from ..domain.state import ReorderState, StockLevel
+from ..domain.reorder.state import ReorderState
+from ..domain.stock.state import StockLevel
 from ..domain.streams import like_prefix, stock_stream
 from .sources import EVENT_STORE, READ_MODEL, Page, ReadSources, Source
 

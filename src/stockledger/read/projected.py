@@ -11,8 +11,10 @@ import asyncpg
 import structlog
 from redis.exceptions import RedisError
 
-from ..domain.reorder import Alert, AlertQuery, live
-from ..domain.state import Levels, ReorderRule, ReservationState, StockLevel
+from ..domain.reorder.alerts import Alert, AlertQuery, live
+from ..domain.reorder.state import ReorderRule
+from ..domain.reservation.state import ReservationState
+from ..domain.stock.state import Levels, StockLevel
 from ..domain.streams import like_prefix, stock_stream
 from ..metrics import REDIS_ERRORS
 from ..projections.redis_stock import Projected, RedisStock

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..domain.reorder import Alert, AlertQuery, live
-from ..domain.state import ReorderState, StockState
+from ..domain.reorder.alerts import Alert, AlertQuery, live
+from ..domain.reorder.state import ReorderState
+from ..domain.stock.state import StockState
 from ..domain.streams import reorder_stream, stock_stream
 from .sources import EVENT_STORE, READ_MODEL, Page, ReadSources, Source
 

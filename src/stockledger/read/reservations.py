@@ -3,7 +3,7 @@ from its stream, like a stock level."""
 
 from __future__ import annotations
 
-from ..domain.state import ReservationState
+from ..domain.reservation.state import ReservationState
 from ..domain.streams import reservation_stream
 from .sources import EVENT_STORE, Consistency, ReadSources, Source
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
-from ..domain.state import State
+from ..domain.aggregates import State
 from ..store.event_store import EventStore
 from ..store.snapshots import StateLoader
 from .projected import ProjectedReader

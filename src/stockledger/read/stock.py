@@ -16,8 +16,8 @@ from typing import Any
 import asyncpg
 
 from ..domain.events import from_data
-from ..domain.reorder import ALERT_EVENTS, Alert, alert_after
-from ..domain.state import Levels, StockLevel
+from ..domain.reorder.alerts import ALERT_EVENTS, Alert, alert_after
+from ..domain.stock.state import Levels, StockLevel
 from ..domain.streams import like_prefix, parse_stock_stream, stock_stream
 from ..store.rows import RecordedEvent
 

@@ -1,8 +1,8 @@
 """The stock movements report: per (period, stock stream) the opening levels, what moved the
 stock by kind, and the closing levels, from the per-event delta columns in one SQL statement.
 
-How each event counts (on the stock stream's own row; `delta` in domain/state.py is the rule,
-the report only sums and classifies the deltas it stored):
+How each event counts (on the stock stream's own row; `delta` in domain/stock/state.py is the
+rule, the report only sums and classifies the deltas it stored):
 
 - StockReceived: received (its onHand delta).
 - StockShipped: shipped (this stream's line).

@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID
 
 from ..domain.costing import Move
-from ..domain.state import Levels
+from ..domain.stock.state import Levels
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -10,32 +10,27 @@ from typing import Any
 import asyncpg
 from pydantic import TypeAdapter
 
+from ..domain.aggregates import STATE_TYPES, State, fold_events, initial_state
 from ..domain.costing import apply, method_at
 from ..domain.events import from_data
-from ..domain.state import (
-    ItemState,
-    ReorderState,
-    ReservationState,
-    State,
-    StockState,
-    TransferState,
-    WarehouseState,
-    fold_events,
-    initial_state,
+from ..domain.stock.state import StockState
+from ..domain.streams import category, item_stream, parse_stock_stream
+from ..domain.upcasting import (
+    dispatch_of,
+    method_changes,
+    resolved,
+    unresolved_arrival,
+    unvalued_receipt,
+    valued,
 )
-from ..domain.streams import category, item_stream, stock_stream
 from ..domain.valuation import Layer
 from .event_store import Connection
 from .rows import RecordedEvent
 
 _ADAPTERS: dict[str, TypeAdapter[Any]] = {
-    "stock": TypeAdapter(StockState),
-    "reservation": TypeAdapter(ReservationState),
-    "transfer": TypeAdapter(TransferState),
-    "item": TypeAdapter(ItemState),
-    "warehouse": TypeAdapter(WarehouseState),
-    "reorder": TypeAdapter(ReorderState),
+    kind: TypeAdapter(state) for kind, state in STATE_TYPES.items()
 }
+_KINDS: dict[type[State], str] = {state: kind for kind, state in STATE_TYPES.items()}
 
 # The snapshot's state goes out on each stream's first row only (it is read from there): sent
 # on every row, a snapshot + 99-event tail shipped and decoded the state 99 times.
@@ -64,58 +59,14 @@ ORDER BY x.stream_id, e.version
 """
 
 
-LAYERS: TypeAdapter[tuple[Layer, ...]] = TypeAdapter(tuple[Layer, ...])
-
-
-# What a v1 event leaves to its stream's context, for every fold that resolves it (the state
-# loader here, migrate's derivation in ops/value_backfill.py, verify in
-# projections/drift/stock.py).
-
-
-def unvalued_receipt(type_name: str, data: Mapping[str, Any]) -> bool:
-    """A v1 receipt: the method its stream values by (its item's then) is not on it."""
-    return type_name == "StockReceived" and "valuationMethod" not in data
-
-
-def unresolved_arrival(stream_id: str, type_name: str, data: Mapping[str, Any]) -> bool:
-    """A v1 transfer on its destination's stream: the layers it carries (the ones its
-    source's dispatch took) are not on it."""
-    return (
-        type_name == "TransferDispatched"
-        and "layers" not in data
-        and stream_id == stock_stream(data["sku"], data["toWarehouseId"])
-    )
-
-
-def wire_layers(layers: tuple[Layer, ...] | None) -> list[Any]:
-    """Cost layers as an event's data holds them."""
-    return list(LAYERS.dump_python(layers or (), mode="json", by_alias=True))
-
-
 def state_to_json(state: State) -> dict[str, Any]:
-    data: dict[str, Any] = _ADAPTERS[_kind(state)].dump_python(state, mode="json")
+    data: dict[str, Any] = _ADAPTERS[_KINDS[type(state)]].dump_python(state, mode="json")
     return data
 
 
 def state_from_json(stream_id: str, data: dict[str, Any]) -> State:
     state: State = _ADAPTERS[category(stream_id)].validate_python(data)
     return state
-
-
-def _kind(state: State) -> str:
-    match state:
-        case StockState():
-            return "stock"
-        case ReservationState():
-            return "reservation"
-        case TransferState():
-            return "transfer"
-        case ItemState():
-            return "item"
-        case WarehouseState():
-            return "warehouse"
-        case ReorderState():
-            return "reorder"
 
 
 def fold(state: State, events: Iterable[RecordedEvent]) -> State:
@@ -168,15 +119,14 @@ class StateLoader:
     ) -> list[RecordedEvent]:
         """v1 receipts with the valuation method their item had when they were recorded, as a
         v2 receipt records it (FIFO for an SKU never defined)."""
-        sku = stream_id.split(":")[1]
+        sku, _ = parse_stock_stream(stream_id)
         found = await (conn or self.pool).fetch(
-            "SELECT recorded_at, data->>'valuationMethod' AS method FROM events "
-            "WHERE stream_id = $1 AND data ? 'valuationMethod' ORDER BY version",
+            "SELECT recorded_at, data FROM events WHERE stream_id = $1 ORDER BY version",
             item_stream(sku),
         )
-        changes = [(r["recorded_at"], r["method"]) for r in found]
+        changes = method_changes((r["recorded_at"], r["data"]) for r in found)
         return [
-            replace(e, data={**e.data, "valuationMethod": method_at(changes, e.recorded_at)})
+            replace(e, data=valued(e.data, method_at(changes, e.recorded_at)))
             if unvalued_receipt(e.type, e.data)
             else e
             for e in tail
@@ -191,12 +141,12 @@ class StateLoader:
         if not unresolved_arrival(stream_id, event.type, event.data):
             return event
         data = event.data
-        source = stock_stream(data["sku"], data["fromWarehouseId"])
+        source, type_name, match = dispatch_of(data)
         version = await (conn or self.pool).fetchval(
-            "SELECT version FROM events WHERE stream_id = $1 AND type = 'TransferDispatched' "
-            "AND data->>'transferId' = $2",
+            "SELECT version FROM events WHERE stream_id = $1 AND type = $2 AND data @> $3",
             source,
-            data["transferId"],
+            type_name,
+            match,
         )
         layers: tuple[Layer, ...] = ()
         if version is not None:
@@ -210,7 +160,7 @@ class StateLoader:
                     event.recorded_at,
                 )[1]
                 layers = moved.layers or ()
-        return replace(event, data={**data, "layers": wire_layers(layers)})
+        return replace(event, data=resolved(data, layers))
 
     async def save_snapshot(self, stream_id: str, state: State) -> None:
         if state.version == 0 or state.updated_at is None:

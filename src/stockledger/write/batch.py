@@ -15,8 +15,8 @@ from datetime import datetime
 from uuid import UUID
 
 from ..domain import commands as c
+from ..domain.aggregates import State
 from ..domain.errors import DomainError
-from ..domain.state import State
 from ..store.rows import IdempotencyRecord, NewEvent, RecordedEvent, StreamWrite
 from .receipts import Answer, Outcome, idempotency_record
 from .record import Caller, Recording, correlation_of, record

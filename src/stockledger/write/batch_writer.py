@@ -26,7 +26,7 @@ from uuid import UUID
 
 import structlog
 
-from ..domain.state import State
+from ..domain.aggregates import State
 from ..domain.streams import category
 from ..metrics import BATCH_SIZE, CONFLICTS, REFUSED_CONFLICTS, RETRIES
 from ..store.event_store import Connection, EventStore

@@ -16,17 +16,13 @@ from uuid import uuid4
 import orjson
 
 from ..domain import commands as c
-from ..domain.decide import Decision
+from ..domain.aggregates import State, initial_state
+from ..domain.decision import Decision
 from ..domain.errors import DomainError
-from ..domain.state import (
-    ReservationState,
-    State,
-    StockState,
-    TransferState,
-    TransferStatus,
-    initial_state,
-)
+from ..domain.reservation.state import ReservationState
+from ..domain.stock.state import StockState
 from ..domain.streams import category, reservation_stream, stock_stream
+from ..domain.transfer.state import TransferState, TransferStatus
 from ..store.rows import Deadlines, NewEvent, StreamWrite
 from ..store.snapshots import state_to_json
 from .facts import fact_of

@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 
 from ..domain import commands as c
-from ..domain.state import State
+from ..domain.aggregates import State
 from ..store.snapshots import StateLoader
 from .record import unread
 

@@ -20,7 +20,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from ..domain import commands as c
-from ..domain.state import Levels, State, StockState
+from ..domain.aggregates import State
+from ..domain.stock.state import Levels, StockState
 from ..domain.streams import stock_stream
 from ..store.event_store import Connection, EventStore
 

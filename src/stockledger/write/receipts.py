@@ -19,14 +19,11 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
+from ..domain.catalog.state import ItemState, WarehouseState
 from ..domain.errors import DomainError
-from ..domain.state import (
-    ItemState,
-    ReorderState,
-    ReservationState,
-    StockLevel,
-    WarehouseState,
-)
+from ..domain.reorder.state import ReorderState
+from ..domain.reservation.state import ReservationState
+from ..domain.stock.state import StockLevel
 from ..store.rows import IdempotencyRecord, RecordedEvent
 from .record import Caller
 

@@ -17,21 +17,13 @@ from typing import Any
 from uuid import UUID
 
 from ..domain import commands as c
-from ..domain.decide import Decision, decide, required_streams
+from ..domain.aggregates import State, decide, evolve, required_streams
+from ..domain.catalog.state import ItemState, WarehouseState
+from ..domain.decision import Decision
 from ..domain.events import SCHEMA_VERSIONS, to_data
-from ..domain.state import (
-    NO_CHANGE,
-    ItemState,
-    ReorderState,
-    ReservationState,
-    State,
-    StockLevel,
-    StockState,
-    WarehouseState,
-    delta,
-    evolve,
-    step_stock,
-)
+from ..domain.reorder.state import ReorderState
+from ..domain.reservation.state import ReservationState
+from ..domain.stock.state import NO_CHANGE, StockLevel, StockState, delta, step_stock
 from ..store.rows import Deadlines, NewEvent
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import structlog
 
 from ..domain import commands as c
-from ..domain.decide import required_streams
+from ..domain.aggregates import required_streams
 from ..domain.streams import category
 from .batch import Job, fail
 from .cache import StateCache

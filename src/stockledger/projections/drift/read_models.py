@@ -7,16 +7,11 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from ...domain.aggregates import State, evolve, initial_state
 from ...domain.events import from_data
-from ...domain.reorder import Alert, fold_reorder
-from ...domain.state import (
-    ReorderState,
-    ReservationState,
-    State,
-    evolve,
-    evolve_reservation,
-    initial_state,
-)
+from ...domain.reorder.alerts import Alert, fold_reorder
+from ...domain.reorder.state import ReorderState
+from ...domain.reservation.state import ReservationState, evolve_reservation
 from ..rows import alert_from_row, catalog_from_row, no_reorder, reorder_from_row
 from .report import DriftReport
 

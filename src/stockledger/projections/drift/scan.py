@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from ...domain.state import Levels
+from ...domain.stock.state import Levels
 from ...domain.streams import parse_stock_stream
 from ..redis_stock import RedisStock
 from .read_models import ReadModelFold, check_catalog, check_reorders, check_reservations

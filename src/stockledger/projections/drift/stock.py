@@ -11,18 +11,12 @@ from typing import Any
 from ...domain.costing import EMPTY as EMPTY_VALUE
 from ...domain.costing import StockValue, method_at, recorded_figures
 from ...domain.costing import apply as apply_cost
-from ...domain.events import (
-    Event,
-    StockAdjusted,
-    StockReceived,
-    StockReturned,
-    StockShipped,
-    TransferReceived,
-    from_data,
-)
-from ...domain.state import Levels, StockState, delta
+from ...domain.events import Event, from_data
+from ...domain.stock.events import StockAdjusted, StockReceived, StockReturned, StockShipped
+from ...domain.stock.state import Levels, StockState, delta
 from ...domain.streams import parse_stock_stream, stock_stream
-from ...store.snapshots import unresolved_arrival, unvalued_receipt, wire_layers
+from ...domain.transfer.events import TransferReceived
+from ...domain.upcasting import unresolved_arrival, unvalued_receipt, wire_layers
 from .report import DriftReport
 
 

@@ -13,9 +13,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from .events import Event, LowStockDetected, LowStockResolved, StockOutDetected
-from .state import AlertKind, Levels, ReorderRule, ReorderState, evolve_reorder
-from .streams import like_prefix
+from ..events import Event
+from ..stock.state import Levels
+from ..streams import like_prefix
+from .events import LowStockDetected, LowStockResolved, StockOutDetected
+from .state import AlertKind, ReorderRule, ReorderState, evolve_reorder
 
 
 def suggested(rule: ReorderRule, projected: int) -> int:

@@ -1,0 +1,191 @@
+"""A reservation's rules: reserve available stock, confirm, release, expire when due, and ship
+what it holds."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ..catalog.decide import require_active
+from ..decision import (
+    AlreadyRecorded,
+    Decision,
+    Pending,
+    Place,
+    States,
+    get,
+    line_streams,
+    per_line,
+)
+from ..errors import ConflictingDuplicate, LedgerConflict, NotFound, ReservationNotActive
+from ..stock.commands import ShipStock, merge_lines
+from ..stock.decide import check_available
+from ..stock.events import Line, ShippedLine, StockShipped
+from ..streams import item_stream, reservation_stream, stock_stream
+from .commands import (
+    ConfirmReservation,
+    ExpireReservation,
+    ReleaseReservation,
+    ReservationCommand,
+    ReserveStock,
+)
+from .events import ReservationConfirmed, ReservationExpired, ReservationReleased, StockReserved
+from .state import ReservationState, ReservationStatus
+
+
+def reads(command: ReservationCommand, states: States) -> tuple[str, ...]:
+    """A new reservation reads its stock streams and their items; any other command its
+    reservation, then (once it is known) the stock streams it holds."""
+    match command:
+        case ReserveStock(reservation_id=rid, lines=lines):
+            stock = (stock_stream(x.sku, x.warehouse_id) for x in lines)
+            return (reservation_stream(rid), *stock, *(item_stream(x.sku) for x in lines))
+        case ShipStock(reservation_id=str(rid), lines=lines):
+            named = (stock_stream(x.sku, x.warehouse_id) for x in lines or ())
+            return (reservation_stream(rid), *named, *_held(states, rid))
+        case ShipStock():
+            raise TypeError("a shipment without a reservation is stock's (stock/decide.py)")
+        case _:
+            rid = command.reservation_id
+            return (reservation_stream(rid), *_held(states, rid))
+
+
+def _held(states: States, reservation_id: str) -> tuple[str, ...]:
+    """The stock streams a reservation holds, once its state is known."""
+    own = states.get(reservation_stream(reservation_id))
+    if not isinstance(own, ReservationState):
+        return ()
+    return tuple(stock_stream(x.sku, x.warehouse_id) for x in own.lines)
+
+
+def places(command: ReservationCommand) -> tuple[Place, ...]:
+    """A new reservation names its lines' places; the others go on with what was accepted."""
+    match command:
+        case ReserveStock(lines=lines):
+            return tuple((x.sku, x.warehouse_id) for x in lines)
+    return ()
+
+
+def decide(command: ReservationCommand, states: States, now: datetime) -> Decision:
+    match command:
+        case ReserveStock():
+            return _reserve(command, states)
+        case ShipStock(reservation_id=str(rid)):
+            return _ship_reserved(
+                command, get(states, reservation_stream(rid), ReservationState), now
+            )
+        case ShipStock():
+            raise TypeError("a shipment without a reservation is stock's (stock/decide.py)")
+        case _:
+            res = get(states, reservation_stream(command.reservation_id), ReservationState)
+            return _lifecycle(command, res, now)
+
+
+def _reserve(cmd: ReserveStock, states: States) -> Decision:
+    stream = reservation_stream(cmd.reservation_id)
+    if get(states, stream, ReservationState).version:
+        raise ConflictingDuplicate(f"Reservation {cmd.reservation_id} already exists")
+    lines = merge_lines(cmd.lines)
+    for sku in dict.fromkeys(x.sku for x in lines):
+        require_active(states, sku, "reservations")
+    check_available(states, lines)
+
+    def make(ls: tuple[Line, ...]) -> StockReserved:
+        return StockReserved(cmd.reservation_id, cmd.order_id, cmd.expires_at, ls)
+
+    return Decision(events=tuple(per_line(stream, lines, make)), touched=line_streams(lines))
+
+
+def _lifecycle(
+    cmd: ConfirmReservation | ReleaseReservation | ExpireReservation,
+    res: ReservationState,
+    now: datetime,
+) -> Decision:
+    stream = reservation_stream(res.reservation_id)
+    touched = line_streams(res.lines)
+    if res.status is ReservationStatus.NONE:
+        raise NotFound(f"Reservation {res.reservation_id}")
+    match cmd:
+        case ExpireReservation():
+            due = res.status is ReservationStatus.ACTIVE and res.expires_at is not None
+            if not due or now < res.expires_at:  # type: ignore[operator]
+                return Decision(touched=touched)  # confirmed, ended or not yet due: nothing to do
+            return Decision(
+                events=tuple(
+                    per_line(
+                        stream,
+                        res.lines,
+                        lambda ls: ReservationExpired(res.reservation_id, res.order_id, ls),
+                    )
+                ),
+                touched=touched,
+            )
+        case ConfirmReservation():
+            if res.status is ReservationStatus.CONFIRMED:
+                return Decision(
+                    already=AlreadyRecorded(stream, ReservationConfirmed.TYPE, {}), touched=touched
+                )
+            _require_open(res, now, "confirm")
+            event = ReservationConfirmed(res.reservation_id, res.order_id)
+            return Decision(events=((stream, event),), touched=touched)
+        case ReleaseReservation():
+            if res.status is ReservationStatus.RELEASED:
+                return Decision(
+                    already=AlreadyRecorded(stream, ReservationReleased.TYPE, {}), touched=touched
+                )
+            if not res.is_open:
+                raise ReservationNotActive(res.reservation_id, res.status.value, "release")
+            return Decision(
+                events=tuple(
+                    per_line(
+                        stream,
+                        res.lines,
+                        lambda ls: ReservationReleased(
+                            res.reservation_id, res.order_id, ls, cmd.reason
+                        ),
+                    )
+                ),
+                touched=touched,
+            )
+
+
+def _require_open(res: ReservationState, now: datetime, action: str) -> None:
+    """Open means confirmed, or active and not yet due (a due one awaits the expiry worker)."""
+    if res.status is ReservationStatus.CONFIRMED:
+        return
+    due = res.expires_at is not None and now >= res.expires_at
+    if res.status is not ReservationStatus.ACTIVE or due:
+        status = ReservationStatus.EXPIRED if due else res.status
+        raise ReservationNotActive(res.reservation_id, status.value, action)
+
+
+def _ship_reserved(cmd: ShipStock, res: ReservationState, now: datetime) -> Decision:
+    stream = reservation_stream(res.reservation_id)
+    if res.status is ReservationStatus.NONE:
+        raise NotFound(f"Reservation {res.reservation_id}")
+    if res.status is ReservationStatus.SHIPPED and res.shipment_id == cmd.shipment_id:
+        return Decision(
+            already=AlreadyRecorded(stream, StockShipped.TYPE, {"shipment_id": cmd.shipment_id}),
+            touched=line_streams(res.lines),
+        )
+    _require_open(res, now, "ship")
+    if cmd.order_id != res.order_id:
+        raise LedgerConflict(f"Reservation {res.reservation_id} belongs to order {res.order_id}")
+    wanted = {(x.sku, x.warehouse_id): x.quantity for x in merge_lines(cmd.lines or res.lines)}
+    reserved = {(x.sku, x.warehouse_id): x.quantity for x in res.lines}
+    for key, quantity in wanted.items():
+        if quantity > reserved.get(key, 0):
+            raise LedgerConflict(
+                f"Line {key[0]}@{key[1]} ships {quantity} but the reservation holds "
+                f"{reserved.get(key, 0)}"
+            )
+    shipped = tuple(
+        ShippedLine(sku=s, warehouse_id=w, quantity=wanted.get((s, w), 0), reserved_quantity=q)
+        for (s, w), q in reserved.items()
+    )
+
+    def make(ls: tuple[ShippedLine, ...]) -> StockShipped:
+        return StockShipped(cmd.shipment_id, res.order_id, ls, res.reservation_id)
+
+    events: list[Pending] = [(stream, make(shipped))]
+    events += [(stock_stream(x.sku, x.warehouse_id), make((x,))) for x in shipped]
+    return Decision(events=tuple(events), touched=line_streams(shipped))

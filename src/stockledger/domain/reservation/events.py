@@ -1,0 +1,51 @@
+"""A reservation's events, appended to its own stream `reservation:{reservationId}` with every
+line and to each stock stream it holds with that stream's line. Its shipment is a `StockShipped`
+(stock/events.py) that names it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import ClassVar
+
+from pydantic import ConfigDict
+
+from ..codec import WIRE
+from ..stock.events import Line
+
+
+@dataclass(frozen=True, slots=True)
+class StockReserved:
+    __pydantic_config__: ClassVar[ConfigDict] = WIRE
+    TYPE: ClassVar[str] = "StockReserved"
+    reservation_id: str
+    order_id: str
+    expires_at: datetime
+    lines: tuple[Line, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ReservationConfirmed:
+    __pydantic_config__: ClassVar[ConfigDict] = WIRE
+    TYPE: ClassVar[str] = "ReservationConfirmed"
+    reservation_id: str
+    order_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReservationReleased:
+    __pydantic_config__: ClassVar[ConfigDict] = WIRE
+    TYPE: ClassVar[str] = "ReservationReleased"
+    reservation_id: str
+    order_id: str
+    lines: tuple[Line, ...]
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReservationExpired:
+    __pydantic_config__: ClassVar[ConfigDict] = WIRE
+    TYPE: ClassVar[str] = "ReservationExpired"
+    reservation_id: str
+    order_id: str
+    lines: tuple[Line, ...]

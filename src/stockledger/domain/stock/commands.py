@@ -1,0 +1,71 @@
+"""What a stock stream can be asked: receive, ship, take back, adjust or count its stock. A
+shipment that names a reservation ships that reservation's lines: the reservation decides it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from .events import AdjustmentReason, Line, ReturnCondition, ReturnReason
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiveStock:
+    sku: str
+    warehouse_id: str
+    quantity: int
+    purchase_order_id: str
+    unit_cost: Decimal
+    supplier: str
+    receipt_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ShipStock:
+    shipment_id: str
+    order_id: str
+    reservation_id: str | None = None
+    lines: tuple[Line, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnStock:
+    return_id: str
+    order_id: str
+    sku: str
+    warehouse_id: str
+    quantity: int
+    reason: ReturnReason
+    condition: ReturnCondition
+
+
+@dataclass(frozen=True, slots=True)
+class AdjustStock:
+    sku: str
+    warehouse_id: str
+    quantity_change: int
+    reason: AdjustmentReason
+    notes: str | None = None
+    expected_version: int | None = None
+    unit_cost: Decimal | None = None  # what a gain's units cost (else the current average)
+
+
+@dataclass(frozen=True, slots=True)
+class CountStock:
+    sku: str
+    warehouse_id: str
+    counted_quantity: int
+    notes: str | None = None
+    expected_version: int | None = None
+
+
+StockCommand = ReceiveStock | ShipStock | ReturnStock | AdjustStock | CountStock
+
+
+def merge_lines(lines: tuple[Line, ...]) -> tuple[Line, ...]:
+    """Sum lines on the same SKU+warehouse, keeping first-seen order."""
+    totals: dict[tuple[str, str], int] = {}
+    for line in lines:
+        key = (line.sku, line.warehouse_id)
+        totals[key] = totals.get(key, 0) + line.quantity
+    return tuple(Line(sku=s, warehouse_id=w, quantity=q) for (s, w), q in totals.items())

@@ -1,0 +1,251 @@
+"""A stock stream's rules: receipts, shipments without a reservation, returns, adjustments and
+counts; and the checks every decision that moves stock meets (availability, capacity)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from ..catalog.decide import require_active, require_open_warehouse
+from ..catalog.state import ItemState
+from ..decision import AlreadyRecorded, Decision, Pending, Place, States, get, line_streams
+from ..errors import InsufficientStock, InvalidCommand, LedgerConflict, ShortLine, VersionMismatch
+from ..streams import item_stream, stock_stream, warehouse_stream
+from .commands import (
+    AdjustStock,
+    CountStock,
+    ReceiveStock,
+    ReturnStock,
+    ShipStock,
+    StockCommand,
+    merge_lines,
+)
+from .events import (
+    Line,
+    ShippedLine,
+    StockAdjusted,
+    StockCounted,
+    StockReceived,
+    StockReturned,
+    StockShipped,
+)
+from .state import StockState, delta
+
+MAX_LEVEL = 2**31 - 1  # any bucket of a stock stream: fits the 32-bit columns of every read model
+
+
+def reads(command: StockCommand, states: States) -> tuple[str, ...]:
+    """The streams a stock command reads: its stock streams, and the item and warehouse whose
+    status a receipt or a return into the warehouse depends on."""
+    match command:
+        case ReceiveStock(sku=s, warehouse_id=w):  # inactive items and warehouses take none
+            return (stock_stream(s, w), item_stream(s), warehouse_stream(w))
+        case ReturnStock(sku=s, warehouse_id=w):
+            return (stock_stream(s, w), warehouse_stream(w))
+        case AdjustStock(sku=s, warehouse_id=w) | CountStock(sku=s, warehouse_id=w):
+            return (stock_stream(s, w),)
+        case ShipStock(lines=lines):
+            return tuple(stock_stream(x.sku, x.warehouse_id) for x in lines or ())
+
+
+def places(command: StockCommand) -> tuple[Place, ...]:
+    """The (SKU, warehouse) pairs the command names itself."""
+    match command:
+        case ReceiveStock(sku=s, warehouse_id=w) | ReturnStock(sku=s, warehouse_id=w):
+            return ((s, w),)
+        case AdjustStock(sku=s, warehouse_id=w) | CountStock(sku=s, warehouse_id=w):
+            return ((s, w),)
+        case ShipStock(lines=lines):
+            return tuple((x.sku, x.warehouse_id) for x in lines or ())
+
+
+def decide(command: StockCommand, states: States, now: datetime) -> Decision:
+    match command:
+        case ReceiveStock():
+            return _receive(command, states)
+        case ShipStock():
+            return _ship_direct(command, states)
+        case ReturnStock():
+            return _return(command, states)
+        case AdjustStock():
+            return _adjust(command, stock_of(states, command.sku, command.warehouse_id))
+        case CountStock():
+            return _count(command, stock_of(states, command.sku, command.warehouse_id))
+
+
+def _receive(cmd: ReceiveStock, states: States) -> Decision:
+    stream = stock_stream(cmd.sku, cmd.warehouse_id)
+    stock = get(states, stream, StockState)
+    if cmd.receipt_id and f"receipt:{cmd.receipt_id}" in stock.processed:
+        return Decision(
+            already=AlreadyRecorded(stream, StockReceived.TYPE, {"receipt_id": cmd.receipt_id}),
+            touched=(stream,),
+        )
+    require_active(states, cmd.sku, "receipts")
+    require_open_warehouse(states, cmd.warehouse_id, "receipts")
+    method = get(states, item_stream(cmd.sku), ItemState).valuation_method
+    event = StockReceived(
+        sku=cmd.sku,
+        warehouse_id=cmd.warehouse_id,
+        quantity=cmd.quantity,
+        purchase_order_id=cmd.purchase_order_id,
+        unit_cost=cmd.unit_cost,
+        supplier=cmd.supplier,
+        receipt_id=cmd.receipt_id,
+        valuation_method=method,
+    )
+    return Decision(events=((stream, event),), touched=(stream,))
+
+
+def _ship_direct(cmd: ShipStock, states: States) -> Decision:
+    if not cmd.lines:
+        raise InvalidCommand("A shipment without reservationId needs lines")
+    lines = merge_lines(cmd.lines)
+    first = stock_of(states, lines[0].sku, lines[0].warehouse_id)
+    touched = line_streams(lines)
+    if f"shipment:{cmd.shipment_id}" in first.processed:
+        return Decision(
+            already=AlreadyRecorded(
+                touched[0], StockShipped.TYPE, {"shipment_id": cmd.shipment_id}
+            ),
+            touched=touched,
+        )
+    check_available(states, lines)
+    events = tuple(
+        (
+            stock_stream(x.sku, x.warehouse_id),
+            StockShipped(
+                cmd.shipment_id,
+                cmd.order_id,
+                (
+                    ShippedLine(
+                        sku=x.sku,
+                        warehouse_id=x.warehouse_id,
+                        quantity=x.quantity,
+                        reserved_quantity=0,
+                    ),
+                ),
+            ),
+        )
+        for x in lines
+    )
+    return Decision(events=events, touched=touched)
+
+
+def _return(cmd: ReturnStock, states: States) -> Decision:
+    stream = stock_stream(cmd.sku, cmd.warehouse_id)
+    if f"return:{cmd.return_id}" in get(states, stream, StockState).processed:
+        return Decision(
+            already=AlreadyRecorded(stream, StockReturned.TYPE, {"return_id": cmd.return_id}),
+            touched=(stream,),
+        )
+    if cmd.condition != "dispose":  # disposed goods never enter the warehouse
+        require_open_warehouse(states, cmd.warehouse_id, "returns")
+    event = StockReturned(
+        cmd.return_id,
+        cmd.order_id,
+        cmd.sku,
+        cmd.warehouse_id,
+        cmd.quantity,
+        cmd.reason,
+        cmd.condition,
+    )
+    return Decision(events=((stream, event),), touched=(stream,))
+
+
+def _check_version(stock: StockState, expected: int | None) -> None:
+    if expected is not None and expected != stock.version:
+        raise VersionMismatch(stock_stream(stock.sku, stock.warehouse_id), expected, stock.version)
+
+
+def _adjust(cmd: AdjustStock, stock: StockState) -> Decision:
+    _check_version(stock, cmd.expected_version)
+    if cmd.quantity_change == 0:
+        raise InvalidCommand("quantityChange must not be 0")
+    before = stock.levels.on_hand
+    after = before + cmd.quantity_change
+    if after < stock.levels.reserved:  # also covers after < 0, since reserved >= 0
+        raise InsufficientStock(
+            [
+                ShortLine(
+                    stock.sku, stock.warehouse_id, -cmd.quantity_change, stock.levels.available
+                )
+            ],
+            f"onHand would become {after}, below the {stock.levels.reserved} reserved",
+        )
+    stream = stock_stream(stock.sku, stock.warehouse_id)
+    event = StockAdjusted(
+        stock.sku,
+        stock.warehouse_id,
+        cmd.quantity_change,
+        cmd.reason,
+        before,
+        after,
+        cmd.notes,
+        unit_cost=cmd.unit_cost if cmd.quantity_change > 0 else None,
+    )
+    return Decision(events=((stream, event),), touched=(stream,))
+
+
+def _count(cmd: CountStock, stock: StockState) -> Decision:
+    _check_version(stock, cmd.expected_version)
+    before = stock.levels.on_hand
+    counted = cmd.counted_quantity
+    if counted < stock.levels.reserved:
+        raise InsufficientStock(
+            [ShortLine(stock.sku, stock.warehouse_id, before - counted, stock.levels.available)],
+            f"Counted {counted} is below the {stock.levels.reserved} reserved; release or ship "
+            "reservations first",
+        )
+    stream = stock_stream(stock.sku, stock.warehouse_id)
+    events: list[Pending] = [
+        (stream, StockCounted(stock.sku, stock.warehouse_id, counted, before, cmd.notes))
+    ]
+    if counted != before:
+        events.append(
+            (
+                stream,
+                StockAdjusted(
+                    stock.sku,
+                    stock.warehouse_id,
+                    counted - before,
+                    "physical_count",
+                    before,
+                    counted,
+                    cmd.notes,
+                ),
+            )
+        )
+    return Decision(events=tuple(events), touched=(stream,))
+
+
+# -- what every decision that moves stock meets --------------------------------------------------
+
+
+def stock_of(states: States, sku: str, warehouse_id: str) -> StockState:
+    return get(states, stock_stream(sku, warehouse_id), StockState)
+
+
+def check_available(states: States, lines: tuple[Line, ...]) -> None:
+    short = [
+        ShortLine(x.sku, x.warehouse_id, x.quantity, s.levels.available)
+        for x in lines
+        if x.quantity > (s := stock_of(states, x.sku, x.warehouse_id)).levels.available
+    ]
+    if short:
+        raise InsufficientStock(short)
+
+
+def check_capacity(decision: Decision, states: States) -> None:
+    """No bucket of a stock stream may grow past MAX_LEVEL: refused, never an overflow later."""
+    after: dict[str, StockState] = {}
+    for stream_id, event in decision.events:
+        state = after.get(stream_id) or states.get(stream_id)
+        if not isinstance(state, StockState):
+            continue
+        levels = state.levels + delta(state, event)
+        if max(levels.on_hand, levels.reserved, levels.in_transit, levels.damaged) > MAX_LEVEL:
+            raise LedgerConflict(
+                f"{state.sku}@{state.warehouse_id} would hold more than {MAX_LEVEL} units"
+            )
+        after[stream_id] = replace(state, levels=levels)

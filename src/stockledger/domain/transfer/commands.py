@@ -1,0 +1,23 @@
+"""What a transfer can be asked: be dispatched from one warehouse to another, be received."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchTransfer:
+    transfer_id: str
+    sku: str
+    from_warehouse_id: str
+    to_warehouse_id: str
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiveTransfer:
+    transfer_id: str
+    received_quantity: int | None = None
+
+
+TransferCommand = DispatchTransfer | ReceiveTransfer

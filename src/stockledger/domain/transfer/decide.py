@@ -1,0 +1,99 @@
+"""A transfer's rules: dispatch (out of the source's stock, into the destination's in transit)
+and receipt (in transit to on hand, a shortfall recorded as lost)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ..catalog.decide import require_active, require_open_warehouse
+from ..decision import AlreadyRecorded, Decision, Place, States, get
+from ..errors import ConflictingDuplicate, InvalidCommand, LedgerConflict, NotFound
+from ..stock.decide import check_available
+from ..stock.events import Line
+from ..streams import item_stream, stock_stream, transfer_stream, warehouse_stream
+from .commands import DispatchTransfer, ReceiveTransfer, TransferCommand
+from .events import TransferDispatched, TransferReceived
+from .state import TransferState, TransferStatus
+
+
+def reads(command: TransferCommand, states: States) -> tuple[str, ...]:
+    """A dispatch reads both stock streams, the item and the destination warehouse; a receipt
+    its transfer, then (once the transfer is known) the destination's stock stream."""
+    match command:
+        case DispatchTransfer(transfer_id=tid, sku=s, from_warehouse_id=a, to_warehouse_id=b):
+            moved = (stock_stream(s, a), stock_stream(s, b), item_stream(s), warehouse_stream(b))
+            return (transfer_stream(tid), *moved)
+        case ReceiveTransfer(transfer_id=tid):
+            own = states.get(transfer_stream(tid))
+            if isinstance(own, TransferState) and own.dispatched is not None:
+                d = own.dispatched
+                return (transfer_stream(tid), stock_stream(d.sku, d.to_warehouse_id))
+            return (transfer_stream(tid),)
+
+
+def places(command: TransferCommand) -> tuple[Place, ...]:
+    """A dispatch names its SKU at both warehouses; a receipt goes on with what was accepted."""
+    match command:
+        case DispatchTransfer(sku=s, from_warehouse_id=a, to_warehouse_id=b):
+            return ((s, a), (s, b))
+    return ()
+
+
+def decide(command: TransferCommand, states: States, now: datetime) -> Decision:
+    match command:
+        case DispatchTransfer():
+            return _dispatch(command, states)
+        case ReceiveTransfer():
+            return _receive_transfer(command, states)
+
+
+def _dispatch(cmd: DispatchTransfer, states: States) -> Decision:
+    if cmd.from_warehouse_id == cmd.to_warehouse_id:
+        raise InvalidCommand("A transfer needs two different warehouses")
+    stream = transfer_stream(cmd.transfer_id)
+    source = stock_stream(cmd.sku, cmd.from_warehouse_id)
+    target = stock_stream(cmd.sku, cmd.to_warehouse_id)
+    event = TransferDispatched(
+        cmd.transfer_id, cmd.sku, cmd.from_warehouse_id, cmd.to_warehouse_id, cmd.quantity
+    )
+    transfer = get(states, stream, TransferState)
+    if transfer.dispatched is not None:
+        if not transfer.dispatched.same_transfer(event):
+            raise ConflictingDuplicate(f"Transfer {cmd.transfer_id} exists with other details")
+        return Decision(
+            already=AlreadyRecorded(stream, TransferDispatched.TYPE, {}), touched=(source, target)
+        )
+    require_active(states, cmd.sku, "transfers")
+    require_open_warehouse(states, cmd.to_warehouse_id, "transfers in")
+    check_available(states, (Line(cmd.sku, cmd.from_warehouse_id, cmd.quantity),))
+    return Decision(
+        events=((stream, event), (source, event), (target, event)), touched=(source, target)
+    )
+
+
+def _receive_transfer(cmd: ReceiveTransfer, states: States) -> Decision:
+    stream = transfer_stream(cmd.transfer_id)
+    transfer = get(states, stream, TransferState)
+    sent = transfer.dispatched
+    if sent is None:
+        raise NotFound(f"Transfer {cmd.transfer_id}")
+    target = stock_stream(sent.sku, sent.to_warehouse_id)
+    if transfer.status is TransferStatus.RECEIVED:
+        return Decision(
+            already=AlreadyRecorded(stream, TransferReceived.TYPE, {}), touched=(target,)
+        )
+    received = sent.quantity if cmd.received_quantity is None else cmd.received_quantity
+    if not 0 <= received <= sent.quantity:
+        raise LedgerConflict(
+            f"receivedQuantity must be between 0 and the {sent.quantity} dispatched"
+        )
+    event = TransferReceived(
+        sent.transfer_id,
+        sent.sku,
+        sent.from_warehouse_id,
+        sent.to_warehouse_id,
+        sent.quantity,
+        received,
+        sent.quantity - received,
+    )
+    return Decision(events=((stream, event), (target, event)), touched=(target,))
