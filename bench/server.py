@@ -27,12 +27,13 @@ import orjson
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import Response
 
-from stockledger.api import schemas as s
 from stockledger.api.app import create_app, tune_gc_for_serving
 from stockledger.api.auth import ORDERS, READ_STOCK, Principal, require
 from stockledger.api.deps import CommandHeadersDep, ServicesDep
 from stockledger.api.fastroute import FastRoute
 from stockledger.api.present import reservation_command_out
+from stockledger.api.schemas import commands as s
+from stockledger.api.schemas.wire import Id
 from stockledger.config import Settings
 from stockledger.domain import commands as c
 from stockledger.domain.stock.events import Line
@@ -106,8 +107,8 @@ async def insert(
 
 @router.get("/constant/{sku}/{warehouse_id}")
 async def constant(
-    sku: s.Id,
-    warehouse_id: s.Id,
+    sku: Id,
+    warehouse_id: Id,
     services: ServicesDep,
     _: Annotated[Principal, require(READ_STOCK)],
     consistency: Annotated[str, Query(pattern="^(eventual|strong)$")] = "eventual",

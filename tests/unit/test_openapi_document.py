@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
 from stockledger.api.app import create_app
-from stockledger.api.schemas import Instant, LineIn, ReceiptIn, ShipmentIn
+from stockledger.api.schemas.commands import LineIn, ReceiptIn, ShipmentIn
+from stockledger.api.schemas.wire import Instant
 from stockledger.config import Settings
 from stockledger.domain.events import EVENT_TYPES, Event
 
@@ -49,19 +50,23 @@ def test_history_types_are_an_enum_of_the_domain_event_types() -> None:
     )
 
 
-def test_time_travel_takes_exactly_one_of_timestamp_and_version() -> None:
-    """One form-exploded object parameter: ?timestamp=... or ?version=..., never both."""
+def test_time_travel_takes_timestamp_or_version_as_plain_query_parameters() -> None:
+    """Two optional parameters a generator can type (OpenAPI has no rule across parameters:
+    'exactly one' is in the description, and the server refuses both and neither, 422)."""
     at = document()["paths"]["/v1/stock/{sku}/{warehouse_id}/at"]["get"]
-    (parameter,) = [p for p in at["parameters"] if p["in"] == "query"]
-    assert (parameter["style"], parameter["explode"], parameter["required"]) == ("form", True, True)
-    schema = parameter["schema"]
-    assert set(schema["properties"]) == {"timestamp", "version"}
-    assert schema["oneOf"] == [{"required": ["timestamp"]}, {"required": ["version"]}]
-    exactly_one = jsonschema_rs.validator_for(schema)
-    assert exactly_one.is_valid({"timestamp": "2026-11-01T00:00:00Z"})
-    assert exactly_one.is_valid({"version": 7})
-    assert not exactly_one.is_valid({})
-    assert not exactly_one.is_valid({"timestamp": "2026-11-01T00:00:00Z", "version": 7})
+    query = {p["name"]: p for p in at["parameters"] if p["in"] == "query"}
+    assert set(query) == {"timestamp", "version"}
+    assert not any(p["required"] for p in query.values())
+    assert "exactly one" in at["description"]
+    for parameter in query.values():
+        (given,) = [s for s in parameter["schema"]["anyOf"] if s.get("type") != "null"]
+        assert given["type"] in ("string", "integer")
+    timestamp = jsonschema_rs.validator_for(query["timestamp"]["schema"])
+    version = jsonschema_rs.validator_for(query["version"]["schema"])
+    assert timestamp.is_valid("2026-11-01T00:00:00Z")
+    assert not timestamp.is_valid("2026-11-01")
+    assert version.is_valid(7)
+    assert not version.is_valid(0)
 
 
 RECEIPT = {"sku": "A", "warehouseId": "W", "quantity": 1, "purchaseOrderId": "P", "supplier": "S"}
@@ -203,3 +208,86 @@ def test_a_new_reservation_links_to_what_can_follow_it() -> None:
     assert ShipmentIn.model_validate(
         {k: "R-1" if v.startswith("$") else v for k, v in shipment.items()}
     )
+
+
+def test_every_schema_has_a_title_of_its_own() -> None:
+    """A generator makes one class per title: two models with one title lose one of them (and
+    FastAPI names both by module path). No -Input/-Output pairs either: a model is a request or
+    an answer."""
+    schemas = document()["components"]["schemas"]
+    for name, schema in schemas.items():
+        assert schema.get("title") == name, name
+        assert not name.endswith(("-Input", "-Output")), name
+    assert {"LevelsOut", "MovementLevelsOut", "HistoryOut", "SkuStockOut"} <= set(schemas)
+
+
+def test_operation_ids_are_the_route_names() -> None:
+    ids = [operation["operationId"] for _, operation in _operations()]
+    assert len(ids) == len(set(ids))
+    assert {"receive", "reserve", "confirm", "ship", "stock_level", "stock_at"} <= set(ids)
+
+
+PROBLEM = {"$ref": "#/components/schemas/ProblemOut"}
+
+
+def test_every_error_is_documented_as_the_problem_the_server_sends() -> None:
+    """application/problem+json with ProblemOut, never the application/json nobody sends (the
+    one error answer that is not a problem: /ready's readiness report, 503)."""
+    errors = 0
+    for label, operation in _operations():
+        for status, answer in operation["responses"].items():
+            if int(status) < 400 or label == "GET /ready":
+                continue
+            errors += 1
+            assert answer["content"] == {"application/problem+json": {"schema": PROBLEM}}, (
+                label,
+                status,
+            )
+    assert errors > 200
+    problem = document()["components"]["schemas"]["ProblemOut"]
+    assert {"type", "title", "status", "detail"} <= set(problem["required"])
+    lines = problem["properties"]["lines"]["anyOf"][0]["items"]["$ref"]
+    errors_ = problem["properties"]["errors"]["anyOf"][0]["items"]["$ref"]
+    assert (lines, errors_) == (
+        "#/components/schemas/ShortLineOut",
+        "#/components/schemas/FieldErrorOut",
+    )
+
+
+def test_every_answer_has_a_schema() -> None:
+    for label, operation in _operations():
+        for status, answer in operation["responses"].items():
+            for media, content in answer.get("content", {}).items():
+                assert content.get("schema") not in (None, {}), (label, status, media)
+
+
+def test_a_replay_is_documented_as_the_original_status_with_its_header() -> None:
+    """The same Idempotency-Key and body answer the original status and body (a new
+    reservation: 201) with `Idempotent-Replayed: true`; 200 is a command already carried out."""
+    for label, operation in _operations():
+        if not any(p["name"] == "Idempotency-Key" for p in operation.get("parameters", ())):
+            continue
+        for status in ("200", "201"):
+            answer = operation["responses"].get(status)
+            if answer is None:
+                continue
+            assert answer["headers"]["Idempotent-Replayed"]["schema"]["enum"] == ["true"], label
+            assert answer["headers"]["X-Correlation-Id"]["required"], label
+            assert "the same Idempotency-Key" in answer["description"], (label, status)
+    reserve = document()["paths"]["/v1/reservations"]["post"]["responses"]
+    assert "original status and body" in reserve["201"]["description"]
+    assert reserve["200"]["description"].startswith("already carried out")
+
+
+def test_reads_declare_the_headers_they_send() -> None:
+    paths = document()["paths"]
+    level = paths["/v1/stock/{sku}/{warehouse_id}"]["get"]["responses"]["200"]["headers"]
+    assert {"ETag", "X-Stock-Source", "X-Projected-At"} <= set(level)
+    assert level["ETag"]["required"]
+    assert not level["X-Projected-At"]["required"]  # read from the event store: none
+    report = paths["/v1/reports/movements"]["get"]["responses"]["200"]["headers"]
+    assert report["X-As-Of-Position"]["required"]
+    valuation = paths["/v1/valuation"]["get"]["responses"]["200"]
+    assert valuation["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/InventoryValuationOut"
+    }

@@ -47,6 +47,8 @@ from .auth import Authenticate
 from .deps import services_of
 from .health import kafka_reachable, redis_checks
 from .middleware import HttpMetrics, RequestContext
+from .openapi import install_document, operation_id
+from .schemas.operations import ReadyOut
 
 DESCRIPTION = """Every stock change is an immutable, attributed event; every level is derived
 from them. Authenticate with `Authorization: Bearer <key>` (or `X-API-Key`). Errors are RFC 9457
@@ -104,11 +106,17 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
+        # Every model is a request (Body) or an answer (Out), so none is split into -Input and
+        # -Output schemas; should one serve both, the split shows (and test_openapi_document
+        # fails) rather than one direction being documented with the other's schema.
+        separate_input_output_schemas=True,
     )
     app.add_middleware(Authenticate, keys=settings.parsed_api_keys())  # innermost: key, once
     app.add_middleware(RequestContext, body_timeout=settings.http_body_timeout_seconds)
     app.add_middleware(HttpMetrics)  # outermost: every answer counts, refusals included
     problems.install(app)
+    install_document(app)
     app.include_router(commands.router)
     app.include_router(catalog.router)
     app.include_router(reorder_rules.router)
@@ -206,7 +214,10 @@ def _operations(app: FastAPI, settings: Settings) -> None:
     @app.get(
         "/ready",
         tags=["operations"],
-        responses={503: {"description": "not ready: `checks` says what is missing"}},
+        response_model=ReadyOut,
+        responses={
+            503: {"description": "not ready: `checks` says what is missing", "model": ReadyOut}
+        },
     )
     async def ready(request: Request) -> Response:
         """Readiness: Postgres reachable and migrated to head (else 503); `degraded` (200) with

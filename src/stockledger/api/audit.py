@@ -7,17 +7,19 @@ from typing import Annotated
 import orjson
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
+from pydantic import StringConstraints
 
 from ..audit.checkpoints import list_checkpoints
 from ..audit.integrity import verify_integrity
-from . import schemas as s
 from .auth import AUDIT, Principal, require
 from .deps import ServicesDep
 from .fastroute import FastRoute
+from .schemas import audit as s
+from .schemas.problems import problem_answers
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], route_class=FastRoute)
 
-_ERRORS = s.problem_answers(
+_ERRORS = problem_answers(
     (401, "no or unknown API key"),
     (403, "role not allowed"),
     (422, "invalid parameters"),
@@ -27,7 +29,7 @@ _ERRORS = s.problem_answers(
 Auditor = Annotated[Principal, require(AUDIT)]
 StreamId = Annotated[
     str,
-    s.StringConstraints(pattern=r"^[a-z]+(:[A-Za-z0-9][A-Za-z0-9._-]{0,63}){1,2}$"),
+    StringConstraints(pattern=r"^[a-z]+(:[A-Za-z0-9][A-Za-z0-9._-]{0,63}){1,2}$"),
     Query(description="only this stream's chain, e.g. `stock:SKU-1:WH-A` (no checkpoints)"),
 ]
 

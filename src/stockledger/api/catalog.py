@@ -12,13 +12,16 @@ from fastapi.responses import Response
 from ..domain import commands as c
 from ..read import catalog_view
 from ..write.ledger import Outcome
-from . import schemas as s
 from .auth import READ_STOCK, WAREHOUSE, Principal, require
-from .commands import errors, execute, reply
+from .commands import REPLAY, execute, problems, reply
 from .deps import CatalogIfMatch, CommandHeadersDep, ServicesDep, parse_if_match
 from .fastroute import FastRoute
 from .present import catalog_command_out, item_out, source_headers, warehouse_out
 from .problems import Problem
+from .schemas import catalog as s
+from .schemas.headers import COMMAND, LISTED
+from .schemas.problems import problem_answers
+from .schemas.wire import Body, Id, Instant, Out
 
 router = APIRouter(prefix="/v1", tags=["catalog"], route_class=FastRoute)
 
@@ -32,10 +35,16 @@ def _defined(outcome: Outcome) -> int:
     return 201 if any(e.type in DEFINED for e in outcome.events) else 200
 
 
-def _answers(model: type[s.Out], first: str, *problems: int) -> dict[int | str, dict[str, Any]]:
-    documented = {k: v for k, v in errors(*problems).items() if k != 200}
-    later = "changed (the events say what), or already so: no event"
-    return {200: {"description": later, "model": model}, 201: {"description": first}, **documented}
+def _answers(
+    model: type[Out], first: str | None, *statuses: int
+) -> dict[int | str, dict[str, Any]]:
+    """A catalog command's answers: 201 when it defined the stream (`first`), else 200."""
+    later = f"changed (the events say what), or already so: no event{REPLAY}"
+    return {
+        **({201: {"description": first + REPLAY, "headers": COMMAND}} if first else {}),
+        200: {"description": later, "model": model, "headers": COMMAND},
+        **problems(401, 403, 408, 409, 413, 422, 503, *statuses),
+    }
 
 
 async def _run(
@@ -43,7 +52,7 @@ async def _run(
     services: ServicesDep,
     who: Principal,
     headers: CommandHeadersDep,
-    body: s.Body | None,
+    body: Body | None,
     command: c.Command,
 ) -> Response:
     answer = await execute(request, services, who, headers, body, command)
@@ -57,7 +66,7 @@ async def _run(
     responses=_answers(s.ItemCommandOut, "defined: ItemDefined", 412),
 )
 async def define_item(
-    sku: s.Id,
+    sku: Id,
     body: s.ItemIn,
     request: Request,
     services: ServicesDep,
@@ -82,10 +91,10 @@ async def define_item(
 @router.post(
     "/items/{sku}/deactivate",
     response_model=s.ItemCommandOut,
-    responses=_answers(s.ItemCommandOut, "never: an item is defined by PUT", 404),
+    responses=_answers(s.ItemCommandOut, None, 404),
 )
 async def deactivate_item(
-    sku: s.Id,
+    sku: Id,
     body: s.DeactivateIn,
     request: Request,
     services: ServicesDep,
@@ -102,10 +111,10 @@ async def deactivate_item(
 @router.post(
     "/items/{sku}/activate",
     response_model=s.ItemCommandOut,
-    responses=_answers(s.ItemCommandOut, "never: an item is defined by PUT", 404),
+    responses=_answers(s.ItemCommandOut, None, 404),
 )
 async def activate_item(
-    sku: s.Id,
+    sku: Id,
     request: Request,
     services: ServicesDep,
     who: Writer,
@@ -123,7 +132,7 @@ async def activate_item(
     responses=_answers(s.WarehouseCommandOut, "defined: WarehouseDefined", 412),
 )
 async def define_warehouse(
-    warehouse_id: s.Id,
+    warehouse_id: Id,
     body: s.WarehouseIn,
     request: Request,
     services: ServicesDep,
@@ -139,10 +148,10 @@ async def define_warehouse(
 @router.post(
     "/warehouses/{warehouse_id}/deactivate",
     response_model=s.WarehouseCommandOut,
-    responses=_answers(s.WarehouseCommandOut, "never: a warehouse is defined by PUT", 404),
+    responses=_answers(s.WarehouseCommandOut, None, 404),
 )
 async def deactivate_warehouse(
-    warehouse_id: s.Id,
+    warehouse_id: Id,
     body: s.DeactivateIn,
     request: Request,
     services: ServicesDep,
@@ -161,19 +170,23 @@ def _json(body: dict[str, Any], headers: dict[str, str] | None = None) -> Respon
     return Response(orjson.dumps(body), media_type="application/json", headers=headers)
 
 
-_READ_ERRORS: dict[int | str, dict[str, Any]] = {
-    k: v for k, v in errors(404).items() if k in (401, 403, 404, 422, 503)
-}
+LIST_ERRORS = problem_answers(
+    (401, "no or unknown API key"),
+    (403, "role not allowed"),
+    (422, "invalid parameters"),
+    (503, "database unreachable"),
+)
+_READ_ERRORS = {**LIST_ERRORS, **problem_answers((404, "never defined (by then)"))}
 
 
 At = Annotated[
-    s.Instant | None,
+    Instant | None,
     Query(description="as it was at this instant (its name, state and version then)"),
 ]
 
 
 @router.get("/items/{sku}", response_model=s.ItemOut, responses=_READ_ERRORS)
-async def item(sku: s.Id, services: ServicesDep, _: Reader, at: At = None) -> Response:
+async def item(sku: Id, services: ServicesDep, _: Reader, at: At = None) -> Response:
     """One item as it now is, or as it was `at` an instant (folded from its stream); 404 if it
     was never defined (by then)."""
     state = await catalog_view.item(services.reads, sku, at)
@@ -183,9 +196,7 @@ async def item(sku: s.Id, services: ServicesDep, _: Reader, at: At = None) -> Re
 
 
 @router.get("/warehouses/{warehouse_id}", response_model=s.WarehouseOut, responses=_READ_ERRORS)
-async def warehouse(
-    warehouse_id: s.Id, services: ServicesDep, _: Reader, at: At = None
-) -> Response:
+async def warehouse(warehouse_id: Id, services: ServicesDep, _: Reader, at: At = None) -> Response:
     """One warehouse as it now is, or as it was `at` an instant; 404 if it was never defined
     (by then)."""
     state = await catalog_view.warehouse(services.reads, warehouse_id, at)
@@ -199,11 +210,11 @@ Limit = Annotated[int, Query(ge=1, le=1000, description="page size, max 1000")]
 Active = Annotated[bool | None, Query(description="only active (true) or inactive (false)")]
 Prefix = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9._-]{1,64}$", description="id prefix")]
 After = Annotated[
-    s.Id | None, Query(description="the `next` of the previous page: ids after this one")
+    Id | None, Query(description="the `next` of the previous page: ids after this one")
 ]
 
 
-@router.get("/items", response_model=s.ItemsOut, responses=_READ_ERRORS)
+@router.get("/items", response_model=s.ItemsOut, responses={**LISTED, **LIST_ERRORS})
 async def items(
     services: ServicesDep,
     _: Reader,
@@ -219,7 +230,7 @@ async def items(
     return _json(body, source_headers(source))
 
 
-@router.get("/warehouses", response_model=s.WarehousesOut, responses=_READ_ERRORS)
+@router.get("/warehouses", response_model=s.WarehousesOut, responses={**LISTED, **LIST_ERRORS})
 async def warehouses(
     services: ServicesDep,
     _: Reader,

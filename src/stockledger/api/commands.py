@@ -15,47 +15,73 @@ from fastapi.responses import Response
 from ..domain import commands as c
 from ..domain.stock.events import Line
 from ..write.ledger import Answer, Outcome, utcnow
-from . import schemas as s
 from .auth import ORDERS, WAREHOUSE, Principal, require
 from .deps import CommandHeadersDep, IfMatch, ServicesDep, caller_for, parse_if_match
 from .fastroute import FastRoute
 from .present import command_out, reservation_command_out
 from .problems import refusal
+from .schemas import commands as s
+from .schemas.headers import COMMAND, LOCATION, REFUSAL
+from .schemas.problems import problem_answers
+from .schemas.wire import Body, Id, Out
 
 router = APIRouter(prefix="/v1", tags=["commands"], route_class=FastRoute)
 log = structlog.get_logger()
 
 
-def errors(*statuses: int, replay: type[s.Out] = s.CommandOut) -> dict[int | str, dict[str, Any]]:
-    """The documented answers besides 201: a replay (200) and every problem the route can give."""
-    described = {
-        401: "no or unknown API key",
-        403: "role not allowed",
-        404: "unknown reservation, transfer, item or warehouse",
-        408: "the body did not arrive within the body timeout",
-        409: "what the ledger holds refuses it: insufficient stock, reservation not active, a "
-        "conflicting duplicate, a conflict (a level past 2^31-1, shipping what the reservation "
-        "does not hold or for another order, receiving more than was dispatched), an inactive "
-        "item (item-inactive) or warehouse (warehouse-inactive), a warehouse still holding stock "
-        "(warehouse-not-empty), a valuation method locked by stock events "
-        "(valuation-method-locked), or version conflicts that outlasted the retries",
-        412: "If-Match does not match the stream version",
-        413: "body over 256 KiB",
-        422: "invalid request; idempotency-key-reused: the Idempotency-Key was used for "
-        "another request (another body, path or operation); with STOCKLEDGER_CATALOG_REQUIRED, "
-        "an SKU or warehouse never defined (unknown-item, unknown-warehouse)",
-        503: "database unreachable",
-    }
-    replayed: dict[str, Any] = {
-        "description": "a retry: the same Idempotency-Key and body (header Idempotent-Replayed: "
-        "true), or an id the ledger already recorded (receiptId, returnId, transferId, "
-        "shipmentId, ...); the original answer, and nothing was appended",
-        "model": replay,
-    }
+_PROBLEMS = {
+    401: "no or unknown API key",
+    403: "role not allowed",
+    404: "unknown reservation, transfer, item or warehouse",
+    408: "the body did not arrive within the body timeout",
+    409: "what the ledger holds refuses it: insufficient stock (`lines`), reservation not active, "
+    "a conflicting duplicate, a conflict (a level past 2^31-1, shipping what the reservation "
+    "does not hold or for another order, receiving more than was dispatched), an inactive "
+    "item (item-inactive) or warehouse (warehouse-inactive), a warehouse still holding stock "
+    "(warehouse-not-empty), a valuation method locked by stock events "
+    "(valuation-method-locked), or version conflicts that outlasted the retries",
+    412: "If-Match does not match the stream version",
+    413: "body over 256 KiB",
+    422: "invalid request (`errors`); idempotency-key-reused: the Idempotency-Key was used for "
+    "another request (another body, path or operation); with STOCKLEDGER_CATALOG_REQUIRED, "
+    "an SKU or warehouse never defined (unknown-item, unknown-warehouse)",
+    503: "database unreachable",
+}
+# A refusal the ledger decided is recorded under the request's Idempotency-Key, and answered
+# (and replayed) like a success, with its headers.
+_RECORDED = frozenset({404, 409, 412, 422})
+REPLAY = (
+    "; a retry with the same Idempotency-Key and body gets the original status and body again "
+    "(`Idempotent-Replayed: true`) and appends nothing"
+)
+
+
+def answers(*statuses: int, model: type[Out] = s.CommandOut) -> dict[int | str, dict[str, Any]]:
+    """The documented answers of a command: 201 (the route's model), 200 for a command the
+    ledger had carried out before, and every problem it can give."""
     return {
-        200: replayed,
-        **s.problem_answers(
-            *((code, described[code]) for code in (401, 403, 408, 409, 413, 422, 503, *statuses))
+        201: {
+            "description": f"carried out: the events appended and what they left{REPLAY}",
+            "headers": COMMAND,
+        },
+        200: {
+            "description": "already carried out: the ledger recorded it before (the same "
+            "receiptId, shipmentId, returnId or transferId, a transfer already received, a "
+            "reservation already confirmed or released); the earlier events, and nothing was "
+            f"appended (`Idempotent-Replayed: true`){REPLAY}",
+            "model": model,
+            "headers": COMMAND,
+        },
+        **problems(401, 403, 408, 409, 413, 422, 503, *statuses),
+    }
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The problem answers of a command with these statuses."""
+    return {
+        **problem_answers(*((code, _PROBLEMS[code]) for code in statuses if code not in _RECORDED)),
+        **problem_answers(
+            *((code, _PROBLEMS[code]) for code in statuses if code in _RECORDED), headers=REFUSAL
         ),
     }
 
@@ -96,7 +122,7 @@ async def execute(
     services: ServicesDep,
     principal: Principal,
     headers: CommandHeadersDep,
-    body: s.Body | None,
+    body: Body | None,
     command: c.Command,
 ) -> Answer:
     answer = await services.ledger.execute(command, caller_for(request, principal, headers, body))
@@ -116,7 +142,7 @@ async def _run(
     services: ServicesDep,
     principal: Principal,
     headers: CommandHeadersDep,
-    body: s.Body | None,
+    body: Body | None,
     command: c.Command,
     present: Present = command_out,
 ) -> Response:
@@ -128,11 +154,20 @@ def _lines(lines: list[s.LineIn]) -> tuple[Line, ...]:
     return tuple(Line(sku=x.sku, warehouse_id=x.warehouse_id, quantity=x.quantity) for x in lines)
 
 
+def _reservation_answers(
+    *statuses: int, links: dict[str, Any] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    documented = answers(*statuses, model=s.ReservationCommandOut)
+    if links is not None:  # a new reservation: where it is, and what can follow it
+        documented[201] |= {"links": links, "headers": {**COMMAND, "Location": LOCATION}}
+    return documented
+
+
 Writer = Annotated[Principal, require(WAREHOUSE)]
 Orders = Annotated[Principal, require(ORDERS)]
 
 
-@router.post("/receipts", status_code=201, response_model=s.CommandOut, responses=errors())
+@router.post("/receipts", status_code=201, response_model=s.CommandOut, responses=answers())
 async def receive(
     body: s.ReceiptIn,
     request: Request,
@@ -157,7 +192,7 @@ async def receive(
     "/reservations",
     status_code=201,
     response_model=s.ReservationCommandOut,
-    responses={**errors(replay=s.ReservationCommandOut), 201: {"links": s.RESERVATION_LINKS}},
+    responses=_reservation_answers(links=s.RESERVATION_LINKS),
 )
 async def reserve(
     body: s.ReservationIn,
@@ -183,10 +218,10 @@ async def reserve(
     "/reservations/{reservation_id}/confirm",
     status_code=201,
     response_model=s.ReservationCommandOut,
-    responses=errors(404, replay=s.ReservationCommandOut),
+    responses=_reservation_answers(404),
 )
 async def confirm(
-    reservation_id: s.Id,
+    reservation_id: Id,
     request: Request,
     services: ServicesDep,
     who: Orders,
@@ -202,10 +237,10 @@ async def confirm(
     "/reservations/{reservation_id}/release",
     status_code=201,
     response_model=s.ReservationCommandOut,
-    responses=errors(404, replay=s.ReservationCommandOut),
+    responses=_reservation_answers(404),
 )
 async def release(
-    reservation_id: s.Id,
+    reservation_id: Id,
     request: Request,
     services: ServicesDep,
     who: Orders,
@@ -217,7 +252,7 @@ async def release(
     return await _run(request, services, who, headers, body, command, reservation_command_out)
 
 
-@router.post("/shipments", status_code=201, response_model=s.CommandOut, responses=errors(404))
+@router.post("/shipments", status_code=201, response_model=s.CommandOut, responses=answers(404))
 async def ship(
     body: s.ShipmentIn,
     request: Request,
@@ -235,7 +270,7 @@ async def ship(
     return await _run(request, services, who, headers, body, command)
 
 
-@router.post("/returns", status_code=201, response_model=s.CommandOut, responses=errors())
+@router.post("/returns", status_code=201, response_model=s.CommandOut, responses=answers())
 async def return_stock(
     body: s.ReturnIn,
     request: Request,
@@ -256,7 +291,7 @@ async def return_stock(
     return await _run(request, services, who, headers, body, command)
 
 
-@router.post("/transfers", status_code=201, response_model=s.CommandOut, responses=errors())
+@router.post("/transfers", status_code=201, response_model=s.CommandOut, responses=answers())
 async def transfer(
     body: s.TransferIn,
     request: Request,
@@ -275,10 +310,10 @@ async def transfer(
     "/transfers/{transfer_id}/receive",
     status_code=201,
     response_model=s.CommandOut,
-    responses=errors(404),
+    responses=answers(404),
 )
 async def receive_transfer(
-    transfer_id: s.Id,
+    transfer_id: Id,
     request: Request,
     services: ServicesDep,
     who: Writer,
@@ -292,7 +327,7 @@ async def receive_transfer(
     )
 
 
-@router.post("/adjustments", status_code=201, response_model=s.CommandOut, responses=errors(412))
+@router.post("/adjustments", status_code=201, response_model=s.CommandOut, responses=answers(412))
 async def adjust(
     body: s.AdjustmentIn,
     request: Request,
@@ -314,7 +349,7 @@ async def adjust(
     return await _run(request, services, who, headers, body, command)
 
 
-@router.post("/counts", status_code=201, response_model=s.CommandOut, responses=errors(412))
+@router.post("/counts", status_code=201, response_model=s.CommandOut, responses=answers(412))
 async def count(
     body: s.CountIn,
     request: Request,

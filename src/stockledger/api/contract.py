@@ -24,10 +24,11 @@ from pydantic import TypeAdapter
 from ..config import Settings
 from ..domain.events import EVENT_TYPES, SCHEMA_VERSIONS
 from ..domain.upcasting import ADDED
-from . import schemas as s
 from .deps import ServicesDep
 from .fastroute import FastRoute
 from .problems import Problem
+from .schemas.ledger import EventMetadata
+from .schemas.problems import problem_answers
 
 JSON_SCHEMA = "https://json-schema.org/draft/2020-12/schema"
 STREAM_ID = r"^[a-z]+(:[A-Za-z0-9][A-Za-z0-9._-]{0,63}){1,2}$"
@@ -105,7 +106,7 @@ def _rename(schema: dict[str, Any], path: str, refs: str, version: int) -> None:
 
 
 def _metadata(refs: str) -> dict[str, Any]:
-    schema = s.EventMetadata.model_json_schema(
+    schema = EventMetadata.model_json_schema(
         by_alias=True, mode="serialization", ref_template=refs + "{model}"
     )
     return dict(_clean(schema))
@@ -296,7 +297,7 @@ async def asyncapi_document(services: ServicesDep) -> Response:
             "description": "a JSON Schema 2020-12",
             "content": {"application/schema+json": {"schema": {"type": "object"}}},
         },
-        **s.problem_answers((404, "no such type and version"), (422, "invalid parameters")),
+        **problem_answers((404, "no such type and version"), (422, "invalid parameters")),
     },
 )
 async def event_schema(

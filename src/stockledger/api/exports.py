@@ -12,15 +12,17 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response, StreamingResponse
 
 from ..audit.event_export import MEDIA_TYPES, ExportQuery, Format, Tally, horizon, manifest, pages
-from . import schemas as s
 from .auth import AUDIT, Principal, require
 from .deps import ServicesDep
 from .fastroute import FastRoute
 from .problems import Problem
+from .schemas import audit as s
+from .schemas.problems import problem_answers
+from .schemas.wire import Boundary, CorrelationId, Id
 
 router = APIRouter(prefix="/v1/exports", tags=["exports"], route_class=FastRoute)
 
-_ERRORS = s.problem_answers(
+_ERRORS = problem_answers(
     (401, "no or unknown API key"),
     (403, "role not allowed (auditor and admin only)"),
     (422, "invalid parameters, or an asOfPosition beyond what has committed"),
@@ -28,8 +30,8 @@ _ERRORS = s.problem_answers(
 )
 Auditor = Annotated[Principal, require(AUDIT)]
 FormatQuery = Annotated[Format, Query(description="`jsonl` (one envelope per line) or `csv`")]
-From = Annotated[s.Boundary | None, Query(alias="from", description="recordedAt ≥ from")]
-To = Annotated[s.Boundary | None, Query(description="recordedAt < to")]
+From = Annotated[Boundary | None, Query(alias="from", description="recordedAt ≥ from")]
+To = Annotated[Boundary | None, Query(description="recordedAt < to")]
 AsOf = Annotated[
     int | None,
     Query(
@@ -46,10 +48,10 @@ async def export_query(
     format: FormatQuery = "jsonl",
     since: From = None,
     to: To = None,
-    correlation_id: Annotated[s.CorrelationId | None, Query(alias="correlationId")] = None,
-    order_id: Annotated[s.Id | None, Query(alias="orderId")] = None,
-    sku: s.Id | None = None,
-    warehouse_id: Annotated[s.Id | None, Query(alias="warehouseId")] = None,
+    correlation_id: Annotated[CorrelationId | None, Query(alias="correlationId")] = None,
+    order_id: Annotated[Id | None, Query(alias="orderId")] = None,
+    sku: Id | None = None,
+    warehouse_id: Annotated[Id | None, Query(alias="warehouseId")] = None,
 ) -> ExportQuery:
     """The query parameters of an export, shared by the export and its manifest."""
     return ExportQuery(format, since, to, correlation_id, order_id, sku, warehouse_id)

@@ -10,14 +10,15 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from ..config import Role
-from . import schemas as s
 from .auth import ANY_ROLE, Principal, require
 from .fastroute import FastRoute
+from .schemas.problems import problem_answers
+from .schemas.wire import Out
 
 router = APIRouter(prefix="/v1", tags=["queries"], route_class=FastRoute)
 
 
-class MeOut(s.Out):
+class MeOut(Out):
     principal: str
     role: Role
 
@@ -25,7 +26,7 @@ class MeOut(s.Out):
 @router.get(
     "/me",
     response_model=MeOut,
-    responses=s.problem_answers((401, "no or unknown API key")),
+    responses=problem_answers((401, "no or unknown API key")),
 )
 async def me(principal: Annotated[Principal, require(ANY_ROLE)]) -> Response:
     """The principal and role of the key sent with this request (every known key may ask)."""

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from ..read import history, levels, listing, reservations, trails
-from . import schemas as s
 from .auth import AUDIT, READ_HISTORY, READ_RESERVATIONS, READ_STOCK, Principal, require
 from .deps import ServicesDep
 from .fastroute import FastRoute
@@ -22,16 +21,21 @@ from .present import (
     totals_out,
 )
 from .problems import Problem
+from .schemas import headers as h
+from .schemas import stock as s
+from .schemas.ledger import ReservationOut, StockOut
+from .schemas.problems import problem_answers
+from .schemas.wire import CorrelationId, Id, Instant, StreamVersion
 
 router = APIRouter(prefix="/v1", tags=["queries"], route_class=FastRoute)
 
-_ERRORS = s.problem_answers(
+_LIST_ERRORS = problem_answers(
     (401, "no or unknown API key"),
     (403, "role not allowed"),
-    (404, "never had an event"),
     (422, "invalid parameters"),
     (503, "database unreachable"),
 )
+_ERRORS = {**_LIST_ERRORS, **problem_answers((404, "never had an event"))}
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="page size, max 1000")]
 Position = Annotated[int, Query(ge=0, le=2**63 - 1, description="global position cursor")]
@@ -41,11 +45,11 @@ def _json(body: Any, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(body), media_type="application/json", headers=headers)
 
 
-@router.get("/stock", response_model=s.StockListOut, responses=_ERRORS)
+@router.get("/stock", response_model=s.StockListOut, responses={**h.LISTED, **_LIST_ERRORS})
 async def stock_listing(
     services: ServicesDep,
     _: Annotated[Principal, require(READ_STOCK)],
-    warehouse_id: Annotated[s.Id | None, Query(alias="warehouseId")] = None,
+    warehouse_id: Annotated[Id | None, Query(alias="warehouseId")] = None,
     sku_prefix: Annotated[
         str | None, Query(alias="skuPrefix", pattern=r"^[A-Za-z0-9._-]{1,64}$")
     ] = None,
@@ -76,10 +80,24 @@ async def stock_listing(
     return _json(body, source_headers(source))
 
 
-@router.get("/stock/{sku}/{warehouse_id}", response_model=s.StockOut, responses=_ERRORS)
+@router.get(
+    "/stock/{sku}/{warehouse_id}",
+    response_model=StockOut,
+    responses={
+        200: {
+            "headers": {
+                "ETag": h.ETAG,
+                "X-Stock-Source": h.STOCK_SOURCE,
+                "X-Projected-At": h.PROJECTED_AT,
+                "X-Projection-Version": h.PROJECTION_VERSION,
+            }
+        },
+        **_ERRORS,
+    },
+)
 async def stock_level(
-    sku: s.Id,
-    warehouse_id: s.Id,
+    sku: Id,
+    warehouse_id: Id,
     services: ServicesDep,
     _: Annotated[Principal, require(READ_STOCK)],
     consistency: Annotated[
@@ -105,9 +123,9 @@ async def stock_level(
     )
 
 
-@router.get("/stock/{sku}", response_model=s.SkuStockOut, responses=_ERRORS)
+@router.get("/stock/{sku}", response_model=s.SkuStockOut, responses={**h.LISTED, **_ERRORS})
 async def sku_stock(
-    sku: s.Id, services: ServicesDep, _: Annotated[Principal, require(READ_STOCK)]
+    sku: Id, services: ServicesDep, _: Annotated[Principal, require(READ_STOCK)]
 ) -> Response:
     """One SKU across every warehouse, with totals (projections first, like a single level)."""
     found, source = await levels.sku_levels(services.reads, sku)
@@ -119,19 +137,30 @@ async def sku_stock(
 
 @router.get(
     "/stock/{sku}/{warehouse_id}/at",
-    response_model=s.StockOut,
-    responses=_ERRORS,
-    openapi_extra={"parameters": [s.TIME_TRAVEL_PARAMETER]},
+    response_model=StockOut,
+    responses={
+        200: {"headers": {"ETag": h.ETAG}},
+        **_ERRORS,
+        **problem_answers((422, "invalid parameters, or not exactly one of timestamp and version")),
+    },
 )
 async def stock_at(
-    sku: s.Id,
-    warehouse_id: s.Id,
+    sku: Id,
+    warehouse_id: Id,
     services: ServicesDep,
     _: Annotated[Principal, require(READ_HISTORY)],
-    timestamp: Annotated[s.Instant | None, Query(include_in_schema=False)] = None,
-    version: Annotated[s.StreamVersion | None, Query(include_in_schema=False)] = None,
+    timestamp: Annotated[
+        Instant | None,
+        Query(description="the levels then (RFC 3339 with offset); give this or `version`"),
+    ] = None,
+    version: Annotated[
+        StreamVersion | None,
+        Query(description="the levels right after this stream version; or give `timestamp`"),
+    ] = None,
 ) -> Response:
-    """Time travel: the levels as they were at `timestamp`, or right after `version`."""
+    """Time travel: the levels as they were at `timestamp`, or right after `version`.
+
+    Give exactly one of the two (422 otherwise)."""
     if (timestamp is None) == (version is None):
         raise Problem(422, "validation-error", "Give exactly one of timestamp or version")
     level = await history.level_at(
@@ -149,12 +178,12 @@ async def stock_at(
     openapi_extra={"parameters": [s.EVENT_TYPES_PARAMETER]},
 )
 async def stock_history(
-    sku: s.Id,
-    warehouse_id: s.Id,
+    sku: Id,
+    warehouse_id: Id,
     services: ServicesDep,
     _: Annotated[Principal, require(READ_HISTORY)],
-    from_: Annotated[s.Instant | None, Query(alias="from", description="recordedAt ≥ from")] = None,
-    to: Annotated[s.Instant | None, Query(description="recordedAt ≤ to")] = None,
+    from_: Annotated[Instant | None, Query(alias="from", description="recordedAt ≥ from")] = None,
+    to: Annotated[Instant | None, Query(description="recordedAt ≤ to")] = None,
     types: Annotated[str | None, Query(include_in_schema=False)] = None,
     limit: Limit = 100,
     after: Annotated[int, Query(ge=0, le=2**31 - 1, description="version cursor (`next`)")] = 0,
@@ -182,9 +211,23 @@ async def stock_history(
     )
 
 
-@router.get("/reservations/{reservation_id}", response_model=s.ReservationOut, responses=_ERRORS)
+@router.get(
+    "/reservations/{reservation_id}",
+    response_model=ReservationOut,
+    responses={
+        200: {
+            "headers": {
+                "ETag": h.ETAG,
+                "X-Reservation-Source": h.RESERVATION_SOURCE,
+                "X-Projected-At": h.PROJECTED_AT,
+                "X-Projection-Version": h.PROJECTION_VERSION,
+            }
+        },
+        **_ERRORS,
+    },
+)
 async def reservation(
-    reservation_id: s.Id,
+    reservation_id: Id,
     services: ServicesDep,
     _: Annotated[Principal, require(READ_RESERVATIONS)],
     consistency: Annotated[
@@ -210,9 +253,11 @@ async def reservation(
     )
 
 
-@router.get("/correlations/{correlation_id}/events", response_model=s.EventsOut, responses=_ERRORS)
+@router.get(
+    "/correlations/{correlation_id}/events", response_model=s.EventsOut, responses=_LIST_ERRORS
+)
 async def correlation_events(
-    correlation_id: s.CorrelationId,
+    correlation_id: CorrelationId,
     services: ServicesDep,
     _: Annotated[Principal, require(AUDIT)],
     after: Position = 0,
@@ -223,9 +268,9 @@ async def correlation_events(
     return _json(events_page_out(found, limit))
 
 
-@router.get("/orders/{order_id}/events", response_model=s.EventsOut, responses=_ERRORS)
+@router.get("/orders/{order_id}/events", response_model=s.EventsOut, responses=_LIST_ERRORS)
 async def order_events(
-    order_id: s.Id,
+    order_id: Id,
     services: ServicesDep,
     _: Annotated[Principal, require(AUDIT)],
     after: Position = 0,
@@ -236,7 +281,7 @@ async def order_events(
     return _json(events_page_out(found, limit))
 
 
-@router.get("/events", response_model=s.EventsOut, responses=_ERRORS)
+@router.get("/events", response_model=s.EventsOut, responses=_LIST_ERRORS)
 async def all_events(
     services: ServicesDep,
     _: Annotated[Principal, require(AUDIT)],

@@ -13,14 +13,17 @@ from ..domain import commands as c
 from ..domain.reorder.alerts import AlertQuery
 from ..read import reorder_view
 from ..write.ledger import Outcome
-from . import schemas as s
 from .auth import READ_HISTORY, Principal, require
-from .catalog import _READ_ERRORS, Limit, Writer, _answers, _json
+from .catalog import LIST_ERRORS, Limit, Writer, _answers, _json
 from .commands import execute, reply
 from .deps import CommandHeadersDep, ServicesDep
 from .fastroute import FastRoute
 from .present import alert_out, catalog_command_out, rule_out, source_headers
 from .problems import Problem
+from .schemas import reorder_rules as s
+from .schemas.headers import LISTED
+from .schemas.problems import problem_answers
+from .schemas.wire import Id
 
 router = APIRouter(prefix="/v1", tags=["catalog"], route_class=FastRoute)
 
@@ -40,8 +43,8 @@ def _ruled(outcome: Outcome) -> int:
     responses=_answers(s.ReorderRuleCommandOut, "the stream's first rule: ReorderRuleSet"),
 )
 async def set_reorder_rule(
-    sku: s.Id,
-    warehouse_id: s.Id,
+    sku: Id,
+    warehouse_id: Id,
     body: s.ReorderRuleIn,
     request: Request,
     services: ServicesDep,
@@ -61,11 +64,11 @@ async def set_reorder_rule(
 @router.delete(
     "/reorder-rules/{sku}/{warehouse_id}",
     response_model=s.ReorderRuleCommandOut,
-    responses=_answers(s.ReorderRuleCommandOut, "never: removal answers 200", 404),
+    responses=_answers(s.ReorderRuleCommandOut, None, 404),
 )
 async def remove_reorder_rule(
-    sku: s.Id,
-    warehouse_id: s.Id,
+    sku: Id,
+    warehouse_id: Id,
     request: Request,
     services: ServicesDep,
     who: Writer,
@@ -80,11 +83,9 @@ async def remove_reorder_rule(
 @router.get(
     "/reorder-rules/{sku}/{warehouse_id}",
     response_model=s.ReorderRuleOut,
-    responses=_READ_ERRORS,
+    responses={**LIST_ERRORS, **problem_answers((404, "no rule for this stream"))},
 )
-async def reorder_rule(
-    sku: s.Id, warehouse_id: s.Id, services: ServicesDep, _: RuleReader
-) -> Response:
+async def reorder_rule(sku: Id, warehouse_id: Id, services: ServicesDep, _: RuleReader) -> Response:
     """The stream's rule and its open alert (folded from its stream); 404 without a rule."""
     state = await reorder_view.rule(services.reads, sku, warehouse_id)
     if state is None:
@@ -92,11 +93,11 @@ async def reorder_rule(
     return _json(rule_out(state))
 
 
-@router.get("/reorder-rules", response_model=s.ReorderRulesOut, responses=_READ_ERRORS)
+@router.get("/reorder-rules", response_model=s.ReorderRulesOut, responses=LIST_ERRORS)
 async def reorder_rules(
     services: ServicesDep,
     _: RuleReader,
-    warehouse_id: Annotated[s.Id | None, Query(alias="warehouseId")] = None,
+    warehouse_id: Annotated[Id | None, Query(alias="warehouseId")] = None,
     after: Annotated[
         str | None,
         Query(
@@ -125,13 +126,13 @@ AlertAfter = Annotated[
 ]
 
 
-@router.get("/alerts", response_model=s.AlertsOut, responses=_READ_ERRORS)
+@router.get("/alerts", response_model=s.AlertsOut, responses={**LISTED, **LIST_ERRORS})
 async def alerts(
     services: ServicesDep,
     _: RuleReader,
     status: Annotated[Literal["open", "closed"] | None, Query()] = None,
-    warehouse_id: Annotated[s.Id | None, Query(alias="warehouseId")] = None,
-    sku: s.Id | None = None,
+    warehouse_id: Annotated[Id | None, Query(alias="warehouseId")] = None,
+    sku: Id | None = None,
     after: AlertAfter = None,
     limit: Limit = 100,
 ) -> Response:

@@ -16,7 +16,6 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
-from pydantic import Field
 
 from ..domain.streams import parse_stock_stream
 from ..reports.movements import COLUMNS as MOVEMENT_COLUMNS
@@ -31,18 +30,21 @@ from ..reports.tables import (
 )
 from ..reports.turnover import COLUMNS as TURNOVER_COLUMNS
 from ..reports.turnover import TurnoverQuery, turnover_page
-from . import schemas as s
 from .auth import READ_REPORTS, Principal, require
 from .deps import ServicesDep
 from .exports import pinned_position
 from .fastroute import FastRoute
 from .problems import Problem
+from .schemas import reports as s
+from .schemas.headers import AS_OF_POSITION, NEXT_CURSOR
+from .schemas.problems import problem_answers
+from .schemas.wire import Boundary, Id, Out
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"], route_class=FastRoute)
 
 Reader = Annotated[Principal, require(READ_REPORTS)]
 CSV = "text/csv; charset=utf-8"
-ERRORS = s.problem_answers(
+ERRORS = problem_answers(
     (401, "no or unknown API key"),
     (403, "role not allowed (warehouse, auditor and admin)"),
     (
@@ -66,8 +68,8 @@ class ReportWindow:
 
 
 async def report_window(
-    since: Annotated[s.Boundary, Query(alias="from", description="the window's start (inclusive)")],
-    until: Annotated[s.Boundary, Query(alias="to", description="the window's end (exclusive)")],
+    since: Annotated[Boundary, Query(alias="from", description="the window's start (inclusive)")],
+    until: Annotated[Boundary, Query(alias="to", description="the window's end (exclusive)")],
     limit: Annotated[int, Query(ge=1, le=1000, description="rows per page, max 1000")] = 100,
     after: Annotated[
         str | None,
@@ -163,64 +165,29 @@ def report_response(
     return respond(request, body, rows, columns, as_of, next_cursor=next_cursor, filename=filename)
 
 
-def answers(model: type[s.Out], what: str) -> dict[int | str, dict[str, Any]]:
+def answers(
+    model: type[Out],
+    what: str,
+    errors: dict[int | str, dict[str, Any]] = ERRORS,
+    *,
+    paged: bool = True,
+) -> dict[int | str, dict[str, Any]]:
     """The OpenAPI answers of a report route: `model` as JSON or its rows as CSV, the headers."""
+    headers = {"X-As-Of-Position": AS_OF_POSITION}
+    if paged:
+        headers["X-Next-Cursor"] = NEXT_CURSOR
     return {
         200: {
             "description": what,
             "model": model,
             "content": {CSV: {"schema": {"type": "string"}}},
-            "headers": {
-                "X-As-Of-Position": {
-                    "description": "the global position the figures include",
-                    "schema": {"type": "integer"},
-                },
-                "X-Next-Cursor": {
-                    "description": "CSV only: the `after` of the next page, when there is one",
-                    "schema": {"type": "string"},
-                },
-            },
+            "headers": headers,
         },
-        **ERRORS,
+        **errors,
     }
 
 
 # -- movements ---------------------------------------------------------------------------------
-
-
-class LevelsOut(s.Out):
-    on_hand: int
-    reserved: int
-    in_transit: int
-    damaged: int
-
-
-class MovementRowOut(s.Out):
-    period_start: datetime
-    period_end: datetime
-    sku: str
-    warehouse_id: str
-    opening: LevelsOut = Field(description="the levels at periodStart")
-    received: int
-    shipped: int
-    returned_resellable: int
-    returned_damaged: int
-    returned_disposed: int
-    transferred_out: int = Field(description="on the source's row")
-    transferred_in: int = Field(description="what arrived, on the destination's row")
-    lost_in_transit: int = Field(description="the shortfall, on the destination's row")
-    adjusted_up: int = Field(description="positive adjustments, counts above included")
-    adjusted_down: int = Field(description="negative adjustments, counts below included")
-    closing: LevelsOut = Field(description="the levels at periodEnd (events before it)")
-
-
-class MovementReportOut(s.Out):
-    since: datetime = Field(alias="from")
-    until: datetime = Field(alias="to")
-    granularity: Granularity
-    as_of_position: int
-    rows: list[MovementRowOut]
-    next: str | None
 
 
 MOVEMENTS_CURSOR = "movements"
@@ -240,8 +207,8 @@ def _resume(after: str | None) -> tuple[RowKey | None, int | None]:
 
 @router.get(
     "/movements",
-    response_model=MovementReportOut,
-    responses=answers(MovementReportOut, "the rows, in (stream id, period) order"),
+    response_model=s.MovementReportOut,
+    responses=answers(s.MovementReportOut, "the rows, in (stream id, period) order"),
 )
 async def movements(
     request: Request,
@@ -251,9 +218,9 @@ async def movements(
     granularity: Annotated[
         Granularity, Query(description="UTC days, ISO weeks (from Monday) or calendar months")
     ] = "day",
-    sku: Annotated[s.Id | None, Query(description="only this SKU's streams")] = None,
+    sku: Annotated[Id | None, Query(description="only this SKU's streams")] = None,
     warehouse_id: Annotated[
-        s.Id | None, Query(alias="warehouseId", description="only this warehouse's streams")
+        Id | None, Query(alias="warehouseId", description="only this warehouse's streams")
     ] = None,
 ) -> Response:
     """Stock movements per (period, sku, warehouseId): the opening levels, what moved them by
@@ -285,39 +252,13 @@ async def movements(
 # -- turnover ----------------------------------------------------------------------------------
 
 
-class TurnoverRowOut(s.Out):
-    sku: str
-    warehouse_id: str | None = Field(description="the warehouse asked for; null: all of them")
-    units_shipped: int = Field(description="units shipped in the window (returns not netted)")
-    average_on_hand: str = Field(description="onHand averaged over the window's time")
-    turnover: str | None = Field(description="unitsShipped / averageOnHand; null when 0 held")
-    days_of_inventory: str | None = Field(
-        description="days / turnover: how long the average stock lasts; null when none shipped"
-    )
-    cost_of_goods_sold: str = Field(description="the costs the shipments recorded")
-    average_inventory_value: str = Field(description="the value on hand averaged over time")
-    value_turnover: str | None = Field(
-        description="costOfGoodsSold / averageInventoryValue; null when no value held"
-    )
-
-
-class TurnoverReportOut(s.Out):
-    since: datetime = Field(alias="from")
-    until: datetime = Field(alias="to", description="the window's end: `to`, or now if earlier")
-    days: str = Field(description="the window's length in days")
-    warehouse_id: str | None
-    as_of_position: int
-    rows: list[TurnoverRowOut]
-    next: str | None
-
-
 TURNOVER_CURSOR = "turnover"
 
 
 @router.get(
     "/turnover",
-    response_model=TurnoverReportOut,
-    responses=answers(TurnoverReportOut, "the rows, in SKU (byte) order"),
+    response_model=s.TurnoverReportOut,
+    responses=answers(s.TurnoverReportOut, "the rows, in SKU (byte) order"),
 )
 async def turnover(
     request: Request,
@@ -325,9 +266,9 @@ async def turnover(
     _: Reader,
     window: Window,
     warehouse_id: Annotated[
-        s.Id | None, Query(alias="warehouseId", description="only this warehouse's stock")
+        Id | None, Query(alias="warehouseId", description="only this warehouse's stock")
     ] = None,
-    sku: Annotated[s.Id | None, Query(description="only this SKU")] = None,
+    sku: Annotated[Id | None, Query(description="only this SKU")] = None,
 ) -> Response:
     """Per SKU (over all its warehouses, or the one asked for) in [from, to): unitsShipped,
     averageOnHand (time-weighted: each level counts for as long as it held), turnover =

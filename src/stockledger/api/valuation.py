@@ -20,25 +20,26 @@ from ..reports.tables import (
     decode_cursor,
     encode_cursor,
 )
-from . import schemas as s
 from .deps import ServicesDep
 from .exports import pinned_position
 from .fastroute import FastRoute
 from .present import stream_value_out
 from .problems import Problem
-from .reports import Reader, report_response, respond
+from .reports import Reader, answers, report_response, respond
+from .schemas import valuation as s
+from .schemas.problems import problem_answers
+from .schemas.wire import Boundary, Id
 
 router = APIRouter(prefix="/v1", tags=["valuation"], route_class=FastRoute)
 
-_ERRORS = s.problem_answers(
+_ERRORS = problem_answers(
     (401, "no or unknown API key"),
     (403, "role not allowed (warehouse, auditor and admin)"),
-    (404, "the stream had no event by then"),
-    (422, "invalid parameters"),
+    (422, "invalid parameters, or an asOfPosition beyond what has committed"),
     (503, "database unreachable"),
 )
 At = Annotated[
-    s.Boundary | None,
+    Boundary | None,
     Query(description="the instant (RFC 3339, or a UTC date = its 00:00); default now"),
 ]
 AsOf = Annotated[
@@ -52,23 +53,19 @@ AsOf = Annotated[
 ]
 
 
-def _csv_content(description: str) -> dict[int | str, dict[str, Any]]:
-    return {
-        200: {
-            "description": description,
-            "content": {"application/json": {}, "text/csv": {"schema": {"type": "string"}}},
-            "headers": {"X-As-Of-Position": {"schema": {"type": "integer"}}},
-        }
-    }
-
-
 @router.get(
     "/valuation/{sku}/{warehouse_id}",
-    responses={**_csv_content("one stream's value as of `at`"), **_ERRORS},
+    response_model=s.StreamValuationOut,
+    responses=answers(
+        s.StreamValuationOut,
+        "one stream's value as of `at` (CSV: one row, without the layers)",
+        {**_ERRORS, **problem_answers((404, "the stream had no event by then"))},
+        paged=False,
+    ),
 )
 async def stream_valuation(
-    sku: s.Id,
-    warehouse_id: s.Id,
+    sku: Id,
+    warehouse_id: Id,
     request: Request,
     services: ServicesDep,
     _: Reader,
@@ -88,13 +85,17 @@ async def stream_valuation(
     return respond(request, body, [body], columns, as_of, filename=name)
 
 
-@router.get("/valuation", responses={**_csv_content("the whole inventory as of `at`"), **_ERRORS})
+@router.get(
+    "/valuation",
+    response_model=s.InventoryValuationOut,
+    responses=answers(s.InventoryValuationOut, "the whole inventory as of `at`", _ERRORS),
+)
 async def inventory_valuation(
     request: Request,
     services: ServicesDep,
     _: Reader,
     at: At = None,
-    warehouse_id: Annotated[s.Id | None, Query(alias="warehouseId")] = None,
+    warehouse_id: Annotated[Id | None, Query(alias="warehouseId")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     after: Annotated[
         str | None,
@@ -158,15 +159,19 @@ def _resume(
     return stream, as_of, when, totals
 
 
-@router.get("/reports/cogs", responses={**_csv_content("cost of goods sold"), **_ERRORS})
+@router.get(
+    "/reports/cogs",
+    response_model=s.CogsReportOut,
+    responses=answers(s.CogsReportOut, "cost of goods sold", _ERRORS, paged=False),
+)
 async def cogs_report(
     request: Request,
     services: ServicesDep,
     _: Reader,
-    since: Annotated[s.Boundary, Query(alias="from", description="recordedAt ≥ from")],
-    until: Annotated[s.Boundary, Query(alias="to", description="recordedAt < to")],
-    sku: s.Id | None = None,
-    warehouse_id: Annotated[s.Id | None, Query(alias="warehouseId")] = None,
+    since: Annotated[Boundary, Query(alias="from", description="recordedAt ≥ from")],
+    until: Annotated[Boundary, Query(alias="to", description="recordedAt < to")],
+    sku: Id | None = None,
+    warehouse_id: Annotated[Id | None, Query(alias="warehouseId")] = None,
     as_of_position: AsOf = None,
 ) -> Response:
     """Per SKU and warehouse: units shipped in [from, to), what they cost (the costs their
