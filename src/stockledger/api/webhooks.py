@@ -226,7 +226,7 @@ async def retry_delivery(
     deliveries of its stream are still pending, they go first, in order. A failed one gets a
     fresh 24 h of retries."""
     try:
-        found = await deliveries.retry(services.pool, webhook_id, delivery_id, datetime.now(UTC))
+        found = await deliveries.retry(services.pool, webhook_id, delivery_id)
     except AlreadyDelivered:
         raise Problem(409, "conflict", f"Delivery {delivery_id} was delivered") from None
     except WebhookInactive:

@@ -65,9 +65,14 @@ async def page(
     return [Delivery(*r.values()) for r in rows]
 
 
-async def retry(
-    pool: asyncpg.Pool[Any], webhook_id: UUID, delivery_id: UUID, now: datetime
-) -> Delivery | None:
+# '-infinity': due at once on whatever clock the dispatcher reads, and before every other stream.
+_DUE_NOW = """
+INSERT INTO webhook_queues (webhook_id, stream_id, next_attempt_at) VALUES ($1, $2, '-infinity')
+ON CONFLICT (webhook_id, stream_id) DO UPDATE SET next_attempt_at = '-infinity'
+"""
+
+
+async def retry(pool: asyncpg.Pool[Any], webhook_id: UUID, delivery_id: UUID) -> Delivery | None:
     """Send a pending or failed delivery at once: its stream's queue is due now (so the
     deliveries of that stream before it, which it waits for, go first). A failed one is
     pending again, with a fresh 24 h. None if there is no such delivery."""
@@ -93,14 +98,7 @@ async def retry(
             if found is None:
                 return None
             raise WebhookInactive() if not active else AlreadyDelivered()
-        await conn.execute(
-            "INSERT INTO webhook_queues (webhook_id, stream_id, next_attempt_at) "
-            "VALUES ($1, $2, $3) ON CONFLICT (webhook_id, stream_id) "
-            "DO UPDATE SET next_attempt_at = EXCLUDED.next_attempt_at",
-            webhook_id,
-            row["stream_id"],
-            now,
-        )
+        await conn.execute(_DUE_NOW, webhook_id, row["stream_id"])
         await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, str(webhook_id))
     return Delivery(*row.values())
 

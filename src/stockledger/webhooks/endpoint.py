@@ -10,7 +10,6 @@ not yet recorded: those deliveries are still pending and go again (at least once
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 
 import asyncpg
@@ -56,16 +55,10 @@ class Endpoint:
             while True:
                 emptied: list[str] = []
                 free = self.concurrency - len(running)
-                if not running or free >= max(1, self.concurrency // 2):
+                if free and (self.wake.is_set() or not running or free * 2 >= self.concurrency):
                     self.wake.clear()
                     emptied = await self._start(running, free)
-                if not running and not emptied:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self.wake.wait(), self.poll_seconds)
-                    continue
-                finished: set[Chain] = set()
-                if running:
-                    finished, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                finished = await self._wait(running, watch_wake=free > 0 and not emptied)
                 outcomes = [o for task in finished for o in task.result()]
                 if not await self._record(outcomes, emptied):
                     log.warning("webhook disabled after 3 days of failures", webhook=self._label)
@@ -77,6 +70,22 @@ class Endpoint:
             for task in running:
                 task.cancel()
             await asyncio.gather(*running, return_exceptions=True)
+
+    async def _wait(self, running: dict[Chain, str], *, watch_wake: bool) -> set[Chain]:
+        """The chains that finish first, or none once woken (new deliveries, while a slot is
+        free) or after a poll period."""
+        waiting: set[asyncio.Future[Any]] = set(running)
+        waker = asyncio.ensure_future(self.wake.wait()) if watch_wake else None
+        if waker is not None:
+            waiting.add(waker)
+        try:
+            done, _ = await asyncio.wait(
+                waiting, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            if waker is not None:
+                waker.cancel()
+        return {task for task in running if task in done}
 
     async def _start(self, running: dict[Chain, str], free: int) -> list[str]:
         """Start the chains of up to `free` due streams; returns the due streams found empty."""
@@ -101,8 +110,9 @@ class Endpoint:
         """One stream's deliveries in order, up to the first that fails."""
         outcomes = []
         for delivery in chain:
+            at = self.clock()
             attempt = await self.sender.post(delivery)
-            outcomes.append(Outcome(delivery, attempt))
+            outcomes.append(Outcome(delivery, attempt, at))
             WEBHOOK_ATTEMPTS.labels(self._label, "delivered" if attempt.ok else "failed").inc()
             if not attempt.ok:
                 break
@@ -118,7 +128,6 @@ class Endpoint:
                 self.hook.webhook_id,
                 outcomes,
                 emptied,
-                self.clock(),
                 window_since=self.hook.enabled_at,
             )
         except (OSError, asyncpg.PostgresError) as error:

@@ -7,7 +7,8 @@ fails: that one waits for its backoff in the queue row, the stream's later ones 
 and the webhook's other streams go on.
 
 Locks, always in this order so that no two of these transactions wait on each other in a
-cycle: delivery rows, then queue rows (sorted), then the webhook row. A queue row is deleted
+cycle: delivery rows, then queue rows (sorted), then the webhook row (in NO KEY UPDATE mode,
+which the foreign keys' KEY SHARE locks do not wait for). A queue row is deleted
 only under its row lock after a fresh look for pending deliveries; the matcher's upsert of the
 row takes the same lock, so a delivery it adds is never left without its queue row.
 """
@@ -97,6 +98,7 @@ async def due(
 class Outcome:
     delivery: Due
     attempt: Attempt
+    at: datetime  # when it was sent, by the dispatcher's clock
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,52 +114,51 @@ async def record(
     webhook_id: UUID,
     outcomes: Sequence[Outcome],
     emptied: Sequence[str],
-    now: datetime,
     *,
     window_since: datetime | None = None,
 ) -> Recorded:
-    """Record these attempts (made at `now`), move their streams' queue rows on, drop the
-    queue rows of `emptied` streams that have no pending delivery left, and keep the
-    webhook's health. `window_since`: the webhook was enabled again then, and a delivery's
+    """Record these attempts (each at the time it was sent), move their streams' queue rows
+    on, drop the queue rows of `emptied` streams that have no pending delivery left, and keep
+    the webhook's health. `window_since`: the webhook was enabled again then, and a delivery's
     24 h count from it when that is later than its first attempt."""
     rows: list[tuple[Any, ...]] = []
     queues: dict[str, datetime] = {}  # stream -> when its queue row is due next
     settled: dict[str, bool] = {}  # stream -> its last delivery tried is done with
     given_up = 0
     for o in outcomes:  # a stream's outcomes in order: its last one decides its queue row
-        d, a = o.delivery, o.attempt
-        first = d.first_attempt_at or now
+        d, a, at = o.delivery, o.attempt, o.at
+        first = d.first_attempt_at or at
         retry_at = None
         if a.ok:
             status = "delivered"
         else:
             since = max(first, window_since) if window_since is not None else first
-            retry_at = schedule.next_attempt(since, d.attempts + 1, now)
+            retry_at = schedule.next_attempt(since, d.attempts + 1, at)
             status = "pending" if retry_at is not None else "failed"
             given_up += status == "failed"
-        rows.append((d.delivery_id, status, first, retry_at, a.status_code, a.error))
-        queues[d.stream_id] = retry_at or now
+        rows.append((d.delivery_id, status, first, at, retry_at, a.status_code, a.error))
+        queues[d.stream_id] = retry_at or at
         settled[d.stream_id] = retry_at is None
     streams = sorted(set(queues) | set(emptied))
     drain = [s for s in streams if settled.get(s, True)]
     async with pool.acquire() as conn, conn.transaction():
         if rows:
-            await conn.execute(_RECORD, now, *(list(column) for column in zip(*rows, strict=True)))
+            await conn.execute(_RECORD, *(list(column) for column in zip(*rows, strict=True)))
         await conn.execute(_LOCK_QUEUES, webhook_id, streams)
         await conn.execute(_MOVE_QUEUES, webhook_id, list(queues), list(queues.values()))
         await conn.execute(_DRAIN_QUEUES, webhook_id, drain)
         delivered = any(o.attempt.ok for o in outcomes)
-        active = await _health(conn, webhook_id, delivered, bool(outcomes), now)
+        active = await _health(conn, webhook_id, delivered, [o.at for o in outcomes])
     return Recorded(given_up, active)
 
 
 _RECORD = """
 UPDATE webhook_deliveries d
 SET status = u.status, attempts = d.attempts + 1, first_attempt_at = u.first,
-    last_attempt_at = $1, next_attempt_at = u.retry_at, last_status_code = u.code,
+    last_attempt_at = u.at, next_attempt_at = u.retry_at, last_status_code = u.code,
     last_error = u.error
-FROM unnest($2::uuid[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::int[],
-            $7::text[]) AS u(delivery_id, status, first, retry_at, code, error)
+FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::timestamptz[],
+            $6::int[], $7::text[]) AS u(delivery_id, status, first, at, retry_at, code, error)
 WHERE d.delivery_id = u.delivery_id AND d.status = 'pending'
 """
 _LOCK_QUEUES = """
@@ -178,18 +179,25 @@ AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.webhook_id = $1
 
 
 async def _health(
-    conn: Connection, webhook_id: UUID, delivered: bool, tried: bool, now: datetime
+    conn: Connection,
+    webhook_id: UUID,
+    delivered: bool,
+    tried: Sequence[datetime],
 ) -> bool:
-    """Keep `failing_since`; disable the webhook after 3 days of nothing but failures."""
+    """Keep `failing_since`; disable the webhook after 3 days of nothing but failures (the
+    attempts `tried` at these times)."""
+    # NO KEY UPDATE: the matcher's inserts hold KEY SHARE locks on the webhook row (the foreign
+    # keys) while they wait for queue rows this transaction holds; FOR UPDATE would deadlock.
     row = await conn.fetchrow(
-        "SELECT active, failing_since FROM webhooks WHERE webhook_id = $1 FOR UPDATE", webhook_id
+        "SELECT active, failing_since FROM webhooks WHERE webhook_id = $1 FOR NO KEY UPDATE",
+        webhook_id,
     )
     if row is None:
         return False  # deleted meanwhile
     if not tried:
         return bool(row["active"])
-    failing_since = None if delivered else row["failing_since"] or now
-    active = row["active"] and not schedule.disabled(failing_since, now)
+    failing_since = None if delivered else row["failing_since"] or min(tried)
+    active = row["active"] and not schedule.disabled(failing_since, max(tried))
     if failing_since != row["failing_since"] or active != row["active"]:
         await conn.execute(
             "UPDATE webhooks SET failing_since = $2, active = $3, "
@@ -197,6 +205,6 @@ async def _health(
             webhook_id,
             failing_since,
             active,
-            now,
+            max(tried),
         )
     return bool(active)

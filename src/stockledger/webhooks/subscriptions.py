@@ -132,8 +132,9 @@ async def enable(pool: asyncpg.Pool[Any], webhook_id: UUID, now: datetime) -> Su
         if row is None:
             return await find(pool, webhook_id)
         # No sender runs for an inactive webhook, so nothing else holds these rows.
-        await conn.execute(
-            "UPDATE webhook_queues SET next_attempt_at = $2 WHERE webhook_id = $1", webhook_id, now
+        await conn.execute(  # due at once, whatever clock the dispatcher reads
+            "UPDATE webhook_queues SET next_attempt_at = '-infinity' WHERE webhook_id = $1",
+            webhook_id,
         )
         await _announce(conn, webhook_id)
     return Subscription.of(row)
