@@ -108,7 +108,15 @@ def test_the_guard_lets_public_addresses_through(address: str) -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["ftp://example.com/", "file:///etc/passwd", "gopher://x", "http://", "http://h:99999/", "x"],
+    [
+        "ftp://example.com/",
+        "file:///etc/passwd",
+        "gopher://x",
+        "http://",
+        "http://h:99999/",
+        "http://[0]/",
+        "x",
+    ],
 )
 def test_only_http_and_https_urls_with_a_host(url: str) -> None:
     with pytest.raises(UnsafeUrl):

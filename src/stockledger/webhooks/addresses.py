@@ -46,13 +46,13 @@ def parse(url: str) -> tuple[str, int]:
     """The host and port of an http(s) URL; UnsafeUrl when it is not one."""
     if len(url) > MAX_URL or any(c.isspace() for c in url):
         raise UnsafeUrl(f"a URL of at most {MAX_URL} characters without spaces")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError as error:  # a bracketed host that is no IP address, a port past 65535
+        raise UnsafeUrl(f"not a valid URL: {error}") from None
     if parts.scheme.lower() not in ("http", "https"):
         raise UnsafeUrl("only http and https URLs")
-    try:
-        host, port = parts.hostname, parts.port
-    except ValueError as error:
-        raise UnsafeUrl(f"not a valid URL: {error}") from None
     if not host:
         raise UnsafeUrl("the URL names no host")
     return host, port or (443 if parts.scheme.lower() == "https" else 80)
