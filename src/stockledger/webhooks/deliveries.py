@@ -13,7 +13,7 @@ from .subscriptions import CHANNEL
 
 Status = Literal["pending", "delivered", "failed"]
 
-DELIVERED_KEPT = timedelta(days=7)  # then the row is deleted (the event stays in the store)
+DELIVERED_KEPT = timedelta(days=7)  # from matching; then the row is deleted (not the event)
 FAILED_KEPT = timedelta(days=30)  # time enough to retry them
 
 _COLUMNS = (
@@ -53,12 +53,14 @@ async def page(
     after: int,
     limit: int,
 ) -> list[Delivery]:
-    """Deliveries in event position order, after the position `after`."""
+    """Deliveries in event position order, after the position `after`. The status is spelled
+    in the statement (one of three), so that the failed and the pending ones are read from
+    their partial indexes."""
+    where = f"AND status = '{status}'" if status in ("pending", "delivered", "failed") else ""
     rows = await pool.fetch(
-        f"SELECT {_COLUMNS} FROM webhook_deliveries WHERE webhook_id = $1 "
-        "AND ($2::text IS NULL OR status = $2) AND position > $3 ORDER BY position LIMIT $4",
+        f"SELECT {_COLUMNS} FROM webhook_deliveries WHERE webhook_id = $1 {where} "
+        "AND position > $2 ORDER BY position LIMIT $3",
         webhook_id,
-        status,
         after,
         limit,
     )
@@ -68,7 +70,8 @@ async def page(
 # '-infinity': due at once on whatever clock the dispatcher reads, and before every other stream.
 _DUE_NOW = """
 INSERT INTO webhook_queues (webhook_id, stream_id, next_attempt_at) VALUES ($1, $2, '-infinity')
-ON CONFLICT (webhook_id, stream_id) DO UPDATE SET next_attempt_at = '-infinity'
+ON CONFLICT (webhook_id, stream_id)
+DO UPDATE SET next_attempt_at = '-infinity', touched = webhook_queues.touched + 1
 """
 
 
@@ -104,12 +107,27 @@ async def retry(pool: asyncpg.Pool[Any], webhook_id: UUID, delivery_id: UUID) ->
 
 
 async def forget(pool: asyncpg.Pool[Any], now: datetime) -> int:
-    """Delete deliveries delivered more than DELIVERED_KEPT ago or failed more than
-    FAILED_KEPT ago."""
-    result: str = await pool.execute(
-        "DELETE FROM webhook_deliveries WHERE status <> 'pending' AND last_attempt_at < $1 "
-        "AND (status = 'delivered' OR last_attempt_at < $2)",
-        now - DELIVERED_KEPT,
-        now - FAILED_KEPT,
-    )
-    return int(result.split()[-1])
+    """Delete deliveries matched more than DELIVERED_KEPT ago and delivered, or failed more
+    than FAILED_KEPT ago, and idle queue rows (a row the matcher revives meanwhile is not idle
+    any more when the DELETE re-reads it, and one deleted first is inserted again). The matcher
+    adds a webhook's deliveries in position order, so those matched before an instant are the
+    ones below a position: a range of the (webhook_id, position) key."""
+    await pool.execute("DELETE FROM webhook_queues WHERE next_attempt_at = 'infinity'")
+    forgotten = 0
+    for webhook_id in [r[0] for r in await pool.fetch("SELECT webhook_id FROM webhooks")]:
+        below = await pool.fetchval(
+            "SELECT position FROM webhook_deliveries WHERE webhook_id = $1 AND matched_at >= $2 "
+            "ORDER BY position LIMIT 1",
+            webhook_id,
+            now - DELIVERED_KEPT,
+        )
+        result: str = await pool.execute(
+            "DELETE FROM webhook_deliveries WHERE webhook_id = $1 AND ("
+            " (status = 'delivered' AND position < coalesce($2, 9223372036854775807))"
+            " OR (status = 'failed' AND last_attempt_at < $3))",
+            webhook_id,
+            below,
+            now - FAILED_KEPT,
+        )
+        forgotten += int(result.split()[-1])
+    return forgotten

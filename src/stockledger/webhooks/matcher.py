@@ -34,12 +34,15 @@ SELECT *, 'pending', $7 FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::uu
                                     $5::text[], $6::int[])
 ON CONFLICT (webhook_id, position) DO NOTHING
 """
-# DO UPDATE (a no-op) rather than DO NOTHING: it takes the row lock that a sender dropping the
-# row takes too (queue.py), so a delivery added here is never left without its queue row.
+# A queue row that was idle is due now; one waiting for a backoff keeps waiting (the new
+# deliveries go after the failing one). `touched` tells the sender the row changed (queue.py).
 _QUEUE = """
 INSERT INTO webhook_queues (webhook_id, stream_id, next_attempt_at)
 SELECT DISTINCT w, s, $3::timestamptz FROM unnest($1::uuid[], $2::text[]) AS u(w, s) ORDER BY 1, 2
-ON CONFLICT (webhook_id, stream_id) DO UPDATE SET next_attempt_at = webhook_queues.next_attempt_at
+ON CONFLICT (webhook_id, stream_id) DO UPDATE SET
+    touched = webhook_queues.touched + 1,
+    next_attempt_at = CASE WHEN webhook_queues.next_attempt_at = 'infinity'
+                           THEN EXCLUDED.next_attempt_at ELSE webhook_queues.next_attempt_at END
 """
 
 

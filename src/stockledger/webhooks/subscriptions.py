@@ -133,7 +133,8 @@ async def enable(pool: asyncpg.Pool[Any], webhook_id: UUID, now: datetime) -> Su
             return await find(pool, webhook_id)
         # No sender runs for an inactive webhook, so nothing else holds these rows.
         await conn.execute(  # due at once, whatever clock the dispatcher reads
-            "UPDATE webhook_queues SET next_attempt_at = '-infinity' WHERE webhook_id = $1",
+            "UPDATE webhook_queues SET next_attempt_at = '-infinity', touched = touched + 1 "
+            "WHERE webhook_id = $1 AND next_attempt_at <> 'infinity'",
             webhook_id,
         )
         await _announce(conn, webhook_id)

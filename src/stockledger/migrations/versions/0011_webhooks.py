@@ -70,17 +70,18 @@ def upgrade() -> None:
         ["webhook_id", "stream_id", "position"],
         postgresql_where=sa.text("status = 'pending'"),
     )
+    # The failed ones, few, listed and retried by operators. (Delivered ones are listed and
+    # forgotten along the (webhook_id, position) key: the matcher adds them in that order. No
+    # index has every row by status: each would cost every delivery an index entry more.)
     op.create_index(
-        "webhook_deliveries_by_status", "webhook_deliveries", ["webhook_id", "status", "position"]
-    )
-    op.create_index(
-        "webhook_deliveries_done",
+        "webhook_deliveries_failed",
         "webhook_deliveries",
-        ["last_attempt_at"],
-        postgresql_where=sa.text("status <> 'pending'"),
+        ["webhook_id", "position"],
+        postgresql_where=sa.text("status = 'failed'"),
     )
-    # A row per (webhook, stream) that has pending deliveries: when its oldest goes next. One
-    # failing stream waits here alone; the others' rows stay due.
+    # A row per (webhook, stream) with deliveries: when its oldest pending one goes next
+    # ('infinity': none pending). One failing stream waits here alone; the others' rows stay
+    # due. `touched` counts the changes of other writers than the sender (queue.py).
     op.create_table(
         "webhook_queues",
         sa.Column(
@@ -91,6 +92,7 @@ def upgrade() -> None:
         ),
         sa.Column("stream_id", sa.Text(collation=C), primary_key=True),
         sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("touched", sa.BigInteger, nullable=False, server_default="0"),
     )
     op.create_index("webhook_queues_due", "webhook_queues", ["webhook_id", "next_attempt_at"])
     # The matcher's position in the global feed: every event at or below it was matched.
