@@ -23,6 +23,8 @@ import pytest
 
 from stockledger.api.app import create_app
 from stockledger.config import Settings
+from stockledger.store.db import create_pool
+from stockledger.webhooks.deliveries import forget
 from tests.databases import Ledgers, ledgers
 from tests.integration.pipeline import start_pipeline
 
@@ -155,17 +157,33 @@ async def test_every_event_reaches_a_receiver_that_fails_times_out_and_recovers(
             sent = by_id[body["eventId"]]
             assert body == {k: v for k, v in sent.items() if k != "hash"}  # the envelope
         assert receiver.requests[0].headers["webhook-id"] == receiver.requests[0].event_id
+        # A stream's event is never sent before every earlier one of that stream was taken
+        # (a 2xx). A taken event may come again (at least once), never one sent ahead of it.
         versions: dict[str, list[int]] = defaultdict(list)
+        for e in expected:
+            versions[e["streamId"]].append(e["version"])
+        taken: dict[str, set[int]] = defaultdict(set)
         for request in receiver.requests:
-            envelope = by_id[request.event_id]
-            versions[envelope["streamId"]].append(envelope["version"])
+            stream, version = (
+                by_id[request.event_id]["streamId"],
+                by_id[request.event_id]["version"],
+            )
+            earlier = {v for v in versions[stream] if v < version}
+            assert earlier <= taken[stream], f"{stream} v{version} sent before {earlier}"
+            if request.status is not HANG and 200 <= request.status < 300:
+                taken[stream].add(version)
+        # So a receiver that drops what it saw before gets each stream in version order.
         for stream, seen in versions.items():
-            assert seen == sorted(seen), f"{stream} got {seen}"  # never ahead of a failure
+            arrived = [
+                by_id[i]["version"] for i in receiver.delivered() if by_id[i]["streamId"] == stream
+            ]
+            assert arrived == sorted(seen), f"{stream}: {arrived}"
         assert any(r.status is HANG for r in receiver.requests)
         listed = await deliveries(pipeline.api, hook, limit=1000)
         assert {d["eventId"] for d in listed} == set(by_id)
         assert {d["status"] for d in listed} == {"delivered"}
-        assert all(d["attempts"] in (2, 3) and d["lastStatusCode"] == 204 for d in listed)
+        assert all(d["lastStatusCode"] == 204 for d in listed)
+        assert all(receiver.seen[event_id] >= 2 for event_id in by_id)  # each failed first
 
 
 # -- retries: backoff, 24 h, failed, counted, retried ---------------------------------------
@@ -304,17 +322,21 @@ async def test_an_endpoint_failing_everything_for_3_days_is_disabled_until_enabl
             await eventually(lambda: _has(witness, event_id), what="the witness served")
             return event_id
 
-        async def attempts(count: int) -> bool:
-            return len(receiver.requests) >= count
+        async def recorded(event_id: str, status: str) -> bool:
+            listed = {d["eventId"]: d for d in await deliveries(api, hook)}
+            found = listed.get(event_id)
+            return found is not None and found["attempts"] >= 1 and found["status"] == status
 
         a = await receive("WH-A")  # t0: the first failure
-        await eventually(lambda: attempts(1))
+        await eventually(lambda: recorded(a, "pending"))
         clock.advance(timedelta(hours=25))
+        await eventually(lambda: recorded(a, "failed"))  # tried at 25 h: given up
         b = await receive("WH-B")
-        await eventually(lambda: attempts(3))  # a given up, b tried
+        await eventually(lambda: recorded(b, "pending"))
         clock.advance(timedelta(hours=25))
+        await eventually(lambda: recorded(b, "failed"))
         c = await receive("WH-C")
-        await eventually(lambda: attempts(5))  # b given up, c tried
+        await eventually(lambda: recorded(c, "pending"))
         hook_path = f"/v1/webhooks/{hook['webhookId']}"
         assert (await api.get(hook_path)).json()["active"] is True  # 50 h of failures
         clock.advance(timedelta(hours=23))  # c again, at 73 h: still within its 24 h
@@ -563,3 +585,77 @@ async def _pages_and_statuses(api: Api, hook: dict[str, Any]) -> None:
         422,
         "validation-error",
     )
+
+
+# -- a new leader, and the deliveries kept ------------------------------------------------------
+
+
+async def test_a_new_leader_sends_again_what_the_old_one_left_in_flight(
+    deployment: tuple[Api, Settings], ids: Any
+) -> None:
+    """The leading dispatcher stops while every request hangs (a crash, a lost session): its
+    attempts were never recorded, so the next leader sends them all again: at least once."""
+    api, settings = deployment
+    prefix, clock = ids("FAILOVER"), FakeClock()
+    async with (
+        receiving(lambda _r, seen: HANG if seen == 1 else 200) as receiver,
+        subscribed(api, receiver.url, skuPrefix=prefix) as hook,
+    ):
+        sent = [
+            (await api.receive(f"{prefix}-{n}", "WH-A", 1)).json()["events"][0]["eventId"]
+            for n in range(10)
+        ]
+
+        async def all_hanging() -> bool:
+            return len(receiver.requests) == len(sent)
+
+        async with dispatching(settings, clock, webhooks_timeout_seconds=30):
+            await eventually(all_hanging, what="every first request hanging")
+        assert {d["attempts"] for d in await deliveries(api, hook)} == {0}  # none recorded
+        async with dispatching(settings, clock):
+
+            async def all_delivered() -> bool:
+                return {d["status"] for d in await deliveries(api, hook)} == {"delivered"}
+
+            await eventually(all_delivered, what="the next leader sends them")
+        assert set(receiver.delivered()) == set(sent)
+        assert all(receiver.seen[event_id] >= 2 for event_id in sent)
+
+
+async def test_delivered_deliveries_are_forgotten_after_7_days_failed_ones_after_30(
+    deployment: tuple[Api, Settings], ids: Any
+) -> None:
+    api, settings = deployment
+    prefix, clock = ids("KEPT"), FakeClock()
+    failing = f"{prefix}-FAILING"
+    async with (
+        receiving(lambda r, _n: 500 if failing in r.body.decode() else 200) as receiver,
+        subscribed(api, receiver.url, skuPrefix=prefix) as hook,
+        dispatching(settings, clock),
+    ):
+        await api.receive(f"{prefix}-OK", "WH-A", 1)
+        await api.receive(failing, "WH-A", 1)
+
+        async def tried() -> bool:
+            return {d["attempts"] for d in await deliveries(api, hook)} == {1}
+
+        await eventually(tried)
+        clock.advance(timedelta(hours=25))
+
+        async def settled() -> bool:
+            return {d["status"] for d in await deliveries(api, hook)} == {"delivered", "failed"}
+
+        await eventually(settled)
+        pool = await create_pool(settings.require_database_url(), 2)
+        try:
+            await forget(pool, clock.now + timedelta(days=5))  # matched 25 h ago
+            assert len(await deliveries(api, hook)) == 2
+            await forget(pool, clock.now + timedelta(days=8))
+            assert [d["status"] for d in await deliveries(api, hook)] == ["failed"]
+            await forget(pool, clock.now + timedelta(days=31))
+            assert await deliveries(api, hook) == []
+            queued = "SELECT count(*) FROM webhook_queues WHERE webhook_id = $1"
+            assert await pool.fetchval(queued, uuid.UUID(hook["webhookId"])) == 0  # idle, gone
+        finally:
+            await pool.close()
+        assert len(receiver.delivered()) == 1

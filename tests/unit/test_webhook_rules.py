@@ -26,6 +26,7 @@ from stockledger.webhooks.addresses import (
     why_refused,
 )
 from stockledger.webhooks.matcher import Filter, skus
+from stockledger.webhooks.queue import Attempt, Due, Outcome, webhook_health
 from stockledger.webhooks.secret_box import SecretBox, SecretUnreadable, new_secret, secret_box
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -207,3 +208,19 @@ def test_a_subscription_matches_its_types_and_its_sku_prefix() -> None:
     assert shoes.matches(_event("stock:SHOE-1:WH"))
     assert not shoes.matches(_event("stock:HAT:W"))
     assert not shoes.matches(_event("warehouse:WH-A", "WarehouseDefined"))
+
+
+def _outcome(status: int | None, at: datetime) -> Outcome:
+    due = Due(uuid4(), "stock:S:W", 0, None, str(uuid4()), None, b"{}")
+    return Outcome(due, Attempt(status, None if status == 200 else "HTTP 500"), at)
+
+
+def test_an_endpoint_is_failing_from_its_first_failure_until_anything_is_delivered() -> None:
+    day = timedelta(days=1)
+    assert webhook_health(None, []) == (None, True)
+    assert webhook_health(None, [_outcome(500, T0)]) == (T0, True)
+    assert webhook_health(T0, [_outcome(500, T0 + 2 * day)]) == (T0, True)
+    assert webhook_health(T0, [_outcome(500, T0 + 3 * day)]) == (T0, False)  # disabled
+    mixed = [_outcome(500, T0 + 3 * day), _outcome(200, T0 + 3 * day)]
+    assert webhook_health(T0, mixed) == (None, True)  # not every attempt failed
+    assert webhook_health(None, [_outcome(None, T0 + day), _outcome(503, T0)]) == (T0, True)
