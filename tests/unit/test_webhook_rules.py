@@ -174,6 +174,7 @@ def test_the_secret_is_a_standard_webhooks_secret() -> None:
 
 def test_the_sealing_key_comes_from_the_environment() -> None:
     assert secret_box(Settings()) is None  # no key: no webhooks
+    assert secret_box(Settings(webhooks_secret_key="", audit_key="")) is None  # empty: not set
     own = secret_box(Settings(webhooks_secret_key="k1, k2", audit_key="audit"))
     audit = secret_box(Settings(audit_key="audit"))
     assert own is not None

@@ -67,10 +67,12 @@ class SecretBox:
 
 
 def secret_box(settings: Settings) -> SecretBox | None:
-    """The box of these settings, or None when neither key is set (then no webhooks)."""
-    if settings.webhooks_secret_key is not None:
-        keys = settings.webhooks_secret_key.get_secret_value().split(",")
-        return SecretBox([k.strip() for k in keys if k.strip()])
-    if settings.audit_key is not None:
+    """The box of these settings, or None when neither key is set (then no webhooks); an
+    empty setting is not set."""
+    listed = settings.webhooks_secret_key
+    keys = [k.strip() for k in listed.get_secret_value().split(",")] if listed else []
+    if any(keys):
+        return SecretBox([k for k in keys if k])
+    if settings.audit_key is not None and settings.audit_key.get_secret_value():
         return SecretBox([settings.audit_key.get_secret_value()])
     return None
