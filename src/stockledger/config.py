@@ -102,6 +102,23 @@ class Settings(BaseSettings):
     http_keep_alive_seconds: int = Field(
         default=5, gt=0, description="Idle keep-alive connections are closed after this"
     )
+    # Webhooks (webhooks/, docs/webhooks.md)
+    run_webhooks: bool = Field(default=True, description="`serve` runs the webhook dispatcher")
+    webhooks_secret_key: SecretStr | None = Field(
+        default=None,
+        description="Comma-separated keys sealing webhook secrets (the first seals, any opens); "
+        "none: derived from STOCKLEDGER_AUDIT_KEY; neither: no webhooks",
+    )
+    webhooks_allow_private: bool = Field(
+        default=False,
+        description="Webhook URLs may name loopback, private or link-local addresses",
+    )
+    webhooks_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="A webhook endpoint must answer within this"
+    )
+    webhooks_concurrency: int = Field(
+        default=16, ge=1, le=256, description="Requests in flight per webhook endpoint"
+    )
 
     @field_validator("api_keys")
     @classmethod

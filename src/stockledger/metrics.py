@@ -101,6 +101,22 @@ EXPIRY_OVERDUE = Gauge(
     multiprocess_mode="livemax",
 )
 
+WEBHOOK_ATTEMPTS = Counter(
+    "stockledger_webhook_attempts_total",
+    "Webhook POSTs by webhook id and outcome (delivered: a 2xx; failed: anything else)",
+    ["webhook", "outcome"],
+)
+WEBHOOK_GIVEN_UP = Counter(
+    "stockledger_webhook_deliveries_failed_total",
+    "Webhook deliveries given up (`failed`) after 24 h of retries",
+    ["webhook"],
+)
+WEBHOOK_DISABLED = Counter(
+    "stockledger_webhook_endpoints_disabled_total",
+    "Webhooks disabled after failing every attempt for 3 days",
+    ["webhook"],
+)
+
 
 def exposition() -> bytes:
     """The text of /metrics: this process's registry, or every worker's in multiprocess mode."""

@@ -4,6 +4,7 @@ identity only from the key, and no key ever in logs or /metrics."""
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import httpx
@@ -19,6 +20,7 @@ WAREHOUSE = frozenset({"warehouse", "admin"})
 HISTORY = frozenset({"warehouse", "auditor", "admin"})
 RESERVATIONS = frozenset({"orders", "auditor", "admin"})
 AUDIT = frozenset({"auditor", "admin"})
+ADMIN = frozenset({"admin"})
 PUBLIC = None
 
 # API.md's matrix, endpoint by endpoint. A new endpoint fails the walk below until it is here.
@@ -66,6 +68,13 @@ MATRIX: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/v1/items/{sku}"): ANYONE,
     ("GET", "/v1/warehouses/{warehouse_id}"): ANYONE,
     ("GET", "/v1/me"): ANYONE,
+    ("POST", "/v1/webhooks"): ADMIN,
+    ("GET", "/v1/webhooks"): ADMIN,
+    ("GET", "/v1/webhooks/{webhook_id}"): ADMIN,
+    ("DELETE", "/v1/webhooks/{webhook_id}"): ADMIN,
+    ("POST", "/v1/webhooks/{webhook_id}/enable"): ADMIN,
+    ("GET", "/v1/webhooks/{webhook_id}/deliveries"): ADMIN,
+    ("POST", "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/retry"): ADMIN,
     ("GET", "/health"): PUBLIC,
     ("GET", "/ready"): PUBLIC,
     ("GET", "/metrics"): PUBLIC,
@@ -102,6 +111,8 @@ async def test_every_endpoint_allows_and_denies_exactly_the_matrix(
             order_id=ids("O"),
             type="StockReceived",
             schemaVersion=1,
+            webhook_id=uuid.uuid4(),
+            delivery_id=uuid.uuid4(),
         )
         for role in (None, *ROLES):
             headers = auth(role) if role else {}
@@ -182,6 +193,9 @@ def commands(sku: str, ids: Any) -> dict[str, dict[str, Any]]:
             "notes": "n",
         },
         "/v1/counts": {"sku": sku, "warehouseId": "WH", "countedQuantity": 1},
+        "/v1/webhooks": {"url": "https://hooks.example.com/stock"},
+        f"/v1/webhooks/{uuid.uuid4()}/enable": {},
+        f"/v1/webhooks/{uuid.uuid4()}/deliveries/{uuid.uuid4()}/retry": {},
     }
 
 

@@ -41,7 +41,7 @@ def _run(promtool: str, *args: str) -> subprocess.CompletedProcess[str]:
 def test_the_rules_and_the_prometheus_config_are_valid(promtool: str) -> None:
     checked = _run(promtool, "check", "config", "prometheus.yml")
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "8 rules found" in checked.stdout
+    assert "10 rules found" in checked.stdout
 
 
 def test_each_rule_fires_in_its_case_and_none_in_a_healthy_deployment(promtool: str) -> None:

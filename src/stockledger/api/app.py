@@ -28,6 +28,8 @@ from ..pipeline.status import OutboxSampler, pipeline_readiness
 from ..projections.consumer import Projector
 from ..projections.sampler import run_sampler
 from ..store.db import head_revisions
+from ..webhooks.dispatcher import Dispatcher
+from ..webhooks.secret_box import secret_box
 from ..wiring import Services, open_services
 from ..write.expiry import ExpiryWorker
 from . import (
@@ -41,6 +43,7 @@ from . import (
     reorder_rules,
     reports,
     valuation,
+    webhooks,
 )
 from .audit import router as audit_router
 from .auth import Authenticate
@@ -81,6 +84,7 @@ def create_app(
     run_expiry: bool | None = None,
     run_relay: bool | None = None,
     run_projector: bool | None = None,
+    run_webhooks: bool | None = None,
 ) -> FastAPI:
     """Build the app; connections open in the lifespan (`wiring.open_services`), never at
     import. The relay and the projector run only when Kafka is configured; without Kafka, stock
@@ -91,6 +95,7 @@ def create_app(
         settings.run_expiry if run_expiry is None else run_expiry,
         settings.run_relay if run_relay is None else run_relay,
         settings.run_projector if run_projector is None else run_projector,
+        settings.run_webhooks if run_webhooks is None else run_webhooks,
     )
 
     @asynccontextmanager
@@ -127,6 +132,7 @@ def create_app(
     app.include_router(contract.router)
     app.include_router(valuation.router)
     app.include_router(me.router)
+    app.include_router(webhooks.router)
     _operations(app, settings)
     ui.install(app)  # the ops console at /ui/ (last: its catch-all path shadows nothing)
     return app
@@ -143,6 +149,7 @@ class Roles:
     expiry: bool
     relay: bool
     projector: bool
+    webhooks: bool = True
 
 
 @asynccontextmanager
@@ -184,6 +191,9 @@ async def _background(
                 streams=settings.verify_sample_streams,
             ),
         )
+    if roles.webhooks and (box := secret_box(settings)) is not None:  # elects its own leader
+        dispatcher = Dispatcher(services.store, settings, box)
+        tasks.append(asyncio.create_task(dispatcher.run(), name="webhooks"))
     try:
         yield
     finally:

@@ -28,6 +28,7 @@ ROLE_LOCKS = {
     "checkpoints": 2,
     "projector": 3,
     "verifier": 4,
+    "webhooks": 5,
 }  # pg_advisory_lock(CLASS, n)
 CLASS = 0x53544C47  # "STLG"
 

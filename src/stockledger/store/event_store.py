@@ -309,9 +309,12 @@ class EventStore:
         )
         return [_row(r) for r in rows]
 
-    async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[RecordedEvent]:
-        """The global feed in position order, gap-safe (see the module docstring)."""
-        rows = await self.pool.fetch(
+    async def read_all(
+        self, after_position: int = 0, limit: int = 1000, *, conn: Connection | None = None
+    ) -> list[RecordedEvent]:
+        """The global feed in position order, gap-safe (see the module docstring); with `conn`,
+        read in that connection's transaction (the webhook matcher's)."""
+        rows = await (conn or self.pool).fetch(
             f"SELECT {_COLUMNS} FROM events WHERE position > $1 AND position < "
             "(pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16) "
             "ORDER BY position LIMIT $2",

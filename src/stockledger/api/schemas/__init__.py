@@ -1,6 +1,7 @@
 """Wire schemas (camelCase), separate from the domain, one module per router: `commands`,
-`stock` (the stock queries), `catalog`, `reorder_rules`, `audit`, `reports`, `valuation` and
-`operations`; what several share in `ledger` (the event envelope, levels, reservations),
+`stock` (the stock queries), `catalog`, `reorder_rules`, `audit`, `reports`, `valuation`,
+`operations` and `webhooks`; what several share in `ledger` (the event envelope, levels,
+reservations),
 `problems` (the error answers) and `headers` (the response headers); the field types and bases
 in `wire`.
 
