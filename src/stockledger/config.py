@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -35,6 +35,29 @@ def parse_api_keys(raw: str) -> tuple[ApiKey, ...]:
     return tuple(keys)
 
 
+@dataclass(frozen=True, slots=True)
+class OidcConfig:
+    issuer: str
+    audience: str
+    roles_claim: str
+    role_map: dict[str, Role]
+    principal_claim: str
+    jwks_refetch_seconds: float
+
+
+def parse_role_map(raw: str) -> dict[str, Role]:
+    """Parse `claim-value=role,...`; empty: each role name maps to itself."""
+    if not raw.strip():
+        return {role.value: role for role in Role}
+    mapping: dict[str, Role] = {}
+    for entry in filter(None, (part.strip() for part in raw.split(","))):
+        value, sep, role = entry.rpartition("=")
+        if not sep or not value:
+            raise ValueError(f"role map entry {entry!r} must be claim-value=role")
+        mapping[value] = Role(role)
+    return mapping
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="STOCKLEDGER_", env_file=None, extra="ignore")
 
@@ -53,6 +76,25 @@ class Settings(BaseSettings):
         default="stockledger-projector", description="Consumer group of the projectors"
     )
     api_keys: str = Field(default="", description="Comma-separated key:principal:role entries")
+    oidc_issuer: str | None = Field(
+        default=None,
+        description="Accept JWT bearer tokens from this OpenID Connect issuer (keys from its "
+        "discovery document's jwks_uri); unset: API keys only",
+    )
+    oidc_audience: str | None = Field(
+        default=None, description="The `aud` a token must carry (required with the issuer)"
+    )
+    oidc_roles_claim: str = Field(
+        default="roles",
+        description="Claim holding the roles: a dotted path (realm_access.roles), or `scope`",
+    )
+    oidc_role_map: str = Field(
+        default="", description="claim-value=role,... (empty: each role name maps to itself)"
+    )
+    oidc_principal_claim: str = Field(default="sub", description="Claim recorded as causedBy")
+    oidc_jwks_refetch_seconds: float = Field(
+        default=30.0, gt=0, description="An unknown kid refetches the JWKS at most this often"
+    )
     reservation_ttl_seconds: int = Field(default=900, gt=0, description="Default reservation TTL")
     host: str = Field(default="127.0.0.1", description="HTTP bind address")
     port: int = Field(default=8000, ge=0, le=65535, description="HTTP bind port")
@@ -125,6 +167,31 @@ class Settings(BaseSettings):
     def _valid_keys(cls, value: str) -> str:
         parse_api_keys(value)
         return value
+
+    @field_validator("oidc_role_map")
+    @classmethod
+    def _valid_role_map(cls, value: str) -> str:
+        parse_role_map(value)
+        return value
+
+    @model_validator(mode="after")
+    def _audience_with_issuer(self) -> Settings:
+        if self.oidc_issuer and not self.oidc_audience:
+            raise ValueError("STOCKLEDGER_OIDC_AUDIENCE is required with STOCKLEDGER_OIDC_ISSUER")
+        return self
+
+    def oidc(self) -> OidcConfig | None:
+        """The OIDC settings, or None when tokens are not accepted."""
+        if not self.oidc_issuer or not self.oidc_audience:
+            return None
+        return OidcConfig(
+            issuer=self.oidc_issuer,
+            audience=self.oidc_audience,
+            roles_claim=self.oidc_roles_claim,
+            role_map=parse_role_map(self.oidc_role_map),
+            principal_claim=self.oidc_principal_claim,
+            jwks_refetch_seconds=self.oidc_jwks_refetch_seconds,
+        )
 
     def environment(self) -> dict[str, str]:
         """These settings as the STOCKLEDGER_* variables a child process's Settings() reads

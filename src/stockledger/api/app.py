@@ -50,6 +50,7 @@ from .auth import Authenticate
 from .deps import services_of
 from .health import kafka_reachable, redis_checks
 from .middleware import HttpMetrics, RequestContext
+from .oidc import TokenVerifier
 from .openapi import install_document, operation_id
 from .schemas.operations import ReadyOut
 
@@ -117,7 +118,12 @@ def create_app(
         # fails) rather than one direction being documented with the other's schema.
         separate_input_output_schemas=True,
     )
-    app.add_middleware(Authenticate, keys=settings.parsed_api_keys())  # innermost: key, once
+    oidc = settings.oidc()
+    app.add_middleware(  # innermost: key or token, once
+        Authenticate,
+        keys=settings.parsed_api_keys(),
+        oidc=TokenVerifier(oidc) if oidc is not None else None,
+    )
     app.add_middleware(RequestContext, body_timeout=settings.http_body_timeout_seconds)
     app.add_middleware(HttpMetrics)  # outermost: every answer counts, refusals included
     problems.install(app)

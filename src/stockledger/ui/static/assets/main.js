@@ -76,6 +76,20 @@ function signOut() {
   render({ focus: true });
 }
 
+/** A JWT (three dot-separated base64url parts) is an identity provider's token, not a key. */
+function looksLikeToken(key) {
+  return /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(key);
+}
+
+/** Why signing in failed, in a sentence: the server's own reason for a refused token. */
+function refusal(error, token) {
+  if (!(error instanceof ApiError) || error.status === 0) return 'The server could not be reached.';
+  if (token && error.status === 401) return `The server refused this token: ${error.problem?.detail ?? 'invalid token'}.`;
+  if (token && error.status === 403) return 'This token grants no stockledger role.';
+  if (error.status === 401) return 'The server does not know this key.';
+  return 'The server could not be reached.';
+}
+
 function signIn(message) {
   document.title = 'Sign in · stockledger';
   const input = h('input', { id: 'api-key', type: 'password', autocomplete: 'off', required: true, spellcheck: 'false' });
@@ -83,19 +97,18 @@ function signIn(message) {
   // No `name` on the field and no action: the key can never be sent as part of a URL.
   const form = h('form', { class: 'signin', 'aria-labelledby': 'signin-title', novalidate: true },
     h('h1', { id: 'signin-title' }, 'Sign in'),
-    h('p', {}, 'The console reads the API with your key. It is kept in this browser tab only, until you sign out or close it.'),
-    field('API key', input),
+    h('p', {}, 'The console reads the API with your API key or an access token from your identity provider. It is kept in this browser tab only, until you sign out or close it.'),
+    field('API key or token', input),
     h('button', { type: 'submit' }, 'Sign in'),
     status);
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     const key = input.value.trim();
-    if (!key) return status.replaceChildren(notice('error', 'Enter an API key.'));
+    if (!key) return status.replaceChildren(notice('error', 'Enter an API key or a token.'));
     try {
       me = (await getJson('/v1/me', { key })).body;
     } catch (error) {
-      const unknown = error instanceof ApiError && error.status === 401;
-      return status.replaceChildren(notice('error', unknown ? 'The server does not know this key.' : 'The server could not be reached.'));
+      return status.replaceChildren(notice('error', refusal(error, looksLikeToken(key))));
     }
     session.keep(key);
     render({ focus: true });
@@ -117,7 +130,7 @@ async function render({ focus = false } = {}) {
     } catch {
       session.forget();
       shell();
-      return signIn('Sign in again: the server did not accept the key of this session.');
+      return signIn('Sign in again: the server did not accept the key or token of this session.');
     }
   }
   shell();
