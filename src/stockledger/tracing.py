@@ -18,7 +18,8 @@ The path of one command, as one trace (W3C trace context, API.md "Tracing"):
   again: one span per batch of messages, linked to each event's trace).
 
 Anything else that acts on stored events (webhook deliveries) continues the trace with
-`continue_from(event.metadata)` as the parent context of its span.
+`with follow("webhook.deliver", event.metadata):`, or with `continue_from(event.metadata)` as
+the parent context of a span of its own.
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ def add_request_span(app: Any) -> None:
         app.add_middleware(RequestSpan, tracer=_tracer)
 
 
-class RequestSpan:
+class RequestSpan:  # built only while tracing is on
     """One SERVER span per HTTP request, a child of the caller's `traceparent` if it sent one.
 
     Not opentelemetry-instrumentation-asgi: that one also makes a span around every receive
@@ -129,26 +130,25 @@ class RequestSpan:
     (semantic conventions: method, route, status) are set only on sampled ones."""
 
     def __init__(self, app: Any, tracer: Tracer) -> None:
-        from opentelemetry.trace import SpanKind
+        from opentelemetry.trace import INVALID_SPAN, SpanKind, set_span_in_context
         from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
         self.app = app
         self.tracer = tracer
         self.kind = SpanKind.SERVER
         self.propagator = TraceContextTextMapPropagator()
+        self.root = set_span_in_context(INVALID_SPAN)  # no caller context: a new trace
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        from opentelemetry.trace import INVALID_SPAN, StatusCode, set_span_in_context
-
         carrier = {
             k.decode("latin-1"): v.decode("latin-1")
             for k, v in scope["headers"]
             if k in (b"traceparent", b"tracestate")
         }
-        parent = self.propagator.extract(carrier) if carrier else set_span_in_context(INVALID_SPAN)
+        parent = self.propagator.extract(carrier) if carrier else self.root
         method = scope["method"]
         with self.tracer.start_as_current_span(method, context=parent, kind=self.kind) as span:
             if not span.is_recording():
@@ -159,6 +159,8 @@ class RequestSpan:
                 if message["type"] == "http.response.start":
                     span.set_attribute("http.response.status_code", message["status"])
                     if message["status"] >= 500:
+                        from opentelemetry.trace import StatusCode
+
                         span.set_status(StatusCode.ERROR)
                 await send(message)
 
@@ -177,11 +179,12 @@ def traceparent() -> str | None:
     """The current trace context as a W3C `traceparent`, None when off or outside a span."""
     if _tracer is None:
         return None
-    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+    from opentelemetry.trace import get_current_span
 
-    carrier: dict[str, str] = {}
-    TraceContextTextMapPropagator().inject(carrier)
-    return carrier.get(TRACEPARENT)
+    context = get_current_span().get_span_context()
+    if not context.is_valid:
+        return None
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
 
 
 def continue_from(metadata: Mapping[str, Any] | None) -> Context | None:
@@ -194,6 +197,18 @@ def continue_from(metadata: Mapping[str, Any] | None) -> Context | None:
     from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
     return TraceContextTextMapPropagator().extract({TRACEPARENT: metadata[TRACEPARENT]})
+
+
+def follow(
+    name: str, metadata: Mapping[str, Any] | None, **attributes: str | int
+) -> AbstractContextManager[Any]:
+    """A span for work done on one stored event (a webhook delivery), continuing the trace of
+    the command that recorded it: `with tracing.follow("webhook.deliver", event.metadata):`.
+    A root span if the event carries no trace context; a no-op when off."""
+    if _tracer is None:
+        return _OFF
+    header = metadata.get(TRACEPARENT) if metadata else None
+    return _batch(_tracer, name, [header if isinstance(header, str) else None], attributes)
 
 
 def batch(

@@ -8,6 +8,9 @@ from decimal import Decimal
 from uuid import uuid4
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from stockledger import tracing
 from stockledger.domain import commands as c
@@ -57,3 +60,27 @@ def test_a_traced_command_stores_its_trace_context_in_the_metadata() -> None:
     header = "00-" + "a" * 32 + "-" + "b" * 16 + "-01"
     assert "traceparent" not in _receipt_metadata(Caller("svc"))
     assert _receipt_metadata(Caller("svc", traceparent=header))["traceparent"] == header
+
+
+def test_work_on_a_stored_event_continues_the_commands_trace() -> None:
+    """What a webhook delivery does with `follow`: its span is in the command's trace."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace_id, span_id = "c" * 32, "d" * 16
+    tracing.install(provider)
+    try:
+        with tracing.follow("webhook.deliver", {"traceparent": f"00-{trace_id}-{span_id}-01"}):
+            pass
+        with tracing.follow("webhook.deliver", {"causedBy": "svc"}):  # an untraced event
+            pass
+        assert tracing.continue_from({"causedBy": "svc"}) is None
+    finally:
+        tracing.uninstall()
+    traced, untraced = exporter.get_finished_spans()
+    assert traced.context is not None
+    assert f"{traced.context.trace_id:032x}" == trace_id
+    assert traced.parent is not None
+    assert f"{traced.parent.span_id:016x}" == span_id
+    assert untraced.parent is None
+    assert not tracing.on()
