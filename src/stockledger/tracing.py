@@ -6,7 +6,7 @@ the SDK reads every other `OTEL_*` variable itself: `OTEL_SERVICE_NAME`,
 `OTEL_EXPORTER_OTLP_*`, `OTEL_BSP_*`. Off, nothing of OpenTelemetry is imported and every hook
 here returns at once: no SDK object is made on the request path.
 
-The path of one command, as one trace (W3C trace context, API.md "Tracing"):
+The path of one command, as one trace (W3C trace context, README "Tracing"):
 - the request span (`RequestSpan`, outermost ASGI middleware), continuing an incoming
   `traceparent`;
 - `ledger.batch`: the group commit that appended it. A batch serves many requests, so its span
@@ -43,7 +43,7 @@ _OFF: AbstractContextManager[None] = nullcontext()
 
 
 def wanted(environ: Mapping[str, str] | None = None) -> bool:
-    """Whether the `OTEL_*` settings ask for traces (API.md "Tracing")."""
+    """Whether the `OTEL_*` settings ask for traces (README "Tracing")."""
     env = os.environ if environ is None else environ
     if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
         return False

@@ -1,5 +1,5 @@
 """One trace from the HTTP request through the group commit, Postgres, the Kafka topic and the
-projector (API.md "Tracing"), on real Postgres, Redis and Kafka; and an OTLP/HTTP export that
+projector (README "Tracing"), on real Postgres, Redis and Kafka; and an OTLP/HTTP export that
 reaches a receiver of the test's own."""
 
 from __future__ import annotations
