@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from stockledger import tracing
 from stockledger.domain import commands as c
-from stockledger.domain.state import initial_state
+from stockledger.domain.aggregates import initial_state
 from stockledger.write.record import Caller, record, streams_of
 
 
