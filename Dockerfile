@@ -4,7 +4,8 @@
 # Configuration: the STOCKLEDGER_* variables of .env.example.
 
 # -- builder: build the wheel and install it, with its dependencies, into a virtualenv ----------
-# The wheel carries the Alembic environment (package data), so `migrate` needs nothing else.
+# The wheel carries the Alembic environment (package data), so `migrate` needs nothing else;
+# with the `tracing` extra, OTEL_* settings alone turn OpenTelemetry on (README, "Tracing").
 FROM python:3.11-slim AS builder
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /build
@@ -12,7 +13,7 @@ COPY pyproject.toml README.md ./
 COPY src ./src
 RUN pip wheel --no-deps --wheel-dir /wheels . \
  && python -m venv /opt/venv \
- && /opt/venv/bin/pip install /wheels/*.whl
+ && /opt/venv/bin/pip install "$(ls /wheels/*.whl)[tracing]"
 
 # -- runtime: slim Python, the venv, a non-root user ---------------------------------------------
 FROM python:3.11-slim

@@ -28,7 +28,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,15 +110,18 @@ class Harness:
         name: str,
         app: str = "bench.server:create_bench_app",
         workers: int = 1,
+        otel: Mapping[str, str] | None = None,
         **settings: str,
     ) -> AsyncIterator[Server]:
         """A `stockledger serve`-like uvicorn process (with the bench routes) pinned to CPU 0;
         `app` is the app factory (another one for an experiment), `workers` processes on its
-        one port (as `serve --workers N`), `settings` STOCKLEDGER_*."""
+        one port (as `serve --workers N`), `otel` the OpenTelemetry settings (none: tracing
+        off, whatever the bench's own environment says), `settings` STOCKLEDGER_*."""
         port = free_port()
         tag = f"{self.run_id}-{name.lower()}"
         env = {
-            **os.environ,
+            **{k: v for k, v in os.environ.items() if not k.startswith("OTEL_")},
+            **(otel or {}),
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
             "STOCKLEDGER_DATABASE_URL": self.database_url,
             "STOCKLEDGER_REDIS_URL": self.redis_url,

@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 import redis.asyncio as aioredis
 
+from . import tracing
 from .config import Settings
 from .projections.redis_stock import RedisStock, redis_client
 from .read.projected import ProjectedReader
@@ -52,6 +53,7 @@ async def open_services(
     settings: Settings, *, pool_size: int | None = None
 ) -> AsyncIterator[Services]:
     """Connect to Postgres (and Redis when configured) and wire every service on top."""
+    tracing.install_from_environment()  # before the pool: its connections get traced
     pool = await create_pool(settings.require_database_url(), pool_size or settings.db_pool_size)
     store, loader = EventStore(pool), StateLoader(pool)
     ledger = Ledger(

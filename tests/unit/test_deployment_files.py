@@ -13,6 +13,7 @@ from typing import Any
 import typer
 import yaml
 
+from stockledger import tracing
 from stockledger.cli import app
 from stockledger.config import Settings
 from stockledger.store import db
@@ -46,7 +47,18 @@ def env_example() -> dict[str, str]:
 
 def test_compose_runs_exactly_the_stack() -> None:
     services = compose()["services"]
-    assert set(services) == {"postgres", "redis", "kafka", "prometheus", "grafana"} | APP_SERVICES
+    assert (
+        set(services)
+        == {
+            "postgres",
+            "redis",
+            "kafka",
+            "prometheus",
+            "grafana",
+            "jaeger",
+        }
+        | APP_SERVICES
+    )
     assert services["postgres"]["image"].startswith("postgres:16")
     assert services["redis"]["image"].startswith("redis:7")
     assert services["kafka"]["image"].startswith("apache/kafka:")
@@ -91,13 +103,32 @@ def test_api_scales_without_a_fixed_host_port() -> None:
     assert all(":" not in str(port) for port in ports), "`--scale api=3` needs no fixed host port"
 
 
+def test_the_api_sends_its_traces_to_jaeger() -> None:
+    """Tracing is on in the stack (README, "Tracing"): OTLP/HTTP to Jaeger, sampled at 10%."""
+    services = compose()["services"]
+    jaeger = services["jaeger"]
+    assert jaeger["image"].startswith("jaegertracing/all-in-one:")
+    assert jaeger["environment"]["COLLECTOR_OTLP_ENABLED"] == "true"
+    assert all(str(port).startswith("127.0.0.1:") for port in jaeger["ports"])
+    env = services["api"]["environment"]
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://jaeger:4318"
+    assert env["OTEL_TRACES_SAMPLER"].endswith(":-parentbased_traceidratio}")
+    assert env["OTEL_TRACES_SAMPLER_ARG"].endswith(":-0.1}")
+    assert "jaeger" in services["api"]["depends_on"]
+    assert tracing.wanted({k: str(v) for k, v in env.items()})
+    install = next(line for line in dockerfile() if "/opt/venv/bin/pip install" in line)
+    assert "[tracing]" in install, "the image carries the tracing extra"
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert "opentelemetry-sdk" in str(extras["optional-dependencies"]["tracing"])
+
+
 def test_compose_uses_only_settings_with_their_defaults() -> None:
     text = (ROOT / "docker-compose.yml").read_text()
     used = set(VARIABLE.findall(text))
     assert used <= set(SETTINGS), f"not Settings fields: {sorted(used - set(SETTINGS))}"
     for name in APP_SERVICES:
         env = compose()["services"][name]["environment"]
-        assert set(env) <= set(SETTINGS), name
+        assert {k for k in env if not k.startswith("OTEL_")} <= set(SETTINGS), name
     for name, default in re.findall(r"\$\{(STOCKLEDGER_[A-Z0-9_]+):-([^}]*)\}", text):
         expected = SETTINGS[name].default
         shown = str(expected).lower() if isinstance(expected, bool) else str(expected)

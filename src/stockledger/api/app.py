@@ -17,7 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from .. import __version__, ui
+from .. import __version__, tracing, ui
 from ..audit.checkpoints import Checkpointer
 from ..config import Settings
 from ..logs import configure
@@ -92,6 +92,7 @@ def create_app(
     reads fold the store. Background work (flags default to the settings' `run_*`) runs under
     leader election (pipeline/leader.py): once per deployment, however many processes serve."""
     configure(settings.log_level, settings.log_json)
+    tracing.install_from_environment()
     roles = Roles(
         settings.run_expiry if run_expiry is None else run_expiry,
         settings.run_relay if run_relay is None else run_relay,
@@ -125,7 +126,8 @@ def create_app(
         oidc=TokenVerifier(oidc) if oidc is not None else None,
     )
     app.add_middleware(RequestContext, body_timeout=settings.http_body_timeout_seconds)
-    app.add_middleware(HttpMetrics)  # outermost: every answer counts, refusals included
+    app.add_middleware(HttpMetrics)  # every answer counts, refusals included
+    tracing.add_request_span(app)  # outermost, when OTEL_* turn tracing on
     problems.install(app)
     install_document(app)
     app.include_router(commands.router)

@@ -38,8 +38,12 @@ PROMISE = (
     "one stream's events go to one partition in order. A consumer dedupes by (streamId, "
     "version) and ignores types it does not know (new types join over time). Values are the "
     "envelope the HTTP API returns, without `hash`; headers `type`, `schemaVersion` and "
-    "`correlationId` (UTF-8) let a consumer route without parsing the value."
+    "`correlationId` (UTF-8) let a consumer route without parsing the value. While the "
+    "service traces (OpenTelemetry), a command's events carry its W3C trace context as "
+    "`metadata.traceparent` and the header `traceparent`: optional, so the released schemas "
+    "(which allow further metadata fields) stay as they were."
 )
+TRACEPARENT = "^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
 
 
 def versions() -> list[tuple[str, int]]:
@@ -191,6 +195,12 @@ def asyncapi(settings: Settings) -> dict[str, Any]:
                     "type": {"const": type_name},
                     "schemaVersion": {"const": str(version)},
                     "correlationId": {"type": "string"},
+                    "traceparent": {
+                        "type": "string",
+                        "pattern": TRACEPARENT,
+                        "description": "W3C trace context of the command, while tracing is on "
+                        "(also in metadata.traceparent)",
+                    },
                 },
             },
             "payload": {"$ref": f"#/components/schemas/{key}"},

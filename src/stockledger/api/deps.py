@@ -10,6 +10,7 @@ import orjson
 from fastapi import Depends, Header, Request
 from pydantic import BaseModel, WithJsonSchema
 
+from .. import tracing
 from ..wiring import Services
 from ..write.ledger import Caller
 from .auth import Principal
@@ -98,6 +99,7 @@ def caller_for(
         request_id=headers.request_id,
         idempotency_key=headers.idempotency_key,
         request_hash=digest,
+        traceparent=tracing.traceparent(),
     )
 
 

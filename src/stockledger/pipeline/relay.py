@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -44,6 +44,7 @@ from aiokafka.errors import (
 )
 from aiokafka.partitioner import DefaultPartitioner
 
+from .. import tracing
 from ..config import Settings
 from ..metrics import RELAY_ERRORS, RELAY_PUBLISHED
 from ..store.rows import ENVELOPE_JOIN, envelope_sql
@@ -59,7 +60,7 @@ CHANNEL = "stockledger_outbox"
 # from the stored jsonb (store.rows.envelope_sql): the relay only moves bytes.
 MESSAGE_COLUMNS = f"""
 e.position, e.stream_id, e.type, e.schema_version::text,
-coalesce(e.metadata->>'correlationId', ''), e.recorded_at,
+coalesce(e.metadata->>'correlationId', ''), e.recorded_at, e.metadata->>'traceparent',
 {envelope_sql()}
 """
 
@@ -73,7 +74,7 @@ ORDER BY o.position LIMIT $1
 
 class Outgoing(NamedTuple):
     """One outbox row as its Kafka message: key = streamId, value = the envelope as JSON,
-    headers type, schemaVersion and correlationId."""
+    headers type, schemaVersion, correlationId and, for a traced command, traceparent."""
 
     position: int
     key: bytes
@@ -100,13 +101,27 @@ def messages(rows: Sequence[asyncpg.Record]) -> list[Outgoing]:
                 ("type", type_.encode()),
                 ("schemaVersion", schema_version.encode()),
                 ("correlationId", correlation_id.encode()),
+                *([("traceparent", traceparent.encode())] if traceparent else []),
             ],
             recorded_at,
         )
-        for position, stream_id, type_, schema_version, correlation_id, recorded_at, envelope in (
-            rows
-        )
+        for (
+            position,
+            stream_id,
+            type_,
+            schema_version,
+            correlation_id,
+            recorded_at,
+            traceparent,
+            envelope,
+        ) in rows
     ]
+
+
+def traceparents(batch: Sequence[Outgoing]) -> Iterator[str | None]:
+    """The stored trace context of each message (its `traceparent` header), if any."""
+    for message in batch:
+        yield next((v.decode() for k, v in message.headers if k == "traceparent"), None)
 
 
 async def ensure_topic(settings: Settings) -> None:
@@ -265,21 +280,25 @@ class Relay:
         deleting: asyncio.Task[None] | None = None
         try:
             while batch:
-                acks = await produce(producer, self.settings.kafka_topic, batch)
-                if deleting is not None:
-                    await deleting
-                positions = [m.position for m in batch]
-                reading = (
-                    asyncio.create_task(oldest(self.pool, full, positions))
-                    if len(batch) == full
-                    else None
-                )
-                try:
-                    await asyncio.gather(*acks)  # every ack, or the error: nothing is deleted
-                except BaseException:
-                    if reading is not None:
-                        reading.cancel()
-                    raise
+                # One span from produce to the acks, in the trace of the batch's first traced
+                # event and linked to each (the stored traceparent: the request's trace).
+                count = {"messaging.batch.message_count": len(batch)}
+                with tracing.batch("kafka.produce", traceparents(batch), **count):
+                    acks = await produce(producer, self.settings.kafka_topic, batch)
+                    if deleting is not None:
+                        await deleting
+                    positions = [m.position for m in batch]
+                    reading = (
+                        asyncio.create_task(oldest(self.pool, full, positions))
+                        if len(batch) == full
+                        else None
+                    )
+                    try:
+                        await asyncio.gather(*acks)  # every ack, or the error: nothing deleted
+                    except BaseException:
+                        if reading is not None:
+                            reading.cancel()
+                        raise
                 deleting = asyncio.create_task(self._delete(positions))
                 sent += len(batch)
                 RELAY_PUBLISHED.inc(len(batch))

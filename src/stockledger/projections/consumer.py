@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -20,6 +21,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.errors import KafkaError
 
+from .. import tracing
 from ..config import Settings
 from ..metrics import CONSUMER_LAG, PROJECTION_LAG
 from ..pipeline.relay import ensure_topic
@@ -45,6 +47,11 @@ def decode(record: ConsumerRecord[bytes, bytes]) -> RecordedEvent:
         metadata=dict(envelope["metadata"]),
         recorded_at=datetime.fromisoformat(envelope["recordedAt"]),
     )
+
+
+def _traceparents(records: list[ConsumerRecord[bytes, bytes]]) -> Iterator[str | None]:
+    for record in records:
+        yield next((v.decode() for k, v in record.headers if k == "traceparent"), None)
 
 
 class Projector:
@@ -73,6 +80,12 @@ class Projector:
             except (ValueError, KeyError, TypeError) as error:
                 stream = (record.key or b"").decode(errors="replace") or "unknown"
                 poison.append((stream, f"undecodable message at offset {record.offset}: {error!r}"))
+        # One span for the batch, continuing the trace of its first traced message (the Kafka
+        # header the relay sent from the event's metadata), linked to each.
+        with tracing.batch("projector.apply", _traceparents(records), events=len(events)):
+            await self._apply(events, poison)
+
+    async def _apply(self, events: list[RecordedEvent], poison: list[tuple[str, str]]) -> None:
         while True:
             try:
                 changed = await self.postgres.apply(events, poison)

@@ -34,6 +34,7 @@ class Caller:
     request_id: str | None = None
     idempotency_key: str | None = None
     request_hash: str = ""
+    traceparent: str | None = None  # the request's trace context, while tracing is on
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +179,8 @@ def _metadata(caller: Caller, correlation_id: str) -> dict[str, Any]:
     meta: dict[str, Any] = {"causedBy": caller.principal, "correlationId": correlation_id}
     if caller.request_id:
         meta["requestId"] = caller.request_id
+    if caller.traceparent:  # only while tracing is on: v1 metadata is unchanged otherwise
+        meta["traceparent"] = caller.traceparent
     return meta
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import structlog
 
+from .. import tracing
 from ..domain import commands as c
 from ..domain.aggregates import required_streams
 from ..domain.streams import category
@@ -179,6 +180,13 @@ class Scheduler:
         return frozenset(s for s in streams if category(s) not in READ_CHECKED)
 
     async def _batch(self, jobs: list[Job]) -> None:
+        # One span for the group commit, in the trace of a request it serves, linked to all.
+        with tracing.batch(
+            "ledger.batch", (j.caller.traceparent for j in jobs), commands=len(jobs)
+        ):
+            await self._batch_traced(jobs)
+
+    async def _batch_traced(self, jobs: list[Job]) -> None:
         try:
             await self._run(jobs)
         except Exception as error:  # one bad command must not fail its neighbours
