@@ -47,6 +47,7 @@ from .auth import Authenticate
 from .deps import services_of
 from .health import kafka_reachable, redis_checks
 from .middleware import HttpMetrics, RequestContext
+from .rate_limits import RateLimiter
 
 DESCRIPTION = """Every stock change is an immutable, attributed event; every level is derived
 from them. Authenticate with `Authorization: Bearer <key>` (or `X-API-Key`). Errors are RFC 9457
@@ -105,7 +106,12 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
     )
-    app.add_middleware(Authenticate, keys=settings.parsed_api_keys())  # innermost: key, once
+    limits = settings.parsed_rate_limits()
+    if limits:  # innermost: after the key is known, before any route
+        if not settings.redis_url:
+            raise RuntimeError("STOCKLEDGER_RATE_LIMITS needs STOCKLEDGER_REDIS_URL (the buckets)")
+        app.add_middleware(RateLimiter, limits=limits, prefix=settings.redis_prefix)
+    app.add_middleware(Authenticate, keys=settings.parsed_api_keys())  # the key, once
     app.add_middleware(RequestContext, body_timeout=settings.http_body_timeout_seconds)
     app.add_middleware(HttpMetrics)  # outermost: every answer counts, refusals included
     problems.install(app)
