@@ -32,7 +32,7 @@ def two_servers(
     env = {
         "STOCKLEDGER_REDIS_URL": redis_server,
         "STOCKLEDGER_REDIS_PREFIX": f"{ids('rl')}:",
-        "STOCKLEDGER_RATE_LIMITS": "orders=0.01/s:6,auditor=50/s:3",
+        "STOCKLEDGER_RATE_LIMITS": "orders=0.01/s:6,auditor=2/s:3",
     }
     with serving(database_url, tmp_path, 2, "--no-expiry", **env) as servers:
         yield servers
@@ -171,18 +171,21 @@ async def test_unlisted_roles_and_operations_are_never_limited(
         assert 'stockledger_rate_limited_total{role="orders"}' in metrics
 
 
-async def test_the_budget_comes_back_at_the_rate(
-    two_servers: list[Served], ids: Callable[[str], str]
-) -> None:
+async def test_the_budget_comes_back_at_the_rate(two_servers: list[Served]) -> None:
     async with clients(two_servers) as (first, second):
-        path = "/v1/me"
-        statuses = [(await first.get(path, headers=auth("auditor"))).status_code for _ in range(4)]
-        assert statuses == [200, 200, 200, 429]  # auditor: 50/s, 3 at once
+
+        async def read(n: int) -> int:
+            http = (first, second)[n % 2]
+            return (await http.get("/v1/me", headers=auth("auditor"))).status_code
+
+        statuses = Counter(await asyncio.gather(*(read(n) for n in range(12))))
+        assert statuses[200] >= 3  # auditor: 2/s, 3 at once: the burst, and what came back
+        assert statuses[429] >= 1  # unless 12 requests took over 4 s
 
         async def passes() -> bool:
-            return (await second.get(path, headers=auth("auditor"))).status_code == 200
+            return await read(0) == 200
 
-        await eventually(passes, within=5, what="a token back within 1/50 s")
+        await eventually(passes, within=5, what="a token back within 1/2 s")
 
 
 async def test_without_redis_answering_requests_pass_unchecked_and_are_counted(

@@ -2,9 +2,10 @@
 
 Each principal of a limited role has a token bucket (`STOCKLEDGER_RATE_LIMITS`: `rate` a
 second, at most `burst` at once), kept as GCRA: one number per principal, its theoretical
-arrival time (TAT), read, compared and moved by one Lua script, so a request costs one Redis
-round trip and two processes cannot both spend the last token. The clock is Redis's (`TIME`),
-so processes on hosts whose clocks disagree still share one budget.
+arrival time (TAT), read, compared and moved by one Lua script, so a request costs at most one
+Redis round trip (concurrent requests share one: `Buckets`) and two processes cannot both spend
+the last token. The clock is Redis's (`TIME`), so processes on hosts whose clocks disagree
+still share one budget.
 
 The check runs after `Authenticate` (it needs the principal) and before any route, so a refused
 request has decided nothing and appended nothing. Answers carry `RateLimit-Limit` (the burst),
@@ -20,6 +21,7 @@ own guarantees (versions, idempotency) never depend on it.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from typing import TYPE_CHECKING
@@ -35,7 +37,6 @@ from .problems import problem_response
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
-    from redis.commands.core import AsyncScript
 
 log = structlog.get_logger()
 
@@ -51,24 +52,79 @@ PAUSE_SECONDS = 1.0  # after a Redis error, let requests through unchecked this 
 UNLIMITED_PATHS = frozenset({"/health", "/ready", "/metrics", "/asyncapi.json", "/openapi.json"})
 UNLIMITED_PREFIXES = ("/docs", "/redoc", "/ui")
 
-# KEYS[1]: the principal's TAT (microseconds on Redis's clock); ARGV: the emission interval
-# (microseconds a token takes to come back) and the burst. Returns {allowed, remaining,
-# microseconds until a request would pass, microseconds until the bucket is full}.
+# KEYS: one bucket per request of the batch, the principal's TAT (microseconds on Redis's
+# clock); ARGV: per request, the emission interval (microseconds a token takes to come back)
+# and the burst. Returns, per request in order: allowed, remaining, microseconds until a
+# request would pass, microseconds until the bucket is full. Requests of one batch on one key
+# see each other's spending: the script runs them one after the other, atomically.
 GCRA = """
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000000 + tonumber(now_parts[2])
-local interval = tonumber(ARGV[1])
-local tolerance = interval * tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
-if tat < now then tat = now end
-local new_tat = tat + interval
-if new_tat - tolerance > now then
-  return {0, 0, new_tat - tolerance - now, tat - now}
+local answers = {}
+for i, key in ipairs(KEYS) do
+  local interval = tonumber(ARGV[2 * i - 1])
+  local tolerance = interval * tonumber(ARGV[2 * i])
+  local tat = tonumber(redis.call('GET', key) or now)
+  if tat < now then tat = now end
+  local new_tat = tat + interval
+  if new_tat - tolerance > now then
+    table.insert(answers, {0, 0, new_tat - tolerance - now, tat - now})
+  else
+    local ttl_ms = math.ceil((new_tat - now) / 1000) + 1
+    redis.call('SET', key, string.format('%d', new_tat), 'PX', ttl_ms)
+    local remaining = math.floor((now + tolerance - new_tat) / interval)
+    table.insert(answers, {1, remaining, 0, new_tat - now})
+  end
 end
-local ttl_ms = math.ceil((new_tat - now) / 1000) + 1
-redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', ttl_ms)
-return {1, math.floor((now + tolerance - new_tat) / interval), 0, new_tat - now}
+return answers
 """
+
+Answer = tuple[int, int, int, int]
+
+
+class Buckets:
+    """Spends tokens in Redis, coalescing the checks of concurrent requests: while one script
+    call is on the wire, the checks that arrive wait for the next one, which carries them all
+    (as the ledger's group commit does for appends). Each request is still decided on its own,
+    atomically, in arrival order; a request costs at most one round trip, and under load the
+    client's per-command cost (~75-120 us of CPU in redis-py) is shared by the batch."""
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self.script = redis.register_script(GCRA)
+        self.pending: list[tuple[str, int, int, asyncio.Future[Answer]]] = []
+        self.flushing = False
+        self.task: asyncio.Task[None] | None = None  # held: the loop keeps weak references
+
+    async def spend(self, key: str, interval_us: int, burst: int) -> Answer:
+        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        self.pending.append((key, interval_us, burst, future))
+        if not self.flushing:
+            self.flushing = True
+            self.task = asyncio.get_running_loop().create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        try:
+            while self.pending:
+                batch, self.pending = self.pending, []
+                args: list[int] = []
+                for _, interval_us, burst, _ in batch:
+                    args += (interval_us, burst)
+                try:
+                    answers = await self.script(keys=[b[0] for b in batch], args=args)
+                except BaseException as error:  # every waiter learns it (the caller decides)
+                    for *_, future in batch:
+                        if not future.done():
+                            future.set_exception(error)
+                    if not isinstance(error, Exception):
+                        raise
+                    continue
+                for (*_, future), answer in zip(batch, answers, strict=True):
+                    if not future.done():
+                        a, r, w, f = (int(x) for x in answer)
+                        future.set_result((a, r, w, f))
+        finally:
+            self.flushing = False
 
 
 def limited(path: str) -> bool:
@@ -84,7 +140,7 @@ class RateLimiter:
         self.app = app
         self.limits = limits
         self.prefix = prefix + "ratelimit:"
-        self._script: AsyncScript | None = None
+        self._buckets: Buckets | None = None
         self._paused_until = 0.0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -126,23 +182,21 @@ class RateLimiter:
 
         await self.app(scope, receive, send_with_headers)
 
-    async def _spend(
-        self, scope: Scope, principal: Principal, limit: RateLimit
-    ) -> tuple[int, int, int, int] | None:
+    async def _spend(self, scope: Scope, principal: Principal, limit: RateLimit) -> Answer | None:
         """The script's answer, or None when Redis did not give one (the request passes)."""
         if time.monotonic() < self._paused_until:
             ERRORS.inc()
             return None
         redis: aioredis.Redis = scope["app"].state.services.redis
-        if self._script is None:
-            self._script = redis.register_script(GCRA)
+        if self._buckets is None:
+            self._buckets = Buckets(redis)
         key = f"{self.prefix}{principal.role.value}:{principal.name}"
         try:
-            answer = await self._script(
-                keys=[key], args=[round(1_000_000 / limit.rate), limit.burst]
-            )
+            return await self._buckets.spend(key, round(1_000_000 / limit.rate), limit.burst)
         except (RedisError, OSError) as error:
             ERRORS.inc()
+            if time.monotonic() < self._paused_until:
+                return None  # another request of the same batch has paused and logged it
             self._paused_until = time.monotonic() + PAUSE_SECONDS
             log.warning(
                 "rate limits unchecked: Redis did not answer",
@@ -150,5 +204,3 @@ class RateLimiter:
                 paused_seconds=PAUSE_SECONDS,
             )
             return None
-        allowed, remaining, retry_us, reset_us = (int(x) for x in answer)
-        return allowed, remaining, retry_us, reset_us
