@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -58,6 +59,40 @@ def parse_role_map(raw: str) -> dict[str, Role]:
     return mapping
 
 
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """A token bucket: `rate` requests a second, at most `burst` at once."""
+
+    rate: float
+    burst: int
+
+
+def parse_rate_limits(raw: str) -> dict[Role, RateLimit]:
+    """Parse `role=rate/s[:burst],...` (burst defaults to one second's worth, at least 1);
+    raise ValueError naming the entry that is malformed."""
+    limits: dict[Role, RateLimit] = {}
+    for entry in filter(None, (part.strip() for part in raw.split(","))):
+        role, _, spec = entry.partition("=")
+        rate, _, burst = spec.strip().partition(":")
+        try:
+            parsed = Role(role.strip())
+            if not rate.endswith("/s"):
+                raise ValueError
+            per_second = float(rate[:-2])
+            bucket = int(burst) if burst else max(1, math.ceil(per_second))
+        except (ValueError, OverflowError):
+            raise ValueError(
+                f"rate limit {entry!r} must be role=rate/s or role=rate/s:burst, role one of "
+                f"{', '.join(Role)}, e.g. orders=2000/s:4000"
+            ) from None
+        if not (math.isfinite(per_second) and per_second > 0 and bucket >= 1):
+            raise ValueError(f"rate limit {entry!r}: the rate must be > 0 and the burst >= 1")
+        if parsed in limits:
+            raise ValueError(f"rate limit {entry!r}: role {parsed} is listed twice")
+        limits[parsed] = RateLimit(per_second, bucket)
+    return limits
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="STOCKLEDGER_", env_file=None, extra="ignore")
 
@@ -94,6 +129,11 @@ class Settings(BaseSettings):
     oidc_principal_claim: str = Field(default="sub", description="Claim recorded as causedBy")
     oidc_jwks_refetch_seconds: float = Field(
         default=30.0, gt=0, description="An unknown kid refetches the JWKS at most this often"
+    )
+    rate_limits: str = Field(
+        default="",
+        description="Per role, requests a second (and burst) each principal of it gets across "
+        "the deployment: role=rate/s[:burst],... (unset: no limits)",
     )
     reservation_ttl_seconds: int = Field(default=900, gt=0, description="Default reservation TTL")
     host: str = Field(default="127.0.0.1", description="HTTP bind address")
@@ -193,6 +233,12 @@ class Settings(BaseSettings):
             jwks_refetch_seconds=self.oidc_jwks_refetch_seconds,
         )
 
+    @field_validator("rate_limits")
+    @classmethod
+    def _valid_rate_limits(cls, value: str) -> str:
+        parse_rate_limits(value)
+        return value
+
     def environment(self) -> dict[str, str]:
         """These settings as the STOCKLEDGER_* variables a child process's Settings() reads
         back (`serve --workers N`); unset ones are left out."""
@@ -210,6 +256,9 @@ class Settings(BaseSettings):
 
     def parsed_api_keys(self) -> tuple[ApiKey, ...]:
         return parse_api_keys(self.api_keys)
+
+    def parsed_rate_limits(self) -> dict[Role, RateLimit]:
+        return parse_rate_limits(self.rate_limits)
 
     def require_database_url(self) -> str:
         if not self.database_url:

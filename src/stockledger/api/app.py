@@ -52,6 +52,7 @@ from .health import kafka_reachable, redis_checks
 from .middleware import HttpMetrics, RequestContext
 from .oidc import TokenVerifier
 from .openapi import install_document, operation_id
+from .rate_limits import RateLimiter
 from .schemas.operations import ReadyOut
 
 DESCRIPTION = """Every stock change is an immutable, attributed event; every level is derived
@@ -119,8 +120,13 @@ def create_app(
         # fails) rather than one direction being documented with the other's schema.
         separate_input_output_schemas=True,
     )
+    limits = settings.parsed_rate_limits()
+    if limits:  # innermost: after the key or token is known, before any route
+        if not settings.redis_url:
+            raise RuntimeError("STOCKLEDGER_RATE_LIMITS needs STOCKLEDGER_REDIS_URL (the buckets)")
+        app.add_middleware(RateLimiter, limits=limits, prefix=settings.redis_prefix)
     oidc = settings.oidc()
-    app.add_middleware(  # innermost: key or token, once
+    app.add_middleware(  # key or token, once
         Authenticate,
         keys=settings.parsed_api_keys(),
         oidc=TokenVerifier(oidc) if oidc is not None else None,

@@ -50,6 +50,7 @@ TITLES = {
     "unknown-warehouse": "The warehouse was never defined (the catalog is required)",
     "idempotency-key-reused": "Idempotency-Key reused for a different request",
     "payload-too-large": "Request body too large",
+    "rate-limited": "Too many requests: slow down",
     "request-timeout": "Request body too slow",
     "service-unavailable": "Service unavailable",
     "internal-error": "Internal server error",
