@@ -27,7 +27,7 @@ import orjson
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import Response
 
-from stockledger.api.app import create_app, tune_gc_for_serving
+from stockledger.api.app import create_app, serve_routes, tune_gc_for_serving
 from stockledger.api.auth import ORDERS, READ_STOCK, Principal, require
 from stockledger.api.deps import CommandHeadersDep, ServicesDep
 from stockledger.api.fastroute import FastRoute
@@ -175,6 +175,6 @@ def create_bench_app() -> FastAPI:
     """`create_app(Settings())` (STOCKLEDGER_* from the environment) plus the bench routes,
     with the garbage collector tuned as `stockledger serve` tunes it."""
     app = create_app(Settings())
-    app.include_router(router)
+    serve_routes(app, router)
     tune_gc_for_serving()
     return app

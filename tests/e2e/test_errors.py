@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -189,3 +190,19 @@ async def test_a_parameter_given_twice_is_refused_not_half_read(api: Api) -> Non
     got = await api.http.get("/v1/stock?warehouseId=null&warehouseId=WH-A", headers=auth("orders"))
     assert got.status_code == 422, got.text
     assert got.json()["errors"][0]["location"] == "query.warehouseId"
+
+
+async def test_a_method_not_served_is_405_naming_every_method_served(
+    client: httpx.AsyncClient,
+) -> None:
+    """Allow lists every method served at the path (RFC 9110), also where several routes share
+    it: GET and PUT /v1/items/{sku}, GET, PUT and DELETE /v1/reorder-rules/{sku}/{wh}."""
+    paths: dict[str, dict[str, Any]] = (await client.get("/openapi.json")).json()["paths"]
+    assert sorted(paths["/v1/items/{sku}"]) == ["get", "put"]
+    for template, operations in paths.items():
+        path = re.sub(r"\{[^}]+\}", "X-1", template)
+        served = ", ".join(sorted(method.upper() for method in operations))
+        for method in ("OPTIONS", "PATCH"):  # served on no path
+            response = await client.request(method, path, headers=auth("admin"))
+            assert_problem(response, 405, "method-not-allowed")
+            assert response.headers["allow"] == served, (method, template)

@@ -4,17 +4,22 @@ routers below declare the same endpoints; only the route class differs."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Any, Literal
 
 import httpx
 import orjson
 import pytest
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 from starlette.responses import Response
+from starlette.routing import Mount, Route
 
-from stockledger.api.fastroute import FastRoute
+from stockledger.api.app import create_app, serve_routes
+from stockledger.api.fastroute import DEPENDANT, FastRoute, reads_this_fastapi
+from stockledger.config import Settings
 
 
 class Line(BaseModel):
@@ -66,7 +71,7 @@ def router(route_class: type[APIRoute]) -> APIRouter:
 
 def app(route_class: type[APIRoute]) -> FastAPI:
     built = FastAPI()
-    built.include_router(router(route_class))
+    serve_routes(built, router(route_class))
     return built
 
 
@@ -133,3 +138,34 @@ def test_a_signature_fastroute_cannot_serve_is_refused_at_startup() -> None:
 
     with pytest.raises(TypeError, match="async endpoint"):
         api.add_api_route("/sync", sync_endpoint)
+
+
+def test_fastroute_knows_every_field_of_this_fastapis_dependant() -> None:
+    """FastRoute reads FastAPI's internal `Dependant`: a FastAPI that adds, drops or renames
+    one of its fields fails here, before FastRoute serves a request it may misread (at run
+    time such a FastAPI gets FastAPI's own handler)."""
+    fields = {f.name for f in dataclasses.fields(Dependant)}
+    assert fields == set(DEPENDANT), (
+        f"FastAPI's Dependant changed: new {sorted(fields - set(DEPENDANT))}, "
+        f"gone {sorted(set(DEPENDANT) - fields)}; update fastroute.DEPENDANT and _compile"
+    )
+    assert reads_this_fastapi()
+
+
+def test_an_included_fastroute_router_is_refused() -> None:
+    """include_router would build a second handler with the inclusion's dependencies, which
+    the compiled plan does not apply: refused rather than served without them."""
+    built = FastAPI()
+    built.include_router(router(FastRoute))
+    with pytest.raises(TypeError, match="serve_routes"):
+        built.openapi()
+
+
+def test_the_app_serves_its_routes_flat() -> None:
+    """Every route of the app is its own (no nested router walked on each request), and every
+    API route is a FastRoute."""
+    routes = create_app(Settings(database_url="postgresql://unused/")).routes
+    assert all(isinstance(route, Route | Mount) for route in routes), routes
+    api = [route for route in routes if route.path.startswith("/v1/")]  # type: ignore[attr-defined]
+    assert len(api) > 40
+    assert all(isinstance(route, FastRoute) for route in api)

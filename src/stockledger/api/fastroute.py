@@ -26,20 +26,30 @@ problem bodies are unchanged. A signature with anything else (a generator depend
 or wrongly. The endpoint must return a `Response`.
 
 It reads the `Dependant` FastAPI builds from a signature (its parameter lists, each field's
-name, alias and FieldInfo), which FastAPI 0.115 to 0.165 lay out alike; everything else is
-pydantic. tests/unit/test_fastroute.py holds the plan to FastAPI's own answers.
+name, alias and FieldInfo), an internal of FastAPI; everything else is pydantic. `DEPENDANT`
+says what becomes of each of its fields. A FastAPI whose `Dependant` has other fields is not
+guessed at: its routes are served by FastAPI's own handler (slower, still correct) with a
+warning, and tests/unit/test_fastroute.py fails, as it does when the plan answers any request
+otherwise than FastAPI's own route.
+
+A route is compiled once, when it is declared: serve its router with `serve_routes`
+(api/app.py), whose routes are the app's own. `include_router` would give FastAPI a second
+handler to build per inclusion, with that inclusion's dependencies, which the plan (built from
+the route's own signature) would not see: it is refused.
 """
 
 from __future__ import annotations
 
 import collections.abc
 import copy
+import dataclasses
 import inspect
 import types
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Union, get_args, get_origin
 
+import structlog
 from fastapi import Request, params
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
@@ -65,8 +75,51 @@ def fast_value(cheap: Callable[[Request], Any]) -> Callable[[Callable[..., Any]]
     return mark
 
 
+# Every field of FastAPI's `Dependant`, and what the plan does with it.
+DEPENDANT = {
+    "call": "the endpoint or dependency, awaited (an async def, else refused)",
+    "name": "the parameter a dependency's value is passed as",
+    "path_params": "validated",
+    "query_params": "validated",
+    "header_params": "validated",
+    "cookie_params": "refused",
+    "body_params": "one body model, validated",
+    "dependencies": "solved in order (FAST_VALUE, or async with parameters only)",
+    "request_param_name": "the request",
+    "websocket_param_name": "refused",
+    "http_connection_param_name": "refused",
+    "response_param_name": "refused",
+    "background_tasks_param_name": "refused",
+    "security_scopes_param_name": "refused",
+    "own_oauth_scopes": "the document's (no OAuth2 scheme is checked per request)",
+    "parent_oauth_scopes": "the document's",
+    "use_cache": "not kept: a dependency listed twice is called twice (these are cheap)",
+    "path": "the document's",
+    "scope": "only for dependencies with yield, which are refused",
+    "concurrency": "async calls only: nothing runs in a thread",
+}
+
+log = structlog.get_logger()
+
+
+def reads_this_fastapi() -> bool:
+    """Whether FastAPI's `Dependant` has exactly the fields `DEPENDANT` accounts for."""
+    return {f.name for f in dataclasses.fields(Dependant)} == set(DEPENDANT)
+
+
 class FastRoute(APIRoute):
+    _compiled = False
+
     def get_route_handler(self) -> Handler:
+        if self._compiled:
+            raise TypeError(
+                f"FastRoute {self.path}: serve its router with serve_routes(), not "
+                "include_router() (the inclusion's dependencies would not be applied)"
+            )
+        self._compiled = True
+        if not reads_this_fastapi():
+            log.warning("FastRoute does not know this FastAPI: served by FastAPI", path=self.path)
+            return super().get_route_handler()
         return _compile(self.dependant)
 
 
@@ -74,8 +127,7 @@ def _compile(dependant: Dependant) -> Handler:
     call = dependant.call
     if call is None or not inspect.iscoroutinefunction(call):
         raise TypeError(f"FastRoute needs an async endpoint, got {call!r}")
-    if dependant.response_param_name or dependant.background_tasks_param_name:
-        raise TypeError(f"FastRoute: {call.__name__} takes a Response or BackgroundTasks")
+    _refuse_special_parameters(dependant)
     steps: list[tuple[str, Step]] = [(d.name or "", _dependency(d)) for d in dependant.dependencies]
     params = _params(dependant)
     body = _body(dependant)
@@ -100,6 +152,22 @@ def _compile(dependant: Dependant) -> Handler:
         return response
 
     return handler
+
+
+def _refuse_special_parameters(dependant: Dependant) -> None:
+    special = (
+        dependant.response_param_name,
+        dependant.background_tasks_param_name,
+        dependant.websocket_param_name,
+        dependant.http_connection_param_name,
+        dependant.security_scopes_param_name,
+    )
+    if any(special):
+        name = getattr(dependant.call, "__name__", dependant.call)
+        raise TypeError(
+            f"FastRoute: {name} takes a Response, BackgroundTasks, WebSocket, HTTPConnection "
+            "or SecurityScopes"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +278,7 @@ def _dependency(dependant: Dependant) -> Step:
         raise TypeError(f"FastRoute cannot solve dependency {call!r} without FastAPI")
     if dependant.path_params or dependant.cookie_params or dependant.body_params:
         raise TypeError(f"FastRoute: dependency {call.__name__} takes unsupported parameters")
+    _refuse_special_parameters(dependant)
     params = _params(dependant)
     request_name = dependant.request_param_name
 

@@ -222,5 +222,5 @@ class HttpMetrics:
         for route in getattr(scope.get("app"), "routes", ()):
             match, _ = route.matches(scope)
             if match is Match.FULL:
-                return str(route.path)
+                return str(getattr(route, "path", "unmatched"))
         return "unmatched"

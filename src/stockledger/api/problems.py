@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from ..domain.errors import (
     ConflictingDuplicate,
@@ -181,6 +182,21 @@ def _validation_detail(error: RequestValidationError) -> tuple[str, list[dict[st
     return summary or "Invalid request", errors
 
 
+def allowed_methods(request: Request, given: str) -> str:
+    """Every method the app serves at the request's path, for a 405's `Allow` header (`given`:
+    what the refusing route or mount named).
+
+    A path served by several methods is several routes (`GET` and `PUT /v1/items/{sku}`), and
+    the router answers 405 from the first route whose path matches, which names only its own
+    method; the header must name them all (RFC 9110 section 15.5.6)."""
+    methods = {m.strip() for m in given.split(",") if m.strip()}
+    for route in request.app.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return ", ".join(sorted(methods))
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, error: RequestValidationError) -> Response:
@@ -193,13 +209,11 @@ def install(app: FastAPI) -> None:
             error.status_code, "validation-error" if error.status_code < 500 else "internal-error"
         )
         detail = error.detail if isinstance(error.detail, str) else slug
-        return problem_response(
-            error.status_code,
-            slug,
-            detail,
-            request.url.path,
-            headers=getattr(error, "headers", None),
-        )
+        headers = getattr(error, "headers", None)
+        if error.status_code == 405:
+            headers = dict(headers or {})
+            headers["Allow"] = allowed_methods(request, headers.get("Allow", ""))
+        return problem_response(error.status_code, slug, detail, request.url.path, headers=headers)
 
     async def _typed(request: Request, error: Exception) -> Response:
         problem = to_problem(error)
