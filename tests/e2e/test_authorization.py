@@ -1,4 +1,4 @@
-"""Who may do what: every endpoint of the live OpenAPI schema against every role (API.md),
+"""Who may do what: every endpoint of the live OpenAPI schema against every role (README, Roles),
 identity only from the key, and no key ever in logs or /metrics."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ AUDIT = frozenset({"auditor", "admin"})
 ADMIN = frozenset({"admin"})
 PUBLIC = None
 
-# API.md's matrix, endpoint by endpoint. A new endpoint fails the walk below until it is here.
+# The roles' matrix, endpoint by endpoint. A new endpoint fails the walk below until it is here.
 MATRIX: dict[tuple[str, str], frozenset[str] | None] = {
     ("POST", "/v1/receipts"): WAREHOUSE,
     ("POST", "/v1/reservations"): ORDERS,

@@ -155,7 +155,7 @@ def positive_data_acceptance(ctx: Any, response: Any, case: Any) -> bool | None:
     """schemathesis' check, less the refusals of schema-valid requests that depend on what
     no JSON Schema can state, each verified: an If-Match that is not the stream's version
     (412 naming the current one), an Idempotency-Key this principal used for another request
-    (API.md: 422 idempotency-key-reused; `idempotency_keys` checks it was), a transfer
+    (the contract: 422 idempotency-key-reused; `idempotency_keys` checks it was), a transfer
     to the warehouse it leaves (a rule across two fields), time travel without exactly one of
     `timestamp` and `version` (a rule across two parameters), an export or report pinned past what
     has committed (the position grows with time), a report's window or cursor refused

@@ -1,5 +1,5 @@
 """Finance asks what the stock was worth at an instant and what the goods shipped cost: the
-worked examples of API.md "Valuation" through the HTTP API, each figure on its event."""
+worked examples of the valuation rules through the HTTP API, each figure on its event."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Low-stock alerts decided by the pure domain: one event per crossing of the reorder point,
-never two open alerts on one stream, the suggested quantity from API.md."""
+never two open alerts on one stream, the suggested quantity of the contract."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ D = Decimal
 
 
 def test_fifo_takes_the_oldest_layers_first() -> None:
-    """API.md: 10 @ 2.00 + 10 @ 3.00, ship 15 -> cost 35.00, 15.00 left."""
+    """The contract's example: 10 @ 2.00 + 10 @ 3.00, ship 15 -> cost 35.00, 15.00 left."""
     v = receive(receive(Valuation("fifo"), 10, D("2.00"), T0), 10, D("3.00"), T0 + timedelta(1))
     left, cost, layers = take(v, 15)
     assert (text(cost), text(left.value), left.quantity) == ("35.0000", "15.0000", 5)
@@ -25,7 +25,7 @@ def test_fifo_takes_the_oldest_layers_first() -> None:
 
 
 def test_moving_average_takes_the_average() -> None:
-    """API.md: 10 @ 2, 10 @ 4, ship 5 -> cost 15.00, 45.00 left."""
+    """The contract's example: 10 @ 2, 10 @ 4, ship 5 -> cost 15.00, 45.00 left."""
     v = receive(receive(Valuation("moving_average"), 10, D("2"), T0), 10, D("4"), T0)
     left, cost, _ = take(v, 5)
     assert (text(cost), text(left.value), text(left.unit_cost)) == ("15.0000", "45.0000", "3.0000")

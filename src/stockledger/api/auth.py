@@ -1,4 +1,4 @@
-"""API keys -> principal and role; who may do what (the matrix of API.md)."""
+"""API keys -> principal and role; who may do what (README "Roles")."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Report routes (GET /v1/reports/...) and what every report shares.
 
-A report route takes `Reader` (the roles of API.md: warehouse, auditor, admin), `Window` (from,
+A report route takes `Reader` (warehouse, auditor, admin), `Window` (from,
 to, limit, after, asOfPosition), pins its read with `pinned(...)`, and answers with
 `report_response(...)`: JSON `{..., asOfPosition, rows, next}`, or CSV when the client accepts
 `text/csv` (a header row, nested fields flattened with a dot, the same rows), with

@@ -1,4 +1,4 @@
-"""What each event does to a stock stream's value: the rules of API.md "Valuation", pure.
+"""What each event does to a stock stream's value: the valuation rules, pure.
 
 `apply(value, sku, warehouse_id, event, at)` is the one place they are written. The write path
 runs it in `decide` to record the cost on the event (v2); the fold runs it on every event, v1 or

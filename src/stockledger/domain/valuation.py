@@ -6,7 +6,7 @@ how much (the figure its event will record): FIFO from the oldest layers first; 
 at the average, rounded half-even to 6 places, except that the units that empty the stream take
 exactly the value left. So what went in always equals what went out plus what is on hand, to
 the last digit, and an empty stream is worth nothing. `text` writes money with at least 4
-places, as API.md does ("12.3400").
+places, as the API writes money ("12.3400").
 """
 
 from __future__ import annotations

@@ -56,7 +56,7 @@ log = structlog.get_logger()
 
 CHANNEL = "stockledger_outbox"
 
-# The envelope (API.md "Event envelope") is rendered by Postgres, on its own core, straight
+# The envelope (the one the HTTP API returns) is rendered by Postgres, on its own core, straight
 # from the stored jsonb (store.rows.envelope_sql): the relay only moves bytes.
 MESSAGE_COLUMNS = f"""
 e.position, e.stream_id, e.type, e.schema_version::text,

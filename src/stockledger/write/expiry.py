@@ -23,8 +23,8 @@ from .ledger import Caller, Ledger, utcnow
 log = structlog.get_logger()
 
 SYSTEM = Caller(principal="system:expiry")
-IDEMPOTENCY_RETENTION = timedelta(hours=48)  # API.md: keys are kept at least 24 h
-OVERDUE_AFTER = timedelta(seconds=5)  # API.md: expired within 5 s of expiresAt
+IDEMPOTENCY_RETENTION = timedelta(hours=48)  # the contract: keys are kept at least 24 h
+OVERDUE_AFTER = timedelta(seconds=5)  # the contract: expired within 5 s of expiresAt
 
 
 class ExpiryWorker:

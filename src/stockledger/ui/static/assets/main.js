@@ -15,7 +15,7 @@ const EVERYONE = ['orders', 'warehouse', 'auditor', 'admin'];
 const READERS = ['warehouse', 'auditor', 'admin'];
 const AUDITORS = ['auditor', 'admin'];
 
-// Which role reads what (API.md "Auth"); the API decides, this only keeps the menu honest.
+// Which role reads what (README "Roles"); the API decides, this only keeps the menu honest.
 const CAN = {
   stock: EVERYONE, history: READERS, alerts: READERS, trails: AUDITORS, reports: READERS, audit: AUDITORS,
 };
