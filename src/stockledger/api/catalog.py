@@ -16,6 +16,7 @@ from .auth import READ_STOCK, WAREHOUSE, Principal, require
 from .commands import REPLAY, execute, problems, reply
 from .deps import CatalogIfMatch, CommandHeadersDep, ServicesDep, parse_if_match
 from .fastroute import FastRoute
+from .params import Limit
 from .present import catalog_command_out, item_out, source_headers, warehouse_out
 from .problems import Problem
 from .schemas import catalog as s
@@ -206,7 +207,6 @@ async def warehouse(warehouse_id: Id, services: ServicesDep, _: Reader, at: At =
     return _json(warehouse_out(state))
 
 
-Limit = Annotated[int, Query(ge=1, le=1000, description="page size, max 1000")]
 Active = Annotated[bool | None, Query(description="only active (true) or inactive (false)")]
 Prefix = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9._-]{1,64}$", description="id prefix")]
 After = Annotated[

@@ -12,6 +12,7 @@ from ..read import history, levels, listing, reservations, trails
 from .auth import AUDIT, READ_HISTORY, READ_RESERVATIONS, READ_STOCK, Principal, require
 from .deps import ServicesDep
 from .fastroute import FastRoute
+from .params import Limit, PairAfter
 from .present import (
     events_page_out,
     history_out,
@@ -37,7 +38,6 @@ _LIST_ERRORS = problem_answers(
 )
 _ERRORS = {**_LIST_ERRORS, **problem_answers((404, "never had an event"))}
 
-Limit = Annotated[int, Query(ge=1, le=1000, description="page size, max 1000")]
 Position = Annotated[int, Query(ge=0, le=2**63 - 1, description="global position cursor")]
 
 
@@ -53,13 +53,7 @@ async def stock_listing(
     sku_prefix: Annotated[
         str | None, Query(alias="skuPrefix", pattern=r"^[A-Za-z0-9._-]{1,64}$")
     ] = None,
-    after: Annotated[
-        str | None,
-        Query(
-            pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}:[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
-            description="the `next` of the previous page (`sku:warehouseId`)",
-        ),
-    ] = None,
+    after: PairAfter = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="page size, max 1000")] = 100,
     low_stock: Annotated[
         bool, Query(alias="lowStock", description="only the levels with an open low-stock alert")
