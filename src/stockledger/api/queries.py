@@ -38,6 +38,10 @@ _LIST_ERRORS = problem_answers(
 )
 _ERRORS = {**_LIST_ERRORS, **problem_answers((404, "never had an event"))}
 
+StockReader = Annotated[Principal, require(READ_STOCK)]
+HistoryReader = Annotated[Principal, require(READ_HISTORY)]
+ReservationReader = Annotated[Principal, require(READ_RESERVATIONS)]
+Auditor = Annotated[Principal, require(AUDIT)]
 Position = Annotated[int, Query(ge=0, le=2**63 - 1, description="global position cursor")]
 
 
@@ -48,7 +52,7 @@ def _json(body: Any, headers: dict[str, str] | None = None) -> Response:
 @router.get("/stock", response_model=s.StockListOut, responses={**h.LISTED, **_LIST_ERRORS})
 async def stock_listing(
     services: ServicesDep,
-    _: Annotated[Principal, require(READ_STOCK)],
+    _: StockReader,
     warehouse_id: Annotated[Id | None, Query(alias="warehouseId")] = None,
     sku_prefix: Annotated[
         str | None, Query(alias="skuPrefix", pattern=r"^[A-Za-z0-9._-]{1,64}$")
@@ -93,7 +97,7 @@ async def stock_level(
     sku: Id,
     warehouse_id: Id,
     services: ServicesDep,
-    _: Annotated[Principal, require(READ_STOCK)],
+    _: StockReader,
     consistency: Annotated[
         Literal["eventual", "strong"], Query(description="`strong` folds the event store")
     ] = "eventual",
@@ -118,9 +122,7 @@ async def stock_level(
 
 
 @router.get("/stock/{sku}", response_model=s.SkuStockOut, responses={**h.LISTED, **_ERRORS})
-async def sku_stock(
-    sku: Id, services: ServicesDep, _: Annotated[Principal, require(READ_STOCK)]
-) -> Response:
+async def sku_stock(sku: Id, services: ServicesDep, _: StockReader) -> Response:
     """One SKU across every warehouse, with totals (projections first, like a single level)."""
     found, source = await levels.sku_levels(services.reads, sku)
     if not found:
@@ -142,7 +144,7 @@ async def stock_at(
     sku: Id,
     warehouse_id: Id,
     services: ServicesDep,
-    _: Annotated[Principal, require(READ_HISTORY)],
+    _: HistoryReader,
     timestamp: Annotated[
         Instant | None,
         Query(description="the levels then (RFC 3339 with offset); give this or `version`"),
@@ -175,7 +177,7 @@ async def stock_history(
     sku: Id,
     warehouse_id: Id,
     services: ServicesDep,
-    _: Annotated[Principal, require(READ_HISTORY)],
+    _: HistoryReader,
     from_: Annotated[Instant | None, Query(alias="from", description="recordedAt ≥ from")] = None,
     to: Annotated[Instant | None, Query(description="recordedAt ≤ to")] = None,
     types: Annotated[str | None, Query(include_in_schema=False)] = None,
@@ -223,7 +225,7 @@ async def stock_history(
 async def reservation(
     reservation_id: Id,
     services: ServicesDep,
-    _: Annotated[Principal, require(READ_RESERVATIONS)],
+    _: ReservationReader,
     consistency: Annotated[
         Literal["eventual", "strong"], Query(description="`strong` folds the event store")
     ] = "eventual",
@@ -253,7 +255,7 @@ async def reservation(
 async def correlation_events(
     correlation_id: CorrelationId,
     services: ServicesDep,
-    _: Annotated[Principal, require(AUDIT)],
+    _: Auditor,
     after: Position = 0,
     limit: Limit = 1000,
 ) -> Response:
@@ -266,7 +268,7 @@ async def correlation_events(
 async def order_events(
     order_id: Id,
     services: ServicesDep,
-    _: Annotated[Principal, require(AUDIT)],
+    _: Auditor,
     after: Position = 0,
     limit: Limit = 1000,
 ) -> Response:
@@ -278,7 +280,7 @@ async def order_events(
 @router.get("/events", response_model=s.EventsOut, responses=_LIST_ERRORS)
 async def all_events(
     services: ServicesDep,
-    _: Annotated[Principal, require(AUDIT)],
+    _: Auditor,
     after: Position = 0,
     limit: Limit = 100,
 ) -> Response:
