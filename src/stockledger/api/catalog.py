@@ -21,7 +21,7 @@ from .present import catalog_command_out, item_out, source_headers, warehouse_ou
 from .problems import Problem
 from .schemas import catalog as s
 from .schemas.headers import COMMAND, LISTED
-from .schemas.problems import problem_answers
+from .schemas.problems import READ_ERRORS, problem_answers
 from .schemas.wire import Body, Id, Instant, Out
 
 router = APIRouter(prefix="/v1", tags=["catalog"], route_class=FastRoute)
@@ -171,12 +171,7 @@ def _json(body: dict[str, Any], headers: dict[str, str] | None = None) -> Respon
     return Response(orjson.dumps(body), media_type="application/json", headers=headers)
 
 
-LIST_ERRORS = problem_answers(
-    (401, "no or unknown API key"),
-    (403, "role not allowed"),
-    (422, "invalid parameters"),
-    (503, "database unreachable"),
-)
+LIST_ERRORS = READ_ERRORS
 _READ_ERRORS = {**LIST_ERRORS, **problem_answers((404, "never defined (by then)"))}
 
 

@@ -25,17 +25,12 @@ from .problems import Problem
 from .schemas import headers as h
 from .schemas import stock as s
 from .schemas.ledger import ReservationOut, StockOut
-from .schemas.problems import problem_answers
+from .schemas.problems import READ_ERRORS, problem_answers
 from .schemas.wire import CorrelationId, Id, Instant, StreamVersion
 
 router = APIRouter(prefix="/v1", tags=["queries"], route_class=FastRoute)
 
-_LIST_ERRORS = problem_answers(
-    (401, "no or unknown API key"),
-    (403, "role not allowed"),
-    (422, "invalid parameters"),
-    (503, "database unreachable"),
-)
+_LIST_ERRORS = READ_ERRORS
 _ERRORS = {**_LIST_ERRORS, **problem_answers((404, "never had an event"))}
 
 StockReader = Annotated[Principal, require(READ_STOCK)]

@@ -84,6 +84,15 @@ def problem_answers(
     }
 
 
+# The answers every read route can give: who may not ask, what was asked wrong, no database.
+READ_ERRORS = problem_answers(
+    (401, "no or unknown API key"),
+    (403, "role not allowed"),
+    (422, "invalid parameters"),
+    (503, "database unreachable"),
+)
+
+
 def problem_components() -> dict[str, Any]:
     """ProblemOut and the models it holds, as `components.schemas` entries (the answers above
     refer to them; FastAPI registers only the models of `model` answers, under JSON)."""
