@@ -84,13 +84,20 @@ def problem_answers(
     }
 
 
-# The answers every read route can give: who may not ask, what was asked wrong, no database.
-READ_ERRORS = problem_answers(
-    (401, "no or unknown API key"),
-    (403, "role not allowed"),
-    (422, "invalid parameters"),
-    (503, "database unreachable"),
-)
+def read_errors(
+    forbidden: str = "role not allowed", invalid: str = "invalid parameters"
+) -> dict[int | str, dict[str, Any]]:
+    """The answers every read route can give: no key, a role not allowed (`forbidden`), what was
+    asked wrong (`invalid`), no database."""
+    return problem_answers(
+        (401, "no or unknown API key"),
+        (403, forbidden),
+        (422, invalid),
+        (503, "database unreachable"),
+    )
+
+
+READ_ERRORS = read_errors()
 
 
 def problem_components() -> dict[str, Any]:
