@@ -15,16 +15,11 @@ from .auth import AUDIT, Principal, require
 from .deps import ServicesDep
 from .fastroute import FastRoute
 from .schemas import audit as s
-from .schemas.problems import problem_answers
+from .schemas.problems import READ_ERRORS
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], route_class=FastRoute)
 
-_ERRORS = problem_answers(
-    (401, "no or unknown API key"),
-    (403, "role not allowed"),
-    (422, "invalid parameters"),
-    (503, "database unreachable"),
-)
+_ERRORS = READ_ERRORS
 
 Auditor = Annotated[Principal, require(AUDIT)]
 StreamId = Annotated[

@@ -16,11 +16,12 @@ from .auth import READ_STOCK, WAREHOUSE, Principal, require
 from .commands import REPLAY, execute, problems, reply
 from .deps import CatalogIfMatch, CommandHeadersDep, ServicesDep, parse_if_match
 from .fastroute import FastRoute
+from .params import Limit
 from .present import catalog_command_out, item_out, source_headers, warehouse_out
 from .problems import Problem
 from .schemas import catalog as s
 from .schemas.headers import COMMAND, LISTED
-from .schemas.problems import problem_answers
+from .schemas.problems import READ_ERRORS, problem_answers
 from .schemas.wire import Body, Id, Instant, Out
 
 router = APIRouter(prefix="/v1", tags=["catalog"], route_class=FastRoute)
@@ -170,12 +171,7 @@ def _json(body: dict[str, Any], headers: dict[str, str] | None = None) -> Respon
     return Response(orjson.dumps(body), media_type="application/json", headers=headers)
 
 
-LIST_ERRORS = problem_answers(
-    (401, "no or unknown API key"),
-    (403, "role not allowed"),
-    (422, "invalid parameters"),
-    (503, "database unreachable"),
-)
+LIST_ERRORS = READ_ERRORS
 _READ_ERRORS = {**LIST_ERRORS, **problem_answers((404, "never defined (by then)"))}
 
 
@@ -206,7 +202,6 @@ async def warehouse(warehouse_id: Id, services: ServicesDep, _: Reader, at: At =
     return _json(warehouse_out(state))
 
 
-Limit = Annotated[int, Query(ge=1, le=1000, description="page size, max 1000")]
 Active = Annotated[bool | None, Query(description="only active (true) or inactive (false)")]
 Prefix = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9._-]{1,64}$", description="id prefix")]
 After = Annotated[

@@ -17,16 +17,14 @@ from .deps import ServicesDep
 from .fastroute import FastRoute
 from .problems import Problem
 from .schemas import audit as s
-from .schemas.problems import problem_answers
+from .schemas.problems import read_errors
 from .schemas.wire import Boundary, CorrelationId, Id
 
 router = APIRouter(prefix="/v1/exports", tags=["exports"], route_class=FastRoute)
 
-_ERRORS = problem_answers(
-    (401, "no or unknown API key"),
-    (403, "role not allowed (auditor and admin only)"),
-    (422, "invalid parameters, or an asOfPosition beyond what has committed"),
-    (503, "database unreachable"),
+_ERRORS = read_errors(
+    "role not allowed (auditor and admin only)",
+    "invalid parameters, or an asOfPosition beyond what has committed",
 )
 Auditor = Annotated[Principal, require(AUDIT)]
 FormatQuery = Annotated[Format, Query(description="`jsonl` (one envelope per line) or `csv`")]

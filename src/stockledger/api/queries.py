@@ -12,6 +12,7 @@ from ..read import history, levels, listing, reservations, trails
 from .auth import AUDIT, READ_HISTORY, READ_RESERVATIONS, READ_STOCK, Principal, require
 from .deps import ServicesDep
 from .fastroute import FastRoute
+from .params import Limit, PairAfter
 from .present import (
     events_page_out,
     history_out,
@@ -24,20 +25,18 @@ from .problems import Problem
 from .schemas import headers as h
 from .schemas import stock as s
 from .schemas.ledger import ReservationOut, StockOut
-from .schemas.problems import problem_answers
+from .schemas.problems import READ_ERRORS, problem_answers
 from .schemas.wire import CorrelationId, Id, Instant, StreamVersion
 
 router = APIRouter(prefix="/v1", tags=["queries"], route_class=FastRoute)
 
-_LIST_ERRORS = problem_answers(
-    (401, "no or unknown API key"),
-    (403, "role not allowed"),
-    (422, "invalid parameters"),
-    (503, "database unreachable"),
-)
+_LIST_ERRORS = READ_ERRORS
 _ERRORS = {**_LIST_ERRORS, **problem_answers((404, "never had an event"))}
 
-Limit = Annotated[int, Query(ge=1, le=1000, description="page size, max 1000")]
+StockReader = Annotated[Principal, require(READ_STOCK)]
+HistoryReader = Annotated[Principal, require(READ_HISTORY)]
+ReservationReader = Annotated[Principal, require(READ_RESERVATIONS)]
+Auditor = Annotated[Principal, require(AUDIT)]
 Position = Annotated[int, Query(ge=0, le=2**63 - 1, description="global position cursor")]
 
 
@@ -48,18 +47,12 @@ def _json(body: Any, headers: dict[str, str] | None = None) -> Response:
 @router.get("/stock", response_model=s.StockListOut, responses={**h.LISTED, **_LIST_ERRORS})
 async def stock_listing(
     services: ServicesDep,
-    _: Annotated[Principal, require(READ_STOCK)],
+    _: StockReader,
     warehouse_id: Annotated[Id | None, Query(alias="warehouseId")] = None,
     sku_prefix: Annotated[
         str | None, Query(alias="skuPrefix", pattern=r"^[A-Za-z0-9._-]{1,64}$")
     ] = None,
-    after: Annotated[
-        str | None,
-        Query(
-            pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}:[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
-            description="the `next` of the previous page (`sku:warehouseId`)",
-        ),
-    ] = None,
+    after: PairAfter = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="page size, max 1000")] = 100,
     low_stock: Annotated[
         bool, Query(alias="lowStock", description="only the levels with an open low-stock alert")
@@ -99,7 +92,7 @@ async def stock_level(
     sku: Id,
     warehouse_id: Id,
     services: ServicesDep,
-    _: Annotated[Principal, require(READ_STOCK)],
+    _: StockReader,
     consistency: Annotated[
         Literal["eventual", "strong"], Query(description="`strong` folds the event store")
     ] = "eventual",
@@ -124,9 +117,7 @@ async def stock_level(
 
 
 @router.get("/stock/{sku}", response_model=s.SkuStockOut, responses={**h.LISTED, **_ERRORS})
-async def sku_stock(
-    sku: Id, services: ServicesDep, _: Annotated[Principal, require(READ_STOCK)]
-) -> Response:
+async def sku_stock(sku: Id, services: ServicesDep, _: StockReader) -> Response:
     """One SKU across every warehouse, with totals (projections first, like a single level)."""
     found, source = await levels.sku_levels(services.reads, sku)
     if not found:
@@ -148,7 +139,7 @@ async def stock_at(
     sku: Id,
     warehouse_id: Id,
     services: ServicesDep,
-    _: Annotated[Principal, require(READ_HISTORY)],
+    _: HistoryReader,
     timestamp: Annotated[
         Instant | None,
         Query(description="the levels then (RFC 3339 with offset); give this or `version`"),
@@ -181,7 +172,7 @@ async def stock_history(
     sku: Id,
     warehouse_id: Id,
     services: ServicesDep,
-    _: Annotated[Principal, require(READ_HISTORY)],
+    _: HistoryReader,
     from_: Annotated[Instant | None, Query(alias="from", description="recordedAt ≥ from")] = None,
     to: Annotated[Instant | None, Query(description="recordedAt ≤ to")] = None,
     types: Annotated[str | None, Query(include_in_schema=False)] = None,
@@ -229,7 +220,7 @@ async def stock_history(
 async def reservation(
     reservation_id: Id,
     services: ServicesDep,
-    _: Annotated[Principal, require(READ_RESERVATIONS)],
+    _: ReservationReader,
     consistency: Annotated[
         Literal["eventual", "strong"], Query(description="`strong` folds the event store")
     ] = "eventual",
@@ -259,7 +250,7 @@ async def reservation(
 async def correlation_events(
     correlation_id: CorrelationId,
     services: ServicesDep,
-    _: Annotated[Principal, require(AUDIT)],
+    _: Auditor,
     after: Position = 0,
     limit: Limit = 1000,
 ) -> Response:
@@ -272,7 +263,7 @@ async def correlation_events(
 async def order_events(
     order_id: Id,
     services: ServicesDep,
-    _: Annotated[Principal, require(AUDIT)],
+    _: Auditor,
     after: Position = 0,
     limit: Limit = 1000,
 ) -> Response:
@@ -284,7 +275,7 @@ async def order_events(
 @router.get("/events", response_model=s.EventsOut, responses=_LIST_ERRORS)
 async def all_events(
     services: ServicesDep,
-    _: Annotated[Principal, require(AUDIT)],
+    _: Auditor,
     after: Position = 0,
     limit: Limit = 100,
 ) -> Response:

@@ -14,10 +14,11 @@ from ..domain.reorder.alerts import AlertQuery
 from ..read import reorder_view
 from ..write.ledger import Outcome
 from .auth import READ_HISTORY, Principal, require
-from .catalog import LIST_ERRORS, Limit, Writer, _answers, _json
+from .catalog import LIST_ERRORS, Writer, _answers, _json
 from .commands import execute, reply
 from .deps import CommandHeadersDep, ServicesDep
 from .fastroute import FastRoute
+from .params import Limit, PairAfter
 from .present import alert_out, catalog_command_out, rule_out, source_headers
 from .problems import Problem
 from .schemas import reorder_rules as s
@@ -98,13 +99,7 @@ async def reorder_rules(
     services: ServicesDep,
     _: RuleReader,
     warehouse_id: Annotated[Id | None, Query(alias="warehouseId")] = None,
-    after: Annotated[
-        str | None,
-        Query(
-            pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}:[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
-            description="the `next` of the previous page (`sku:warehouseId`)",
-        ),
-    ] = None,
+    after: PairAfter = None,
     limit: Limit = 100,
 ) -> Response:
     """Every rule in force, in `sku:warehouseId` order, keyset-paged (folded from the store)."""

@@ -27,16 +27,14 @@ from .present import stream_value_out
 from .problems import Problem
 from .reports import Reader, answers, report_response, respond
 from .schemas import valuation as s
-from .schemas.problems import problem_answers
+from .schemas.problems import problem_answers, read_errors
 from .schemas.wire import Boundary, Id
 
 router = APIRouter(prefix="/v1", tags=["valuation"], route_class=FastRoute)
 
-_ERRORS = problem_answers(
-    (401, "no or unknown API key"),
-    (403, "role not allowed (warehouse, auditor and admin)"),
-    (422, "invalid parameters, or an asOfPosition beyond what has committed"),
-    (503, "database unreachable"),
+_ERRORS = read_errors(
+    "role not allowed (warehouse, auditor and admin)",
+    "invalid parameters, or an asOfPosition beyond what has committed",
 )
 At = Annotated[
     Boundary | None,

@@ -23,7 +23,7 @@ from ..domain.reservation.state import ReservationState
 from ..domain.stock.state import Levels, StockLevel
 from ..domain.streams import category, reorder_stream
 from ..metrics import PARKED, PROJECTED, PROJECTION_APPLY
-from ..store.rows import RecordedEvent
+from ..store.rows import RecordedEvent, level_columns
 from ..store.snapshots import state_to_json
 from .rows import (
     Catalog,
@@ -347,10 +347,7 @@ async def _write(conn: Any, stock: list[StockLevel], reservations: list[Reservat
             [r.stream_id for r in stock],
             [r.sku for r in stock],
             [r.warehouse_id for r in stock],
-            [r.levels.on_hand for r in stock],
-            [r.levels.reserved for r in stock],
-            [r.levels.in_transit for r in stock],
-            [r.levels.damaged for r in stock],
+            *level_columns([r.levels for r in stock]),
             [r.version for r in stock],
             [r.updated_at for r in stock],
         )

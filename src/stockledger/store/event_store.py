@@ -45,6 +45,7 @@ from .rows import (
     RecordedEvent,
     StreamWrite,
     ValueRow,
+    level_columns,
     value_rows,
 )
 
@@ -380,10 +381,7 @@ def _append_args(
         [e.recorded_at for e in events],
         [e.correlation_id for e in events],
         [e.order_id for e in events],
-        [e.delta.on_hand for e in events],
-        [e.delta.reserved for e in events],
-        [e.delta.in_transit for e in events],
-        [e.delta.damaged for e in events],
+        *level_columns([e.delta for e in events]),
         list(deadlines.due),
         list(deadlines.due.values()),
         list(deadlines.ended),

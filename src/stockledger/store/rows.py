@@ -60,6 +60,17 @@ SELECT * FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::int[], $5:
 """
 
 
+def level_columns(levels: Sequence[Levels]) -> list[list[int]]:
+    """The on_hand, reserved, in_transit and damaged columns of these levels, in that order,
+    as the unnest() arguments of a batched insert."""
+    return [
+        [x.on_hand for x in levels],
+        [x.reserved for x in levels],
+        [x.in_transit for x in levels],
+        [x.damaged for x in levels],
+    ]
+
+
 def value_rows(rows: Sequence[ValueRow]) -> list[list[Any]]:
     """The stock_values columns of these rows: each event's quantity delta and how it moved
     its stream's value (costing.Move)."""

@@ -84,6 +84,22 @@ def problem_answers(
     }
 
 
+def read_errors(
+    forbidden: str = "role not allowed", invalid: str = "invalid parameters"
+) -> dict[int | str, dict[str, Any]]:
+    """The answers every read route can give: no key, a role not allowed (`forbidden`), what was
+    asked wrong (`invalid`), no database."""
+    return problem_answers(
+        (401, "no or unknown API key"),
+        (403, forbidden),
+        (422, invalid),
+        (503, "database unreachable"),
+    )
+
+
+READ_ERRORS = read_errors()
+
+
 def problem_components() -> dict[str, Any]:
     """ProblemOut and the models it holds, as `components.schemas` entries (the answers above
     refer to them; FastAPI registers only the models of `model` answers, under JSON)."""
