@@ -10,6 +10,7 @@ from typing import Any, get_args
 import jsonschema_rs
 import orjson
 import pytest
+from fastapi.routing import APIRoute
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
@@ -291,3 +292,13 @@ def test_reads_declare_the_headers_they_send() -> None:
     assert valuation["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/InventoryValuationOut"
     }
+
+
+def test_routers_name_their_operations_themselves() -> None:
+    """A route keeps the operationId it was made with (its router's), and the app serves the
+    routers' routes as they are: every router names its routes as the app does."""
+    app = create_app(Settings(database_url="postgresql://unused/"))
+    routes = [r for r in app.routes if isinstance(r, APIRoute) and r.include_in_schema]
+    assert len(routes) == len(_operations())
+    for route in routes:
+        assert route.unique_id == route.name, route.path

@@ -13,7 +13,9 @@ from .schemas.problems import problem_components
 
 
 def operation_id(route: APIRoute) -> str:
-    """The operationId of a route: its function's name (unique: a test holds them so)."""
+    """The operationId of a route: its function's name (unique: a test holds them so). Each
+    router names its routes so (`generate_unique_id_function`), as the app names its own: a
+    route keeps the id it was made with, however the app then serves it."""
     return route.name
 
 
