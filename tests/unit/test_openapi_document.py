@@ -302,3 +302,21 @@ def test_routers_name_their_operations_themselves() -> None:
     assert len(routes) == len(_operations())
     for route in routes:
         assert route.unique_id == route.name, route.path
+
+
+def test_operations_behind_a_key_document_the_rate_limit() -> None:
+    """With STOCKLEDGER_RATE_LIMITS, any of them may answer 429 (a problem, with Retry-After),
+    and their answers carry RateLimit-*; the open operations (health, the contract) never."""
+    keyed = 0
+    for label, operation in _operations():
+        limited = "429" in operation["responses"]
+        assert limited == bool(operation.get("security")), label
+        if not limited:
+            continue
+        keyed += 1
+        refused = operation["responses"]["429"]
+        assert refused["content"] == {"application/problem+json": {"schema": PROBLEM}}
+        assert refused["headers"]["Retry-After"]["required"]
+        ok = next(a for s, a in operation["responses"].items() if s.startswith("2"))
+        assert {"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"} <= set(ok["headers"])
+    assert keyed > 40
