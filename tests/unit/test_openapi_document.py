@@ -10,6 +10,7 @@ from typing import Any, get_args
 import jsonschema_rs
 import orjson
 import pytest
+from fastapi.routing import APIRoute
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
@@ -291,3 +292,31 @@ def test_reads_declare_the_headers_they_send() -> None:
     assert valuation["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/InventoryValuationOut"
     }
+
+
+def test_routers_name_their_operations_themselves() -> None:
+    """A route keeps the operationId it was made with (its router's), and the app serves the
+    routers' routes as they are: every router names its routes as the app does."""
+    app = create_app(Settings(database_url="postgresql://unused/"))
+    routes = [r for r in app.routes if isinstance(r, APIRoute) and r.include_in_schema]
+    assert len(routes) == len(_operations())
+    for route in routes:
+        assert route.unique_id == route.name, route.path
+
+
+def test_operations_behind_a_key_document_the_rate_limit() -> None:
+    """With STOCKLEDGER_RATE_LIMITS, any of them may answer 429 (a problem, with Retry-After),
+    and their answers carry RateLimit-*; the open operations (health, the contract) never."""
+    keyed = 0
+    for label, operation in _operations():
+        limited = "429" in operation["responses"]
+        assert limited == bool(operation.get("security")), label
+        if not limited:
+            continue
+        keyed += 1
+        refused = operation["responses"]["429"]
+        assert refused["content"] == {"application/problem+json": {"schema": PROBLEM}}
+        assert refused["headers"]["Retry-After"]["required"]
+        ok = next(a for s, a in operation["responses"].items() if s.startswith("2"))
+        assert {"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"} <= set(ok["headers"])
+    assert keyed > 40

@@ -14,10 +14,16 @@ from ..audit.integrity import verify_integrity
 from .auth import AUDIT, Principal, require
 from .deps import ServicesDep
 from .fastroute import FastRoute
+from .openapi import operation_id
 from .schemas import audit as s
 from .schemas.problems import READ_ERRORS
 
-router = APIRouter(prefix="/v1/audit", tags=["audit"], route_class=FastRoute)
+router = APIRouter(
+    prefix="/v1/audit",
+    tags=["audit"],
+    route_class=FastRoute,
+    generate_unique_id_function=operation_id,
+)
 
 _ERRORS = READ_ERRORS
 

@@ -16,6 +16,7 @@ from .auth import READ_STOCK, WAREHOUSE, Principal, require
 from .commands import REPLAY, execute, problems, reply
 from .deps import CatalogIfMatch, CommandHeadersDep, ServicesDep, parse_if_match
 from .fastroute import FastRoute
+from .openapi import operation_id
 from .params import Limit
 from .present import catalog_command_out, item_out, source_headers, warehouse_out
 from .problems import Problem
@@ -24,7 +25,9 @@ from .schemas.headers import COMMAND, LISTED
 from .schemas.problems import READ_ERRORS, problem_answers
 from .schemas.wire import Body, Id, Instant, Out
 
-router = APIRouter(prefix="/v1", tags=["catalog"], route_class=FastRoute)
+router = APIRouter(
+    prefix="/v1", tags=["catalog"], route_class=FastRoute, generate_unique_id_function=operation_id
+)
 
 Writer = Annotated[Principal, require(WAREHOUSE)]
 Reader = Annotated[Principal, require(READ_STOCK)]

@@ -18,6 +18,7 @@ from ..write.ledger import Answer, Outcome, utcnow
 from .auth import ORDERS, WAREHOUSE, Principal, require
 from .deps import CommandHeadersDep, IfMatch, ServicesDep, caller_for, parse_if_match
 from .fastroute import FastRoute
+from .openapi import operation_id
 from .present import command_out, reservation_command_out
 from .problems import refusal
 from .schemas import commands as s
@@ -25,7 +26,9 @@ from .schemas.headers import COMMAND, LOCATION, REFUSAL
 from .schemas.problems import problem_answers
 from .schemas.wire import Body, Id, Out
 
-router = APIRouter(prefix="/v1", tags=["commands"], route_class=FastRoute)
+router = APIRouter(
+    prefix="/v1", tags=["commands"], route_class=FastRoute, generate_unique_id_function=operation_id
+)
 log = structlog.get_logger()
 
 

@@ -26,6 +26,7 @@ from ..domain.events import EVENT_TYPES, SCHEMA_VERSIONS
 from ..domain.upcasting import ADDED
 from .deps import ServicesDep
 from .fastroute import FastRoute
+from .openapi import operation_id
 from .problems import Problem
 from .schemas.ledger import EventMetadata
 from .schemas.problems import problem_answers
@@ -276,7 +277,9 @@ def write(folder: FilePath) -> None:
 
 # -- served: GET /asyncapi.json and GET /v1/schemas/events/{type}/{schemaVersion}, no key ------
 
-router = APIRouter(tags=["contract"], route_class=FastRoute)
+router = APIRouter(
+    tags=["contract"], route_class=FastRoute, generate_unique_id_function=operation_id
+)
 TypeName = Annotated[
     str,
     Path(

@@ -15,12 +15,18 @@ from ..audit.event_export import MEDIA_TYPES, ExportQuery, Format, Tally, horizo
 from .auth import AUDIT, Principal, require
 from .deps import ServicesDep
 from .fastroute import FastRoute
+from .openapi import operation_id
 from .problems import Problem
 from .schemas import audit as s
 from .schemas.problems import read_errors
 from .schemas.wire import Boundary, CorrelationId, Id
 
-router = APIRouter(prefix="/v1/exports", tags=["exports"], route_class=FastRoute)
+router = APIRouter(
+    prefix="/v1/exports",
+    tags=["exports"],
+    route_class=FastRoute,
+    generate_unique_id_function=operation_id,
+)
 
 _ERRORS = read_errors(
     "role not allowed (auditor and admin only)",

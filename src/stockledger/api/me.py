@@ -12,10 +12,13 @@ from fastapi.responses import Response
 from ..config import Role
 from .auth import ANY_ROLE, Principal, require
 from .fastroute import FastRoute
+from .openapi import operation_id
 from .schemas.problems import problem_answers
 from .schemas.wire import Out
 
-router = APIRouter(prefix="/v1", tags=["queries"], route_class=FastRoute)
+router = APIRouter(
+    prefix="/v1", tags=["queries"], route_class=FastRoute, generate_unique_id_function=operation_id
+)
 
 
 class MeOut(Out):

@@ -12,6 +12,7 @@ from ..read import history, levels, listing, reservations, trails
 from .auth import AUDIT, READ_HISTORY, READ_RESERVATIONS, READ_STOCK, Principal, require
 from .deps import ServicesDep
 from .fastroute import FastRoute
+from .openapi import operation_id
 from .params import Limit, PairAfter
 from .present import (
     events_page_out,
@@ -28,7 +29,9 @@ from .schemas.ledger import ReservationOut, StockOut
 from .schemas.problems import READ_ERRORS, problem_answers
 from .schemas.wire import CorrelationId, Id, Instant, StreamVersion
 
-router = APIRouter(prefix="/v1", tags=["queries"], route_class=FastRoute)
+router = APIRouter(
+    prefix="/v1", tags=["queries"], route_class=FastRoute, generate_unique_id_function=operation_id
+)
 
 _LIST_ERRORS = READ_ERRORS
 _ERRORS = {**_LIST_ERRORS, **problem_answers((404, "never had an event"))}

@@ -18,6 +18,7 @@ from .catalog import LIST_ERRORS, Writer, _answers, _json
 from .commands import execute, reply
 from .deps import CommandHeadersDep, ServicesDep
 from .fastroute import FastRoute
+from .openapi import operation_id
 from .params import Limit, PairAfter
 from .present import alert_out, catalog_command_out, rule_out, source_headers
 from .problems import Problem
@@ -26,7 +27,9 @@ from .schemas.headers import LISTED
 from .schemas.problems import problem_answers
 from .schemas.wire import Id
 
-router = APIRouter(prefix="/v1", tags=["catalog"], route_class=FastRoute)
+router = APIRouter(
+    prefix="/v1", tags=["catalog"], route_class=FastRoute, generate_unique_id_function=operation_id
+)
 
 RuleReader = Annotated[Principal, require(READ_HISTORY)]
 

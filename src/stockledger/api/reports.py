@@ -34,13 +34,19 @@ from .auth import READ_REPORTS, Principal, require
 from .deps import ServicesDep
 from .exports import pinned_position
 from .fastroute import FastRoute
+from .openapi import operation_id
 from .problems import Problem
 from .schemas import reports as s
 from .schemas.headers import AS_OF_POSITION, NEXT_CURSOR
 from .schemas.problems import problem_answers
 from .schemas.wire import Boundary, Id, Out
 
-router = APIRouter(prefix="/v1/reports", tags=["reports"], route_class=FastRoute)
+router = APIRouter(
+    prefix="/v1/reports",
+    tags=["reports"],
+    route_class=FastRoute,
+    generate_unique_id_function=operation_id,
+)
 
 Reader = Annotated[Principal, require(READ_REPORTS)]
 CSV = "text/csv; charset=utf-8"

@@ -23,6 +23,7 @@ from ..reports.tables import (
 from .deps import ServicesDep
 from .exports import pinned_position
 from .fastroute import FastRoute
+from .openapi import operation_id
 from .present import stream_value_out
 from .problems import Problem
 from .reports import Reader, answers, report_response, respond
@@ -30,7 +31,12 @@ from .schemas import valuation as s
 from .schemas.problems import problem_answers, read_errors
 from .schemas.wire import Boundary, Id
 
-router = APIRouter(prefix="/v1", tags=["valuation"], route_class=FastRoute)
+router = APIRouter(
+    prefix="/v1",
+    tags=["valuation"],
+    route_class=FastRoute,
+    generate_unique_id_function=operation_id,
+)
 
 _ERRORS = read_errors(
     "role not allowed (warehouse, auditor and admin)",

@@ -20,11 +20,17 @@ from ..webhooks.subscriptions import Subscription
 from .auth import Principal, require
 from .deps import ServicesDep
 from .fastroute import FastRoute
+from .openapi import operation_id
 from .problems import Problem
 from .schemas import webhooks as w
 from .schemas.problems import problem_answers
 
-router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], route_class=FastRoute)
+router = APIRouter(
+    prefix="/v1/webhooks",
+    tags=["webhooks"],
+    route_class=FastRoute,
+    generate_unique_id_function=operation_id,
+)
 
 Admin = Annotated[Principal, require(frozenset({Role.ADMIN}))]
 

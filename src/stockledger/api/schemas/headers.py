@@ -70,3 +70,19 @@ REFUSAL = {
     ),
     "Idempotent-Replayed": IDEMPOTENT_REPLAYED,
 }
+
+# With STOCKLEDGER_RATE_LIMITS, on every answer to a limited principal (IETF httpapi draft).
+RATE_LIMIT = {
+    "RateLimit-Limit": header(
+        "with rate limits: requests the principal may send at once (the burst)",
+        {"type": "integer", "minimum": 1},
+    ),
+    "RateLimit-Remaining": header(
+        "with rate limits: requests that would pass now", {"type": "integer", "minimum": 0}
+    ),
+    "RateLimit-Reset": header(
+        "with rate limits: seconds until the budget is full again",
+        {"type": "integer", "minimum": 0},
+    ),
+}
+RETRY_AFTER = header("seconds to wait before the next request", {"type": "integer", "minimum": 1})
