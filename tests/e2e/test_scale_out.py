@@ -426,7 +426,14 @@ async def test_serve_with_workers_answers_from_every_worker_and_elects_one_leade
     }
     with serving(own, tmp_path, 1, "--workers", "2", **env) as servers:
         base = servers[0].url
-        expected = {"expiry": 1, "checkpoints": 1, "projector": 1, "verifier": 1, "relay": 1}
+        expected = {
+            "expiry": 1,
+            "checkpoints": 1,
+            "projector": 1,
+            "verifier": 1,
+            "relay": 1,
+            "webhooks": 1,  # its secrets key is derived from the audit key set here
+        }
         await eventually(
             lambda: _one_each(own, expected), within=30, what="one leader per background role"
         )
