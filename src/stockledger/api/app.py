@@ -14,9 +14,7 @@ from typing import Any
 import asyncpg
 import structlog
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.datastructures import DefaultPlaceholder
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from .. import __version__, tracing, ui
@@ -165,15 +163,9 @@ def serve_routes(app: FastAPI, *routers: APIRouter) -> None:
     30-60 us of CPU per request with these nine routers (more for routes declared later;
     `python -m bench.stack_cost`). A prefixed router's routes already carry their full path,
     tags and responses, so the app serves them as they are, and the OpenAPI document is built
-    from the same routes. The routers declare no lifespan or dependencies of their own. Each
-    route's operationId is the app's (`generate_unique_id_function`), as inclusion gave it."""
-    generate = app.router.generate_unique_id_function
-    if isinstance(generate, DefaultPlaceholder):  # the app set none: FastAPI's default
-        generate = generate.value
+    from the same routes. The routers declare no lifespan or dependencies of their own; each
+    names its operations itself (`generate_unique_id_function=operation_id`)."""
     for router in routers:
-        for route in router.routes:
-            if isinstance(route, APIRoute) and route.operation_id is None:
-                route.operation_id = generate(route)
         app.router.routes.extend(router.routes)
 
 
