@@ -36,6 +36,22 @@ def parse_api_keys(raw: str) -> tuple[ApiKey, ...]:
     return tuple(keys)
 
 
+def parse_principals(raw: str) -> dict[str, Role]:
+    """Parse `principal:role,...`; raise ValueError on a malformed entry."""
+    principals: dict[str, Role] = {}
+    for entry in filter(None, (part.strip() for part in raw.split(","))):
+        principal, sep, role = entry.rpartition(":")
+        if not sep or not principal:
+            raise ValueError(f"principal entry {entry!r} must be principal:role")
+        try:
+            principals[principal] = Role(role)
+        except ValueError:
+            raise ValueError(
+                f"principal entry {entry!r}: the role must be one of {', '.join(Role)}"
+            ) from None
+    return principals
+
+
 @dataclass(frozen=True, slots=True)
 class OidcConfig:
     issuer: str
@@ -109,6 +125,19 @@ class Settings(BaseSettings):
     )
     kafka_consumer_group: str = Field(
         default="stockledger-projector", description="Consumer group of the projectors"
+    )
+    kafka_command_topic: str | None = Field(
+        default=None,
+        description="Also take commands from this topic; results go to {topic}.results, "
+        "messages that are not commands to {topic}.dlq (unset: HTTP only)",
+    )
+    kafka_command_principals: str = Field(
+        default="",
+        description="Comma-separated principal:role entries who may send commands on the "
+        "command topic (its ACLs authenticate them)",
+    )
+    kafka_command_group: str = Field(
+        default="stockledger-commands", description="Consumer group of the command topic"
     )
     api_keys: str = Field(default="", description="Comma-separated key:principal:role entries")
     oidc_issuer: str | None = Field(
@@ -208,6 +237,12 @@ class Settings(BaseSettings):
         parse_api_keys(value)
         return value
 
+    @field_validator("kafka_command_principals")
+    @classmethod
+    def _valid_command_principals(cls, value: str) -> str:
+        parse_principals(value)
+        return value
+
     @field_validator("oidc_role_map")
     @classmethod
     def _valid_role_map(cls, value: str) -> str:
@@ -256,6 +291,9 @@ class Settings(BaseSettings):
 
     def parsed_api_keys(self) -> tuple[ApiKey, ...]:
         return parse_api_keys(self.api_keys)
+
+    def parsed_command_principals(self) -> dict[str, Role]:
+        return parse_principals(self.kafka_command_principals)
 
     def parsed_rate_limits(self) -> dict[Role, RateLimit]:
         return parse_rate_limits(self.rate_limits)

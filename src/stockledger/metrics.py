@@ -51,6 +51,11 @@ RELAY_ERRORS = Counter(
     ["kind"],
 )
 RELAY_PUBLISHED = Counter("stockledger_relay_published_total", "Events published to Kafka")
+COMMAND_MESSAGES = Counter(
+    "stockledger_command_messages_total",
+    "Messages taken from the command topic, by where they went (result or dlq)",
+    ["outcome"],
+)
 LEADER = Gauge(
     "stockledger_leader",
     "1 while this process leads the background role (relay, projector, expiry, checkpoints)",

@@ -22,6 +22,7 @@ from ..audit.checkpoints import Checkpointer
 from ..config import Settings
 from ..logs import configure
 from ..metrics import exposition
+from ..pipeline.commands import CommandConsumer
 from ..pipeline.leader import lead
 from ..pipeline.relay import Relay
 from ..pipeline.status import OutboxSampler, pipeline_readiness
@@ -222,6 +223,9 @@ async def _background(
                 streams=settings.verify_sample_streams,
             ),
         )
+    if pipeline and settings.kafka_command_topic:  # every process joins the topic's group
+        consumer = CommandConsumer(services.ledger, settings)
+        tasks.append(asyncio.create_task(consumer.run(), name="command-consumer"))
     if roles.webhooks and (box := secret_box(settings)) is not None:  # elects its own leader
         dispatcher = Dispatcher(services.store, settings, box)
         tasks.append(asyncio.create_task(dispatcher.run(), name="webhooks"))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any
 from uuid import uuid4
@@ -12,6 +13,7 @@ import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from ..config import Role
 from ..domain import commands as c
 from ..domain.stock.events import Line
 from ..write.ledger import Answer, Outcome, utcnow
@@ -97,21 +99,28 @@ def created(outcome: Outcome) -> int:
     return 200 if outcome.already else 201
 
 
+def answered(
+    answer: Answer, present: Present, instance: str, status_of: Callable[[Outcome], int] = created
+) -> tuple[int, dict[str, Any]]:
+    """The status and body of the ledger's answer: `status_of` the outcome with `present`'s
+    body, or the refusal recorded under the Idempotency-Key. The same for HTTP and for the
+    command topic (pipeline/commands.py)."""
+    if answer.earlier is not None:
+        return answer.earlier
+    if answer.refusal is not None:
+        return refusal(answer.refusal, instance)
+    assert answer.outcome is not None
+    return status_of(answer.outcome), present(answer.outcome)
+
+
 def reply(
     answer: Answer, present: Present, instance: str, status_of: Callable[[Outcome], int] = created
 ) -> Response:
-    """The ledger's answer over HTTP: `status_of` the outcome with `present`'s body, or the
-    refusal recorded under the Idempotency-Key."""
+    """The ledger's answer over HTTP (`answered`), with its headers."""
     headers = {"X-Correlation-Id": answer.correlation_id}
     if answer.replayed:
         headers["Idempotent-Replayed"] = "true"
-    if answer.earlier is not None:
-        status, body = answer.earlier
-    elif answer.refusal is not None:
-        status, body = refusal(answer.refusal, instance)
-    else:
-        assert answer.outcome is not None
-        status, body = status_of(answer.outcome), present(answer.outcome)
+    status, body = answered(answer, present, instance, status_of)
     return Response(
         orjson.dumps(body),
         status_code=status,
@@ -157,6 +166,80 @@ def _lines(lines: list[s.LineIn]) -> tuple[Line, ...]:
     return tuple(Line(sku=x.sku, warehouse_id=x.warehouse_id, quantity=x.quantity) for x in lines)
 
 
+# What each body means as a command: one function per operation, shared by its route and the
+# command topic (OPERATIONS below), so both decide the same command from the same request.
+
+
+def receipt_command(body: s.ReceiptIn) -> c.Command:
+    return c.ReceiveStock(
+        body.sku,
+        body.warehouse_id,
+        body.quantity,
+        body.purchase_order_id,
+        body.unit_cost,
+        body.supplier,
+        body.receipt_id,
+    )
+
+
+def reservation_command(body: s.ReservationIn, default_ttl_seconds: int) -> c.Command:
+    ttl = body.ttl_seconds or default_ttl_seconds
+    return c.ReserveStock(
+        str(uuid4()), body.order_id, _lines(body.lines), utcnow() + timedelta(seconds=ttl)
+    )
+
+
+def release_command(reservation_id: str, body: s.ReleaseIn | None) -> c.Command:
+    return c.ReleaseReservation(reservation_id, body.reason if body else None)
+
+
+def shipment_command(body: s.ShipmentIn) -> c.Command:
+    return c.ShipStock(
+        body.shipment_id,
+        body.order_id,
+        body.reservation_id,
+        _lines(body.lines) if body.lines else None,
+    )
+
+
+def return_command(body: s.ReturnIn) -> c.Command:
+    return c.ReturnStock(
+        body.return_id,
+        body.order_id,
+        body.sku,
+        body.warehouse_id,
+        body.quantity,
+        body.reason,
+        body.condition,
+    )
+
+
+def transfer_command(body: s.TransferIn) -> c.Command:
+    return c.DispatchTransfer(
+        body.transfer_id, body.sku, body.from_warehouse_id, body.to_warehouse_id, body.quantity
+    )
+
+
+def transfer_receipt_command(transfer_id: str, body: s.TransferReceiveIn | None) -> c.Command:
+    return c.ReceiveTransfer(transfer_id, body.received_quantity if body else None)
+
+
+def adjustment_command(body: s.AdjustmentIn, if_match: int | None) -> c.Command:
+    return c.AdjustStock(
+        body.sku,
+        body.warehouse_id,
+        body.quantity_change,
+        body.reason,
+        body.notes,
+        if_match,
+        body.unit_cost,
+    )
+
+
+def count_command(body: s.CountIn, if_match: int | None) -> c.Command:
+    return c.CountStock(body.sku, body.warehouse_id, body.counted_quantity, body.notes, if_match)
+
+
 def _reservation_answers(
     *statuses: int, links: dict[str, Any] | None = None
 ) -> dict[int | str, dict[str, Any]]:
@@ -179,16 +262,7 @@ async def receive(
     headers: CommandHeadersDep,
 ) -> Response:
     """Goods arrived from a purchase order: onHand += quantity."""
-    command = c.ReceiveStock(
-        body.sku,
-        body.warehouse_id,
-        body.quantity,
-        body.purchase_order_id,
-        body.unit_cost,
-        body.supplier,
-        body.receipt_id,
-    )
-    return await _run(request, services, who, headers, body, command)
+    return await _run(request, services, who, headers, body, receipt_command(body))
 
 
 @router.post(
@@ -205,10 +279,7 @@ async def reserve(
     headers: CommandHeadersDep,
 ) -> Response:
     """Hold stock for an order: all lines or none (409 lists the short lines)."""
-    ttl = body.ttl_seconds or services.reservation_ttl_seconds
-    command = c.ReserveStock(
-        str(uuid4()), body.order_id, _lines(body.lines), utcnow() + timedelta(seconds=ttl)
-    )
+    command = reservation_command(body, services.reservation_ttl_seconds)
     answer = await execute(request, services, who, headers, body, command)
     response = reply(answer, reservation_command_out, request.url.path)
     if answer.outcome is not None and answer.outcome.reservation is not None:
@@ -251,7 +322,7 @@ async def release(
     body: s.ReleaseIn | None = None,
 ) -> Response:
     """Give the reserved stock back: reserved -= quantity on every line."""
-    command = c.ReleaseReservation(reservation_id, body.reason if body else None)
+    command = release_command(reservation_id, body)
     return await _run(request, services, who, headers, body, command, reservation_command_out)
 
 
@@ -264,13 +335,7 @@ async def ship(
     headers: CommandHeadersDep,
 ) -> Response:
     """Ship a reservation (all its lines unless `lines` says less), or `lines` from available."""
-    command = c.ShipStock(
-        body.shipment_id,
-        body.order_id,
-        body.reservation_id,
-        _lines(body.lines) if body.lines else None,
-    )
-    return await _run(request, services, who, headers, body, command)
+    return await _run(request, services, who, headers, body, shipment_command(body))
 
 
 @router.post("/returns", status_code=201, response_model=s.CommandOut, responses=answers())
@@ -282,16 +347,7 @@ async def return_stock(
     headers: CommandHeadersDep,
 ) -> Response:
     """A customer return: resellable -> onHand, damaged -> damaged, dispose -> recorded only."""
-    command = c.ReturnStock(
-        body.return_id,
-        body.order_id,
-        body.sku,
-        body.warehouse_id,
-        body.quantity,
-        body.reason,
-        body.condition,
-    )
-    return await _run(request, services, who, headers, body, command)
+    return await _run(request, services, who, headers, body, return_command(body))
 
 
 @router.post("/transfers", status_code=201, response_model=s.CommandOut, responses=answers())
@@ -303,10 +359,7 @@ async def transfer(
     headers: CommandHeadersDep,
 ) -> Response:
     """Dispatch between warehouses: source onHand -= q, destination inTransit += q, atomically."""
-    command = c.DispatchTransfer(
-        body.transfer_id, body.sku, body.from_warehouse_id, body.to_warehouse_id, body.quantity
-    )
-    return await _run(request, services, who, headers, body, command)
+    return await _run(request, services, who, headers, body, transfer_command(body))
 
 
 @router.post(
@@ -324,10 +377,8 @@ async def receive_transfer(
     body: s.TransferReceiveIn | None = None,
 ) -> Response:
     """Arrival: inTransit -= dispatched, onHand += received; a shortfall is a recorded loss."""
-    received = body.received_quantity if body else None
-    return await _run(
-        request, services, who, headers, body, c.ReceiveTransfer(transfer_id, received)
-    )
+    command = transfer_receipt_command(transfer_id, body)
+    return await _run(request, services, who, headers, body, command)
 
 
 @router.post("/adjustments", status_code=201, response_model=s.CommandOut, responses=answers(412))
@@ -340,15 +391,7 @@ async def adjust(
     if_match: IfMatch = None,
 ) -> Response:
     """Correct onHand (never below reserved nor 0)."""
-    command = c.AdjustStock(
-        body.sku,
-        body.warehouse_id,
-        body.quantity_change,
-        body.reason,
-        body.notes,
-        parse_if_match(if_match),
-        body.unit_cost,
-    )
+    command = adjustment_command(body, parse_if_match(if_match))
     return await _run(request, services, who, headers, body, command)
 
 
@@ -362,7 +405,80 @@ async def count(
     if_match: IfMatch = None,
 ) -> Response:
     """Record a physical count; a difference becomes a `physical_count` adjustment."""
-    command = c.CountStock(
-        body.sku, body.warehouse_id, body.counted_quantity, body.notes, parse_if_match(if_match)
-    )
+    command = count_command(body, parse_if_match(if_match))
     return await _run(request, services, who, headers, body, command)
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """A command as the command topic names it (API.md, "Commands over Kafka"): the route it
+    stands for (`path`, with `{id}` for the ids the message's `path` carries), its body, the
+    roles that may send it, and how the route builds and presents it."""
+
+    path: str
+    body: type[Body]
+    body_required: bool
+    roles: frozenset[Role]
+    build: Callable[[Any, Mapping[str, str], int], c.Command]  # (body, ids, default ttl)
+    present: Present = command_out
+    ids: tuple[str, ...] = ()
+
+
+OPERATIONS: dict[str, Operation] = {
+    "reserve": Operation(
+        "/v1/reservations",
+        s.ReservationIn,
+        True,
+        ORDERS,
+        lambda body, _, ttl: reservation_command(body, ttl),
+        reservation_command_out,
+    ),
+    "confirm": Operation(
+        "/v1/reservations/{reservationId}/confirm",
+        s.ConfirmIn,
+        False,
+        ORDERS,
+        lambda _, ids, __: c.ConfirmReservation(ids["reservationId"]),
+        reservation_command_out,
+        ("reservationId",),
+    ),
+    "release": Operation(
+        "/v1/reservations/{reservationId}/release",
+        s.ReleaseIn,
+        False,
+        ORDERS,
+        lambda body, ids, _: release_command(ids["reservationId"], body),
+        reservation_command_out,
+        ("reservationId",),
+    ),
+    "ship": Operation(
+        "/v1/shipments", s.ShipmentIn, True, ORDERS, lambda body, _, __: shipment_command(body)
+    ),
+    "receive": Operation(
+        "/v1/receipts", s.ReceiptIn, True, WAREHOUSE, lambda body, _, __: receipt_command(body)
+    ),
+    "return": Operation(
+        "/v1/returns", s.ReturnIn, True, WAREHOUSE, lambda body, _, __: return_command(body)
+    ),
+    "transfer": Operation(
+        "/v1/transfers", s.TransferIn, True, WAREHOUSE, lambda body, _, __: transfer_command(body)
+    ),
+    "receive-transfer": Operation(
+        "/v1/transfers/{transferId}/receive",
+        s.TransferReceiveIn,
+        False,
+        WAREHOUSE,
+        lambda body, ids, _: transfer_receipt_command(ids["transferId"], body),
+        ids=("transferId",),
+    ),
+    "adjust": Operation(
+        "/v1/adjustments",
+        s.AdjustmentIn,
+        True,
+        WAREHOUSE,
+        lambda body, _, __: adjustment_command(body, None),
+    ),
+    "count": Operation(
+        "/v1/counts", s.CountIn, True, WAREHOUSE, lambda body, _, __: count_command(body, None)
+    ),
+}

@@ -89,18 +89,23 @@ def caller_for(
     request: Request, principal: Principal, headers: CommandHeaders, body: BaseModel | None
 ) -> Caller:
     """Who runs the command; the request hash ties an Idempotency-Key to this exact request."""
-    payload: Any = body.model_dump(mode="json", by_alias=True) if body is not None else None
-    digest = hashlib.sha256(
-        orjson.dumps([request.method, request.url.path, payload], option=orjson.OPT_SORT_KEYS)
-    ).hexdigest()
     return Caller(
         principal=principal.name,
         correlation_id=headers.correlation_id,
         request_id=headers.request_id,
         idempotency_key=headers.idempotency_key,
-        request_hash=digest,
+        request_hash=request_hash(request.method, request.url.path, body),
         traceparent=tracing.traceparent(),
     )
+
+
+def request_hash(method: str, path: str, body: BaseModel | None) -> str:
+    """What an Idempotency-Key is tied to: the operation, the path and the body as validated
+    (so the same command sent over HTTP or the command topic hashes the same)."""
+    payload: Any = body.model_dump(mode="json", by_alias=True) if body is not None else None
+    return hashlib.sha256(
+        orjson.dumps([method, path, payload], option=orjson.OPT_SORT_KEYS)
+    ).hexdigest()
 
 
 # `If-Match: "7"`: an entity tag as the stock level's ETag gives it; the bare number and a W/

@@ -173,7 +173,7 @@ def refusal(error: DomainError, instance: str) -> tuple[int, dict[str, Any]]:
     )
 
 
-def _validation_detail(error: RequestValidationError) -> tuple[str, list[dict[str, Any]]]:
+def validation_detail(error: RequestValidationError) -> tuple[str, list[dict[str, Any]]]:
     errors = [
         {"location": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", "")}
         for e in error.errors()
@@ -200,7 +200,7 @@ def allowed_methods(request: Request, given: str) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, error: RequestValidationError) -> Response:
-        detail, errors = _validation_detail(error)
+        detail, errors = validation_detail(error)
         return problem_response(422, "validation-error", detail, request.url.path, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)

@@ -124,19 +124,22 @@ def traceparents(batch: Sequence[Outgoing]) -> Iterator[str | None]:
         yield next((v.decode() for k, v in message.headers if k == "traceparent"), None)
 
 
-async def ensure_topic(settings: Settings) -> None:
-    """Create the event topic with the settings' partitions (STOCKLEDGER_KAFKA_PARTITIONS, what
-    the AsyncAPI document states) if it does not exist. Both the relay and the projector call
-    it before they touch the topic: a consumer's subscription would otherwise have the broker
-    auto-create it with its default partition count, and partitions are never added later
-    (that would move streams to other partitions, out of order)."""
+async def ensure_topic(settings: Settings, topics: Sequence[str] = ()) -> None:
+    """Create the event topic (or `topics`) with the settings' partitions
+    (STOCKLEDGER_KAFKA_PARTITIONS, what the AsyncAPI document states) if it does not exist.
+    Both the relay and the projector call it before they touch the topic: a consumer's
+    subscription would otherwise have the broker auto-create it with its default partition
+    count, and partitions are never added later (that would move streams to other partitions,
+    out of order)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
     try:
         await admin.start()
-        if settings.kafka_topic not in await admin.list_topics():
-            topic = NewTopic(settings.kafka_topic, settings.kafka_partitions, 1)
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics([topic])
+        existing = set(await admin.list_topics())
+        for name in topics or (settings.kafka_topic,):
+            if name not in existing:
+                topic = NewTopic(name, settings.kafka_partitions, 1)
+                with contextlib.suppress(TopicAlreadyExistsError):
+                    await admin.create_topics([topic])
     finally:
         await admin.close()
 
