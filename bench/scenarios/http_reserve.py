@@ -51,6 +51,7 @@ class ReserveRun:
     p1: list[Result]
     p4: Result
     with_rules: Result
+    rate: float  # P1's reservations/s (P11 states its figure against it)
 
 
 _DONE: dict[bool, ReserveRun] = {}
@@ -69,6 +70,11 @@ async def reserve_with_rules(context: Context) -> list[Result]:
 @scenario("P4", "commit -> visible in Redis, during P1")
 async def freshness(context: Context) -> list[Result]:
     return [(await _run(context)).p4]
+
+
+async def p1_run(context: Context) -> ReserveRun:
+    """P1 of this run (measured now if no scenario asked for it yet)."""
+    return await _run(context)
 
 
 async def _run(context: Context) -> ReserveRun:
@@ -129,6 +135,7 @@ async def _measure(context: Context) -> ReserveRun:
         _p1(figure, ceiling, seconds, group_commit),
         _p4(lags, probes, seconds),
         _with_rules(ruled, figure, seconds),
+        figure.rate_of(201),
     )
 
 
