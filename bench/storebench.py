@@ -23,7 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from stockledger.ops.local_services import Service, pg_answers, start_postgres
-from stockledger.store.db import migrate
+from stockledger.store.db import LEDGER_TABLES, migrate, settle
 
 MACHINE_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 DATA_DIR = Path(__file__).resolve().parents[1] / ".stockledger" / "bench"
@@ -103,10 +103,10 @@ async def connection(url: str) -> AsyncIterator[asyncpg.Connection[Any]]:
 
 
 async def vacuum_analyze(url: str) -> None:
+    """What `seed` and `migrate`'s backfill leave behind (stockledger.store.db.settle), and the
+    outbox the bench's loads fill."""
     async with connection(url) as conn:
-        await conn.execute("VACUUM (ANALYZE) events")
-        await conn.execute("VACUUM (ANALYZE) snapshots")
-        await conn.execute("VACUUM (ANALYZE) outbox")
+        await settle(conn, (*LEDGER_TABLES, "outbox"))
 
 
 def load_average() -> str:

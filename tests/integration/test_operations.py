@@ -162,6 +162,10 @@ async def test_migrate_fills_read_models_added_after_their_events(
         said = upgraded.stdout + upgraded.stderr
         assert upgraded.returncode == 0, said
         assert "read models filled from the store: catalog, alerts" in said
+        analysed = await pipe.pool.fetch(
+            "SELECT DISTINCT tablename FROM pg_stats WHERE schemaname = 'public'"
+        )
+        assert {"events", "catalog_views", "reorder_views"} <= {r[0] for r in analysed}
         item = await pipe.pool.fetchrow(
             "SELECT * FROM catalog_views WHERE stream_id = $1", f"item:{sku}"
         )

@@ -79,6 +79,25 @@ def simulated(plan: SeedPlan) -> tuple[list[tuple[str, str, Any, datetime]], Bul
     return events, ledger
 
 
+async def test_the_seeded_ledger_is_analysed_with_its_visibility_map_set(
+    pool: asyncpg.Pool[Any], seeded: SeedResult
+) -> None:
+    """The reports read the ledger by index-only scans: right after a seed, they must not
+    fetch the heap for every row until autovacuum happens to come by."""
+    for table in ("events", "stock_values", "snapshots"):
+        row = await pool.fetchrow(
+            "SELECT relpages, relallvisible, reltuples,"
+            " (SELECT count(*) FROM pg_stats WHERE tablename = relname) AS statistics"
+            " FROM pg_class WHERE relname = $1 AND relkind = 'r'",
+            table,
+        )
+        assert row is not None
+        assert row["statistics"] > 0, f"{table} not analysed"
+        assert row["reltuples"] > 0, table
+        assert row["relpages"] > 0, table
+        assert row["relallvisible"] >= 0.95 * row["relpages"], (table, dict(row))
+
+
 async def test_seed_makes_every_event_type_and_case(
     seeded: SeedResult, pool: asyncpg.Pool[Any]
 ) -> None:

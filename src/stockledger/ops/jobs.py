@@ -45,6 +45,7 @@ from ..projections.rebuild import (
     rebuild_stock_levels,
 )
 from ..projections.redis_stock import RedisStock
+from ..store.db import LEDGER_TABLES, settle
 from ..wiring import open_services
 from .value_backfill import backfill_stock_values, count_stock_events, needs_backfill
 
@@ -269,4 +270,6 @@ async def backfill_read_models(settings: Settings, console: Console) -> list[str
 
                 await _tracked(progress, "derive stock values", total, derive)
             done.append("stock-values")
+        if done:  # bulk-filled: analysed and visible now, not when autovacuum comes by
+            await settle(pool, (*LEDGER_TABLES, *(table for _, table, _ in _BACKFILLS)))
     return done

@@ -26,7 +26,7 @@ from rich.table import Table
 
 from ..domain.streams import is_valid_id
 from ..domain.upcasting import as_written_in
-from ..store.db import create_pool
+from ..store.db import create_pool, settle
 from ..store.event_store import MAX_EVENTS_PER_TRANSACTION, EventStore
 from ..write.bulk import BulkLedger, Chunk
 from .demo_shop import MeisShop
@@ -163,6 +163,8 @@ async def seed_database(
         if writing is not None and not writing.done():
             writing.cancel()
             await asyncio.gather(writing, return_exceptions=True)
+    if written:
+        await settle(pool)  # analysed, visibility map set: reports fast from the first run
     tallies = (ledger.counts, ledger.refused, ledger.streams, ledger.still_open())
     last = ledger.now if ledger.first else None
     return SeedResult(plan, *tallies, ledger.first, last, time.perf_counter() - started)
