@@ -158,8 +158,19 @@ class CommandConsumer:
     async def handle(
         self, records: Sequence[ConsumerRecord[bytes, bytes]], producer: AIOKafkaProducer
     ) -> None:
-        """Answer every message (results and DLQ copies acknowledged by the broker)."""
-        answers = await asyncio.gather(*(self._outgoing(r) for r in records))
+        """Answer every message (results and DLQ copies acknowledged by the broker). The keys
+        already recorded are looked up for the whole poll in one statement."""
+        parsed: list[Message | NotACommand] = []
+        for record in records:
+            try:
+                parsed.append(parse(record, self.principals))
+            except NotACommand as refused:
+                parsed.append(refused)
+        messages = [m for m in parsed if isinstance(m, Message)]
+        recorded = await self._recorded([(m.principal, m.key) for m in messages])
+        answers = await asyncio.gather(
+            *(self._outgoing(r, m, recorded) for r, m in zip(records, parsed, strict=True))
+        )
         acks = [
             await producer.send(topic, value, key=record.key, headers=headers)
             for record, (topic, value, headers) in zip(records, answers, strict=True)
@@ -168,22 +179,37 @@ class CommandConsumer:
         for topic, _, _ in answers:
             COMMAND_MESSAGES.labels("dlq" if topic == self.dlq else "result").inc()
 
+    async def _recorded(self, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        while True:
+            try:
+                return await self.ledger.store.recorded_keys(keys)
+            except Exception as error:
+                if to_problem(error).status != UNAVAILABLE:
+                    raise
+                log.warning("command topic waits for the database", error=repr(error))
+                await asyncio.sleep(self.retry_seconds)
+
     async def _outgoing(
-        self, record: ConsumerRecord[bytes, bytes]
+        self,
+        record: ConsumerRecord[bytes, bytes],
+        message: Message | NotACommand,
+        recorded: set[tuple[str, str]],
     ) -> tuple[str, bytes | None, list[tuple[str, bytes]]]:
         """Where a message's answer goes: (topic, value, headers)."""
-        try:
-            message = parse(record, self.principals)
-        except NotACommand as refused:
-            log.info("command message to the dlq", offset=record.offset, reason=refused.reason)
-            return self.dlq, record.value, [*record.headers, ("error", refused.reason.encode())]
-        status, body, correlation_id = await self.answer(message)
+        if isinstance(message, NotACommand):
+            log.info("command message to the dlq", offset=record.offset, reason=message.reason)
+            return self.dlq, record.value, [*record.headers, ("error", message.reason.encode())]
+        unrecorded = (message.principal, message.key) not in recorded
+        status, body, correlation_id = await self.answer(message, unrecorded=unrecorded)
         result = {"key": message.key, "status": status, "body": body}
         headers = [("correlationId", correlation_id.encode())] if correlation_id else []
         return self.results, orjson.dumps(result), headers
 
-    async def answer(self, message: Message) -> tuple[int, dict[str, Any], str | None]:
-        """The status and body HTTP would have given the command, and its correlation id."""
+    async def answer(
+        self, message: Message, *, unrecorded: bool = False
+    ) -> tuple[int, dict[str, Any], str | None]:
+        """The status and body HTTP would have given the command, and its correlation id
+        (`unrecorded`: its key had no record a moment ago, `Ledger.execute`)."""
         operation = message.operation
         path = _path(operation, message.path)
         if message.role not in operation.roles:
@@ -203,12 +229,13 @@ class CommandConsumer:
         while True:
             try:
                 command = operation.build(body, ids, self.settings.reservation_ttl_seconds)
-                answer = await self.ledger.execute(command, caller)
+                answer = await self.ledger.execute(command, caller, unrecorded=unrecorded)
             except Exception as error:
                 problem = to_problem(error)
                 if problem.status == UNAVAILABLE:
                     log.warning("command waits for the database", error=repr(error))
                     await asyncio.sleep(self.retry_seconds)
+                    unrecorded = False  # it may have been recorded before the outage
                     continue
                 if problem.status >= 500:
                     log.error("command failed", key=message.key, error=repr(error), exc_info=True)

@@ -254,6 +254,19 @@ class EventStore:
         )
         return None if row is None else IdempotencyRecord(*row.values())
 
+    async def recorded_keys(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which of these (principal, key) pairs have a record, in one statement."""
+        if not keys:
+            return set()
+        rows = await self.pool.fetch(
+            "SELECT i.principal, i.key FROM idempotency_keys i"
+            " JOIN unnest($1::text[], $2::text[]) AS k(principal, key)"
+            " ON i.principal = k.principal AND i.key = k.key",
+            [p for p, _ in keys],
+            [k for _, k in keys],
+        )
+        return {(row[0], row[1]) for row in rows}
+
     async def forget_idempotency_before(self, cutoff: datetime) -> int:
         result: str = await self.pool.execute(
             "DELETE FROM idempotency_keys WHERE created_at < $1", cutoff

@@ -98,19 +98,24 @@ class Ledger:
         await self._scheduler.close()
         await self._batches.close()
 
-    async def execute(self, command: c.Command, caller: Caller) -> Answer:
+    async def execute(
+        self, command: c.Command, caller: Caller, *, unrecorded: bool = False
+    ) -> Answer:
         """Run one command through the write path.
 
         A refusal raises its DomainError, except under an Idempotency-Key: there it is recorded
         like a success and comes back as `Answer.refusal`, the same for every copy of the
-        request. Conflicts that outlast the retries raise VersionConflictExhausted."""
+        request. Conflicts that outlast the retries raise VersionConflictExhausted.
+        `unrecorded`: the caller has just found no record of the key (one lookup for many,
+        `EventStore.recorded_keys`), so the first lookup is skipped; a record made since is
+        still found, by the unique index at the append."""
         started = time.perf_counter()
         try:
-            return await self._execute(command, caller)
+            return await self._execute(command, caller, unrecorded)
         finally:
             COMMAND_SECONDS.labels(type(command).__name__).observe(time.perf_counter() - started)
 
-    async def _execute(self, command: c.Command, caller: Caller) -> Answer:
+    async def _execute(self, command: c.Command, caller: Caller, unrecorded: bool) -> Answer:
         key = caller.idempotency_key
         if key is None:
             return await self._scheduler.submit(command, caller)
@@ -124,7 +129,7 @@ class Ledger:
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         self._in_flight[slot] = (caller.request_hash, future)
         try:
-            response = await self._execute_keyed(command, caller, key)
+            response = await self._execute_keyed(command, caller, key, unrecorded)
             future.set_result(response)
             return response
         except BaseException as error:
@@ -134,9 +139,14 @@ class Ledger:
         finally:
             del self._in_flight[slot]
 
-    async def _execute_keyed(self, command: c.Command, caller: Caller, key: str) -> Answer:
+    async def _execute_keyed(
+        self, command: c.Command, caller: Caller, key: str, unrecorded: bool
+    ) -> Answer:
         while True:
-            stored = await self.store.find_idempotency(caller.principal, key)
+            stored = (
+                None if unrecorded else await self.store.find_idempotency(caller.principal, key)
+            )
+            unrecorded = False  # after a taken key, its record is read
             if stored is not None:
                 if stored.request_hash != caller.request_hash:
                     raise IdempotencyKeyReused(key)
