@@ -111,12 +111,14 @@ class Harness:
         app: str = "bench.server:create_bench_app",
         workers: int = 1,
         otel: Mapping[str, str] | None = None,
+        runner: str = "uvicorn",
         **settings: str,
     ) -> AsyncIterator[Server]:
         """A `stockledger serve`-like uvicorn process (with the bench routes) pinned to CPU 0;
         `app` is the app factory (another one for an experiment), `workers` processes on its
         one port (as `serve --workers N`), `otel` the OpenTelemetry settings (none: tracing
-        off, whatever the bench's own environment says), `settings` STOCKLEDGER_*."""
+        off, whatever the bench's own environment says), `runner` the ASGI server (uvicorn,
+        as `serve`, or granian: H1), `settings` STOCKLEDGER_*."""
         port = free_port()
         tag = f"{self.run_id}-{name.lower()}"
         env = {
@@ -132,12 +134,19 @@ class Harness:
             "STOCKLEDGER_API_KEYS": self.keys.setting(),
             **{f"STOCKLEDGER_{k.upper()}": v for k, v in settings.items()},
         }
-        argv = [sys.executable, "-m", "uvicorn", app, "--factory"]
-        argv += ["--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop"]
-        argv += ["--http", "httptools", "--log-level", "warning", "--no-access-log"]
-        argv += ["--timeout-keep-alive", "5"]  # as `serve` (settings.http_keep_alive_seconds)
+        if runner == "granian":  # the same options, as far as granian has them
+            argv = [str(Path(sys.executable).with_name("granian")), "--interface", "asgi"]
+            argv += ["--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop"]
+            argv += ["--http", "1", "--no-ws", "--log-level", "warning", "--no-access-log"]
+            argv += ["--workers", str(workers), "--factory", app]
+        else:
+            argv = [sys.executable, "-m", "uvicorn", app, "--factory"]
+            argv += ["--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop"]
+            argv += ["--http", "httptools", "--log-level", "warning", "--no-access-log"]
+            argv += ["--timeout-keep-alive", "5"]  # as `serve` (http_keep_alive_seconds)
+            if workers > 1:
+                argv += ["--workers", str(workers)]
         if workers > 1:
-            argv += ["--workers", str(workers)]
             metrics_dir = self.workdir / f"metrics-{tag}"
             metrics_dir.mkdir(parents=True, exist_ok=True)
             env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
@@ -408,7 +417,8 @@ class Server:
             except TimeoutError:
                 self.proc.kill()
                 await self.proc.wait()
-        self.harness.servers.remove(self.pid)
+        if self.pid in self.harness.servers:  # stopped once (H1 times its stop), not twice
+            self.harness.servers.remove(self.pid)
 
     def _tail(self) -> str:
         with contextlib.suppress(OSError):

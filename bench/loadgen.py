@@ -115,10 +115,26 @@ class Stats:
 
 
 def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (Linux /proc)."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time a process and its live descendants (the worker processes of a
+    server that forks them: `--workers N`, granian's worker) have used so far (Linux /proc)."""
+    used: dict[int, int] = {}
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        used[int(entry)] = int(fields[11]) + int(fields[12])
+        children.setdefault(int(fields[1]), []).append(int(entry))
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        total += used.get(current, 0)
+        todo.extend(children.get(current, ()))
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _percentile(ordered: list[float], q: float) -> float:
