@@ -205,6 +205,39 @@ async def test_late_commits_and_rollbacks_publish_exactly_the_committed_set(
     assert set(seen) == await committed(pool)
 
 
+async def test_a_long_transaction_on_another_database_does_not_stall_the_relay(
+    ledger_db: Any, new_database: Callable[[], str], kafka_broker: str, ids: Any
+) -> None:
+    """A transaction held open elsewhere in the cluster (a `pg_dump`, a forgotten session)
+    holds back every snapshot's horizon. A relay that read the event log below the commit
+    horizon would wait for it; the outbox relay publishes whatever rows have committed."""
+    url, pool = ledger_db
+    elsewhere = await asyncpg.connect(await asyncio.to_thread(new_database))
+    holding = elsewhere.transaction()
+    await holding.start()
+    await elsewhere.fetchval("SELECT pg_current_xact_id()")  # an xid: it holds the horizon
+    settings = pipeline_settings(url, kafka_broker, None)
+    relay = asyncio.create_task(Relay(pool, settings, poll_seconds=0.05).run())
+    ledger = Ledger(EventStore(pool), StateLoader(pool))
+    try:
+        await write_workload(ledger, 1000, ids)
+        await eventually(lambda: outbox_empty(pool), within=30, what="outbox drained")
+        still_open = await pool.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction'"
+            " AND backend_xid IS NOT NULL AND datname <> current_database()"
+        )
+        assert still_open >= 1, "the other transaction stayed open throughout"
+    finally:
+        relay.cancel()
+        await asyncio.gather(relay, return_exceptions=True)
+        await ledger.close()
+        await holding.rollback()
+        await elsewhere.close()
+    seen = await read_topic(kafka_broker, settings.kafka_topic)
+    assert set(seen) == await committed(pool)
+    assert first_occurrences_in_order(seen)
+
+
 async def test_broker_down_for_ten_seconds_commands_succeed_and_backlog_drains(
     new_database: Callable[[], str], redis_server: str, tmp_path: Path, ids: Any
 ) -> None:
