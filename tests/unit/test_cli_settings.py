@@ -35,6 +35,11 @@ def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
         (("verify",), {}, "STOCKLEDGER_DATABASE_URL is not set"),
         (("serve",), {}, "STOCKLEDGER_DATABASE_URL is not set"),
         (("serve",), {**DATABASE, "STOCKLEDGER_PORT": "eighty"}, "STOCKLEDGER_PORT is malformed"),
+        (
+            ("serve",),
+            {**DATABASE, "STOCKLEDGER_KAFKA_COMMAND_TOPIC": "inventory.commands"},
+            "STOCKLEDGER_KAFKA_BOOTSTRAP_SERVERS is not set",
+        ),
     ],
 )
 def test_a_missing_or_malformed_setting_is_one_line_and_exit_2(

@@ -17,7 +17,7 @@ import typer
 from pydantic import SecretStr
 
 from ..config import Role, Settings
-from .common import DATABASE, console, load_settings
+from .common import DATABASE, console, load_settings, missing, variable
 from .seeding import load_seed
 
 DEV_DIR = Path(".stockledger")
@@ -94,6 +94,8 @@ def serve(
 
     Background work is elected: once per deployment, whatever --workers or machines serve."""
     settings = load_settings(DATABASE)
+    if settings.kafka_command_topic and not settings.kafka_bootstrap_servers:
+        missing(variable("kafka_bootstrap_servers"), "the command topic is on Kafka")
     serve_api(
         settings,
         expiry=settings.run_expiry if expiry is None else expiry,
