@@ -210,7 +210,10 @@ async def commands_over_kafka(context: Context) -> list[Result]:
         if len(warm.answered) != 200:
             raise RuntimeError(f"the command consumer answered {len(warm.answered)} of 200")
         before = await server.metrics()
-        flood = await through(h.kafka, topic, reservations(prefix, streams, count), pid=server.pid)
+        async with server.profiled("P11-commands", 15):  # STOCKLEDGER_BENCH_PROFILE: py-spy
+            flood = await through(
+                h.kafka, topic, reservations(prefix, streams, count), pid=server.pid
+            )
         group_commit = batches(before, await server.metrics())
         context.console.print(f"commands over kafka: {flood.rate:,.0f}/s {dict(flood.statuses)}")
         pace = 0.8 * flood.rate
