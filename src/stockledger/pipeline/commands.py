@@ -120,7 +120,9 @@ class CommandConsumer:
         self.retry_seconds = retry_seconds
 
     async def run(self) -> None:
-        """Consume until cancelled; a lost broker is reconnected to."""
+        """Consume until cancelled; a lost broker is reconnected to. Whatever ends a term
+        before its offsets were committed leaves those messages to be delivered again, and
+        they are answered from their receipts."""
         while True:
             consumer = AIOKafkaConsumer(
                 self.topic,
@@ -136,8 +138,10 @@ class CommandConsumer:
                 producer = await start_producer(self.settings)
                 await consumer.start()
                 await self._consume(consumer, producer)
-            except KafkaError as error:
+            except KafkaError as error:  # a rebalance that revoked a poll's partitions too
                 log.warning("command consumer lost kafka; reconnecting", error=repr(error))
+            except Exception:  # a bug must not stop the consumer silently: start again, loudly
+                log.exception("command consumer failed; starting again")
             finally:
                 with contextlib.suppress(Exception):
                     await consumer.stop()
