@@ -108,7 +108,8 @@ async def traced_reserve(context: Context) -> list[Result]:
                 spec = server.spec(reserve, connections=CLIENTS, duration=seconds, warmup=WARMUP)
                 runs[label] = await server.drive(spec, f"T1-reserve-tracing-{label}")
                 context.console.print(
-                    f"tracing {label}: {runs[label].rate_of(201):,.0f}/s {statuses(runs[label])}"
+                    f"tracing {label}: {runs[label].rate_of(201):,.0f}/s {statuses(runs[label])}; "
+                    f"{load_note(runs[label])}"
                 )
     traced, plain = runs["on"], runs["off"]
     rate, before = traced.rate_of(201), plain.rate_of(201)
