@@ -145,6 +145,30 @@ async def test_a_batch_serving_several_requests_links_each(
         assert trace_id in linked
 
 
+async def test_postgres_calls_are_spans_only_inside_a_sampled_span(
+    pipe: Pipeline, spans: InMemorySpanExporter, ids: Callable[[str], str]
+) -> None:
+    """Background work (relay, projector, leases) and unsampled requests start no trace of
+    their own through Postgres; a sampled one sees its calls."""
+    inside, outside = ids("inside"), ids("outside")
+    await pipe.pool.fetchval(f"SELECT 1 /* {outside} */")
+    header, trace_id = incoming()
+    with tracing.batch("ledger.batch", [header]):
+        await pipe.pool.fetchval(f"SELECT 1 /* {inside} */")
+
+    def mentions(marker: str) -> list[ReadableSpan]:
+        return [
+            s
+            for s in spans.get_finished_spans()
+            if any(marker in str(v) for v in (s.attributes or {}).values())
+        ]
+
+    (call,) = mentions(inside)
+    assert call.context is not None
+    assert f"{call.context.trace_id:032x}" == trace_id
+    assert mentions(outside) == []
+
+
 class _Receiver(http.server.BaseHTTPRequestHandler):
     bodies: list[bytes]
 
