@@ -34,7 +34,9 @@ async def reserve_rate_limited(context: Context) -> list[Result]:
                 context.console.print(f"setup: receiving {len(streams):,} streams")
                 await server.receive(streams, UNITS)
             stats = await server.drive(_spec(server, prefix, streams, seconds), f"P1L-{label}")
-            context.console.print(f"{label} limits: {stats.rate_of(201):,.0f}/s {statuses(stats)}")
+            context.console.print(
+                f"{label} limits: {stats.rate_of(201):,.0f}/s {statuses(stats)}; {load_note(stats)}"
+            )
             runs[label].append(stats)
     return [_result(runs["with"][0], runs["without"], seconds)]
 

@@ -3,8 +3,10 @@
 The driver serves a discovery document and a JWKS (one ES256 key) on 127.0.0.1 and signs one
 access token per client with it (roles: orders, an hour's exp); the server is the P1 server
 with STOCKLEDGER_OIDC_ISSUER pointing there. P1 with the key runs first, then the same load
-with the tokens: the ratio is what verifying tokens costs per request (each token's signature is
-checked once, then found in the verified-token cache until it expires)."""
+with the tokens, then with the key again: the ratio (tokens against the mean of the two keyed
+runs, which brackets the drift of a growing event table and of the machine's other work) is what
+verifying tokens costs per request (each token's signature is checked once, then found in the
+verified-token cache until it expires)."""
 
 from __future__ import annotations
 
@@ -108,20 +110,31 @@ async def reserve_with_tokens(context: Context) -> list[Result]:
                 duration=seconds,
                 warmup=WARMUP,
             )
-            keyed = await server.drive(spec, "P1T-key")
-            context.console.print(f"reserve with a key: {keyed.rate_of(201):,.0f}/s")
+            keyed = [await server.drive(spec, "P1T-key")]
+            context.console.print(f"reserve with a key: {_note(keyed[0])}")
             spec = server.spec(
                 reserve("T", None), connections=CLIENTS, duration=seconds, warmup=WARMUP
             )
             tokened = await server.drive(spec, "P1T-token")
-            context.console.print(
-                f"reserve with tokens: {tokened.rate_of(201):,.0f}/s {statuses(tokened)}"
+            context.console.print(f"reserve with tokens: {_note(tokened)}")
+            spec = server.spec(
+                reserve("K2", server.auth("orders")),
+                connections=CLIENTS,
+                duration=seconds,
+                warmup=WARMUP,
             )
+            keyed.append(await server.drive(spec, "P1T-key-again"))
+            context.console.print(f"reserve with a key again: {_note(keyed[1])}")
     return [_result(tokened, keyed, seconds)]
 
 
-def _result(tokened: Stats, keyed: Stats, seconds: float) -> Result:
-    rate, base = tokened.rate_of(201), keyed.rate_of(201)
+def _note(stats: Stats) -> str:
+    return f"{stats.rate_of(201):,.0f}/s {statuses(stats)}; {load_note(stats)}"
+
+
+def _result(tokened: Stats, keyed: list[Stats], seconds: float) -> Result:
+    rate = tokened.rate_of(201)
+    base = sum(s.rate_of(201) for s in keyed) / len(keyed)
     ratio = rate / base if base else None
     failed = tokened.completed - tokened.count(201)
     return Result(
@@ -129,8 +142,9 @@ def _result(tokened: Stats, keyed: Stats, seconds: float) -> Result:
         f"token each), {SKUS:,} SKUs x 3 warehouses, {seconds:.0f} s ({SPLIT})",
         figure=f"{per_second(rate)} reservations, {latency(tokened)}; {failed:,} not 201; "
         f"{load_note(tokened)}",
-        ceiling=f"{per_second(base)} reservations with an API key (same server, measured "
-        f"first), {latency(keyed)}; {load_note(keyed)}",
+        ceiling=f"{per_second(base)} reservations with an API key (same server, mean of the "
+        f"runs before and after: {', '.join(per_second(s.rate_of(201)) for s in keyed)}), "
+        f"{latency(keyed[0])}; {'; '.join(load_note(s) for s in keyed)}",
         ratio=ratio,
         goal=">= 0.95x P1 with a key",
         met=(ratio or 0) >= 0.95 and failed == 0,

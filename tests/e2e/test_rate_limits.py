@@ -38,6 +38,20 @@ def two_servers(
         yield servers
 
 
+@pytest.fixture
+def leasing_servers(
+    database_url: str, redis_server: str, tmp_path: Path, ids: Callable[[str], str]
+) -> Iterator[list[Served]]:
+    """Two processes sharing a burst of 64: each takes leases of up to 64 / 16 = 4 tokens."""
+    env = {
+        "STOCKLEDGER_REDIS_URL": redis_server,
+        "STOCKLEDGER_REDIS_PREFIX": f"{ids('rl')}:",
+        "STOCKLEDGER_RATE_LIMITS": "orders=0.01/s:64",
+    }
+    with serving(database_url, tmp_path, 2, "--no-expiry", **env) as servers:
+        yield servers
+
+
 @asynccontextmanager
 async def clients(servers: list[Served]) -> AsyncIterator[list[httpx.AsyncClient]]:
     opened = [httpx.AsyncClient(base_url=s.url, timeout=30) for s in servers]
@@ -220,3 +234,25 @@ async def test_without_redis_answering_requests_pass_unchecked_and_are_counted(
 def test_a_malformed_setting_is_refused_with_the_entry_named() -> None:
     with pytest.raises(ValueError, match="orders=fast"):
         Settings(rate_limits="orders=fast")
+
+
+async def test_leases_never_let_two_processes_past_the_burst(
+    leasing_servers: list[Served],
+) -> None:
+    """Each process spends leases of the shared bucket locally (api/token_leases.py): together
+    they pass no more than the burst, and fewer only by what a process still held when the
+    requests stopped (a lease each, at most 4)."""
+    async with clients(leasing_servers) as pair:
+
+        async def read(n: int) -> httpx.Response:
+            return await pair[n % 2].get("/v1/me", headers=auth("orders"))
+
+        replies = await asyncio.gather(*(read(n) for n in range(200)))
+    statuses = Counter(r.status_code for r in replies)
+    assert set(statuses) == {200, 429}
+    assert 64 - 2 * 4 <= statuses[200] <= 64
+    for reply in replies:
+        assert reply.headers["RateLimit-Limit"] == "64"
+        assert 0 <= int(reply.headers["RateLimit-Remaining"]) < 64
+        if reply.status_code == 429:
+            assert 90 <= int(reply.headers["Retry-After"]) <= 100

@@ -85,3 +85,13 @@ async def test_a_verified_token_is_checked_once_until_it_expires(
     first = await verifier.identity(sent)
     assert sent in verifier.cache
     assert await verifier.identity(sent) is first
+
+
+async def test_an_issuer_that_does_not_answer_its_keys_gives_503_not_401() -> None:
+    """The token may be fine: the server could not check it (the client retries later)."""
+    with ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler) as closed:
+        url = f"http://127.0.0.1:{closed.server_address[1]}"  # nothing listens once closed
+    config = OidcConfig(url, "api", "roles", parse_role_map(""), "sub", jwks_refetch_seconds=30)
+    with pytest.raises(TokenRejected, match="could not be fetched") as refused:
+        await TokenVerifier(config).identity(token(url, "known"))
+    assert refused.value.status == 503

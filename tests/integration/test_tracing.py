@@ -9,6 +9,7 @@ import secrets
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
+from uuid import uuid4
 
 import httpx
 import orjson
@@ -18,11 +19,13 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, StatusCode
 
 from stockledger import tracing
 from stockledger.api.app import create_app
 from stockledger.config import Settings
+from stockledger.webhooks.queue import Due
+from stockledger.webhooks.sender import Sender
 
 from ..e2e.conftest import API_KEYS, Api
 from ..support import eventually
@@ -143,6 +146,112 @@ async def test_a_batch_serving_several_requests_links_each(
         (commit,) = [s for s in of_trace(spans, trace_id) if s.name == "ledger.batch"]
         linked = {f"{link.context.trace_id:032x}" for link in commit.links}
         assert trace_id in linked
+
+
+async def test_postgres_calls_are_spans_only_inside_a_sampled_span(
+    pipe: Pipeline, spans: InMemorySpanExporter, ids: Callable[[str], str]
+) -> None:
+    """Background work (relay, projector, leases) and unsampled requests start no trace of
+    their own through Postgres; a sampled one sees its calls."""
+    inside, outside = ids("inside"), ids("outside")
+    await pipe.pool.fetchval(f"SELECT 1 /* {outside} */")
+    header, trace_id = incoming()
+    with tracing.batch("ledger.batch", [header]):
+        await pipe.pool.fetchval(f"SELECT 1 /* {inside} */")
+
+    def mentions(marker: str) -> list[ReadableSpan]:
+        return [
+            s
+            for s in spans.get_finished_spans()
+            if any(marker in str(v) for v in (s.attributes or {}).values())
+        ]
+
+    (call,) = mentions(inside)
+    assert call.context is not None
+    assert f"{call.context.trace_id:032x}" == trace_id
+    assert mentions(outside) == []
+
+
+class _Hook(http.server.BaseHTTPRequestHandler):
+    """A webhook receiver: answers each POST with the next status of `answers`."""
+
+    answers: list[int]
+    seen: list[dict[str, str]]
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.seen.append(dict(self.headers.items()))
+        self.send_response(self.answers.pop(0))
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def hook() -> Iterator[tuple[str, list[int], list[dict[str, str]]]]:
+    """A webhook receiver of the test's own: its URL, the statuses it will answer, the
+    headers it got."""
+    answers: list[int] = []
+    seen: list[dict[str, str]] = []
+    handler = type("Hook", (_Hook,), {"answers": answers, "seen": seen})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hooks/stock?token=t0p", answers, seen
+    server.shutdown()
+    thread.join()
+
+
+async def test_each_delivery_attempt_is_a_span_of_its_events_trace(
+    spans: InMemorySpanExporter,
+    hook: tuple[str, list[int], list[dict[str, str]]],
+    ids: Callable[[str], str],
+) -> None:
+    url, answers, seen = hook
+    stored, trace_id = incoming()  # what the command's request stored with the event
+    sender = Sender(
+        url, "whsec_" + "A" * 32, timeout=5, concurrency=1, allow_private=True, webhook_id="wh-1"
+    )
+    event_id = ids("EVT")
+
+    def due(attempts: int, traceparent: str | None) -> Due:
+        return Due(uuid4(), "stock:S:W", attempts, None, event_id, traceparent, b"{}")
+
+    answers += [503, 204, 204]
+    try:
+        failed = await sender.post(due(0, stored))
+        delivered = await sender.post(due(1, stored))
+        untraced = await sender.post(due(0, None))
+    finally:
+        await sender.close()
+    assert (failed.ok, delivered.ok, untraced.ok) == (False, True, True)
+
+    attempts = sorted(
+        (s for s in of_trace(spans, trace_id) if s.name == "webhook.deliver"),
+        key=lambda s: s.start_time or 0,
+    )
+    assert len(attempts) == 2  # the untraced event's delivery started no trace
+    for number, span, status in zip((1, 2), attempts, (503, 204), strict=True):
+        assert span.kind is SpanKind.CLIENT
+        assert span.parent is not None
+        assert f"{span.parent.span_id:016x}" == stored.split("-")[2]  # the event's context
+        assert span.attributes is not None
+        assert span.attributes["http.response.status_code"] == status
+        assert span.attributes["webhook.attempt"] == number
+        assert span.attributes["webhook.id"] == "wh-1"
+        assert span.attributes["webhook.event_id"] == event_id
+        assert span.attributes["url.full"] == url.split("?")[0]  # never the query's token
+    assert attempts[0].status.status_code is StatusCode.ERROR
+    assert attempts[1].status.status_code is StatusCode.UNSET
+
+    # The receiver continues the attempt's span; an untraced event sends no trace context.
+    sent = [h.get("traceparent") or h.get("Traceparent") for h in seen]
+    assert sent[:2] == [
+        f"00-{trace_id}-{s.context.span_id:016x}-01" for s in attempts if s.context is not None
+    ]
+    assert sent[2] is None
 
 
 class _Receiver(http.server.BaseHTTPRequestHandler):

@@ -63,24 +63,26 @@ def test_a_traced_command_stores_its_trace_context_in_the_metadata() -> None:
 
 
 def test_work_on_a_stored_event_continues_the_commands_trace() -> None:
-    """What a webhook delivery does with `follow`: its span is in the command's trace."""
+    """What a webhook delivery does with `follow`: its span is in the command's trace; an event
+    whose command was not sampled (or not traced) gets no span at all."""
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     trace_id, span_id = "c" * 32, "d" * 16
     tracing.install(provider)
     try:
-        with tracing.follow("webhook.deliver", {"traceparent": f"00-{trace_id}-{span_id}-01"}):
-            pass
-        with tracing.follow("webhook.deliver", {"causedBy": "svc"}):  # an untraced event
-            pass
+        with tracing.follow("webhook.deliver", f"00-{trace_id}-{span_id}-01") as span:
+            assert span is not None
+        with tracing.follow("webhook.deliver", f"00-{trace_id}-{span_id}-00") as span:
+            assert span is None
+        with tracing.follow("webhook.deliver", None) as span:  # an untraced event
+            assert span is None
         assert tracing.continue_from({"causedBy": "svc"}) is None
     finally:
         tracing.uninstall()
-    traced, untraced = exporter.get_finished_spans()
+    (traced,) = exporter.get_finished_spans()
     assert traced.context is not None
     assert f"{traced.context.trace_id:032x}" == trace_id
     assert traced.parent is not None
     assert f"{traced.parent.span_id:016x}" == span_id
-    assert untraced.parent is None
     assert not tracing.on()

@@ -13,7 +13,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import aiohttp
 import jwt
 import structlog
 
@@ -88,17 +88,19 @@ class Jwks:
 
     async def _fetch(self) -> None:
         self.fetched_at = time.monotonic()
+        # No redirects followed; proxy settings (HTTPS_PROXY, NO_PROXY) read from the environment.
+        get: dict[str, Any] = {"allow_redirects": False, "raise_for_status": True}
         try:
-            async with httpx.AsyncClient(timeout=5.0) as http:
+            async with aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=5.0), trust_env=True
+            ) as http:
                 if self.jwks_uri is None:
                     discovery = self.issuer.rstrip("/") + "/.well-known/openid-configuration"
-                    answer = await http.get(discovery)
-                    answer.raise_for_status()
-                    self.jwks_uri = str(answer.json()["jwks_uri"])
-                answer = await http.get(self.jwks_uri)
-                answer.raise_for_status()
-                document = answer.json()
-        except (httpx.HTTPError, ValueError, KeyError) as error:
+                    async with http.get(discovery, **get) as answer:
+                        self.jwks_uri = str((await answer.json(content_type=None))["jwks_uri"])
+                async with http.get(self.jwks_uri, **get) as answer:
+                    document = await answer.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError, KeyError, TypeError) as error:
             log.warning("oidc_keys_unavailable", issuer=self.issuer, error=str(error))
             raise TokenRejected("the issuer's keys could not be fetched", status=503) from error
         keys: dict[str | None, SigningKey] = {}

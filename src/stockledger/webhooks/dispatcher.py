@@ -150,6 +150,7 @@ class Dispatcher:
             timeout=settings.webhooks_timeout_seconds,
             concurrency=settings.webhooks_concurrency,
             allow_private=settings.webhooks_allow_private,
+            webhook_id=str(hook.webhook_id),
         )
         endpoint = Endpoint(
             self.pool,

@@ -10,16 +10,22 @@ that hangs holds its own connections, never another's. No redirects are followed
 failed attempt: a redirect could lead anywhere), no proxy settings are read from the
 environment, and no more than BODY_READ bytes of an answer are read (what it says does not
 matter; a short body read to its end lets the connection serve the next delivery).
+
+Each attempt at a delivery whose event was recorded in a sampled trace is a CLIENT span
+`webhook.deliver` in that trace, a child of the context stored with the event (README
+"Tracing"), with the webhook, the endpoint's address, the attempt's number and its status;
+the POST carries that span's `traceparent`, so a traced receiver continues the same trace.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import aiohttp
 from standardwebhooks import Webhook
 
-from .. import __version__
+from .. import __version__, tracing
 from .addresses import GuardedResolver, RefusedAddress, parse, refused_literal
 from .queue import Attempt, Due
 
@@ -28,16 +34,31 @@ BODY_READ = 64 * 1024
 
 
 def trace_headers(traceparent: str | None) -> dict[str, str]:
-    """The trace context a delivery continues: the W3C `traceparent` stored with the event,
-    if any (the seam where a delivery's own span would start)."""
-    return {"traceparent": traceparent} if traceparent else {}
+    """The trace context a receiver continues: the delivery attempt's span while one is
+    current, else the W3C `traceparent` stored with the event, if any."""
+    header = tracing.traceparent() or traceparent
+    return {"traceparent": header} if header else {}
 
 
 class Sender:
     def __init__(
-        self, url: str, secret: str, *, timeout: float, concurrency: int, allow_private: bool
+        self,
+        url: str,
+        secret: str,
+        *,
+        timeout: float,
+        concurrency: int,
+        allow_private: bool,
+        webhook_id: str = "",
     ) -> None:
         self.url = url
+        parts = urlsplit(url)  # the span names the endpoint without its query (it may hold a token)
+        self.span_attributes: dict[str, str | int] = {
+            "webhook.id": webhook_id,
+            "http.request.method": "POST",
+            "server.address": parts.hostname or "",
+            "url.full": f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}",
+        }
         self.timeout = timeout
         self._signer = Webhook(secret)
         host, _ = parse(url)
@@ -65,6 +86,19 @@ class Sender:
         }
 
     async def post(self, delivery: Due) -> Attempt:
+        """One attempt at `delivery`, in the trace of its event when that was sampled."""
+        attributes = self.span_attributes | {
+            "webhook.event_id": delivery.event_id,
+            "webhook.attempt": delivery.attempts + 1,
+        }
+        with tracing.follow(
+            "webhook.deliver", delivery.traceparent, client=True, **attributes
+        ) as span:
+            attempt = await self._post(delivery)
+            tracing.outcome(span, attempt.status_code, attempt.error)
+        return attempt
+
+    async def _post(self, delivery: Due) -> Attempt:
         if self._refused is not None:
             return Attempt(None, f"refused: {self._refused}")
         headers = self.headers(delivery, datetime.now(UTC))

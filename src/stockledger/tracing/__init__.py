@@ -6,9 +6,17 @@ the SDK reads every other `OTEL_*` variable itself: `OTEL_SERVICE_NAME`,
 `OTEL_EXPORTER_OTLP_*`, `OTEL_BSP_*`. Off, nothing of OpenTelemetry is imported and every hook
 here returns at once: no SDK object is made on the request path.
 
+Sampling is decided once, at the request edge, and what is not sampled costs next to nothing:
+a request without a `traceparent` that the sampler drops (90% at `parentbased_traceidratio`
+0.1) gets no span in its context at all, so it stores no trace context with its events, sends
+none to Kafka, makes no batch span and no Postgres span downstream. The work done for many
+requests or events (`batch`, `follow`) makes a span only when one of them was sampled, and the
+Postgres instrumentation only records calls made inside a recording span (`install`). So the
+background work (relay, projector, webhooks, expiry) never starts traces of its own.
+
 The path of one command, as one trace (W3C trace context, README "Tracing"):
 - the request span (`RequestSpan`, outermost ASGI middleware), continuing an incoming
-  `traceparent`;
+  `traceparent` (an unsampled caller's context is passed on as it came, flag 00);
 - `ledger.batch`: the group commit that appended it. A batch serves many requests, so its span
   is a child of the first traced request in it and links to every one (`batch()`); the
   Postgres spans of the append nest under it;
@@ -18,8 +26,8 @@ The path of one command, as one trace (W3C trace context, README "Tracing"):
   again: one span per batch of messages, linked to each event's trace).
 
 Anything else that acts on stored events (webhook deliveries) continues the trace with
-`with follow("webhook.deliver", event.metadata):`, or with `continue_from(event.metadata)` as
-the parent context of a span of its own.
+`with follow("webhook.deliver", event.metadata["traceparent"]):`, or with
+`continue_from(event.metadata)` as the parent context of a span of its own.
 """
 
 from __future__ import annotations
@@ -27,18 +35,20 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 if TYPE_CHECKING:
     from opentelemetry.context import Context
+    from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.trace import Tracer
+    from opentelemetry.trace import Span, Tracer
 
 TRACEPARENT = "traceparent"
 SERVICE = "stockledger"
 
 _tracer: Tracer | None = None  # set while tracing is on (`install`)
 _provider: TracerProvider | None = None
+_postgres: AsyncPGInstrumentor | None = None
 _OFF: AbstractContextManager[None] = nullcontext()
 
 
@@ -93,24 +103,24 @@ def install_from_environment() -> bool:
 
 def install(provider: TracerProvider) -> None:
     """Trace with `provider` from now on (the tests pass one with an in-memory exporter)."""
-    global _tracer, _provider
-    from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+    global _tracer, _provider, _postgres
+    from .postgres import instrumentor
 
     _provider = provider
     _tracer = provider.get_tracer("stockledger")
-    AsyncPGInstrumentor().instrument(tracer_provider=provider)  # type: ignore[no-untyped-call]
+    _postgres = instrumentor()
+    _postgres.instrument(tracer_provider=provider)
 
 
 def uninstall() -> None:
     """Tracing off again: flush what is buffered, undo the Postgres instrumentation."""
-    global _tracer, _provider
+    global _tracer, _provider, _postgres
     if _provider is None:
         return
-    from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
-
-    AsyncPGInstrumentor().uninstrument()  # type: ignore[no-untyped-call]
+    if _postgres is not None:
+        _postgres.uninstrument()
     _provider.shutdown()
-    _tracer = _provider = None
+    _tracer = _provider = _postgres = None
 
 
 def add_request_span(app: Any) -> None:
@@ -121,16 +131,18 @@ def add_request_span(app: Any) -> None:
 
 
 class RequestSpan:  # built only while tracing is on
-    """One SERVER span per HTTP request, a child of the caller's `traceparent` if it sent one.
+    """One SERVER span per sampled HTTP request, a child of the caller's `traceparent` if it
+    sent one.
 
     Not opentelemetry-instrumentation-asgi: that one also makes a span around every receive
     and send and computes its attributes before sampling; at 10% sampling it cost the reserve
-    route 0.9 ms of CPU per request against 1.2 ms untraced (`stockledger bench T1`). Here an
-    unsampled request costs the sampling decision and a non-recording span; the attributes
-    (semantic conventions: method, route, status) are set only on sampled ones."""
+    route 0.9 ms of CPU per request against 1.2 ms untraced (`stockledger bench T1`). Here a
+    request without a caller context that the sampler drops costs the sampling decision and
+    nothing else: its span is never made current, so nothing downstream traces it. Attributes
+    (semantic conventions: method, route, status) are set only on sampled spans."""
 
     def __init__(self, app: Any, tracer: Tracer) -> None:
-        from opentelemetry.trace import INVALID_SPAN, SpanKind, set_span_in_context
+        from opentelemetry.trace import INVALID_SPAN, SpanKind, set_span_in_context, use_span
         from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
         self.app = app
@@ -138,41 +150,52 @@ class RequestSpan:  # built only while tracing is on
         self.kind = SpanKind.SERVER
         self.propagator = TraceContextTextMapPropagator()
         self.root = set_span_in_context(INVALID_SPAN)  # no caller context: a new trace
+        self.use_span = use_span
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        carrier = {
-            k.decode("latin-1"): v.decode("latin-1")
-            for k, v in scope["headers"]
-            if k in (b"traceparent", b"tracestate")
-        }
-        parent = self.propagator.extract(carrier) if carrier else self.root
+        carrier: dict[str, str] | None = None
+        for k, v in scope["headers"]:
+            if k == b"traceparent" or k == b"tracestate":
+                carrier = carrier or {}
+                carrier[k.decode("latin-1")] = v.decode("latin-1")
         method = scope["method"]
-        with self.tracer.start_as_current_span(method, context=parent, kind=self.kind) as span:
+        if carrier is None:  # the sampler alone decides; dropped, the request is not traced
+            span = self.tracer.start_span(method, context=self.root, kind=self.kind)
             if not span.is_recording():
                 await self.app(scope, receive, send)
                 return
+            with self.use_span(span, end_on_exit=True):
+                await self._traced(span, method, scope, receive, send)
+            return
+        parent = self.propagator.extract(carrier)
+        with self.tracer.start_as_current_span(method, context=parent, kind=self.kind) as span:
+            if span.is_recording():
+                await self._traced(span, method, scope, receive, send)
+            else:  # the caller's unsampled context, passed on (stored with its events)
+                await self.app(scope, receive, send)
 
-            async def sending(message: Any) -> None:
-                if message["type"] == "http.response.start":
-                    span.set_attribute("http.response.status_code", message["status"])
-                    if message["status"] >= 500:
-                        from opentelemetry.trace import StatusCode
+    async def _traced(self, span: Span, method: str, scope: Any, receive: Any, send: Any) -> None:
+        async def sending(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                span.set_attribute("http.response.status_code", message["status"])
+                if message["status"] >= 500:
+                    from opentelemetry.trace import StatusCode
 
-                        span.set_status(StatusCode.ERROR)
-                await send(message)
+                    span.set_status(StatusCode.ERROR)
+            await send(message)
 
-            span.set_attribute("http.request.method", method)
-            span.set_attribute("url.path", scope["path"])
-            try:
-                await self.app(scope, receive, sending)
-            finally:
-                route = getattr(scope.get("route"), "path", None)
-                if route:
-                    span.set_attribute("http.route", route)
-                span.update_name(f"{method} {route or scope['path']}")
+        span.set_attribute("http.request.method", method)
+        span.set_attribute("url.path", scope["path"])
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = getattr(scope.get("route"), "path", None)
+            if route:
+                span.set_attribute("http.route", route)
+            span.update_name(f"{method} {route or scope['path']}")
 
 
 def traceparent() -> str | None:
@@ -199,56 +222,81 @@ def continue_from(metadata: Mapping[str, Any] | None) -> Context | None:
     return TraceContextTextMapPropagator().extract({TRACEPARENT: metadata[TRACEPARENT]})
 
 
+def sampled(header: object) -> TypeGuard[str]:
+    """Whether `header` is a W3C `traceparent` of a sampled trace (`00-<32>-<16>-<flags>`)."""
+    if not isinstance(header, str) or len(header) != 55:
+        return False
+    try:
+        return bool(int(header[53:], 16) & 1)
+    except ValueError:
+        return False
+
+
 def follow(
-    name: str, metadata: Mapping[str, Any] | None, **attributes: str | int
+    name: str, header: str | None, *, client: bool = False, **attributes: str | int
 ) -> AbstractContextManager[Any]:
-    """A span for work done on one stored event (a webhook delivery), continuing the trace of
-    the command that recorded it: `with tracing.follow("webhook.deliver", event.metadata):`.
-    A root span if the event carries no trace context; a no-op when off."""
-    if _tracer is None:
+    """A span for work done on one stored event (a webhook delivery attempt), a child of the
+    trace context `header` stored with it (`metadata.traceparent`): `with
+    tracing.follow("webhook.deliver", delivery.traceparent) as span:` (`client`: a call to
+    another service). No span (None) when off or when the event's trace was not sampled or
+    carries none: the edge decided."""
+    if _tracer is None or not sampled(header):
         return _OFF
-    header = metadata.get(TRACEPARENT) if metadata else None
-    return _batch(_tracer, name, [header if isinstance(header, str) else None], attributes)
+    return _batch(_tracer, name, [header], attributes, client=client)
+
+
+def outcome(span: Any, status_code: int | None, error: str | None) -> None:
+    """Record how an outgoing HTTP call went on its span (None, off or unsampled: nothing)."""
+    if span is None:
+        return
+    if status_code is not None:
+        span.set_attribute("http.response.status_code", status_code)
+    if error is not None:
+        from opentelemetry.trace import StatusCode
+
+        span.set_status(StatusCode.ERROR, error)
 
 
 def batch(
     name: str, traceparents: Iterable[str | None], **attributes: str | int
 ) -> AbstractContextManager[Any]:
-    """A span for work done at once for many traced requests or events: a child of the first
-    trace context among `traceparents` and linked to each of them. A no-op when off."""
+    """A span for work done at once for many requests or events: a child of the first sampled
+    trace context among `traceparents` and linked to each sampled one. No span (None) when
+    off or when none of them was sampled."""
     if _tracer is None:
         return _OFF
-    return _batch(_tracer, name, traceparents, attributes)
+    chosen = [h for h in traceparents if sampled(h)]
+    if not chosen:
+        return _OFF
+    return _batch(_tracer, name, chosen, attributes)
 
 
 @contextmanager
 def _batch(
-    tracer: Tracer, name: str, traceparents: Iterable[str | None], attributes: dict[str, str | int]
+    tracer: Tracer,
+    name: str,
+    traceparents: list[str],
+    attributes: dict[str, str | int],
+    *,
+    client: bool = False,
 ) -> Iterator[Any]:
     from opentelemetry import trace
     from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
     propagator = TraceContextTextMapPropagator()
     parent: Context | None = None
-    parent_sampled = False
     links: list[trace.Link] = []
-    seen: set[str] = set()
-    for header in traceparents:
-        if header is None or header in seen:
-            continue
-        seen.add(header)
+    for header in dict.fromkeys(traceparents):  # sampled ones, each once, in order
         context = propagator.extract({TRACEPARENT: header})
         span_context = trace.get_current_span(context).get_span_context()
-        if not span_context.is_valid:
-            continue
-        # The parent: the first sampled context (an unsampled first request must not keep the
-        # batch out of a sampled request's trace), else the first.
-        if parent is None or (span_context.trace_flags.sampled and not parent_sampled):
-            parent, parent_sampled = context, span_context.trace_flags.sampled
-        links.append(trace.Link(span_context))
-    with tracer.start_as_current_span(
-        name, context=parent or trace.set_span_in_context(trace.INVALID_SPAN), links=links
-    ) as span:
+        if span_context.is_valid:
+            parent = parent or context  # the first: the batch is a span of its trace
+            links.append(trace.Link(span_context))
+    if parent is None:
+        yield None
+        return
+    kind = trace.SpanKind.CLIENT if client else trace.SpanKind.INTERNAL
+    with tracer.start_as_current_span(name, context=parent, links=links, kind=kind) as span:
         for key, value in attributes.items():
             span.set_attribute(key, value)
         yield span
