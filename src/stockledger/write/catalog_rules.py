@@ -21,9 +21,10 @@ from ..domain import commands as c
 from ..domain.errors import ItemInactive, UnknownItem, UnknownWarehouse, WarehouseInactive
 from ..domain.streams import category
 
-# Streams that stock commands read beside the stock they move (items, warehouses, reorder rules):
-# locked shared and left out of the pipelining footprint unless a command of theirs writes them.
-READ_CHECKED = frozenset({"item", "warehouse", "reorder"})
+# Streams that stock commands read beside the stock they move (items, warehouses, reorder rules,
+# kits): locked shared and left out of the pipelining footprint unless a command of theirs
+# writes them.
+READ_CHECKED = frozenset({"item", "warehouse", "reorder", "kit"})
 CATALOG_REFUSALS = (UnknownItem, UnknownWarehouse, ItemInactive, WarehouseInactive)
 CACHED_CATALOG = ("item", "warehouse")  # the categories a stale refusal drops from the cache
 
