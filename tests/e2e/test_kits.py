@@ -4,9 +4,14 @@ stock of its own; every refusal appends nothing."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
+
+from stockledger.api.app import create_app
+from stockledger.config import Settings
 
 from .conftest import Api, auth
 
@@ -196,3 +201,28 @@ async def test_releasing_a_kit_reservation_frees_every_component(api: Api, ids: 
     assert released.status_code == 201, released.text
     assert [(await api.stock(x, "WH-B"))["reserved"] for x in (a, b)] == [0, 0]
     assert (await api.stock(kit, "WH-B"))["available"] == 2
+
+
+@pytest.fixture(scope="module")
+async def other(settings: Settings) -> AsyncIterator[Api]:
+    """A second app on the same database: another process, with its own state cache."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://other") as http:
+            yield Api(http)
+
+
+async def test_a_kit_defined_by_another_process_is_reserved_at_once(
+    api: Api, other: Api, ids: Any
+) -> None:
+    kit, part = ids("KIT"), ids("PART")
+    await api.receive(part, "WH-C", 3)
+    early = await other.reserve(ids("ORDER"), (kit, "WH-C", 1))  # no kit yet: nothing there
+    assert early.status_code == 409
+    assert (await put_kit(api, kit, (part, 3))).status_code == 201
+    held = await other.reserve(ids("ORDER"), (kit, "WH-C", 1))  # not a stale "no kit" refusal
+    assert held.status_code == 201, held.text
+    assert (await api.stock(part, "WH-C"))["reserved"] == 3
+    refused = await other.receive(kit, "WH-C", 1, expect=409)
+    assert refused.json()["type"] == "/problems/kit-has-no-stock"
