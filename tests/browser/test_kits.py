@@ -90,6 +90,9 @@ def test_a_kit_skus_page_says_it_holds_no_stock_and_leads_to_the_kit(
     console.ready()
     made = page.get_by_role("region", name=f"Whole {kits.brew} kits each warehouse can make")
     expect(made.locator("tbody tr").first.locator("td").nth(1)).to_have_text("2")  # 2 teas free
+    stream = console.open(f"/ui/stock/{kits.brew}/WH-A")
+    console.ready()
+    expect(stream.get_by_role("status")).to_contain_text("is a kit: 2 can be made in WH-A now")
     missing = console.open("/ui/kits/NOT-A-KIT")
     console.ready()
     expect(missing.locator("main")).to_contain_text("not a kit")
