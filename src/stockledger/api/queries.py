@@ -26,6 +26,7 @@ from .present import (
 from .problems import Problem
 from .schemas import headers as h
 from .schemas import stock as s
+from .schemas.kits import KitStockOut
 from .schemas.ledger import ReservationOut, StockOut
 from .schemas.problems import READ_ERRORS, problem_answers
 from .schemas.wire import CorrelationId, Id, Instant, StreamVersion
@@ -79,7 +80,7 @@ async def stock_listing(
 
 @router.get(
     "/stock/{sku}/{warehouse_id}",
-    response_model=StockOut,
+    response_model=StockOut | KitStockOut,
     responses={
         200: {
             "headers": {
@@ -103,7 +104,9 @@ async def stock_level(
 ) -> Response:
     """Levels of one SKU in one warehouse; ETag is the stream version. For a kit SKU:
     `{sku, warehouseId, kit: true, available, components}` (KitStockOut), the whole kits its
-    components' available units make, beside each component's level.
+    components' available units make, beside each component's level; its ETag and
+    X-Projection-Version are the kit's version, X-Stock-Source the least fresh source of a
+    component.
 
     Read from Redis, else the Postgres read model, else (or with `consistency=strong`) the
     event store. `X-Stock-Source` names the source; `X-Projected-At` says when a projection
@@ -113,7 +116,8 @@ async def stock_level(
         # A kit holds no stock, so its stream has no events: what it makes is its components'.
         if (kit := await kits.kit(services.reads, sku)) is not None:
             made = await kits.kit_level(services.reads, kit, warehouse_id, consistency)
-            return _json(kit_level_out(made))
+            tag = {"ETag": f'"{kit.version}"', "X-Projection-Version": str(kit.version)}
+            return _json(kit_level_out(made), {**source_headers(made.source), **tag})
         raise Problem(404, "not-found", f"No stock events for {sku} in {warehouse_id}")
     level, source = found
     return _json(

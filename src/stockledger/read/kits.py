@@ -11,7 +11,7 @@ from ..domain.kit.views import kit_available
 from ..domain.stock.state import StockLevel
 from ..domain.streams import kit_stream
 from .levels import level
-from .sources import Consistency, ReadSources
+from .sources import EVENT_STORE, Consistency, ReadSources, Source
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +20,7 @@ class KitLevel:
     warehouse_id: str
     available: int  # whole kits the components' available units make
     components: tuple[StockLevel, ...]  # a component never stocked there: at zero, version 0
+    source: Source  # the least fresh source a component was read from
 
 
 async def kit(sources: ReadSources, sku: str) -> KitState | None:
@@ -41,4 +42,9 @@ async def kit_level(
         for x, f in zip(kit.components, found, strict=True)
     )
     available = kit_available(kit.components, {x.sku: x.levels for x in levels})
-    return KitLevel(kit, warehouse_id, available, levels)
+    read = [f[1] for f in found if f is not None]
+    source = next((s for name in _STALEST for s in read if s.name == name), EVENT_STORE)
+    return KitLevel(kit, warehouse_id, available, levels, source)
+
+
+_STALEST = ("redis", "postgres")  # the projections trail the store; Redis may trail Postgres

@@ -45,6 +45,9 @@ class KitCommandOut(KitOut):
 
 class KitComponentStockOut(StockOut):
     per_kit: int = Field(description="units of the component in one kit")
+    updated_at: datetime | None = Field(  # type: ignore[assignment]
+        description="null for a component never stocked in this warehouse (version 0)"
+    )
 
 
 class KitStockOut(Out):
