@@ -141,7 +141,7 @@ def test_random_workloads_keep_every_invariant(script: list[object]) -> None:
         for w in WAREHOUSES:
             ledger.handle(c.ReceiveStock(s, w, 20, "PO-0", Decimal(1), "S"))
             expected[s] += 20
-    ledger.handle(_kit(ledger, KIT_PARTS[0]))
+    ledger.handle(define_kit(ledger, KIT_PARTS[0]))
     last: c.Command | None = None
     for step in script:
         command: c.Command
@@ -158,7 +158,7 @@ def test_random_workloads_keep_every_invariant(script: list[object]) -> None:
                 assert len(ledger.log) == before, f"retry of {last} appended"  # invariant 4
                 continue
             case ("kit", parts):
-                command = _kit(ledger, parts)  # type: ignore[arg-type]
+                command = define_kit(ledger, parts)  # type: ignore[arg-type]
             case ("reserve", rid, lines, ttl):
                 command = c.ReserveStock(rid, "O", lines, ledger.now + timedelta(seconds=ttl))  # type: ignore[arg-type]
             case _:
@@ -176,7 +176,7 @@ def test_random_workloads_keep_every_invariant(script: list[object]) -> None:
     assert ledger.refold() == ledger.states  # folding from scratch == incremental state
 
 
-def _kit(ledger: MemoryLedger, parts: tuple[tuple[str, int], ...]) -> c.Command:
+def define_kit(ledger: MemoryLedger, parts: tuple[tuple[str, int], ...]) -> c.Command:
     """Define (or change) the kit, with the facts the write path looks up."""
     command = c.DefineKit(KIT, tuple(Component(s, q) for s, q in parts))
     fact = fact_of(command)
