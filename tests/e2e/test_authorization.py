@@ -61,6 +61,8 @@ MATRIX: dict[tuple[str, str], frozenset[str] | None] = {
     ("DELETE", "/v1/reorder-rules/{sku}/{warehouse_id}"): WAREHOUSE,
     ("GET", "/v1/reorder-rules/{sku}/{warehouse_id}"): HISTORY,
     ("GET", "/v1/reorder-rules"): HISTORY,
+    ("PUT", "/v1/kits/{sku}"): WAREHOUSE,
+    ("GET", "/v1/kits/{sku}"): ANYONE,
     ("GET", "/v1/alerts"): HISTORY,
     ("GET", "/v1/items"): ANYONE,
     ("GET", "/v1/stock"): ANYONE,

@@ -258,6 +258,78 @@ async def test_a_reorder_point_crossed_from_four_processes_opens_exactly_one_ale
             await _close(clients)
 
 
+async def test_kits_and_their_components_reserved_from_four_processes_never_oversell(
+    database_url: str, tmp_path: Path, ids: Any
+) -> None:
+    """Two kits sharing a component, and the components alone, reserved at once from four
+    processes: no component ever goes below zero available, every unit reserved belongs to an
+    accepted order, and every refusal was right (stock only falls here, so an order refused
+    then is still short at the end) and appended nothing."""
+    wh = "WH-A"
+    mug, tea, spoon = ids("MUG"), ids("TEA"), ids("SPOON")
+    gift, brew = ids("GIFT"), ids("BREW")
+    kits = {gift: {mug: 2, tea: 1}, brew: {tea: 1, spoon: 3}}
+    stock = {mug: 60, tea: 50, spoon: 90}
+    shapes = [
+        ((gift, 1),),
+        ((brew, 1),),
+        ((gift, 1), (brew, 1)),
+        ((gift, 2), (tea, 1)),
+        ((tea, 2),),
+        ((mug, 1), (spoon, 2)),
+    ]
+    chooser = random.Random(11)
+    orders = [shapes[chooser.randrange(len(shapes))] for _ in range(240)]
+
+    def needs(lines: tuple[tuple[str, int], ...]) -> Counter[str]:
+        units: Counter[str] = Counter()
+        for sku, quantity in lines:
+            for part, per in kits.get(sku, {sku: 1}).items():
+                units[part] += quantity * per
+        return units
+
+    with serving(database_url, tmp_path, 4, "--no-expiry") as servers:
+        clients = _clients(servers)
+        try:
+            await asyncio.gather(*(_receive(clients[0], s, wh, q) for s, q in stock.items()))
+            for kit, parts in kits.items():
+                body = {"components": [{"sku": s, "quantity": q} for s, q in parts.items()]}
+                put = await clients[1].put(f"/v1/kits/{kit}", json=body, headers=auth("admin"))
+                assert put.status_code == 201, put.text
+            client = Orders(ids)
+            replies = await asyncio.gather(
+                *(
+                    client.reserve(clients[n % 4], *((s, wh, q) for s, q in lines))
+                    for n, lines in enumerate(orders)
+                )
+            )
+            client.assert_few_cuts()
+            statuses = Counter(r.status_code for r in replies)
+            assert set(statuses) <= {201, 409}, statuses
+            assert statuses[201] > 0
+            assert statuses[409] > 0  # the workload asks for more than there is
+            taken: Counter[str] = Counter()
+            touching: Counter[str] = Counter()
+            for lines, reply in zip(orders, replies, strict=True):
+                if reply.status_code == 201:
+                    taken.update(needs(lines))
+                    touching.update(needs(lines).keys())
+                else:
+                    assert reply.json()["type"] == "/problems/insufficient-stock"
+            levels = {s: await _strong(clients[0], s, wh) for s in stock}
+            for sku, level in levels.items():
+                assert level["reserved"] == taken[sku], sku
+                assert 0 <= level["reserved"] <= level["onHand"] == stock[sku]
+                # the receipt, then one event per accepted order holding it: refusals added none
+                assert level["version"] == 1 + touching[sku], sku
+            for lines, reply in zip(orders, replies, strict=True):
+                if reply.status_code == 409:
+                    short = [s for s, q in needs(lines).items() if q > levels[s]["available"]]
+                    assert short, (lines, reply.json())
+        finally:
+            await _close(clients)
+
+
 async def test_multi_line_reservations_in_random_orders_from_four_processes_never_deadlock(
     database_url: str, tmp_path: Path, ids: Any
 ) -> None:

@@ -582,6 +582,29 @@ async def test_the_catalog_is_listed_from_its_read_model_and_replay_repairs_it(
     await clean_verify(pipe)
 
 
+async def test_a_kit_reservation_reaches_its_view_with_the_kit_line_and_verify_is_clean(
+    pipe: Pipeline, ids: Any
+) -> None:
+    kit, part = ids("KIT"), ids("PART")
+    await pipe.api.receive(part, "WH-K", 6)
+    for quantity in (2, 3):  # KitDefined, then KitChanged
+        put = await pipe.api.http.put(
+            f"/v1/kits/{kit}",
+            json={"components": [{"sku": part, "quantity": quantity}]},
+            headers={"X-API-Key": "k-admin"},
+        )
+        assert put.status_code in (200, 201), put.text
+    held = await pipe.api.reserve(ids("ORDER"), (kit, "WH-K", 2))
+    assert held.status_code == 201, held.text
+    rid = held.json()["reservationId"]
+    await eventually(functools.partial(_in_view, pipe, rid, "active"), what="the view")
+    got = await _reservation(pipe, rid)
+    assert got.headers["X-Reservation-Source"] == "postgres"
+    assert got.json()["lines"] == held.json()["lines"]
+    assert got.json()["lines"][0]["components"] == [{"sku": part, "perKit": 3, "quantity": 6}]
+    await clean_verify(pipe)
+
+
 async def test_every_message_on_the_topic_validates_against_its_published_schema(
     pipe: Pipeline, kafka_broker: str, ids: Any
 ) -> None:
@@ -606,3 +629,4 @@ async def test_every_message_on_the_topic_validates_against_its_published_schema
         assert record.key == message["streamId"].encode()
         seen.add(kind)
     assert {"StockReceived", "StockReserved", "LowStockDetected", "ItemDefined"} <= seen
+    assert {"KitDefined", "KitChanged"} <= seen

@@ -64,7 +64,7 @@ async def seeded(pool: asyncpg.Pool[Any]) -> SeedResult:
 
 
 def patterns(plan: SeedPlan = PLAN) -> list[str]:
-    kinds = ("stock", "reservation", "transfer", "item", "warehouse", "reorder")
+    kinds = ("stock", "reservation", "transfer", "item", "warehouse", "reorder", "kit")
     return [f"{kind}:{plan.prefix}%" for kind in kinds]
 
 
@@ -125,6 +125,8 @@ async def test_seed_makes_every_event_type_and_case(
     assert any(d["lostQuantity"] > 0 for d in of["TransferReceived"])
     assert any(d["receivedQuantity"] == d["quantity"] for d in of["TransferReceived"])
     assert all(d["supplier"] and float(d["unitCost"]) > 0 for d in of["StockReceived"])
+    assert any(d["kits"] for d in of["StockReserved"])  # orders take the two kits too
+    assert len({d["sku"] for d in of["KitDefined"]}) == 2
     assert {r["metadata"]["causedBy"] for r in rows} == {
         "seed:orders",
         "seed:warehouse",

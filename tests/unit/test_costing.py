@@ -27,7 +27,7 @@ from stockledger.domain.transfer.events import TransferDispatched, TransferRecei
 from stockledger.domain.valuation import ZERO
 
 from .memory_ledger import MemoryLedger
-from .test_invariants import SKUS, WAREHOUSES, commands
+from .test_invariants import KIT_PARTS, SKUS, WAREHOUSES, commands, define_kit
 
 costs = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("99.99"), places=2)
 receipts = st.builds(
@@ -102,6 +102,7 @@ def _check(ledger: MemoryLedger, value_in: Decimal, value_out: Decimal) -> None:
 def test_value_is_conserved_and_never_negative(script: list[object], average: bool) -> None:
     ledger = MemoryLedger()
     ledger.handle(c.DefineItem("B", "B", valuation_method="moving_average" if average else "fifo"))
+    ledger.handle(define_kit(ledger, KIT_PARTS[0]))
     value_in = value_out = ZERO
     for step in script:
         match step:
@@ -110,6 +111,8 @@ def test_value_is_conserved_and_never_negative(script: list[object], average: bo
                 continue
             case ("retry",):
                 continue
+            case ("kit", parts):
+                command = define_kit(ledger, parts)  # type: ignore[arg-type]
             case ("reserve", rid, lines, ttl):
                 command = c.ReserveStock(rid, "O", lines, ledger.now + timedelta(seconds=ttl))  # type: ignore[arg-type]
             case _:

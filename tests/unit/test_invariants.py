@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from stockledger.domain import commands as c
 from stockledger.domain.errors import DomainError
 from stockledger.domain.events import Event
+from stockledger.domain.kit.events import Component
 from stockledger.domain.reservation.state import ReservationState
 from stockledger.domain.stock.events import (
     Line,
@@ -23,21 +24,25 @@ from stockledger.domain.stock.events import (
 )
 from stockledger.domain.stock.state import StockState
 from stockledger.domain.transfer.events import TransferReceived
+from stockledger.write.facts import fact_of
 
 from .memory_ledger import MemoryLedger
 
 SKUS = ("A", "B")
+KIT = "K"  # a kit of A and B, redefined now and then; it holds no stock of its own
+KIT_PARTS = (((SKUS[0], 2), (SKUS[1], 1)), ((SKUS[0], 1),), ((SKUS[1], 3), (SKUS[0], 1)))
 WAREHOUSES = ("W1", "W2", "W3")
 ids = st.sampled_from(["1", "2", "3"])
 qty = st.integers(min_value=1, max_value=6)
 sku = st.sampled_from(SKUS)
+any_sku = st.sampled_from((*SKUS, KIT))
 wh = st.sampled_from(WAREHOUSES)
-line = st.builds(Line, sku=sku, warehouse_id=wh, quantity=qty)
+line = st.builds(Line, sku=any_sku, warehouse_id=wh, quantity=qty)
 
 commands = st.one_of(
     st.builds(
         c.ReceiveStock,
-        sku,
+        any_sku,
         wh,
         st.integers(1, 30),
         st.just("PO"),
@@ -81,6 +86,7 @@ commands = st.one_of(
         st.sampled_from(["damage", "theft", "system_correction"]),
     ),
     st.builds(c.CountStock, sku, wh, st.integers(0, 40)),
+    st.builds(lambda parts: ("kit", parts), st.sampled_from(KIT_PARTS)),
     st.builds(lambda s: ("tick", s), st.integers(1, 60)),
     st.just(("retry",)),
 )
@@ -109,6 +115,7 @@ def check_invariants(ledger: MemoryLedger, expected_totals: Counter[str]) -> Non
     stocks = [s for s in ledger.states.values() if isinstance(s, StockState)]
     reservations = [s for s in ledger.states.values() if isinstance(s, ReservationState)]
     totals: Counter[str] = Counter()
+    assert not [s for s in stocks if s.sku == KIT and s.version]  # a kit holds no stock
     for stock in stocks:
         assert stock.levels.is_valid(), stock  # invariant 2
         open_lines = sum(
@@ -134,6 +141,7 @@ def test_random_workloads_keep_every_invariant(script: list[object]) -> None:
         for w in WAREHOUSES:
             ledger.handle(c.ReceiveStock(s, w, 20, "PO-0", Decimal(1), "S"))
             expected[s] += 20
+    ledger.handle(define_kit(ledger, KIT_PARTS[0]))
     last: c.Command | None = None
     for step in script:
         command: c.Command
@@ -149,6 +157,8 @@ def test_random_workloads_keep_every_invariant(script: list[object]) -> None:
                     ledger.handle(last)
                 assert len(ledger.log) == before, f"retry of {last} appended"  # invariant 4
                 continue
+            case ("kit", parts):
+                command = define_kit(ledger, parts)  # type: ignore[arg-type]
             case ("reserve", rid, lines, ttl):
                 command = c.ReserveStock(rid, "O", lines, ledger.now + timedelta(seconds=ttl))  # type: ignore[arg-type]
             case _:
@@ -164,6 +174,14 @@ def test_random_workloads_keep_every_invariant(script: list[object]) -> None:
         last = command
         check_invariants(ledger, expected)
     assert ledger.refold() == ledger.states  # folding from scratch == incremental state
+
+
+def define_kit(ledger: MemoryLedger, parts: tuple[tuple[str, int], ...]) -> c.Command:
+    """Define (or change) the kit, with the facts the write path looks up."""
+    command = c.DefineKit(KIT, tuple(Component(s, q) for s, q in parts))
+    fact = fact_of(command)
+    assert fact is not None
+    return fact.in_states(ledger.states.values())
 
 
 def _has_business_id(command: c.Command) -> bool:

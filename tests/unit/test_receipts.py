@@ -14,6 +14,7 @@ from stockledger.domain.errors import (
     InsufficientStock,
     InvalidCommand,
     ItemInactive,
+    KitHasNoStock,
     LedgerConflict,
     NotFound,
     ReservationNotActive,
@@ -46,6 +47,7 @@ ERRORS: list[DomainError] = [
     ValuationMethodLocked("SKU-1", "fifo"),
     UnknownItem("SKU-1"),
     UnknownWarehouse("WH-9"),
+    KitHasNoStock("GIFT-1", "receipts go to its components"),
 ]
 
 

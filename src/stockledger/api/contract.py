@@ -92,10 +92,13 @@ def _drop(schema: dict[str, Any], path: str, refs: str) -> None:
     schema["properties"].pop(head, None)
     if head in schema.get("required", []):
         schema["required"].remove(head)
-    used = repr(schema["properties"]) + repr(list(schema.get("$defs", {}).values()))
-    for name in list(schema.get("$defs", {})):
-        if f"{refs}{name}'" not in used:
+    pruned = True
+    while pruned:  # until no sub-schema is left that only a removed one referred to
+        used = repr(schema["properties"]) + repr(list(schema.get("$defs", {}).values()))
+        unused = [n for n in schema.get("$defs", {}) if f"{refs}{n}'" not in used]
+        for name in unused:
             del schema["$defs"][name]
+        pruned = bool(unused)
     if schema.get("$defs") == {}:
         del schema["$defs"]
 

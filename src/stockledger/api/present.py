@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from ..domain.catalog.state import ItemState, WarehouseState
+from ..domain.kit.state import KitState
 from ..domain.reorder.alerts import Alert
 from ..domain.reorder.state import ReorderState
 from ..domain.reservation.state import ReservationState
 from ..domain.stock.state import Levels, StockLevel, StockState
 from ..domain.valuation import text
+from ..read.kits import KitLevel
 from ..read.sources import Source
 from ..read.stock import HistoryEntry
 from ..store.rows import RecordedEvent
@@ -68,9 +71,55 @@ def reservation_out(state: ReservationState) -> dict[str, Any]:
         "orderId": state.order_id,
         "status": state.status.value,
         "expiresAt": state.expires_at.isoformat() if state.expires_at else None,
-        "lines": [
-            {"sku": x.sku, "warehouseId": x.warehouse_id, "quantity": x.quantity}
-            for x in state.lines
+        "lines": reservation_lines_out(state),
+    }
+
+
+def reservation_lines_out(state: ReservationState) -> list[dict[str, Any]]:
+    """The lines as the order named them: each kit line with its components (the units it
+    holds of each), then what the reservation holds beyond its kits' components."""
+    beyond = Counter({(x.sku, x.warehouse_id): x.quantity for x in state.lines})
+    kits: list[dict[str, Any]] = []
+    for kit in state.kits:
+        parts = []
+        for part in kit.components:
+            units = kit.quantity * part.quantity
+            beyond[(part.sku, kit.warehouse_id)] -= units
+            parts.append({"sku": part.sku, "perKit": part.quantity, "quantity": units})
+        kits.append(
+            {
+                "sku": kit.sku,
+                "warehouseId": kit.warehouse_id,
+                "quantity": kit.quantity,
+                "components": parts,
+            }
+        )
+    plain = [
+        {"sku": x.sku, "warehouseId": x.warehouse_id, "quantity": beyond[(x.sku, x.warehouse_id)]}
+        for x in state.lines
+        if beyond[(x.sku, x.warehouse_id)] > 0
+    ]
+    return kits + plain
+
+
+def kit_out(state: KitState) -> dict[str, Any]:
+    return {
+        "sku": state.sku,
+        "components": [{"sku": x.sku, "quantity": x.quantity} for x in state.components],
+        "version": state.version,
+        "updatedAt": state.updated_at.isoformat() if state.updated_at else None,
+    }
+
+
+def kit_level_out(found: KitLevel) -> dict[str, Any]:
+    return {
+        "sku": found.kit.sku,
+        "warehouseId": found.warehouse_id,
+        "kit": True,
+        "available": found.available,
+        "components": [
+            {**stock_out(level), "perKit": part.quantity}
+            for part, level in zip(found.kit.components, found.components, strict=True)
         ],
     }
 
@@ -158,6 +207,8 @@ def catalog_command_out(outcome: Outcome) -> dict[str, Any]:
             return {**warehouse_out(warehouse), **events}
         case ReorderState() as rule:
             return {**rule_out(rule), **events}
+        case KitState() as kit:
+            return {**kit_out(kit), **events}
     raise TypeError("a catalog command's outcome names its item or warehouse")
 
 

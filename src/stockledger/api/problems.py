@@ -19,6 +19,7 @@ from ..domain.errors import (
     InsufficientStock,
     InvalidCommand,
     ItemInactive,
+    KitHasNoStock,
     LedgerConflict,
     NotFound,
     ReservationNotActive,
@@ -49,6 +50,7 @@ TITLES = {
     "valuation-method-locked": "The valuation method is locked by stock events",
     "unknown-item": "The item was never defined (the catalog is required)",
     "unknown-warehouse": "The warehouse was never defined (the catalog is required)",
+    "kit-has-no-stock": "A kit holds no stock of its own",
     "idempotency-key-reused": "Idempotency-Key reused for a different request",
     "payload-too-large": "Request body too large",
     "rate-limited": "Too many requests: slow down",
@@ -154,6 +156,8 @@ def to_problem(error: Exception) -> Problem:
             return Problem(422, "unknown-item", detail, sku=sku)
         case UnknownWarehouse(detail=detail, warehouse_id=warehouse_id):
             return Problem(422, "unknown-warehouse", detail, warehouseId=warehouse_id)
+        case KitHasNoStock(detail=detail, sku=sku):
+            return Problem(409, "kit-has-no-stock", detail, sku=sku)
         case IdempotencyKeyReused():
             return Problem(422, "idempotency-key-reused", str(error))
         case DomainError():

@@ -8,7 +8,7 @@ import orjson
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from ..read import history, levels, listing, reservations, trails
+from ..read import history, kits, levels, listing, reservations, trails
 from .auth import AUDIT, READ_HISTORY, READ_RESERVATIONS, READ_STOCK, Principal, require
 from .deps import ServicesDep
 from .fastroute import FastRoute
@@ -17,6 +17,7 @@ from .params import Limit, PairAfter
 from .present import (
     events_page_out,
     history_out,
+    kit_level_out,
     reservation_out,
     source_headers,
     stock_out,
@@ -25,6 +26,7 @@ from .present import (
 from .problems import Problem
 from .schemas import headers as h
 from .schemas import stock as s
+from .schemas.kits import KitStockOut
 from .schemas.ledger import ReservationOut, StockOut
 from .schemas.problems import READ_ERRORS, problem_answers
 from .schemas.wire import CorrelationId, Id, Instant, StreamVersion
@@ -78,7 +80,7 @@ async def stock_listing(
 
 @router.get(
     "/stock/{sku}/{warehouse_id}",
-    response_model=StockOut,
+    response_model=StockOut | KitStockOut,
     responses={
         200: {
             "headers": {
@@ -100,13 +102,22 @@ async def stock_level(
         Literal["eventual", "strong"], Query(description="`strong` folds the event store")
     ] = "eventual",
 ) -> Response:
-    """Levels of one SKU in one warehouse; ETag is the stream version.
+    """Levels of one SKU in one warehouse; ETag is the stream version. For a kit SKU:
+    `{sku, warehouseId, kit: true, available, components}` (KitStockOut), the whole kits its
+    components' available units make, beside each component's level; its ETag and
+    X-Projection-Version are the kit's version, X-Stock-Source the least fresh source of a
+    component.
 
     Read from Redis, else the Postgres read model, else (or with `consistency=strong`) the
     event store. `X-Stock-Source` names the source; `X-Projected-At` says when a projection
     last wrote the row, so a client can judge its freshness."""
     found = await levels.level(services.reads, sku, warehouse_id, consistency)
     if found is None:
+        # A kit holds no stock, so its stream has no events: what it makes is its components'.
+        if (kit := await kits.kit(services.reads, sku)) is not None:
+            made = await kits.kit_level(services.reads, kit, warehouse_id, consistency)
+            tag = {"ETag": f'"{kit.version}"', "X-Projection-Version": str(kit.version)}
+            return _json(kit_level_out(made), {**source_headers(made.source), **tag})
         raise Problem(404, "not-found", f"No stock events for {sku} in {warehouse_id}")
     level, source = found
     return _json(

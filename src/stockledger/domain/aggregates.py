@@ -30,6 +30,9 @@ from .catalog.commands import (
 from .catalog.state import ItemState, WarehouseState, evolve_item, evolve_warehouse
 from .decision import Decision, Place, States
 from .events import Event
+from .kit import decide as kit
+from .kit.commands import DefineKit, KitCommand
+from .kit.state import KitState, evolve_kit
 from .reorder import decide as reorder
 from .reorder.commands import RemoveReorderRule, ReorderCommand, SetReorderRule
 from .reorder.state import ReorderState, evolve_reorder
@@ -57,8 +60,23 @@ from .transfer import decide as transfer
 from .transfer.commands import DispatchTransfer, ReceiveTransfer, TransferCommand
 from .transfer.state import TransferState, evolve_transfer
 
-Command = StockCommand | ReservationCommand | TransferCommand | CatalogCommand | ReorderCommand
-State = StockState | ReservationState | TransferState | ItemState | WarehouseState | ReorderState
+Command = (
+    StockCommand
+    | ReservationCommand
+    | TransferCommand
+    | CatalogCommand
+    | ReorderCommand
+    | KitCommand
+)
+State = (
+    StockState
+    | ReservationState
+    | TransferState
+    | ItemState
+    | WarehouseState
+    | ReorderState
+    | KitState
+)
 
 # stream category -> the state of its streams
 STATE_TYPES: dict[str, type[State]] = {
@@ -68,6 +86,7 @@ STATE_TYPES: dict[str, type[State]] = {
     "item": ItemState,
     "warehouse": WarehouseState,
     "reorder": ReorderState,
+    "kit": KitState,
 }
 
 
@@ -108,6 +127,8 @@ def rules(command: Command) -> Rules:
             return catalog
         case SetReorderRule() | RemoveReorderRule():
             return reorder
+        case DefineKit():
+            return kit
 
 
 def primary_streams(command: Command) -> tuple[str, ...]:
@@ -160,6 +181,8 @@ def evolve(state: State, event: Event, recorded_at: datetime) -> State:
             return evolve_warehouse(state, event, recorded_at)
         case ReorderState():
             return evolve_reorder(state, event, recorded_at)
+        case KitState():
+            return evolve_kit(state, event, recorded_at)
 
 
 def fold_events(state: State, events: Iterable[tuple[Event, datetime]]) -> State:
@@ -188,4 +211,6 @@ def initial_state(stream_id: str) -> State:
     if kind == "reorder":
         sku, warehouse_id = rest.split(":")
         return ReorderState(sku=sku, warehouse_id=warehouse_id)
+    if kind == "kit":
+        return KitState(sku=rest)
     raise ValueError(f"unknown stream category in {stream_id!r}")

@@ -13,6 +13,7 @@ from .catalog.commands import (
     DefineItem,
     DefineWarehouse,
 )
+from .kit.commands import DefineKit
 from .reorder.commands import RemoveReorderRule, SetReorderRule
 from .reservation.commands import (
     ConfirmReservation,
@@ -32,6 +33,7 @@ __all__ = [
     "DeactivateItem",
     "DeactivateWarehouse",
     "DefineItem",
+    "DefineKit",
     "DefineWarehouse",
     "DispatchTransfer",
     "ExpireReservation",

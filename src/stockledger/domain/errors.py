@@ -163,6 +163,17 @@ class ValuationMethodLocked(DomainError):
         super().__init__(self.detail)
 
 
+class KitHasNoStock(DomainError):
+    """A kit is a rule, not stock: nothing puts units on a kit SKU, and an SKU that has stock
+    events cannot become a kit (409)."""
+
+    def __init__(self, sku: str, action: str) -> None:
+        self.sku = sku
+        self.action = action
+        self.detail = f"{sku} is a kit and holds no stock of its own: {action}"
+        super().__init__(self.detail)
+
+
 _KINDS: dict[str, type[DomainError]] = {
     kind.__name__: kind
     for kind in (
@@ -179,5 +190,6 @@ _KINDS: dict[str, type[DomainError]] = {
         ValuationMethodLocked,
         UnknownItem,
         UnknownWarehouse,
+        KitHasNoStock,
     )
 }

@@ -22,6 +22,7 @@ from .catalog.events import (
     WarehouseDefined,
 )
 from .codec import adapter, decode, encode
+from .kit.events import KitChanged, KitDefined
 from .reorder.events import (
     LowStockDetected,
     LowStockResolved,
@@ -71,6 +72,8 @@ Event = (
     | LowStockDetected
     | StockOutDetected
     | LowStockResolved
+    | KitDefined
+    | KitChanged
 )
 
 EVENT_TYPES: dict[str, type[Event]] = {cls.TYPE: cls for cls in get_args(Event)}
@@ -91,6 +94,8 @@ VALUED = frozenset(
     }
 )
 SCHEMA_VERSIONS: dict[str, int] = {name: 2 if name in VALUED else 1 for name in EVENT_TYPES}
+# Version 2 of a reservation records the lines that named a kit (`kits`).
+SCHEMA_VERSIONS[StockReserved.TYPE] = 2
 
 for _cls in EVENT_TYPES.values():
     adapter(_cls)  # built at import, not on the first event of each type

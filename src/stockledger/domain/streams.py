@@ -62,3 +62,7 @@ def parse_stock_stream(stream_id: str) -> tuple[str, str]:
 def parse_reorder_stream(stream_id: str) -> tuple[str, str]:
     """`reorder:SKU:WH` -> (SKU, WH)."""
     return _pair(stream_id, "reorder")
+
+
+def kit_stream(sku: str) -> str:
+    return f"kit:{sku}"

@@ -11,6 +11,8 @@ it in as unknown (`null`): the valuation fold derives it by the same rules the w
 applies (`costing.apply`), from the stream's own cost layers. Two figures a stream cannot derive
 alone are left to its context (the end of this module): a v1 receipt's valuation method, and a
 v1 transfer's layers at its destination.
+
+A reservation's version 1 -> 2 adds the lines that named a kit: a v1 reservation named none.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ UPCASTERS: dict[tuple[str, int], Upcaster] = {
     ("TransferDispatched", 1): _add(cost=None, layers=None),
     ("TransferReceived", 1): _add(cost=None, lostCost=None),
     ("StockAdjusted", 1): _add(cost=None, unitCost=None),
+    ("StockReserved", 1): _add(kits=[]),
 }
 
 
@@ -56,6 +59,7 @@ ADDED: dict[tuple[str, int], tuple[str, ...]] = {
     ("TransferDispatched", 1): ("cost", "layers"),
     ("TransferReceived", 1): ("cost", "lostCost"),
     ("StockAdjusted", 1): ("cost", "unitCost"),
+    ("StockReserved", 1): ("kits",),
 }
 
 

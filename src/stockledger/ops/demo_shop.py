@@ -20,6 +20,7 @@ from uuid import UUID
 
 from ..domain import commands as c
 from ..domain.catalog.events import ValuationMethod
+from ..domain.kit.events import Component
 from ..domain.stock.events import AdjustmentReason, Line, ReturnCondition, ReturnReason
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ SHORTFALL_EVERY = 8  # every 8th transfer arrives short (from the 2nd on)
 WRITE_OFFS: tuple[AdjustmentReason, ...] = ("damage", "expiry", "theft", "system_correction")
 ORDERS_PER_SKU_DAY = 0.235  # tuned so the default 15,000 SKUs x 90 days is ~2,000,000 events
 UNITS_PER_ORDER = 2.6  # 1.45 lines of 1.8 units
+KIT_ORDERS = 0.03  # the share of orders that also take a kit (a gift box, a starter set)
 HOUR = 3600.0
 DAY = 24 * HOUR
 
@@ -73,6 +75,9 @@ class MeisShop:
         self.on_order: set[tuple[int, int]] = set()
         self.ids = itertools.count(1)
         self.returns, self.transfers = itertools.count(), itertools.count()
+        # Kits draw from a generator of their own, so the rest of the shop stays as it was.
+        self.kit_rng = random.Random(plan.random_seed + 1)
+        self.kits: list[str] = []
         self._queue: list[tuple[datetime, int, Callable[[], None]]] = []
 
     # -- the clock -------------------------------------------------------------------------
@@ -121,10 +126,31 @@ class MeisShop:
                 rule = c.SetReorderRule(sku, wh, reorder_point=4 + i % 4, reorder_quantity=24)
                 self.ledger.execute(rule, WAREHOUSE)
         self.ledger.execute(c.RemoveReorderRule(self.skus[0], self.warehouses[0]), WAREHOUSE)
+        self._kits()
         closed = f"{self.plan.prefix}WH-OLD"
         self.ledger.execute(c.DefineWarehouse(closed, "Old depot", "Dock 9"), WAREHOUSE)
         self.ledger.execute(c.DefineWarehouse(closed, "Old depot", "Dock 9, rear"), WAREHOUSE)
         self.ledger.execute(c.DeactivateWarehouse(closed, "lease ended"), WAREHOUSE)
+
+    def _kits(self) -> None:
+        """Two kits sold beside their components: a gift box (two of one item, one of another)
+        and a starter set sharing that other item, so the two compete for it. The starter set
+        is first defined with two components and then given a third."""
+        if len(self.skus) < 4:
+            return
+        a, b, d, e = self.skus[1], self.skus[2], self.skus[3], self.skus[0]
+        gift, starter = f"{self.plan.prefix}KIT-GIFT", f"{self.plan.prefix}KIT-STARTER"
+        for sku, name in ((gift, "Gift box"), (starter, "Starter set")):
+            self.ledger.execute(c.DefineItem(sku, name), WAREHOUSE)
+        definitions = (
+            (gift, ((a, 2), (b, 1))),
+            (starter, ((b, 1), (d, 1))),
+            (starter, ((b, 1), (d, 1), (e, 1))),
+        )
+        for sku, parts in definitions:
+            kit = c.DefineKit(sku, tuple(Component(s, q) for s, q in parts))
+            self.ledger.execute(kit, WAREHOUSE)
+        self.kits = [gift, starter]
 
     def _at(self, at: datetime, action: Callable[[], None]) -> None:
         heapq.heappush(self._queue, (at, next(self.ids), action))
@@ -201,6 +227,10 @@ class MeisShop:
             lines[i] = (home if home in stocked or not stocked else stocked[0], quantity)
         order = self._id("ORD")
         wanted = tuple(Line(self.skus[i], self.warehouses[w], q) for i, (w, q) in lines.items())
+        if self.kits and self.kit_rng.random() < KIT_ORDERS:
+            kit = Line(self.kit_rng.choice(self.kits), self.warehouses[home], 1)
+            self._reserve(order, (*wanted, kit))
+            return
         if r.random() < 0.02:  # a wholesale order shipped at once, without a reservation
             self.ledger.execute(c.ShipStock(self._id("SHP"), order, lines=wanted), ORDERS)
         else:

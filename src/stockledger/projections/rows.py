@@ -7,9 +7,12 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from ..domain.aggregates import initial_state
 from ..domain.catalog.state import ItemState, WarehouseState
 from ..domain.events import from_data
+from ..domain.kit.events import KitLine
 from ..domain.reorder.alerts import Alert, fold_reorder
 from ..domain.reorder.state import ReorderRule, ReorderState
 from ..domain.reservation.state import ReservationState, ReservationStatus, evolve_reservation
@@ -41,7 +44,8 @@ def reservation_from_row(row: Any) -> ReservationState:
         version=row["version"],
         status=ReservationStatus(row["status"]),
         order_id=row["order_id"],
-        lines=tuple(Line(**x) for x in row["lines"]),
+        lines=tuple(Line(**x) for x in row["lines"] if "components" not in x),
+        kits=tuple(_KIT_LINE.validate_python(x) for x in row["lines"] if "components" in x),
         expires_at=row["expires_at"],
         updated_at=row["updated_at"],
     )
@@ -56,9 +60,15 @@ def apply_reservation(state: ReservationState, events: Iterable[RecordedEvent]) 
 
 
 def lines_json(state: ReservationState) -> list[dict[str, Any]]:
-    return [
+    """The `lines` column: what each stock stream holds, then the kit lines (the entries with
+    `components`), so the view shows the reservation as the order named it."""
+    held = [
         {"sku": x.sku, "warehouse_id": x.warehouse_id, "quantity": x.quantity} for x in state.lines
     ]
+    return held + [_KIT_LINE.dump_python(x, mode="json") for x in state.kits]
+
+
+_KIT_LINE = TypeAdapter(KitLine)
 
 
 def reorder_from_row(row: Any) -> ReorderState:

@@ -285,6 +285,17 @@ class EventStore:
         return found
 
     @staticmethod
+    async def kits_using(conn: Connection, sku: str) -> list[str]:
+        """The kit streams whose current definition names `sku` among its components."""
+        rows = await conn.fetch(
+            "SELECT stream_id FROM (SELECT DISTINCT ON (stream_id) stream_id, data FROM events"
+            " WHERE stream_id LIKE 'kit:%' ORDER BY stream_id, version DESC) k"
+            " WHERE k.data->'components' @> jsonb_build_array(jsonb_build_object('sku', $1::text))",
+            sku,
+        )
+        return [r["stream_id"] for r in rows]
+
+    @staticmethod
     async def holding(conn: Connection, warehouse_id: str, limit: int = 100) -> list[str]:
         """The stock streams of a warehouse with any bucket other than 0 (up to `limit`).
 

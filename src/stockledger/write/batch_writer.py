@@ -34,7 +34,7 @@ from ..store.rows import ConcurrencyConflict, IdempotencyKeyTaken, RecordedEvent
 from ..store.snapshots import StateLoader
 from .batch import Decided, Job, answer_of, decide_batch, fail, receipt_of
 from .cache import StateCache, states_for
-from .catalog_rules import CACHED_CATALOG, CATALOG_REFUSALS, StaleCatalog, only_read
+from .catalog_rules import CACHED_CATALOG, CATALOG_REFUSALS, StaleCatalog, only_read, stale_kit
 from .facts import fact_of, needs_facts
 from .record import deadlines
 
@@ -131,10 +131,14 @@ class BatchWriter:
     async def _write_cached(self, jobs: list[Job]) -> None:
         states = await self._states_for(jobs)
         decided, writes, new_states = self._decide(jobs, states)
-        if any(isinstance(item.error, CATALOG_REFUSALS) for item in decided):
-            # A refusal on a cached item or warehouse (unknown, inactive) appends nothing, so no
-            # version check would tell that another process has since defined or activated it:
-            # the batch is decided again on the store's state (the locked path reads it).
+        if any(
+            isinstance(item.error, CATALOG_REFUSALS) or stale_kit(item.error, states)
+            for item in decided
+        ):
+            # A refusal on a cached item, warehouse or kit (unknown, inactive, no kit yet)
+            # appends nothing, so no version check would tell that another process has since
+            # defined or activated it: the batch is decided again on the store's state (the
+            # locked path reads it).
             self.cache.drop(s for s in states if category(s) in CACHED_CATALOG)
             raise StaleCatalog
         await self._prefetch_already(decided)

@@ -21,11 +21,14 @@ from pydantic import TypeAdapter
 
 from ..domain.catalog.state import ItemState, WarehouseState
 from ..domain.errors import DomainError
+from ..domain.kit.state import KitState
 from ..domain.reorder.state import ReorderState
 from ..domain.reservation.state import ReservationState
 from ..domain.stock.state import StockLevel
 from ..store.rows import IdempotencyRecord, RecordedEvent
 from .record import Caller
+
+CatalogState = ItemState | WarehouseState | ReorderState | KitState
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +41,7 @@ class Outcome:
     stock: list[StockLevel]
     reservation: ReservationState | None
     already: bool = False
-    catalog: ItemState | WarehouseState | ReorderState | None = None  # what a catalog command set
+    catalog: CatalogState | None = None  # what a catalog command set
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +101,9 @@ def idempotency_record(caller: Caller, answer: Answer) -> IdempotencyRecord:
     )
 
 
-def _catalog_json(state: ItemState | WarehouseState | ReorderState | None) -> dict[str, Any]:
+def _catalog_json(
+    state: CatalogState | None,
+) -> dict[str, Any]:
     match state:
         case ItemState():
             return {"item": _ITEM.dump_python(state, mode="json")}
@@ -106,21 +111,28 @@ def _catalog_json(state: ItemState | WarehouseState | ReorderState | None) -> di
             return {"warehouse": _WAREHOUSE.dump_python(state, mode="json")}
         case ReorderState():
             return {"reorder": _REORDER.dump_python(state, mode="json")}
+        case KitState():
+            return {"kit": _KIT.dump_python(state, mode="json")}
     return {}
 
 
-def _catalog_of(written: dict[str, Any]) -> ItemState | WarehouseState | ReorderState | None:
+def _catalog_of(
+    written: dict[str, Any],
+) -> CatalogState | None:
     if "item" in written:
         return _ITEM.validate_python(written["item"])
     if "warehouse" in written:
         return _WAREHOUSE.validate_python(written["warehouse"])
     if "reorder" in written:
         return _REORDER.validate_python(written["reorder"])
+    if "kit" in written:
+        return _KIT.validate_python(written["kit"])
     return None
 
 
 _ITEM = TypeAdapter(ItemState)
 _WAREHOUSE = TypeAdapter(WarehouseState)
 _REORDER = TypeAdapter(ReorderState)
+_KIT = TypeAdapter(KitState)
 _LEVELS = TypeAdapter(list[StockLevel])
 _RESERVATION: TypeAdapter[ReservationState | None] = TypeAdapter(ReservationState | None)

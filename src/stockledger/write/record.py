@@ -21,6 +21,7 @@ from ..domain.aggregates import State, decide, evolve, required_streams
 from ..domain.catalog.state import ItemState, WarehouseState
 from ..domain.decision import Decision
 from ..domain.events import SCHEMA_VERSIONS, to_data
+from ..domain.kit.state import KitState
 from ..domain.reorder.state import ReorderState
 from ..domain.reservation.state import ReservationState
 from ..domain.stock.state import NO_CHANGE, StockLevel, StockState, delta, step_stock
@@ -57,12 +58,12 @@ class Recording:
         return next((s for s in self.states.values() if isinstance(s, ReservationState)), None)
 
     @property
-    def catalog(self) -> ItemState | WarehouseState | ReorderState | None:
+    def catalog(self) -> ItemState | WarehouseState | ReorderState | KitState | None:
         """The item, warehouse or reorder rule a catalog command concerns (a stock command
         only reads them: it touches stock)."""
         if not self.decision.touched:
             for state in self.states.values():
-                if isinstance(state, ItemState | WarehouseState | ReorderState):
+                if isinstance(state, ItemState | WarehouseState | ReorderState | KitState):
                     return state
         return None
 

@@ -50,10 +50,20 @@ class StockOut(LevelsOut):
     updated_at: datetime
 
 
+class ReservedComponentOut(Out):
+    sku: str
+    per_kit: int = Field(description="units of the component in one kit, when it was reserved")
+    quantity: int = Field(description="units of the component the kit line holds")
+
+
 class LineOut(Out):
     sku: str
     warehouse_id: str
     quantity: int
+    components: list[ReservedComponentOut] | None = Field(
+        default=None,
+        description="a line naming a kit: the components it reserved (the kit as it was then)",
+    )
 
 
 class ReservationOut(Out):

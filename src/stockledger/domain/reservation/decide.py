@@ -17,10 +17,11 @@ from ..decision import (
     per_line,
 )
 from ..errors import ConflictingDuplicate, LedgerConflict, NotFound, ReservationNotActive
+from ..kit.decide import expand
 from ..stock.commands import ShipStock, merge_lines
 from ..stock.decide import check_available
 from ..stock.events import Line, ShippedLine, StockShipped
-from ..streams import item_stream, reservation_stream, stock_stream
+from ..streams import item_stream, kit_stream, reservation_stream, stock_stream
 from .commands import (
     ConfirmReservation,
     ExpireReservation,
@@ -33,14 +34,21 @@ from .state import ReservationState, ReservationStatus
 
 
 def reads(command: ReservationCommand, states: States) -> tuple[str, ...]:
-    """A new reservation reads its stock streams and their items; any other command its
+    """A new reservation reads whether each line's SKU is a kit, its stock streams and their
+    items (a kit line's once its kit is known: its components'); any other command its
     reservation, then (once it is known) the stock streams it holds."""
     match command:
         case ReserveStock(reservation_id=rid, lines=lines):
-            stock = (stock_stream(x.sku, x.warehouse_id) for x in lines)
-            return (reservation_stream(rid), *stock, *(item_stream(x.sku) for x in lines))
-        case ShipStock(reservation_id=str(rid), lines=lines):
-            named = (stock_stream(x.sku, x.warehouse_id) for x in lines or ())
+            kits = tuple(dict.fromkeys(kit_stream(x.sku) for x in lines))
+            skus = tuple(x.sku for x in lines)
+            if all(k in states for k in kits):
+                lines, kit_lines = expand(lines, states)
+                skus = (*(x.sku for x in kit_lines), *(x.sku for x in lines))
+            stock = tuple(stock_stream(x.sku, x.warehouse_id) for x in lines)
+            items = tuple(item_stream(s) for s in skus)
+            return (reservation_stream(rid), *kits, *stock, *items)
+        case ShipStock(reservation_id=str(rid), lines=shipped):
+            named = (stock_stream(x.sku, x.warehouse_id) for x in shipped or ())
             return (reservation_stream(rid), *named, *_held(states, rid))
         case ShipStock():
             raise TypeError("a shipment without a reservation is stock's (stock/decide.py)")
@@ -84,13 +92,17 @@ def _reserve(cmd: ReserveStock, states: States) -> Decision:
     stream = reservation_stream(cmd.reservation_id)
     if get(states, stream, ReservationState).version:
         raise ConflictingDuplicate(f"Reservation {cmd.reservation_id} already exists")
-    lines = merge_lines(cmd.lines)
-    for sku in dict.fromkeys(x.sku for x in lines):
+    # A kit line reserves its components; every line's units are summed per stock stream
+    # before the check, so two lines sharing a component never take more than is there.
+    held, kits = expand(cmd.lines, states)
+    lines = merge_lines(held)
+    for sku in dict.fromkeys((*(x.sku for x in kits), *(x.sku for x in lines))):
         require_active(states, sku, "reservations")
     check_available(states, lines)
 
     def make(ls: tuple[Line, ...]) -> StockReserved:
-        return StockReserved(cmd.reservation_id, cmd.order_id, cmd.expires_at, ls)
+        own = kits if ls is lines else ()  # the kit lines go on the reservation's stream
+        return StockReserved(cmd.reservation_id, cmd.order_id, cmd.expires_at, ls, own)
 
     return Decision(events=tuple(per_line(stream, lines, make)), touched=line_streams(lines))
 

@@ -11,6 +11,7 @@ from typing import ClassVar
 from pydantic import ConfigDict
 
 from ..codec import WIRE
+from ..kit.events import KitLine
 from ..stock.events import Line
 
 
@@ -22,6 +23,10 @@ class StockReserved:
     order_id: str
     expires_at: datetime
     lines: tuple[Line, ...]
+    # v2: the lines that named a kit, with the components they were reserved as (on the
+    # reservation's stream; `lines` holds what every stock stream reserved, kits' components
+    # summed with the other lines)
+    kits: tuple[KitLine, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from ..events import Event
+from ..kit.events import KitLine
 from ..stock.events import Line, StockShipped
 from .events import ReservationConfirmed, ReservationExpired, ReservationReleased, StockReserved
 
@@ -26,10 +27,11 @@ class ReservationState:
     version: int = 0
     status: ReservationStatus = ReservationStatus.NONE
     order_id: str = ""
-    lines: tuple[Line, ...] = ()
+    lines: tuple[Line, ...] = ()  # what it holds on each stock stream
     expires_at: datetime | None = None
     shipment_id: str | None = None
     updated_at: datetime | None = None
+    kits: tuple[KitLine, ...] = ()  # the lines that named a kit, as they were reserved
 
     @property
     def is_open(self) -> bool:
@@ -50,6 +52,7 @@ def _reservation_change(event: Event, state: ReservationState) -> ReservationSta
                 order_id=event.order_id,
                 lines=event.lines,
                 expires_at=event.expires_at,
+                kits=event.kits,
             )
         case ReservationConfirmed():
             return replace(state, status=ReservationStatus.CONFIRMED)

@@ -10,7 +10,8 @@ from ..catalog.decide import require_active, require_open_warehouse
 from ..catalog.state import ItemState
 from ..decision import AlreadyRecorded, Decision, Pending, Place, States, get, line_streams
 from ..errors import InsufficientStock, InvalidCommand, LedgerConflict, ShortLine, VersionMismatch
-from ..streams import item_stream, stock_stream, warehouse_stream
+from ..kit.decide import require_not_kit
+from ..streams import item_stream, kit_stream, stock_stream, warehouse_stream
 from .commands import (
     AdjustStock,
     CountStock,
@@ -35,15 +36,16 @@ MAX_LEVEL = 2**31 - 1  # any bucket of a stock stream: fits the 32-bit columns o
 
 
 def reads(command: StockCommand, states: States) -> tuple[str, ...]:
-    """The streams a stock command reads: its stock streams, and the item and warehouse whose
-    status a receipt or a return into the warehouse depends on."""
+    """The streams a stock command reads: its stock streams, the item and warehouse whose
+    status a receipt or a return into the warehouse depends on, and whether the SKU is a kit
+    (which holds no stock) for every command that could put units on it."""
     match command:
         case ReceiveStock(sku=s, warehouse_id=w):  # inactive items and warehouses take none
-            return (stock_stream(s, w), item_stream(s), warehouse_stream(w))
+            return (stock_stream(s, w), item_stream(s), warehouse_stream(w), kit_stream(s))
         case ReturnStock(sku=s, warehouse_id=w):
-            return (stock_stream(s, w), warehouse_stream(w))
+            return (stock_stream(s, w), warehouse_stream(w), kit_stream(s))
         case AdjustStock(sku=s, warehouse_id=w) | CountStock(sku=s, warehouse_id=w):
-            return (stock_stream(s, w),)
+            return (stock_stream(s, w), kit_stream(s))
         case ShipStock(lines=lines):
             return tuple(stock_stream(x.sku, x.warehouse_id) for x in lines or ())
 
@@ -68,8 +70,10 @@ def decide(command: StockCommand, states: States, now: datetime) -> Decision:
         case ReturnStock():
             return _return(command, states)
         case AdjustStock():
+            require_not_kit(states, command.sku, "adjustments")
             return _adjust(command, stock_of(states, command.sku, command.warehouse_id))
         case CountStock():
+            require_not_kit(states, command.sku, "counts")
             return _count(command, stock_of(states, command.sku, command.warehouse_id))
 
 
@@ -81,6 +85,7 @@ def _receive(cmd: ReceiveStock, states: States) -> Decision:
             already=AlreadyRecorded(stream, StockReceived.TYPE, {"receipt_id": cmd.receipt_id}),
             touched=(stream,),
         )
+    require_not_kit(states, cmd.sku, "receipts")
     require_active(states, cmd.sku, "receipts")
     require_open_warehouse(states, cmd.warehouse_id, "receipts")
     method = get(states, item_stream(cmd.sku), ItemState).valuation_method
@@ -139,6 +144,7 @@ def _return(cmd: ReturnStock, states: States) -> Decision:
             already=AlreadyRecorded(stream, StockReturned.TYPE, {"return_id": cmd.return_id}),
             touched=(stream,),
         )
+    require_not_kit(states, cmd.sku, "returns")
     if cmd.condition != "dispose":  # disposed goods never enter the warehouse
         require_open_warehouse(states, cmd.warehouse_id, "returns")
     event = StockReturned(

@@ -8,9 +8,10 @@ from datetime import datetime
 from ..catalog.decide import require_active, require_open_warehouse
 from ..decision import AlreadyRecorded, Decision, Place, States, get
 from ..errors import ConflictingDuplicate, InvalidCommand, LedgerConflict, NotFound
+from ..kit.decide import require_not_kit
 from ..stock.decide import check_available
 from ..stock.events import Line
-from ..streams import item_stream, stock_stream, transfer_stream, warehouse_stream
+from ..streams import item_stream, kit_stream, stock_stream, transfer_stream, warehouse_stream
 from .commands import DispatchTransfer, ReceiveTransfer, TransferCommand
 from .events import TransferDispatched, TransferReceived
 from .state import TransferState, TransferStatus
@@ -22,7 +23,7 @@ def reads(command: TransferCommand, states: States) -> tuple[str, ...]:
     match command:
         case DispatchTransfer(transfer_id=tid, sku=s, from_warehouse_id=a, to_warehouse_id=b):
             moved = (stock_stream(s, a), stock_stream(s, b), item_stream(s), warehouse_stream(b))
-            return (transfer_stream(tid), *moved)
+            return (transfer_stream(tid), *moved, kit_stream(s))
         case ReceiveTransfer(transfer_id=tid):
             own = states.get(transfer_stream(tid))
             if isinstance(own, TransferState) and own.dispatched is not None:
@@ -63,6 +64,7 @@ def _dispatch(cmd: DispatchTransfer, states: States) -> Decision:
         return Decision(
             already=AlreadyRecorded(stream, TransferDispatched.TYPE, {}), touched=(source, target)
         )
+    require_not_kit(states, cmd.sku, "transfers")
     require_active(states, cmd.sku, "transfers")
     require_open_warehouse(states, cmd.to_warehouse_id, "transfers in")
     check_available(states, (Line(cmd.sku, cmd.from_warehouse_id, cmd.quantity),))

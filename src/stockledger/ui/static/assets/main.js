@@ -5,6 +5,7 @@ import { ApiError, getJson, session, whenUnauthorized } from './api.js';
 import { field, h, notice } from './dom.js';
 import { explorer } from './pages/explorer.js';
 import { sku } from './pages/sku.js';
+import { kit, kitForm } from './pages/kit.js';
 import { stream } from './pages/stream.js';
 import { trail, trailForm } from './pages/trail.js';
 import { alerts } from './pages/alerts.js';
@@ -22,6 +23,7 @@ const CAN = {
 
 export const NAV = [
   { path: '/ui/', label: 'Stock', can: 'stock', match: /^\/ui\/(stock\/.*)?$/ },
+  { path: '/ui/kits', label: 'Kits', can: 'stock', match: /^\/ui\/kits(\/.*)?$/ },
   { path: '/ui/alerts', label: 'Alerts', can: 'alerts', match: /^\/ui\/alerts$/ },
   { path: '/ui/orders/', label: 'Trails', can: 'trails', match: /^\/ui\/(orders|correlations)\// },
   { path: '/ui/valuation', label: 'Valuation', can: 'reports', match: /^\/ui\/valuation$/ },
@@ -35,6 +37,8 @@ const ROUTES = [
   [/^\/ui\/stock\/([^/]+)\/([^/]+)\/?$/, stream],
   [/^\/ui\/(orders|correlations)\/?$/, trailForm],
   [/^\/ui\/(orders|correlations)\/([^/]+)\/?$/, trail],
+  [/^\/ui\/kits\/?$/, kitForm],
+  [/^\/ui\/kits\/([^/]+)\/?$/, kit],
   [/^\/ui\/alerts\/?$/, alerts],
   [/^\/ui\/valuation\/?$/, valuation],
   [/^\/ui\/reports\/movements\/?$/, movements],

@@ -14,6 +14,9 @@ export async function sku(page, { params: [sku], current }) {
   try {
     answer = await getJson(v1('stock', sku));
   } catch (error) {
+    // A kit holds no stock of its own: its page shows what its components make.
+    const isKit = error.status === 404 && await getJson(v1('kits', sku)).then(() => true, () => false);
+    if (isKit) return page.append(notice('info', `${sku} is a kit: it holds no stock of its own. `, link(path('kits', sku), `See what its components make`)));
     return page.append(await explain(error));
   }
   if (!current()) return;

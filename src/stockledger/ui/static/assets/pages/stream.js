@@ -43,6 +43,10 @@ export async function stream(page, { params: [sku, warehouseId], query, current 
   }
   if (!current()) return;
   const level = now.body;
+  if (level.kit) { // a kit holds no stock of its own: its stream has no history
+    return page.append(notice('info', `${sku} is a kit: ${num(level.available)} can be made in ${warehouseId} now. `,
+      link(path('kits', sku), 'See its components')));
+  }
   page.append(h('section', { 'aria-labelledby': 'now-title' },
     h('h2', { id: 'now-title' }, 'Now'), levels('now', level),
     h('p', {}, `Version ${num(level.version)}, last event `, time(level.updatedAt), '.'),
