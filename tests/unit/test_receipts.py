@@ -11,11 +11,14 @@ import pytest
 from stockledger.domain.errors import (
     ConflictingDuplicate,
     DomainError,
+    InsufficientQualityControl,
     InsufficientStock,
     InvalidCommand,
     ItemInactive,
     LedgerConflict,
     NotFound,
+    PurchaseOrderClosed,
+    PurchaseOrderExists,
     ReservationNotActive,
     ShortLine,
     UnknownItem,
@@ -46,6 +49,9 @@ ERRORS: list[DomainError] = [
     ValuationMethodLocked("SKU-1", "fifo"),
     UnknownItem("SKU-1"),
     UnknownWarehouse("WH-9"),
+    PurchaseOrderExists("PO-1"),
+    PurchaseOrderClosed("PO-1", "received"),
+    InsufficientQualityControl("SKU-1", "WH-1", 5, 3),
 ]
 
 

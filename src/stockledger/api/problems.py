@@ -16,11 +16,14 @@ from starlette.routing import Match
 from ..domain.errors import (
     ConflictingDuplicate,
     DomainError,
+    InsufficientQualityControl,
     InsufficientStock,
     InvalidCommand,
     ItemInactive,
     LedgerConflict,
     NotFound,
+    PurchaseOrderClosed,
+    PurchaseOrderExists,
     ReservationNotActive,
     UnknownItem,
     UnknownWarehouse,
@@ -49,6 +52,9 @@ TITLES = {
     "valuation-method-locked": "The valuation method is locked by stock events",
     "unknown-item": "The item was never defined (the catalog is required)",
     "unknown-warehouse": "The warehouse was never defined (the catalog is required)",
+    "purchase-order-exists": "The purchase order exists with other details",
+    "purchase-order-closed": "The purchase order is received or cancelled",
+    "insufficient-quality-control": "Not that much in quality control",
     "idempotency-key-reused": "Idempotency-Key reused for a different request",
     "payload-too-large": "Request body too large",
     "rate-limited": "Too many requests: slow down",
@@ -154,6 +160,14 @@ def to_problem(error: Exception) -> Problem:
             return Problem(422, "unknown-item", detail, sku=sku)
         case UnknownWarehouse(detail=detail, warehouse_id=warehouse_id):
             return Problem(422, "unknown-warehouse", detail, warehouseId=warehouse_id)
+        case PurchaseOrderExists(detail=detail, purchase_order_id=po):
+            return Problem(409, "purchase-order-exists", detail, purchaseOrderId=po)
+        case PurchaseOrderClosed(detail=detail, purchase_order_id=po, status=status):
+            return Problem(
+                409, "purchase-order-closed", detail, purchaseOrderId=po, orderStatus=status
+            )
+        case InsufficientQualityControl(detail=detail, quality_control=held):
+            return Problem(409, "insufficient-quality-control", detail, qualityControl=held)
         case IdempotencyKeyReused():
             return Problem(422, "idempotency-key-reused", str(error))
         case DomainError():

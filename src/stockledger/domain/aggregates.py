@@ -30,6 +30,14 @@ from .catalog.commands import (
 from .catalog.state import ItemState, WarehouseState, evolve_item, evolve_warehouse
 from .decision import Decision, Place, States
 from .events import Event
+from .purchase_order import decide as purchase_order
+from .purchase_order.commands import (
+    CancelPurchaseOrder,
+    PlacePurchaseOrder,
+    PurchaseOrderCommand,
+    ReschedulePurchaseOrder,
+)
+from .purchase_order.state import PurchaseOrderState, evolve_purchase_order
 from .reorder import decide as reorder
 from .reorder.commands import RemoveReorderRule, ReorderCommand, SetReorderRule
 from .reorder.state import ReorderState, evolve_reorder
@@ -46,6 +54,7 @@ from .stock import decide as stock
 from .stock.commands import (
     AdjustStock,
     CountStock,
+    InspectStock,
     ReceiveStock,
     ReturnStock,
     ShipStock,
@@ -57,8 +66,23 @@ from .transfer import decide as transfer
 from .transfer.commands import DispatchTransfer, ReceiveTransfer, TransferCommand
 from .transfer.state import TransferState, evolve_transfer
 
-Command = StockCommand | ReservationCommand | TransferCommand | CatalogCommand | ReorderCommand
-State = StockState | ReservationState | TransferState | ItemState | WarehouseState | ReorderState
+Command = (
+    StockCommand
+    | ReservationCommand
+    | TransferCommand
+    | CatalogCommand
+    | ReorderCommand
+    | PurchaseOrderCommand
+)
+State = (
+    StockState
+    | ReservationState
+    | TransferState
+    | ItemState
+    | WarehouseState
+    | ReorderState
+    | PurchaseOrderState
+)
 
 # stream category -> the state of its streams
 STATE_TYPES: dict[str, type[State]] = {
@@ -68,6 +92,7 @@ STATE_TYPES: dict[str, type[State]] = {
     "item": ItemState,
     "warehouse": WarehouseState,
     "reorder": ReorderState,
+    "po": PurchaseOrderState,
 }
 
 
@@ -94,7 +119,14 @@ def rules(command: Command) -> Rules:
             | ShipStock(reservation_id=str())
         ):
             return reservation
-        case ReceiveStock() | ShipStock() | ReturnStock() | AdjustStock() | CountStock():
+        case (
+            ReceiveStock()
+            | ShipStock()
+            | ReturnStock()
+            | AdjustStock()
+            | CountStock()
+            | InspectStock()
+        ):
             return stock
         case DispatchTransfer() | ReceiveTransfer():
             return transfer
@@ -108,6 +140,8 @@ def rules(command: Command) -> Rules:
             return catalog
         case SetReorderRule() | RemoveReorderRule():
             return reorder
+        case PlacePurchaseOrder() | ReschedulePurchaseOrder() | CancelPurchaseOrder():
+            return purchase_order
 
 
 def primary_streams(command: Command) -> tuple[str, ...]:
@@ -160,6 +194,8 @@ def evolve(state: State, event: Event, recorded_at: datetime) -> State:
             return evolve_warehouse(state, event, recorded_at)
         case ReorderState():
             return evolve_reorder(state, event, recorded_at)
+        case PurchaseOrderState():
+            return evolve_purchase_order(state, event, recorded_at)
 
 
 def fold_events(state: State, events: Iterable[tuple[Event, datetime]]) -> State:
@@ -188,4 +224,6 @@ def initial_state(stream_id: str) -> State:
     if kind == "reorder":
         sku, warehouse_id = rest.split(":")
         return ReorderState(sku=sku, warehouse_id=warehouse_id)
+    if kind == "po":
+        return PurchaseOrderState(purchase_order_id=rest)
     raise ValueError(f"unknown stream category in {stream_id!r}")
