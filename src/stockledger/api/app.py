@@ -39,6 +39,7 @@ from . import (
     exports,
     me,
     problems,
+    purchasing,
     queries,
     reorder_rules,
     reports,
@@ -149,6 +150,7 @@ def create_app(
         valuation.router,
         me.router,
         webhooks.router,
+        purchasing.router,
     )
     _operations(app, settings)
     ui.install(app)  # the ops console at /ui/ (last: its catch-all path shadows nothing)

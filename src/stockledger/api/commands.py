@@ -178,7 +178,10 @@ async def receive(
     who: Writer,
     headers: CommandHeadersDep,
 ) -> Response:
-    """Goods arrived from a purchase order: onHand += quantity."""
+    """Goods arrived from a purchase order: onHand += quantity. When the order has an open line
+    for this SKU and warehouse, the receipt takes what it can off that line and off `incoming`
+    (the rest is recorded as `overReceived`); `inspect: true` holds the units in
+    qualityControl."""
     command = c.ReceiveStock(
         body.sku,
         body.warehouse_id,
@@ -187,6 +190,7 @@ async def receive(
         body.unit_cost,
         body.supplier,
         body.receipt_id,
+        body.inspect,
     )
     return await _run(request, services, who, headers, body, command)
 

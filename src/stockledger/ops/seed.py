@@ -124,7 +124,7 @@ def _without_value(state: str) -> str:
 
 
 async def _write(pool: asyncpg.Pool[Any], store: EventStore, chunk: Chunk) -> None:
-    await store.append(chunk.writes, chunk.deadlines)
+    await store.append(chunk.writes, chunk.deadlines, orders=chunk.orders)
     if chunk.snapshots:
         await pool.execute(
             _SNAPSHOTS, *(list(column) for column in zip(*chunk.snapshots, strict=True))

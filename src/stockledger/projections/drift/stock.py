@@ -150,7 +150,12 @@ class StockFold:
                     )
             change = delta(identity, event)
             stored = Levels(
-                row["d_on_hand"], row["d_reserved"], row["d_in_transit"], row["d_damaged"]
+                row["d_on_hand"],
+                row["d_reserved"],
+                row["d_in_transit"],
+                row["d_damaged"],
+                row["d_incoming"],
+                row["d_quality_control"],
             )
             if stored != change:
                 self.report.add(
