@@ -12,6 +12,8 @@ import asyncpg
 import pytest
 
 from .conftest import Api, auth
+from .past_ledger import settled
+from .test_movement_report import _around_now, report
 
 pytestmark = pytest.mark.asyncio
 
@@ -266,3 +268,23 @@ async def test_available_to_promise_adds_open_lines_by_date(api: Api, ids: Any) 
     now = (await api.get(f"/v1/atp/{sku}", quantity=25)).json()
     assert now["promise"]["date"] == day(0)
     assert (await api.get(f"/v1/atp/{sku}", quantity=0)).status_code == 422
+
+
+async def test_the_movement_report_counts_expected_and_inspected_units(
+    api: Api, ids: Any, pool: asyncpg.Pool[Any]
+) -> None:
+    sku, po = ids("SKU"), ids("PO")
+    await place(api, po, line(sku, "WH-A", 12))
+    received = await api.receive(sku, "WH-A", 12, purchaseOrderId=po, unitCost=None, inspect=True)
+    body = {"inspectionId": ids("INS"), "sku": sku, "warehouseId": "WH-A", "accepted": 9,
+            "rejected": 3}  # fmt: skip
+    inspected = await api.post("/v1/inspections", body, "warehouse")
+    await settled(pool, max(e["position"] for e in inspected.json()["events"]))
+    assert received.status_code == 201
+    rows = (await report(api, sku=sku, **_around_now()))["rows"]
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row["expected"], row["received"]) == (12, 12)
+    assert (row["inspectedAccepted"], row["inspectedRejected"]) == (9, 3)
+    assert row["closing"] == {"onHand": 9, "reserved": 0, "inTransit": 0, "damaged": 3,
+                              "incoming": 0, "qualityControl": 0}  # fmt: skip

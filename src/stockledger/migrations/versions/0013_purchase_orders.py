@@ -23,12 +23,23 @@ branch_labels = None
 depends_on = None
 
 APP_ROLE = "stockledger_app"
+SUMMED = ["position", "type", "d_on_hand", "d_reserved", "d_in_transit", "d_damaged"]
 C = "C"
 
 
 def upgrade() -> None:
     for column in ("d_incoming", "d_quality_control"):
         op.add_column("events", sa.Column(column, sa.Integer, nullable=False, server_default="0"))
+    # The movements report reads a page as an index-only scan of events_stream_recorded, which
+    # carries the deltas it sums: the two new ones join them (0010).
+    op.create_index(
+        "events_stream_recorded_summed",
+        "events",
+        ["stream_id", "recorded_at"],
+        postgresql_include=[*SUMMED, "d_incoming", "d_quality_control"],
+    )
+    op.drop_index("events_stream_recorded", table_name="events")
+    op.execute("ALTER INDEX events_stream_recorded_summed RENAME TO events_stream_recorded")
     for column in ("incoming", "quality_control"):
         op.add_column(
             "stock_levels", sa.Column(column, sa.Integer, nullable=False, server_default="0")
@@ -62,6 +73,11 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("purchase_order_lines")
+    op.drop_index("events_stream_recorded", table_name="events")
+    op.create_index(
+        "events_stream_recorded", "events", ["stream_id", "recorded_at"],
+        postgresql_include=SUMMED,
+    )  # fmt: skip
     op.drop_column("stock_levels", "quality_control")
     op.drop_column("stock_levels", "incoming")
     op.drop_column("events", "d_quality_control")
