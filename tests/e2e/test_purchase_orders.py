@@ -11,6 +11,8 @@ from typing import Any
 import asyncpg
 import pytest
 
+from stockledger.projections.drift import find_drift
+
 from .conftest import Api, auth
 from .past_ledger import settled
 from .test_movement_report import _around_now, report
@@ -288,3 +290,16 @@ async def test_the_movement_report_counts_expected_and_inspected_units(
     assert (row["inspectedAccepted"], row["inspectedRejected"]) == (9, 3)
     assert row["closing"] == {"onHand": 9, "reserved": 0, "inTransit": 0, "damaged": 3,
                               "incoming": 0, "qualityControl": 0}  # fmt: skip
+
+
+async def test_verify_holds_incoming_to_the_open_lines(
+    api: Api, ids: Any, pool: asyncpg.Pool[Any]
+) -> None:
+    sku, po, other = ids("SKU"), ids("PO"), ids("PO")
+    await place(api, po, line(sku, "WH-A", 10), line(sku, "WH-B", 4))
+    await place(api, other, line(sku, "WH-A", 6))
+    await api.receive(sku, "WH-A", 3, purchaseOrderId=po, unitCost=None)
+    await api.post(f"/v1/purchase-orders/{other}/cancel", {"reason": "x"}, "warehouse")
+    report = await find_drift(pool, None, lambda _: None)
+    assert [f for f in report.findings if sku in f.subject] == []
+    assert (await api.stock(sku, "WH-A"))["incoming"] == 7

@@ -84,6 +84,14 @@ async def find_drift(
                     stream_id,
                     f"reserved {reserved}, active reservations hold {others.open_lines[stream_id]}",
                 )
+        for stream_id, incoming in fold.incoming.items():
+            if incoming != others.on_order[stream_id]:
+                report.add(
+                    "incoming",
+                    stream_id,
+                    f"incoming {incoming}, open purchase order lines hold "
+                    f"{others.on_order[stream_id]}",
+                )
         for row in await conn.fetch("SELECT * FROM parked_streams"):
             report.add("parked", row["stream_id"], f"{row['projection']}: {row['error']}")
         await _check_append_only(conn, report)
@@ -127,6 +135,8 @@ def _close(
         others.reservation(stream_id, rows)
     elif stream_id.startswith("reorder:"):
         others.reorder(stream_id, rows)
+    elif stream_id.startswith("po:"):
+        others.purchase_order(stream_id, rows)
     elif stream_id.startswith(("item:", "warehouse:")):
         others.catalog_entry(stream_id, rows)
         if stream_id.startswith("item:"):

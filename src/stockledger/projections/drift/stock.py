@@ -47,6 +47,7 @@ class StockFold:
         self.totals: Counter[str] = Counter()  # sku -> Σ(onHand + inTransit + damaged)
         self.expected: Counter[str] = Counter()  # sku -> what business events account for
         self.reserved: dict[str, int] = {}  # stream -> reserved at its last version
+        self.incoming: dict[str, int] = {}  # stream -> incoming at its last version
         # stream -> Σ (onHand, value, inTransitValue, damagedValue) of its stock_values rows
         self.stored_values: dict[str, tuple[Any, ...]] = {}
         # sku -> its item's (recordedAt, valuationMethod) definitions: item streams are folded
@@ -171,6 +172,7 @@ class StockFold:
                 at[row["version"]] = levels
         self.totals[sku] += levels.on_hand + levels.in_transit + levels.damaged
         self.reserved[stream_id] = levels.reserved
+        self.incoming[stream_id] = levels.incoming
         self._check_value(stream_id, levels, value)
         latest = rows[-1]["version"] if rows else 0
         for projection, version in versions.items():
