@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
+import orjson
 import pytest
 
 from stockledger.projections.drift import find_drift
 
 from .conftest import Api, auth
 from .past_ledger import settled
+from .processes import serving
 from .test_movement_report import _around_now, report
 
 pytestmark = pytest.mark.asyncio
@@ -303,3 +307,70 @@ async def test_verify_holds_incoming_to_the_open_lines(
     report = await find_drift(pool, None, lambda _: None)
     assert [f for f in report.findings if sku in f.subject] == []
     assert (await api.stock(sku, "WH-A"))["incoming"] == 7
+
+
+async def test_orders_placed_and_cancelled_from_four_processes_cross_the_point_once_each_way(
+    database_url: str, tmp_path: Path, ids: Any
+) -> None:
+    sku, wh = ids("PO4"), "WH-A"
+    with serving(database_url, tmp_path, 4, "--no-expiry") as servers:
+        clients = [httpx.AsyncClient(base_url=s.url, timeout=30) for s in servers]
+        try:
+            received = await clients[0].post(
+                "/v1/receipts",
+                json={
+                    "sku": sku,
+                    "warehouseId": wh,
+                    "quantity": 3,
+                    "purchaseOrderId": "PO-0",
+                    "unitCost": "1.00",
+                    "supplier": "Acme",
+                },
+                headers=auth("warehouse"),
+            )
+            assert received.status_code == 201, received.text
+            rule = {"reorderPoint": 5, "reorderQuantity": 20}
+            put = await clients[1].put(
+                f"/v1/reorder-rules/{sku}/{wh}", json=rule, headers=auth("warehouse")
+            )
+            assert put.status_code == 201, put.text
+            orders = [ids("PO") for _ in range(12)]
+            placed = await asyncio.gather(
+                *(
+                    clients[n % 4].put(
+                        f"/v1/purchase-orders/{po}",
+                        json={"supplier": "Acme", "lines": [line(sku, wh, 10)]},
+                        headers=auth("warehouse"),
+                    )
+                    for n, po in enumerate(orders)
+                )
+            )
+            assert [r.status_code for r in placed] == [201] * 12
+            cancelled = await asyncio.gather(
+                *(
+                    clients[(n + 1) % 4].post(
+                        f"/v1/purchase-orders/{po}/cancel",
+                        json={"reason": "race"},
+                        headers=auth("warehouse"),
+                    )
+                    for n, po in enumerate(orders)
+                )
+            )
+            assert [r.status_code for r in cancelled] == [200] * 12
+            level = await clients[2].get(
+                f"/v1/stock/{sku}/{wh}", headers=auth("admin"), params={"consistency": "strong"}
+            )
+            assert level.json()["incoming"] == 0
+            events = await clients[3].get(
+                "/v1/exports/events", params={"sku": sku}, headers=auth("auditor")
+            )
+            kinds = [
+                e["type"]
+                for e in map(orjson.loads, events.content.splitlines())
+                if e["streamId"] == f"reorder:{sku}:{wh}"
+            ]
+            assert kinds == [
+                "ReorderRuleSet", "LowStockDetected", "LowStockResolved", "LowStockDetected"
+            ]  # fmt: skip
+        finally:
+            await asyncio.gather(*(c.aclose() for c in clients))
