@@ -16,6 +16,7 @@ from stockledger.domain.errors import (
     InsufficientQualityControl,
     InsufficientStock,
     InvalidCommand,
+    LedgerConflict,
     NotFound,
     PurchaseOrderClosed,
     PurchaseOrderExists,
@@ -117,7 +118,7 @@ def test_partial_then_over_receipt_lowers_incoming_never_below_zero() -> None:
 
 def test_a_receipt_naming_no_line_needs_its_unit_cost() -> None:
     ledger = MemoryLedger()
-    with pytest.raises(InvalidCommand):
+    with pytest.raises(LedgerConflict):
         receive(ledger, "SKU-1", "WH-A", 4, po="PO-NONE")
     receive(ledger, "SKU-1", "WH-A", 4, po="PO-NONE", cost="1.00")
     assert ledger.stock("SKU-1", "WH-A").levels == Levels(on_hand=4)
@@ -150,7 +151,7 @@ def test_reschedule_moves_a_line_and_names_only_its_lines() -> None:
     later = date(2026, 2, 1)
     ledger.handle(c.ReschedulePurchaseOrder("PO-1", (NewDate("SKU-1", "WH-A", later),)))
     assert order(ledger, "PO-1").lines[0].expected_on == later
-    with pytest.raises(InvalidCommand):
+    with pytest.raises(LedgerConflict):
         ledger.handle(c.ReschedulePurchaseOrder("PO-1", (NewDate("SKU-9", "WH-A", later),)))
 
 

@@ -190,7 +190,7 @@ async def receive(
         body.unit_cost,
         body.supplier,
         body.receipt_id,
-        body.inspect,
+        bool(body.inspect),
     )
     return await _run(request, services, who, headers, body, command)
 

@@ -190,7 +190,7 @@ class MeisShop:
         """Purchase orders still open at the end, on the first SKUs in the first warehouse:
         due next week (a line moved later), late, partly received, cancelled; and a receipt
         under inspection (part accepted, part rejected, the rest still in quality control)."""
-        if len(self.skus) < 6:
+        if len(self.skus) < 6 or not self.plan.purchasing or self.plan.schema_v1:
             return
         today, wh, p = self.ledger.now.date(), self.warehouses[0], self.plan.prefix
         sku = self.skus[:6]

@@ -44,8 +44,8 @@ class ReceiptIn(Body):
     receipt_id: Id | None = Field(
         default=None, description="optional: a receipt id counts once per SKU and warehouse"
     )
-    inspect: bool = Field(
-        default=False,
+    inspect: bool | None = Field(
+        default=None,
         description="true: the units wait in qualityControl (on hand, not available) until "
         "POST /v1/inspections releases them",
     )

@@ -79,6 +79,9 @@ class OrderLineOut(Out):
     ordered: int
     received: int = Field(description="taken off the line by receipts")
     open: int = Field(description="still expected (0 once received or cancelled)")
+    over_received: int | None = Field(
+        default=None, description="arrived beyond the line (GET of one order only)"
+    )
     unit_cost: str
     expected_on: dt.date
     overdue: bool = Field(description="open and expected before today (UTC)")

@@ -6,7 +6,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from ..decision import AlreadyRecorded, Decision, Pending, Place, States, get
-from ..errors import InvalidCommand, NotFound, PurchaseOrderClosed, PurchaseOrderExists
+from ..errors import (
+    InvalidCommand,
+    LedgerConflict,
+    NotFound,
+    PurchaseOrderClosed,
+    PurchaseOrderExists,
+)
 from ..stock.events import Line
 from ..streams import po_stream, stock_stream
 from .commands import (
@@ -107,7 +113,7 @@ def _reschedule(cmd: ReschedulePurchaseOrder, order: PurchaseOrderState) -> Deci
         raise PurchaseOrderClosed(cmd.purchase_order_id, order.status.value)
     for x in cmd.lines:
         if order.line(x.sku, x.warehouse_id) is None:
-            raise InvalidCommand(
+            raise LedgerConflict(
                 f"Purchase order {cmd.purchase_order_id} has no line for {x.sku}@{x.warehouse_id}"
             )
     stream = po_stream(cmd.purchase_order_id)

@@ -106,8 +106,8 @@ def _receive(cmd: ReceiveStock, states: States) -> Decision:
     line = order.line(cmd.sku, cmd.warehouse_id) if isinstance(order, PurchaseOrderState) else None
     unit_cost = cmd.unit_cost
     if unit_cost is None:
-        if line is None:
-            raise InvalidCommand(
+        if line is None:  # the ledger decides it (the order may have the line): 409
+            raise LedgerConflict(
                 f"unitCost is required: purchase order {cmd.purchase_order_id} has no line for "
                 f"{cmd.sku}@{cmd.warehouse_id}"
             )
