@@ -20,6 +20,7 @@ from stockledger.domain.errors import (
     NotFound,
     PurchaseOrderClosed,
     PurchaseOrderExists,
+    UnitCostRequired,
 )
 from stockledger.domain.purchase_order.events import (
     NewDate,
@@ -118,7 +119,7 @@ def test_partial_then_over_receipt_lowers_incoming_never_below_zero() -> None:
 
 def test_a_receipt_naming_no_line_needs_its_unit_cost() -> None:
     ledger = MemoryLedger()
-    with pytest.raises(LedgerConflict):
+    with pytest.raises(UnitCostRequired):
         receive(ledger, "SKU-1", "WH-A", 4, po="PO-NONE")
     receive(ledger, "SKU-1", "WH-A", 4, po="PO-NONE", cost="1.00")
     assert ledger.stock("SKU-1", "WH-A").levels == Levels(on_hand=4)

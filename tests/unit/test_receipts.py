@@ -21,6 +21,7 @@ from stockledger.domain.errors import (
     PurchaseOrderExists,
     ReservationNotActive,
     ShortLine,
+    UnitCostRequired,
     UnknownItem,
     UnknownWarehouse,
     ValuationMethodLocked,
@@ -52,6 +53,7 @@ ERRORS: list[DomainError] = [
     PurchaseOrderExists("PO-1"),
     PurchaseOrderClosed("PO-1", "received"),
     InsufficientQualityControl("SKU-1", "WH-1", 5, 3),
+    UnitCostRequired("PO-1", "SKU-1", "WH-1"),
 ]
 
 

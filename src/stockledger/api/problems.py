@@ -25,6 +25,7 @@ from ..domain.errors import (
     PurchaseOrderClosed,
     PurchaseOrderExists,
     ReservationNotActive,
+    UnitCostRequired,
     UnknownItem,
     UnknownWarehouse,
     ValuationMethodLocked,
@@ -55,6 +56,7 @@ TITLES = {
     "purchase-order-exists": "The purchase order exists with other details",
     "purchase-order-closed": "The purchase order is received or cancelled",
     "insufficient-quality-control": "Not that much in quality control",
+    "unit-cost-required": "The receipt needs a unitCost: its purchase order has no such line",
     "idempotency-key-reused": "Idempotency-Key reused for a different request",
     "payload-too-large": "Request body too large",
     "rate-limited": "Too many requests: slow down",
@@ -168,6 +170,8 @@ def to_problem(error: Exception) -> Problem:
             )
         case InsufficientQualityControl(detail=detail, quality_control=held):
             return Problem(409, "insufficient-quality-control", detail, qualityControl=held)
+        case UnitCostRequired(detail=detail, purchase_order_id=po):
+            return Problem(409, "unit-cost-required", detail, purchaseOrderId=po)
         case IdempotencyKeyReused():
             return Problem(422, "idempotency-key-reused", str(error))
         case DomainError():

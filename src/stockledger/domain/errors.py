@@ -182,6 +182,20 @@ class PurchaseOrderClosed(DomainError):
         super().__init__(self.detail)
 
 
+class UnitCostRequired(DomainError):
+    """A receipt without unitCost whose purchase order has no line to take it from (409)."""
+
+    def __init__(self, purchase_order_id: str, sku: str, warehouse_id: str) -> None:
+        self.purchase_order_id = purchase_order_id
+        self.sku = sku
+        self.warehouse_id = warehouse_id
+        self.detail = (
+            f"unitCost is required: purchase order {purchase_order_id} has no line for "
+            f"{sku}@{warehouse_id}"
+        )
+        super().__init__(self.detail)
+
+
 class InsufficientQualityControl(DomainError):
     """An inspection releasing more than is in quality control (409)."""
 
@@ -216,5 +230,6 @@ _KINDS: dict[str, type[DomainError]] = {
         PurchaseOrderExists,
         PurchaseOrderClosed,
         InsufficientQualityControl,
+        UnitCostRequired,
     )
 }

@@ -18,14 +18,28 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..domain import commands as c
-from ..domain.errors import ItemInactive, UnknownItem, UnknownWarehouse, WarehouseInactive
+from ..domain.errors import (
+    ItemInactive,
+    UnitCostRequired,
+    UnknownItem,
+    UnknownWarehouse,
+    WarehouseInactive,
+)
 from ..domain.streams import category
 
 # Streams that stock commands read beside the stock they move (items, warehouses, reorder rules):
 # locked shared and left out of the pipelining footprint unless a command of theirs writes them.
 READ_CHECKED = frozenset({"item", "warehouse", "reorder"})
-CATALOG_REFUSALS = (UnknownItem, UnknownWarehouse, ItemInactive, WarehouseInactive)
-CACHED_CATALOG = ("item", "warehouse")  # the categories a stale refusal drops from the cache
+# A receipt refused for want of a unitCost was decided on a purchase order it only read, which
+# another process may have placed since: decided again on the store's state too.
+CATALOG_REFUSALS = (
+    UnknownItem,
+    UnknownWarehouse,
+    ItemInactive,
+    WarehouseInactive,
+    UnitCostRequired,
+)
+CACHED_CATALOG = ("item", "warehouse", "po")  # the categories a stale refusal drops from the cache
 
 
 class StaleCatalog(Exception):

@@ -15,6 +15,7 @@ from ..errors import (
     InvalidCommand,
     LedgerConflict,
     ShortLine,
+    UnitCostRequired,
     VersionMismatch,
 )
 from ..purchase_order.events import PurchaseOrderReceived
@@ -107,10 +108,7 @@ def _receive(cmd: ReceiveStock, states: States) -> Decision:
     unit_cost = cmd.unit_cost
     if unit_cost is None:
         if line is None:  # the ledger decides it (the order may have the line): 409
-            raise LedgerConflict(
-                f"unitCost is required: purchase order {cmd.purchase_order_id} has no line for "
-                f"{cmd.sku}@{cmd.warehouse_id}"
-            )
+            raise UnitCostRequired(cmd.purchase_order_id, cmd.sku, cmd.warehouse_id)
         unit_cost = line.unit_cost
     # Against an order's line that is not cancelled: what is still open comes off the line and
     # off `incoming` (never below 0); the rest arrived beyond the line.
