@@ -267,7 +267,7 @@ async def available_to_promise(
         one = await levels.level(services.reads, sku, warehouse_id)
         available = one[0].levels.available if one is not None else 0
     last = today + timedelta(days=horizon_days)
-    lines = await orders.open_lines(services.reads.stock.pool, sku, warehouse_id, last)
+    lines = await orders.open_lines(services.reads.stock.pool, sku, warehouse_id, last, today)
     points = timeline(available, lines, today, horizon_days)
     when = promise_date(available, points, quantity, today)
     body = {

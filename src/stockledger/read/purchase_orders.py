@@ -72,16 +72,20 @@ async def orders_page(
 
 
 # The `open_lines` index: (sku, expected_on) over the lines still open, with warehouse and open
-# quantity included, so a promise is one index-only range scan.
+# quantity included, so a promise is one index-only range scan, summed per date in Postgres (an
+# overdue line counts from today): a few dozen rows back, whatever the number of lines.
 _OPEN = """
-SELECT expected_on, open FROM purchase_order_lines
+SELECT GREATEST(expected_on, $4::date) AS expected_on, sum(open)::bigint AS open
+FROM purchase_order_lines
 WHERE sku = $1 AND open > 0 AND ($2::text IS NULL OR warehouse_id = $2) AND expected_on <= $3
+GROUP BY 1
 """
 
 
 async def open_lines(
-    pool: asyncpg.Pool[Any], sku: str, warehouse_id: str | None, until: date
+    pool: asyncpg.Pool[Any], sku: str, warehouse_id: str | None, until: date, today: date
 ) -> Sequence[tuple[date, int]]:
-    """(expected on, open quantity) of every open line of `sku` expected up to `until`."""
-    rows = await pool.fetch(_OPEN, sku, warehouse_id, until)
+    """(expected on, open quantity) of the open lines of `sku` expected up to `until`, summed
+    per date (overdue ones on `today`)."""
+    rows = await pool.fetch(_OPEN, sku, warehouse_id, until, today)
     return [(r["expected_on"], r["open"]) for r in rows]
