@@ -3,18 +3,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from ..domain import commands as c
-from ..domain.promise import promise_date, timeline
+from ..domain.promise import promise_date
 from ..domain.purchase_order.events import NewDate, OrderedLine
 from ..domain.purchase_order.state import PurchaseOrderState
-from ..read import levels
 from ..read import purchase_orders as orders
+from ..read.promise import sku_timeline
 from ..write.ledger import Outcome, utcnow
 from .auth import READ_STOCK, Principal, require
 from .catalog import LIST_ERRORS, Writer, _json
@@ -260,15 +260,7 @@ async def available_to_promise(
     `horizonDays`)."""
     now = utcnow()
     today = now.date()
-    if warehouse_id is None:
-        found, _source = await levels.sku_levels(services.reads, sku)
-        available = sum(x.levels.available for x in found)
-    else:
-        one = await levels.level(services.reads, sku, warehouse_id)
-        available = one[0].levels.available if one is not None else 0
-    last = today + timedelta(days=horizon_days)
-    lines = await orders.open_lines(services.reads.stock.pool, sku, warehouse_id, last, today)
-    points = timeline(available, lines, today, horizon_days)
+    available, points = await sku_timeline(services.reads, sku, warehouse_id, today, horizon_days)
     when = promise_date(available, points, quantity, today)
     body = {
         "sku": sku,
