@@ -110,7 +110,7 @@ async def test_two_lines_for_one_place_and_too_many_lines_are_refused(
 
 
 async def test_receipts_take_the_line_off_incoming_and_record_what_is_over(
-    api: Api, ids: Any
+    api: Api, ids: Any, database_url: str
 ) -> None:
     sku, po = ids("SKU"), ids("PO")
     assert (await place(api, po, line(sku, "WH-A", 10, cost="4.10"))).status_code == 201
@@ -127,11 +127,13 @@ async def test_receipts_take_the_line_off_incoming_and_record_what_is_over(
     assert order["status"] == "received"
     assert (order["lines"][0]["received"], order["lines"][0]["overReceived"]) == (10, 3)
 
+    before = await events(database_url, f"po:{po}", f"stock:{sku}:WH-A")
     closed = await api.post(f"/v1/purchase-orders/{po}/cancel", {"reason": "late"}, "warehouse")
     assert closed.status_code == 409
     assert closed.json()["type"] == "/problems/purchase-order-closed"
     without_cost = await api.receive(sku, "WH-A", 1, expect=409, purchaseOrderId=ids("PO"),
                                      unitCost=None)  # fmt: skip
+    assert await events(database_url, f"po:{po}", f"stock:{sku}:WH-A") == before
     assert without_cost.json()["type"] == "/problems/unit-cost-required"
 
 
