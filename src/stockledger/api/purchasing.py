@@ -18,13 +18,14 @@ from ..read.promise import sku_timeline
 from ..write.ledger import Outcome, utcnow
 from .auth import READ_STOCK, Principal, require
 from .catalog import LIST_ERRORS, Writer, _json
-from .commands import answers, execute, reply
+from .commands import Present, answers, execute, reply
 from .deps import CommandHeadersDep, ServicesDep
 from .fastroute import FastRoute
 from .openapi import operation_id
 from .present import command_out
 from .problems import Problem
 from .schemas import purchasing as s
+from .schemas.commands import CommandOut
 from .schemas.problems import problem_answers
 from .schemas.wire import Id
 
@@ -88,7 +89,9 @@ def _listed(rows: list[Any], today: date) -> dict[str, Any]:
     }
 
 
-def _present(purchase_order_id: str) -> Any:
+def _present(purchase_order_id: str) -> Present:
+    """A purchase order command's answer: the order's id, then what `command_out` gives."""
+
     def present(outcome: Outcome) -> dict[str, Any]:
         return {"purchaseOrderId": purchase_order_id, **command_out(outcome)}
 
@@ -207,12 +210,7 @@ async def purchase_orders(
     return _json(body)
 
 
-@router.post(
-    "/inspections",
-    status_code=201,
-    response_model=s.PurchaseOrderCommandOut,
-    responses=answers(),
-)
+@router.post("/inspections", status_code=201, response_model=CommandOut, responses=answers())
 async def inspect(
     body: s.InspectionIn,
     request: Request,
@@ -226,17 +224,6 @@ async def inspect(
     command = c.InspectStock(
         body.inspection_id, body.sku, body.warehouse_id, body.accepted, body.rejected, body.lot_id
     )
-    return await reply_command(request, services, who, headers, body, command)
-
-
-async def reply_command(
-    request: Request,
-    services: ServicesDep,
-    who: Principal,
-    headers: CommandHeadersDep,
-    body: Any,
-    command: c.Command,
-) -> Response:
     answer = await execute(request, services, who, headers, body, command)
     return reply(answer, command_out, request.url.path)
 
