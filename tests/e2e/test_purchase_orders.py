@@ -8,12 +8,18 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import asyncpg
 import httpx
 import pytest
 
+from stockledger.domain.events import to_data
+from stockledger.domain.purchase_order.events import StockExpected
+from stockledger.domain.stock.state import Levels
 from stockledger.projections.drift import find_drift
+from stockledger.store.event_store import EventStore
+from stockledger.store.rows import NewEvent, StreamWrite
 
 from .conftest import Api, auth
 from .past_ledger import settled
@@ -376,3 +382,18 @@ async def test_orders_placed_and_cancelled_from_four_processes_cross_the_point_o
             ]  # fmt: skip
         finally:
             await asyncio.gather(*(c.aclose() for c in clients))
+
+
+async def test_verify_names_a_stream_expecting_what_no_order_holds(
+    ids: Any, pool: asyncpg.Pool[Any]
+) -> None:
+    sku = ids("SKU")
+    stray = StockExpected(ids("PO"), "Acme", sku, "WH-A", 7, datetime.now(UTC).date())
+    event = NewEvent(uuid4(), stray.TYPE, 1, to_data(stray), {"causedBy": "test"},
+                     datetime.now(UTC), str(uuid4()), None, Levels(incoming=7))  # fmt: skip
+    await EventStore(pool).append([StreamWrite(f"stock:{sku}:WH-A", 0, (event,))])
+    report = await find_drift(pool, None, lambda _: None)
+    found = [f for f in report.findings if f.subject == f"stock:{sku}:WH-A"]
+    assert [(f.check, f.detail) for f in found] == [
+        ("incoming", "incoming 7, open purchase order lines hold 0")
+    ]
