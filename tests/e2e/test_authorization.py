@@ -77,6 +77,13 @@ MATRIX: dict[tuple[str, str], frozenset[str] | None] = {
     ("POST", "/v1/webhooks/{webhook_id}/enable"): ADMIN,
     ("GET", "/v1/webhooks/{webhook_id}/deliveries"): ADMIN,
     ("POST", "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/retry"): ADMIN,
+    ("PUT", "/v1/purchase-orders/{purchase_order_id}"): WAREHOUSE,
+    ("POST", "/v1/purchase-orders/{purchase_order_id}/reschedule"): WAREHOUSE,
+    ("POST", "/v1/purchase-orders/{purchase_order_id}/cancel"): WAREHOUSE,
+    ("GET", "/v1/purchase-orders/{purchase_order_id}"): ANYONE,
+    ("GET", "/v1/purchase-orders"): ANYONE,
+    ("POST", "/v1/inspections"): WAREHOUSE,
+    ("GET", "/v1/atp/{sku}"): ANYONE,
     ("GET", "/health"): PUBLIC,
     ("GET", "/ready"): PUBLIC,
     ("GET", "/metrics"): PUBLIC,
@@ -115,6 +122,7 @@ async def test_every_endpoint_allows_and_denies_exactly_the_matrix(
             schemaVersion=1,
             webhook_id=uuid.uuid4(),
             delivery_id=uuid.uuid4(),
+            purchase_order_id=ids("PO"),
         )
         for role in (None, *ROLES):
             headers = auth(role) if role else {}
@@ -195,6 +203,17 @@ def commands(sku: str, ids: Any) -> dict[str, dict[str, Any]]:
             "notes": "n",
         },
         "/v1/counts": {"sku": sku, "warehouseId": "WH", "countedQuantity": 1},
+        f"/v1/purchase-orders/{ids('PO')}/reschedule": {
+            "lines": [{"sku": sku, "warehouseId": "WH", "expectedOn": "2026-12-14"}]
+        },
+        f"/v1/purchase-orders/{ids('PO')}/cancel": {"reason": "r"},
+        "/v1/inspections": {
+            "inspectionId": ids("INS"),
+            "sku": sku,
+            "warehouseId": "WH",
+            "accepted": 1,
+            "rejected": 0,
+        },
         "/v1/webhooks": {"url": "https://hooks.example.com/stock"},
         f"/v1/webhooks/{uuid.uuid4()}/enable": {},
         f"/v1/webhooks/{uuid.uuid4()}/deliveries/{uuid.uuid4()}/retry": {},

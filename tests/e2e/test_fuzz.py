@@ -156,7 +156,9 @@ def positive_data_acceptance(ctx: Any, response: Any, case: Any) -> bool | None:
     no JSON Schema can state, each verified: an If-Match that is not the stream's version
     (412 naming the current one), an Idempotency-Key this principal used for another request
     (the contract: 422 idempotency-key-reused; `idempotency_keys` checks it was), a transfer
-    to the warehouse it leaves (a rule across two fields), time travel without exactly one of
+    to the warehouse it leaves (a rule across two fields), an inspection of nothing (accepted and
+    rejected both 0), a purchase order with two lines for one SKU and warehouse (a rule across
+    list items), time travel without exactly one of
     `timestamp` and `version` (a rule across two parameters), an export or report pinned past what
     has committed (the position grows with time), a report's window or cursor refused
     (`_report_window_refused`), and a webhook URL whose host does not resolve or resolves to a
@@ -181,6 +183,23 @@ def positive_data_acceptance(ctx: Any, response: Any, case: Any) -> bool | None:
         and body.get("fromWarehouseId") == body.get("toWarehouseId")
     ):
         return None
+    if (
+        refusal == "/problems/validation-error"
+        and response.status_code == 422
+        and case.operation.label == "POST /v1/inspections"
+        and body.get("accepted") == body.get("rejected") == 0
+    ):
+        return None  # an inspection releases at least one unit
+    given = body.get("lines")
+    lines: list[Any] = given if isinstance(given, list) else []
+    places = [repr((x.get("sku"), x.get("warehouseId"))) for x in lines if isinstance(x, dict)]
+    if (
+        refusal == "/problems/validation-error"
+        and response.status_code == 422
+        and case.operation.label == "PUT /v1/purchase-orders/{purchase_order_id}"
+        and len(set(places)) < len(places)
+    ):
+        return None  # one line per SKU and warehouse
     query = case.query or {}
     if (
         refusal == "/problems/validation-error"

@@ -24,7 +24,7 @@ from .past_ledger import PastLedger
 
 pytestmark = pytest.mark.asyncio
 
-LEVELS = ("onHand", "reserved", "inTransit", "damaged")
+LEVELS = ("onHand", "reserved", "inTransit", "damaged", "incoming", "qualityControl")
 CONDITIONS: tuple[ReturnCondition, ...] = ("resellable", "damaged", "dispose")
 
 
@@ -133,12 +133,13 @@ def oracle(writes: list[StreamWrite], since: datetime, until: datetime,
 
 MOVES = ("received", "shipped", "returnedResellable", "returnedDamaged", "returnedDisposed",
          "transferredOut", "transferredIn", "lostInTransit", "adjustedUp",
-         "adjustedDown")  # fmt: skip
+         "adjustedDown", "expected", "inspectedAccepted", "inspectedRejected")  # fmt: skip
 
 
 def _levels(x: Levels) -> dict[str, int]:
     return {"onHand": x.on_hand, "reserved": x.reserved, "inTransit": x.in_transit,
-            "damaged": x.damaged}  # fmt: skip
+            "damaged": x.damaged, "incoming": x.incoming,
+            "qualityControl": x.quality_control}  # fmt: skip
 
 
 async def _all(api: Api, **params: Any) -> list[dict[str, Any]]:

@@ -24,6 +24,7 @@ from stockledger.projections.drift import find_drift
 from stockledger.projections.rebuild import rebuild_stock_levels
 from stockledger.projections.redis_stock import RedisStock
 
+from ..e2e.conftest import auth
 from ..support import eventually
 from .kafka_reader import read_records
 from .pipeline import Pipeline, start_pipeline
@@ -609,8 +610,29 @@ async def test_every_message_on_the_topic_validates_against_its_published_schema
     pipe: Pipeline, kafka_broker: str, ids: Any
 ) -> None:
     """Last in the module: the topic then holds what every test above wrote (stock, catalog,
-    rules and alerts), each message held to /v1/schemas/events/{type}/{schemaVersion}."""
-    await pipe.api.receive(ids("SCHEMA"), "WH-S", 1)
+    rules and alerts, a purchase order's life), each message held to
+    /v1/schemas/events/{type}/{schemaVersion}."""
+    sku, po, other = ids("SCHEMA"), ids("PO"), ids("PO")
+    await pipe.api.receive(sku, "WH-S", 1)
+    line = {"sku": sku, "warehouseId": "WH-S", "quantity": 8, "unitCost": "1.25",
+            "expectedOn": "2026-12-14"}  # fmt: skip
+    for order in (po, other):
+        placed = await pipe.api.http.put(f"/v1/purchase-orders/{order}", headers=auth("warehouse"),
+                                         json={"supplier": "Acme", "lines": [line]})  # fmt: skip
+        assert placed.status_code == 201, placed.text
+    moved = {
+        "lines": [{**{k: line[k] for k in ("sku", "warehouseId")}, "expectedOn": "2026-12-20"}]
+    }
+    for path, body in (
+        (f"/v1/purchase-orders/{po}/reschedule", moved),
+        ("/v1/receipts", {"sku": sku, "warehouseId": "WH-S", "quantity": 5, "purchaseOrderId": po,
+                          "supplier": "Acme", "inspect": True}),
+        ("/v1/inspections", {"inspectionId": ids("INS"), "sku": sku, "warehouseId": "WH-S",
+                             "accepted": 4, "rejected": 1}),
+        (f"/v1/purchase-orders/{other}/cancel", {"reason": "twice"}),
+    ):  # fmt: skip
+        reply = await pipe.api.post(path, body, role="warehouse")
+        assert reply.status_code in (200, 201), reply.text
     await pipe.wait_caught_up()
     records = await read_records(kafka_broker, pipe.settings.kafka_topic)
     validators: dict[tuple[str, int], Draft202012Validator] = {}
@@ -630,3 +652,6 @@ async def test_every_message_on_the_topic_validates_against_its_published_schema
         seen.add(kind)
     assert {"StockReceived", "StockReserved", "LowStockDetected", "ItemDefined"} <= seen
     assert {"KitDefined", "KitChanged"} <= seen
+    purchasing = {"PurchaseOrderPlaced", "StockExpected", "PurchaseOrderRescheduled",
+                  "PurchaseOrderReceived", "StockInspected", "PurchaseOrderCancelled"}  # fmt: skip
+    assert purchasing <= seen

@@ -64,7 +64,7 @@ async def seeded(pool: asyncpg.Pool[Any]) -> SeedResult:
 
 
 def patterns(plan: SeedPlan = PLAN) -> list[str]:
-    kinds = ("stock", "reservation", "transfer", "item", "warehouse", "reorder", "kit")
+    kinds = ("stock", "reservation", "transfer", "item", "warehouse", "reorder", "kit", "po")
     return [f"{kind}:{plan.prefix}%" for kind in kinds]
 
 
@@ -155,11 +155,12 @@ async def test_same_random_seed_same_events_and_the_database_holds_them(
     }
     rows = await pool.fetch(
         "SELECT stream_id, sum(d_on_hand)::int AS a, sum(d_reserved)::int AS b, "
-        "sum(d_in_transit)::int AS c, sum(d_damaged)::int AS d FROM events "
-        "WHERE stream_id LIKE $1 GROUP BY stream_id",
+        "sum(d_in_transit)::int AS c, sum(d_damaged)::int AS d, sum(d_incoming)::int AS e, "
+        "sum(d_quality_control)::int AS f FROM events WHERE stream_id LIKE $1 GROUP BY stream_id",
         f"stock:{PLAN.prefix}%",
     )
-    assert {r["stream_id"]: Levels(r["a"], r["b"], r["c"], r["d"]) for r in rows} == expected
+    levels = {r["stream_id"]: Levels(*(r[x] for x in "abcdef")) for r in rows}
+    assert levels == expected
     assert len(expected) == PLAN.skus * PLAN.warehouses
 
 

@@ -11,14 +11,18 @@ import pytest
 from stockledger.domain.errors import (
     ConflictingDuplicate,
     DomainError,
+    InsufficientQualityControl,
     InsufficientStock,
     InvalidCommand,
     ItemInactive,
     KitHasNoStock,
     LedgerConflict,
     NotFound,
+    PurchaseOrderClosed,
+    PurchaseOrderExists,
     ReservationNotActive,
     ShortLine,
+    UnitCostRequired,
     UnknownItem,
     UnknownWarehouse,
     ValuationMethodLocked,
@@ -48,6 +52,10 @@ ERRORS: list[DomainError] = [
     UnknownItem("SKU-1"),
     UnknownWarehouse("WH-9"),
     KitHasNoStock("GIFT-1", "receipts go to its components"),
+    PurchaseOrderExists("PO-1"),
+    PurchaseOrderClosed("PO-1", "received"),
+    InsufficientQualityControl("SKU-1", "WH-1", 5, 3),
+    UnitCostRequired("PO-1", "SKU-1", "WH-1"),
 ]
 
 

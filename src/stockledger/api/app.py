@@ -41,6 +41,7 @@ from . import (
     kits,
     me,
     problems,
+    purchasing,
     queries,
     reorder_rules,
     reports,
@@ -152,6 +153,7 @@ def create_app(
         valuation.router,
         me.router,
         webhooks.router,
+        purchasing.router,
     )
     _operations(app, settings)
     ui.install(app)  # the ops console at /ui/ (last: its catch-all path shadows nothing)

@@ -44,7 +44,11 @@ _PROBLEMS = {
     "does not hold or for another order, receiving more than was dispatched), an inactive "
     "item (item-inactive) or warehouse (warehouse-inactive), a warehouse still holding stock "
     "(warehouse-not-empty), a valuation method locked by stock events "
-    "(valuation-method-locked), or version conflicts that outlasted the retries",
+    "(valuation-method-locked), a purchase order placed before with another body "
+    "(purchase-order-exists) or received or cancelled (purchase-order-closed), a receipt "
+    "without unitCost whose order has no such line (unit-cost-required), an inspection of more "
+    "than is in quality control (insufficient-quality-control), or version conflicts that "
+    "outlasted the retries",
     412: "If-Match does not match the stream version",
     413: "body over 256 KiB",
     422: "invalid request (`errors`); idempotency-key-reused: the Idempotency-Key was used for "
@@ -179,6 +183,7 @@ def receipt_command(body: s.ReceiptIn) -> c.Command:
         body.unit_cost,
         body.supplier,
         body.receipt_id,
+        bool(body.inspect),
     )
 
 
@@ -261,7 +266,10 @@ async def receive(
     who: Writer,
     headers: CommandHeadersDep,
 ) -> Response:
-    """Goods arrived from a purchase order: onHand += quantity."""
+    """Goods arrived from a purchase order: onHand += quantity. When the order has an open line
+    for this SKU and warehouse, the receipt takes what it can off that line and off `incoming`
+    (the rest is recorded as `overReceived`); `inspect: true` holds the units in
+    qualityControl."""
     return await _run(request, services, who, headers, body, receipt_command(body))
 
 

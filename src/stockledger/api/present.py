@@ -28,6 +28,8 @@ def levels_out(levels: Levels) -> dict[str, int]:
         "available": levels.available,
         "inTransit": levels.in_transit,
         "damaged": levels.damaged,
+        "incoming": levels.incoming,
+        "qualityControl": levels.quality_control,
     }
 
 

@@ -16,13 +16,17 @@ from starlette.routing import Match
 from ..domain.errors import (
     ConflictingDuplicate,
     DomainError,
+    InsufficientQualityControl,
     InsufficientStock,
     InvalidCommand,
     ItemInactive,
     KitHasNoStock,
     LedgerConflict,
     NotFound,
+    PurchaseOrderClosed,
+    PurchaseOrderExists,
     ReservationNotActive,
+    UnitCostRequired,
     UnknownItem,
     UnknownWarehouse,
     ValuationMethodLocked,
@@ -51,6 +55,10 @@ TITLES = {
     "unknown-item": "The item was never defined (the catalog is required)",
     "unknown-warehouse": "The warehouse was never defined (the catalog is required)",
     "kit-has-no-stock": "A kit holds no stock of its own",
+    "purchase-order-exists": "The purchase order exists with other details",
+    "purchase-order-closed": "The purchase order is received or cancelled",
+    "insufficient-quality-control": "Not that much in quality control",
+    "unit-cost-required": "The receipt needs a unitCost: its purchase order has no such line",
     "idempotency-key-reused": "Idempotency-Key reused for a different request",
     "payload-too-large": "Request body too large",
     "rate-limited": "Too many requests: slow down",
@@ -158,6 +166,16 @@ def to_problem(error: Exception) -> Problem:
             return Problem(422, "unknown-warehouse", detail, warehouseId=warehouse_id)
         case KitHasNoStock(detail=detail, sku=sku):
             return Problem(409, "kit-has-no-stock", detail, sku=sku)
+        case PurchaseOrderExists(detail=detail, purchase_order_id=po):
+            return Problem(409, "purchase-order-exists", detail, purchaseOrderId=po)
+        case PurchaseOrderClosed(detail=detail, purchase_order_id=po, status=status):
+            return Problem(
+                409, "purchase-order-closed", detail, purchaseOrderId=po, orderStatus=status
+            )
+        case InsufficientQualityControl(detail=detail, quality_control=held):
+            return Problem(409, "insufficient-quality-control", detail, qualityControl=held)
+        case UnitCostRequired(detail=detail, purchase_order_id=po):
+            return Problem(409, "unit-cost-required", detail, purchaseOrderId=po)
         case IdempotencyKeyReused():
             return Problem(422, "idempotency-key-reused", str(error))
         case DomainError():

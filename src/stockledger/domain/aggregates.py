@@ -33,6 +33,14 @@ from .events import Event
 from .kit import decide as kit
 from .kit.commands import DefineKit, KitCommand
 from .kit.state import KitState, evolve_kit
+from .purchase_order import decide as purchase_order
+from .purchase_order.commands import (
+    CancelPurchaseOrder,
+    PlacePurchaseOrder,
+    PurchaseOrderCommand,
+    ReschedulePurchaseOrder,
+)
+from .purchase_order.state import PurchaseOrderState, evolve_purchase_order
 from .reorder import decide as reorder
 from .reorder.commands import RemoveReorderRule, ReorderCommand, SetReorderRule
 from .reorder.state import ReorderState, evolve_reorder
@@ -49,6 +57,7 @@ from .stock import decide as stock
 from .stock.commands import (
     AdjustStock,
     CountStock,
+    InspectStock,
     ReceiveStock,
     ReturnStock,
     ShipStock,
@@ -67,6 +76,7 @@ Command = (
     | CatalogCommand
     | ReorderCommand
     | KitCommand
+    | PurchaseOrderCommand
 )
 State = (
     StockState
@@ -76,6 +86,7 @@ State = (
     | WarehouseState
     | ReorderState
     | KitState
+    | PurchaseOrderState
 )
 
 # stream category -> the state of its streams
@@ -87,6 +98,7 @@ STATE_TYPES: dict[str, type[State]] = {
     "warehouse": WarehouseState,
     "reorder": ReorderState,
     "kit": KitState,
+    "po": PurchaseOrderState,
 }
 
 
@@ -113,7 +125,14 @@ def rules(command: Command) -> Rules:
             | ShipStock(reservation_id=str())
         ):
             return reservation
-        case ReceiveStock() | ShipStock() | ReturnStock() | AdjustStock() | CountStock():
+        case (
+            ReceiveStock()
+            | ShipStock()
+            | ReturnStock()
+            | AdjustStock()
+            | CountStock()
+            | InspectStock()
+        ):
             return stock
         case DispatchTransfer() | ReceiveTransfer():
             return transfer
@@ -129,6 +148,8 @@ def rules(command: Command) -> Rules:
             return reorder
         case DefineKit():
             return kit
+        case PlacePurchaseOrder() | ReschedulePurchaseOrder() | CancelPurchaseOrder():
+            return purchase_order
 
 
 def primary_streams(command: Command) -> tuple[str, ...]:
@@ -183,6 +204,8 @@ def evolve(state: State, event: Event, recorded_at: datetime) -> State:
             return evolve_reorder(state, event, recorded_at)
         case KitState():
             return evolve_kit(state, event, recorded_at)
+        case PurchaseOrderState():
+            return evolve_purchase_order(state, event, recorded_at)
 
 
 def fold_events(state: State, events: Iterable[tuple[Event, datetime]]) -> State:
@@ -213,4 +236,6 @@ def initial_state(stream_id: str) -> State:
         return ReorderState(sku=sku, warehouse_id=warehouse_id)
     if kind == "kit":
         return KitState(sku=rest)
+    if kind == "po":
+        return PurchaseOrderState(purchase_order_id=rest)
     raise ValueError(f"unknown stream category in {stream_id!r}")

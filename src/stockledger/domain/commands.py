@@ -14,6 +14,11 @@ from .catalog.commands import (
     DefineWarehouse,
 )
 from .kit.commands import DefineKit
+from .purchase_order.commands import (
+    CancelPurchaseOrder,
+    PlacePurchaseOrder,
+    ReschedulePurchaseOrder,
+)
 from .reorder.commands import RemoveReorderRule, SetReorderRule
 from .reservation.commands import (
     ConfirmReservation,
@@ -21,12 +26,20 @@ from .reservation.commands import (
     ReleaseReservation,
     ReserveStock,
 )
-from .stock.commands import AdjustStock, CountStock, ReceiveStock, ReturnStock, ShipStock
+from .stock.commands import (
+    AdjustStock,
+    CountStock,
+    InspectStock,
+    ReceiveStock,
+    ReturnStock,
+    ShipStock,
+)
 from .transfer.commands import DispatchTransfer, ReceiveTransfer
 
 __all__ = [
     "ActivateItem",
     "AdjustStock",
+    "CancelPurchaseOrder",
     "Command",
     "ConfirmReservation",
     "CountStock",
@@ -37,10 +50,13 @@ __all__ = [
     "DefineWarehouse",
     "DispatchTransfer",
     "ExpireReservation",
+    "InspectStock",
+    "PlacePurchaseOrder",
     "ReceiveStock",
     "ReceiveTransfer",
     "ReleaseReservation",
     "RemoveReorderRule",
+    "ReschedulePurchaseOrder",
     "ReserveStock",
     "ReturnStock",
     "SetReorderRule",

@@ -14,6 +14,8 @@ the set-based valuation and COGS queries sum.
 - A resellable return comes back at the cost at which that order's units left this stream (the
   stream remembers its last RECENT_ORDERS shipped orders), else at the current average cost;
   a damaged one keeps that cost apart, in `damaged`; a disposed one leaves at that cost.
+- Units rejected at inspection leave on hand at cost (oldest layers first) and keep that cost
+  apart, in `damaged`, as a damaged return does.
 - A positive adjustment (or count gain) enters at its `unitCost` if given, else at the current
   average cost.
 """
@@ -27,7 +29,13 @@ from decimal import Decimal
 from typing import Any
 
 from .events import Event
-from .stock.events import StockAdjusted, StockReceived, StockReturned, StockShipped
+from .stock.events import (
+    StockAdjusted,
+    StockInspected,
+    StockReceived,
+    StockReturned,
+    StockShipped,
+)
 from .transfer.events import TransferDispatched, TransferReceived
 from .valuation import ZERO, Layer, Method, Valuation, put_back, receive, rounded, take
 
@@ -209,6 +217,11 @@ def apply(
                 loss=lost,
                 loss_reason="lost_in_transit" if lost else None,
             )
+        case StockInspected(rejected=rejected) if rejected > 0:
+            on_hand, cost, _ = _take(on_hand, rejected)
+            return replace(value, on_hand=on_hand, damaged=value.damaged + cost), Move(
+                value=-cost, damaged=cost, cost=cost
+            )
         case StockAdjusted(quantity_change=change, reason=reason) if change < 0:
             on_hand, cost, _ = _take(on_hand, -change)
             return replace(value, on_hand=on_hand), Move(
@@ -241,6 +254,8 @@ def recorded(event: Event, move: Move, sku: str, warehouse_id: str) -> Event:
             return replace(event, cost=move.cost, lost_cost=move.lost)
         case StockReturned() | StockAdjusted():
             return replace(event, cost=move.cost)
+        case StockInspected() if move.cost is not None:
+            return replace(event, cost=move.cost)
     return event
 
 
@@ -255,7 +270,7 @@ def recorded_figures(event: Event, sku: str, warehouse_id: str) -> dict[str, Any
             return {} if event.cost is None else {"cost": event.cost}
         case TransferReceived():
             return {} if event.cost is None else {"cost": event.cost, "lost": event.lost_cost}
-        case StockReturned() | StockAdjusted():
+        case StockReturned() | StockAdjusted() | StockInspected():
             return {} if event.cost is None else {"cost": event.cost}
     return {}
 

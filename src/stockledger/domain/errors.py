@@ -174,6 +174,54 @@ class KitHasNoStock(DomainError):
         super().__init__(self.detail)
 
 
+class PurchaseOrderExists(DomainError):
+    """A purchase order id placed before with another body (409)."""
+
+    def __init__(self, purchase_order_id: str) -> None:
+        self.purchase_order_id = purchase_order_id
+        self.detail = f"Purchase order {purchase_order_id} exists with other details"
+        super().__init__(self.detail)
+
+
+class PurchaseOrderClosed(DomainError):
+    """A received or cancelled purchase order cannot be changed (409)."""
+
+    def __init__(self, purchase_order_id: str, status: str) -> None:
+        self.purchase_order_id = purchase_order_id
+        self.status = status
+        self.detail = f"Purchase order {purchase_order_id} is {status}: nothing is left open"
+        super().__init__(self.detail)
+
+
+class UnitCostRequired(DomainError):
+    """A receipt without unitCost whose purchase order has no line to take it from (409)."""
+
+    def __init__(self, purchase_order_id: str, sku: str, warehouse_id: str) -> None:
+        self.purchase_order_id = purchase_order_id
+        self.sku = sku
+        self.warehouse_id = warehouse_id
+        self.detail = (
+            f"unitCost is required: purchase order {purchase_order_id} has no line for "
+            f"{sku}@{warehouse_id}"
+        )
+        super().__init__(self.detail)
+
+
+class InsufficientQualityControl(DomainError):
+    """An inspection releasing more than is in quality control (409)."""
+
+    def __init__(self, sku: str, warehouse_id: str, requested: int, quality_control: int) -> None:
+        self.sku = sku
+        self.warehouse_id = warehouse_id
+        self.requested = requested
+        self.quality_control = quality_control
+        self.detail = (
+            f"{sku}@{warehouse_id} holds {quality_control} in quality control; the inspection "
+            f"releases {requested}"
+        )
+        super().__init__(self.detail)
+
+
 _KINDS: dict[str, type[DomainError]] = {
     kind.__name__: kind
     for kind in (
@@ -191,5 +239,9 @@ _KINDS: dict[str, type[DomainError]] = {
         UnknownItem,
         UnknownWarehouse,
         KitHasNoStock,
+        PurchaseOrderExists,
+        PurchaseOrderClosed,
+        InsufficientQualityControl,
+        UnitCostRequired,
     )
 }

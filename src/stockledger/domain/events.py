@@ -23,6 +23,13 @@ from .catalog.events import (
 )
 from .codec import adapter, decode, encode
 from .kit.events import KitChanged, KitDefined
+from .purchase_order.events import (
+    PurchaseOrderCancelled,
+    PurchaseOrderPlaced,
+    PurchaseOrderReceived,
+    PurchaseOrderRescheduled,
+    StockExpected,
+)
 from .reorder.events import (
     LowStockDetected,
     LowStockResolved,
@@ -39,6 +46,7 @@ from .reservation.events import (
 from .stock.events import (
     StockAdjusted,
     StockCounted,
+    StockInspected,
     StockReceived,
     StockReturned,
     StockShipped,
@@ -74,6 +82,12 @@ Event = (
     | LowStockResolved
     | KitDefined
     | KitChanged
+    | PurchaseOrderPlaced
+    | StockExpected
+    | PurchaseOrderRescheduled
+    | PurchaseOrderReceived
+    | PurchaseOrderCancelled
+    | StockInspected
 )
 
 EVENT_TYPES: dict[str, type[Event]] = {cls.TYPE: cls for cls in get_args(Event)}
@@ -96,6 +110,9 @@ VALUED = frozenset(
 SCHEMA_VERSIONS: dict[str, int] = {name: 2 if name in VALUED else 1 for name in EVENT_TYPES}
 # Version 2 of a reservation records the lines that named a kit (`kits`).
 SCHEMA_VERSIONS[StockReserved.TYPE] = 2
+# Version 3 of a receipt records what it took off its purchase order's line (`expected`), what
+# arrived beyond it (`overReceived`) and whether it went into quality control (`inspect`).
+SCHEMA_VERSIONS[StockReceived.TYPE] = 3
 
 for _cls in EVENT_TYPES.values():
     adapter(_cls)  # built at import, not on the first event of each type

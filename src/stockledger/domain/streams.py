@@ -37,6 +37,10 @@ def reorder_stream(sku: str, warehouse_id: str) -> str:
     return f"reorder:{sku}:{warehouse_id}"
 
 
+def po_stream(purchase_order_id: str) -> str:
+    return f"po:{purchase_order_id}"
+
+
 def like_prefix(prefix: str) -> str:
     """The SQL LIKE pattern of every stream id that starts with `prefix` (ids hold no `%`;
     their `_` is escaped)."""

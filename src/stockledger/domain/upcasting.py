@@ -6,6 +6,9 @@ replay, verify, reports) goes through `events.from_data(type, data, schemaVersio
 the upcasters from the stored version up to the current one. An upcaster maps one version's
 data to the next, purely, and may only fill in what the new version adds.
 
+Version 2 -> 3 of a receipt adds what it did to its purchase order's line and whether it went
+into quality control: an older receipt did neither (`null`).
+
 Version 1 -> 2 adds what a movement cost. A v1 event never recorded it, so the upcaster fills
 it in as unknown (`null`): the valuation fold derives it by the same rules the write path
 applies (`costing.apply`), from the stream's own cost layers. Two figures a stream cannot derive
@@ -47,6 +50,7 @@ UPCASTERS: dict[tuple[str, int], Upcaster] = {
     ("TransferReceived", 1): _add(cost=None, lostCost=None),
     ("StockAdjusted", 1): _add(cost=None, unitCost=None),
     ("StockReserved", 1): _add(kits=[]),
+    ("StockReceived", 2): _add(expected=None, overReceived=None, inspect=None),
 }
 
 
@@ -60,6 +64,7 @@ ADDED: dict[tuple[str, int], tuple[str, ...]] = {
     ("TransferReceived", 1): ("cost", "lostCost"),
     ("StockAdjusted", 1): ("cost", "unitCost"),
     ("StockReserved", 1): ("kits",),
+    ("StockReceived", 2): ("expected", "overReceived", "inspect"),
 }
 
 

@@ -2,8 +2,11 @@
 
 Orders reserve stock and are confirmed and shipped, released, or left to expire; purchase orders
 restock what runs low; customers return goods; warehouses move stock between them, count it and
-write off what broke. Everything happens on a simulated clock through `BulkLedger.execute`, so
-the events are exactly the ones the real write path would append for these commands.
+write off what broke. On the last day the purchasing desk leaves a few purchase orders open for
+the tour: one due next week (one of its lines rescheduled), one late, one partly received, one
+cancelled, and a receipt still waiting in quality control. Everything happens on a simulated
+clock through `BulkLedger.execute`, so the events are exactly the ones the real write path would
+append for these commands.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from uuid import UUID
 from ..domain import commands as c
 from ..domain.catalog.events import ValuationMethod
 from ..domain.kit.events import Component
+from ..domain.purchase_order.events import NewDate, OrderedLine
 from ..domain.stock.events import AdjustmentReason, Line, ReturnCondition, ReturnReason
 
 if TYPE_CHECKING:
@@ -89,6 +93,7 @@ class MeisShop:
         for i in range(len(self.skus)):
             for w in range(len(self.warehouses)):
                 self._reorder(i, w, self.start + timedelta(seconds=self.rng.uniform(0, 6 * HOUR)))
+        self._at(self.plan.end - timedelta(hours=3), self._purchasing_desk)
         day = 0
         while (begin := self.start + timedelta(days=day)) < self.plan.end:
             self._plan_day(begin)
@@ -206,6 +211,37 @@ class MeisShop:
         )
         self.on_order.add((i, w))
         self._at(arrival, lambda: self._received(command, i, w))
+
+    def _purchasing_desk(self) -> None:
+        """Purchase orders still open at the end, on the first SKUs in the first warehouse:
+        due next week (a line moved later), late, partly received, cancelled; and a receipt
+        under inspection (part accepted, part rejected, the rest still in quality control)."""
+        if len(self.skus) < 6 or not self.plan.purchasing or self.plan.schema_v1:
+            return
+        today, wh, p = self.ledger.now.date(), self.warehouses[0], self.plan.prefix
+        sku = self.skus[:6]
+
+        def line(i: int, quantity: int, days: int) -> OrderedLine:
+            return OrderedLine(sku[i], wh, quantity, self.cost[i], today + timedelta(days=days))
+
+        orders = (
+            (f"{p}PO-OPEN", (line(1, 24, 7), line(2, 12, 9))),
+            (f"{p}PO-LATE", (line(3, 18, -3),)),
+            (f"{p}PO-PARTIAL", (line(4, 30, -1),)),
+            (f"{p}PO-CANCELLED", (line(2, 6, 20),)),
+            (f"{p}PO-INSPECT", (line(5, 10, 0),)),
+        )
+        for po, lines in orders:
+            self.ledger.execute(c.PlacePurchaseOrder(po, SUPPLIERS[1], lines), WAREHOUSE)
+        moved = NewDate(sku[2], wh, today + timedelta(days=14))
+        self.ledger.execute(c.ReschedulePurchaseOrder(f"{p}PO-OPEN", (moved,)), WAREHOUSE)
+        self.ledger.execute(c.CancelPurchaseOrder(f"{p}PO-CANCELLED", "ordered twice"), WAREHOUSE)
+        for i, po, quantity, inspect in ((4, "PARTIAL", 12, False), (5, "INSPECT", 10, True)):
+            receipt = c.ReceiveStock(sku[i], wh, quantity, f"{p}PO-{po}", None, SUPPLIERS[1],
+                                     self._id("RCT"), inspect)  # fmt: skip
+            self.ledger.execute(receipt, WAREHOUSE)
+        inspection = c.InspectStock(self._id("INS"), sku[5], wh, accepted=4, rejected=1)
+        self.ledger.execute(inspection, WAREHOUSE)
 
     def _received(self, command: c.ReceiveStock, i: int, w: int) -> None:
         self.on_order.discard((i, w))

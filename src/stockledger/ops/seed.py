@@ -59,6 +59,9 @@ class SeedPlan:
     # it: no costs on the events, no stock_values rows, snapshots without values. Reads go
     # through the upcasters; `stockledger migrate` derives the value rows.
     schema_v1: bool = False
+    # The purchasing desk's orders on the last day (ops/demo_shop.py). A ledger from before
+    # purchase orders had none: `schema_v1` leaves them out whatever this says.
+    purchasing: bool = True
 
     def __post_init__(self) -> None:
         if min(self.skus, self.warehouses, self.days) < 1:
@@ -124,7 +127,7 @@ def _without_value(state: str) -> str:
 
 
 async def _write(pool: asyncpg.Pool[Any], store: EventStore, chunk: Chunk) -> None:
-    await store.append(chunk.writes, chunk.deadlines)
+    await store.append(chunk.writes, chunk.deadlines, orders=chunk.orders)
     if chunk.snapshots:
         await pool.execute(
             _SNAPSHOTS, *(list(column) for column in zip(*chunk.snapshots, strict=True))

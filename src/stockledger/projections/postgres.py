@@ -23,7 +23,7 @@ from ..domain.reservation.state import ReservationState
 from ..domain.stock.state import Levels, StockLevel
 from ..domain.streams import category, reorder_stream
 from ..metrics import PARKED, PROJECTED, PROJECTION_APPLY
-from ..store.rows import RecordedEvent, level_columns
+from ..store.rows import RecordedEvent, level_columns, levels_of
 from ..store.snapshots import state_to_json
 from .rows import (
     Catalog,
@@ -51,13 +51,15 @@ _EVENT_COLUMNS = (
 )
 _UPSERT_STOCK = """
 INSERT INTO stock_levels AS s (stream_id, sku, warehouse_id, on_hand, reserved, in_transit,
-                               damaged, version, updated_at, projected_at)
+                               damaged, incoming, quality_control, version, updated_at,
+                               projected_at)
 SELECT *, now() FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::int[], $6::int[],
-                            $7::int[], $8::int[], $9::timestamptz[])
+                            $7::int[], $8::int[], $9::int[], $10::int[], $11::timestamptz[])
 ON CONFLICT (stream_id) DO UPDATE SET
     on_hand = EXCLUDED.on_hand, reserved = EXCLUDED.reserved, in_transit = EXCLUDED.in_transit,
-    damaged = EXCLUDED.damaged, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at,
-    projected_at = now()
+    damaged = EXCLUDED.damaged, incoming = EXCLUDED.incoming,
+    quality_control = EXCLUDED.quality_control, version = EXCLUDED.version,
+    updated_at = EXCLUDED.updated_at, projected_at = now()
 WHERE s.version < EXCLUDED.version
 """
 _UPSERT_RESERVATION = """
@@ -337,7 +339,7 @@ async def write_catalog(conn: Any, states: Sequence[Catalog], table: str = "cata
 
 
 def _levels(row: Any) -> Levels:
-    return Levels(row["on_hand"], row["reserved"], row["in_transit"], row["damaged"])
+    return levels_of(row)
 
 
 async def _write(conn: Any, stock: list[StockLevel], reservations: list[ReservationState]) -> None:

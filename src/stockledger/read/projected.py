@@ -19,11 +19,13 @@ from ..domain.streams import like_prefix, stock_stream
 from ..metrics import REDIS_ERRORS
 from ..projections.redis_stock import Projected, RedisStock
 from ..projections.rows import Catalog, alert_from_row, catalog_from_row, reservation_from_row
+from ..store.rows import levels_of
 
 log = structlog.get_logger()
 
 _COLUMNS = (
-    "sku, warehouse_id, on_hand, reserved, in_transit, damaged, version, updated_at, projected_at"
+    "sku, warehouse_id, on_hand, reserved, in_transit, damaged, incoming, quality_control, "
+    "version, updated_at, projected_at"
 )
 
 
@@ -31,7 +33,7 @@ def _row(row: asyncpg.Record) -> Projected:
     level = StockLevel(
         row["sku"],
         row["warehouse_id"],
-        Levels(row["on_hand"], row["reserved"], row["in_transit"], row["damaged"]),
+        levels_of(row),
         row["version"],
         row["updated_at"],
     )
@@ -133,7 +135,8 @@ class ProjectedReader:
             where.append(f"a.warehouse_id = ${len(args)}")
         args.append(query.limit)
         rows = await self.pool.fetch(
-            "SELECT a.*, s.on_hand, s.reserved, s.in_transit, r.reorder_point AS rule_point, "
+            "SELECT a.*, s.on_hand, s.reserved, s.in_transit, s.incoming, s.quality_control, "
+            "r.reorder_point AS rule_point, "
             "r.reorder_quantity, r.safety_stock FROM alerts a "
             "LEFT JOIN stock_levels s ON a.closed_at IS NULL "
             "AND s.stream_id = 'stock:' || a.sku || ':' || a.warehouse_id "
@@ -165,7 +168,13 @@ def _alert(row: asyncpg.Record) -> Alert:
     alert = alert_from_row(row)
     if alert.closed_at is not None or row["on_hand"] is None:
         return alert
-    levels = Levels(row["on_hand"], row["reserved"], row["in_transit"])
+    levels = Levels(
+        row["on_hand"],
+        row["reserved"],
+        row["in_transit"],
+        incoming=row["incoming"],
+        quality_control=row["quality_control"],
+    )
     rule = None
     if row["rule_point"] is not None:
         rule = ReorderRule(row["rule_point"], row["reorder_quantity"], row["safety_stock"])

@@ -36,16 +36,19 @@ from ..domain.streams import like_prefix, stock_stream
 from .hashchain import canonical
 from .rows import (
     NO_DEADLINES,
+    ORDER_LINES_SQL,
     VALUES_SQL,
     ConcurrencyConflict,
     Deadlines,
     IdempotencyKeyTaken,
     IdempotencyRecord,
     NewEvent,
+    OrderLineRow,
     RecordedEvent,
     StreamWrite,
     ValueRow,
     level_columns,
+    order_line_columns,
     value_rows,
 )
 
@@ -69,18 +72,21 @@ WITH heads AS (
 ), inserted AS (
     INSERT INTO events (position, event_id, stream_id, version, type, schema_version, data,
                         metadata, recorded_at, correlation_id, order_id,
-                        d_on_hand, d_reserved, d_in_transit, d_damaged, hash)
+                        d_on_hand, d_reserved, d_in_transit, d_damaged, d_incoming,
+                        d_quality_control, hash)
     SELECT (pg_current_xact_id()::text::bigint << 16) + r.ord, r.event_id, r.stream_id,
            r.version, r.type, r.schema_version, r.data::jsonb, r.metadata::jsonb, r.recorded_at,
-           r.correlation_id, r.order_id, r.d1, r.d2, r.d3, r.d4,
+           r.correlation_id, r.order_id, r.d1, r.d2, r.d3, r.d4, r.d5, r.d6,
            -- hash chain (store/hashchain.py): sha256(previous || canonical bytes), folded
            -- over the stream's new events in version order from the stored head's hash
            event_hash_chain(h.previous, r.body) OVER (PARTITION BY r.stream_id ORDER BY r.version)
     FROM unnest($3::uuid[], $4::text[], $5::int[], $6::text[], $7::int2[], $8::text[],
                 $9::text[], $10::timestamptz[], $11::text[], $12::text[],
-                $13::int[], $14::int[], $15::int[], $16::int[], $20::bytea[])
+                $13::int[], $14::int[], $15::int[], $16::int[], $21::int[], $22::int[],
+                $20::bytea[])
          WITH ORDINALITY AS r(event_id, stream_id, version, type, schema_version, data, metadata,
-                              recorded_at, correlation_id, order_id, d1, d2, d3, d4, body, ord)
+                              recorded_at, correlation_id, order_id, d1, d2, d3, d4, d5, d6, body,
+                              ord)
     JOIN heads h ON h.stream_id = r.stream_id
     WHERE (SELECT ok FROM allowed)
     RETURNING position, stream_id, version, hash
@@ -156,9 +162,11 @@ class EventStore:
         deadlines: Deadlines = NO_DEADLINES,
         *,
         conn: Connection | None = None,
+        orders: Sequence[OrderLineRow] = (),
     ) -> list[RecordedEvent]:
         """Append to every stream in ONE transaction, each at its expected version, or nothing;
-        the due-reservation rows `deadlines` go in the same statement.
+        the due-reservation rows `deadlines` go in the same statement, the purchase order lines
+        `orders` in the same transaction.
 
         Raises ConcurrencyConflict; nothing is then written. With `conn`, the append runs in
         that open `transaction()` (which must hold the locks of every stream written, and may
@@ -167,7 +175,7 @@ class EventStore:
         if conn is None:
             checked = [w.stream_id for w in writes if not w.events]
             async with self.transaction((w.stream_id for w in writes), checked) as own:
-                return await self.append(writes, deadlines, conn=own)
+                return await self.append(writes, deadlines, conn=own, orders=orders)
         flat = [
             (w.stream_id, w.expected_version + i + 1, e)
             for w in writes
@@ -194,6 +202,8 @@ class EventStore:
         ]
         if valued:
             await conn.execute(VALUES_SQL, *value_rows(valued))
+        if orders:
+            await conn.execute(ORDER_LINES_SQL, *order_line_columns(orders))
         return [
             RecordedEvent(
                 base + i + 1,
@@ -305,7 +315,7 @@ class EventStore:
             "SELECT stream_id FROM events WHERE stream_id LIKE 'stock:%' "
             "AND split_part(stream_id, ':', 3) = $1 GROUP BY stream_id "
             "HAVING sum(d_on_hand) <> 0 OR sum(d_reserved) <> 0 OR sum(d_in_transit) <> 0 "
-            "OR sum(d_damaged) <> 0 ORDER BY stream_id LIMIT $2",
+            "OR sum(d_damaged) <> 0 OR sum(d_incoming) <> 0 ORDER BY stream_id LIMIT $2",
             warehouse_id,
             limit,
         )
@@ -392,6 +402,7 @@ def _append_args(
     from orjson import dumps
 
     events = [e for _, _, e in flat]
+    levels = level_columns([e.delta for e in events])
     return [
         [w.stream_id for w in writes],
         [w.expected_version for w in writes],
@@ -405,7 +416,7 @@ def _append_args(
         [e.recorded_at for e in events],
         [e.correlation_id for e in events],
         [e.order_id for e in events],
-        *level_columns([e.delta for e in events]),
+        *levels[:4],
         list(deadlines.due),
         list(deadlines.due.values()),
         list(deadlines.ended),
@@ -422,4 +433,5 @@ def _append_args(
             )
             for stream_id, version, e in flat
         ],
+        *levels[4:],
     ]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -61,14 +62,24 @@ SELECT * FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::int[], $5:
 
 
 def level_columns(levels: Sequence[Levels]) -> list[list[int]]:
-    """The on_hand, reserved, in_transit and damaged columns of these levels, in that order,
-    as the unnest() arguments of a batched insert."""
+    """The on_hand, reserved, in_transit, damaged, incoming and quality_control columns of
+    these levels, in that order, as the unnest() arguments of a batched insert."""
     return [
         [x.on_hand for x in levels],
         [x.reserved for x in levels],
         [x.in_transit for x in levels],
         [x.damaged for x in levels],
+        [x.incoming for x in levels],
+        [x.quality_control for x in levels],
     ]
+
+
+LEVEL_NAMES = ("on_hand", "reserved", "in_transit", "damaged", "incoming", "quality_control")
+
+
+def levels_of(row: Any) -> Levels:
+    """The levels a row holds in columns named as `Levels`' fields (sums, read models)."""
+    return Levels(*(row[name] for name in LEVEL_NAMES))
 
 
 def value_rows(rows: Sequence[ValueRow]) -> list[list[Any]]:
@@ -109,6 +120,43 @@ class Deadlines:
 
 
 NO_DEADLINES = Deadlines()
+
+
+@dataclass(frozen=True, slots=True)
+class OrderLineRow:
+    """One purchase order line as its order stands after an append (purchase_order_lines)."""
+
+    purchase_order_id: str
+    sku: str
+    warehouse_id: str
+    line_no: int
+    supplier: str
+    status: str
+    ordered: int
+    received: int
+    open: int
+    unit_cost: Decimal
+    expected_on: date
+    placed_at: datetime
+    version: int
+
+
+# Written by the append transaction; never back in version (a replayed batch changes nothing).
+ORDER_LINES_SQL = """
+INSERT INTO purchase_order_lines AS p (purchase_order_id, sku, warehouse_id, line_no, supplier,
+    status, ordered, received, open, unit_cost, expected_on, placed_at, version)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[],
+                     $7::int[], $8::int[], $9::int[], $10::numeric[], $11::date[],
+                     $12::timestamptz[], $13::int[])
+ON CONFLICT (purchase_order_id, sku, warehouse_id) DO UPDATE SET
+    status = EXCLUDED.status, received = EXCLUDED.received, open = EXCLUDED.open,
+    expected_on = EXCLUDED.expected_on, version = EXCLUDED.version
+WHERE p.version < EXCLUDED.version
+"""
+
+
+def order_line_columns(rows: Sequence[OrderLineRow]) -> list[list[Any]]:
+    return [[getattr(r, name) for r in rows] for name in OrderLineRow.__slots__]
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,7 +36,7 @@ from .batch import Decided, Job, answer_of, decide_batch, fail, receipt_of
 from .cache import StateCache, states_for
 from .catalog_rules import CACHED_CATALOG, CATALOG_REFUSALS, StaleCatalog, only_read, stale_kit
 from .facts import fact_of, needs_facts
-from .record import deadlines
+from .record import deadlines, order_lines
 
 log = structlog.get_logger()
 
@@ -199,7 +199,11 @@ class BatchWriter:
             async with self.store.transaction((w.stream_id for w in writes), checked) as own:
                 return await self._record(decided, writes, new_states, own)
         recorded = (
-            await self.store.append(writes, deadlines(new_states), conn=conn) if writes else []
+            await self.store.append(
+                writes, deadlines(new_states), conn=conn, orders=order_lines(new_states)
+            )
+            if writes
+            else []
         )
         if keyed:
             by_id = {e.event_id: e for e in recorded}

@@ -9,7 +9,7 @@ the due-reservation rows their new states call for.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import uuid4
 
@@ -23,10 +23,10 @@ from ..domain.reservation.state import ReservationState
 from ..domain.stock.state import StockState
 from ..domain.streams import category, reservation_stream, stock_stream
 from ..domain.transfer.state import TransferState, TransferStatus
-from ..store.rows import Deadlines, NewEvent, StreamWrite
+from ..store.rows import Deadlines, NewEvent, OrderLineRow, StreamWrite
 from ..store.snapshots import state_to_json
 from .facts import fact_of
-from .record import Caller, deadlines, record, states_of
+from .record import Caller, deadlines, order_lines, record, states_of
 
 
 @dataclass(slots=True)
@@ -35,6 +35,7 @@ class Chunk:
     deadlines: Deadlines
     snapshots: list[tuple[str, int, datetime, str]]  # stream, version, recordedAt, state JSON
     events: int
+    orders: list[OrderLineRow] = field(default_factory=list)
 
 
 class BulkLedger:
@@ -104,7 +105,13 @@ class BulkLedger:
     def take(self) -> Chunk:
         """The buffered events as one transaction's writes (each stream at its version before)."""
         writes = [StreamWrite(s, v, tuple(events)) for s, (v, events) in self._events.items()]
-        chunk = Chunk(writes, deadlines(self._changed), self._snapshots, self.pending)
+        chunk = Chunk(
+            writes,
+            deadlines(self._changed),
+            self._snapshots,
+            self.pending,
+            order_lines(self._changed),
+        )
         self._events, self._changed, self._snapshots, self.pending = {}, {}, [], 0
         return chunk
 

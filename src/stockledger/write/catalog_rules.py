@@ -25,6 +25,7 @@ from ..domain.errors import (
     DomainError,
     InsufficientStock,
     ItemInactive,
+    UnitCostRequired,
     UnknownItem,
     UnknownWarehouse,
     WarehouseInactive,
@@ -35,8 +36,16 @@ from ..domain.streams import category, kit_stream, stock_stream
 # kits): locked shared and left out of the pipelining footprint unless a command of theirs
 # writes them.
 READ_CHECKED = frozenset({"item", "warehouse", "reorder", "kit"})
-CATALOG_REFUSALS = (UnknownItem, UnknownWarehouse, ItemInactive, WarehouseInactive)
-CACHED_CATALOG = ("item", "warehouse", "kit")  # what a stale refusal drops from the cache
+# A receipt refused for want of a unitCost was decided on a purchase order it only read, which
+# another process may have placed since: decided again on the store's state too.
+CATALOG_REFUSALS = (
+    UnknownItem,
+    UnknownWarehouse,
+    ItemInactive,
+    WarehouseInactive,
+    UnitCostRequired,
+)
+CACHED_CATALOG = ("item", "warehouse", "kit", "po")  # what a stale refusal drops from the cache
 
 
 class StaleCatalog(Exception):

@@ -22,10 +22,11 @@ from ..domain.catalog.state import ItemState, WarehouseState
 from ..domain.decision import Decision
 from ..domain.events import SCHEMA_VERSIONS, to_data
 from ..domain.kit.state import KitState
+from ..domain.purchase_order.state import PurchaseOrderState
 from ..domain.reorder.state import ReorderState
 from ..domain.reservation.state import ReservationState
 from ..domain.stock.state import NO_CHANGE, StockLevel, StockState, delta, step_stock
-from ..store.rows import Deadlines, NewEvent
+from ..store.rows import Deadlines, NewEvent, OrderLineRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +175,34 @@ def deadlines(states: Mapping[str, State]) -> Deadlines:
             else:
                 ended.append(state.reservation_id)
     return Deadlines(due, tuple(ended))
+
+
+def order_lines(states: Mapping[str, State]) -> list[OrderLineRow]:
+    """The purchase order line rows that go with these new states, in the same transaction:
+    every line of every order the append wrote, as the order now stands."""
+    rows: list[OrderLineRow] = []
+    for state in states.values():
+        if isinstance(state, PurchaseOrderState) and state.placed_at is not None:
+            status = state.status.value
+            rows += [
+                OrderLineRow(
+                    state.purchase_order_id,
+                    x.sku,
+                    x.warehouse_id,
+                    n,
+                    state.supplier,
+                    status,
+                    x.ordered,
+                    x.received,
+                    x.open,
+                    x.unit_cost,
+                    x.expected_on,
+                    state.placed_at,
+                    state.version,
+                )
+                for n, x in enumerate(state.lines)
+            ]
+    return rows
 
 
 def _metadata(caller: Caller, correlation_id: str) -> dict[str, Any]:

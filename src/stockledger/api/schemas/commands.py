@@ -35,10 +35,19 @@ class ReceiptIn(Body):
     warehouse_id: Id
     quantity: Quantity
     purchase_order_id: Id
-    unit_cost: Money
+    unit_cost: Money | None = Field(
+        default=None,
+        description="required unless the purchase order has a line for this SKU and warehouse "
+        "(then the line's by default)",
+    )
     supplier: Text
     receipt_id: Id | None = Field(
         default=None, description="optional: a receipt id counts once per SKU and warehouse"
+    )
+    inspect: bool | None = Field(
+        default=None,
+        description="true: the units wait in qualityControl (on hand, not available) until "
+        "POST /v1/inspections releases them",
     )
 
 

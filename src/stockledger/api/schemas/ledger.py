@@ -38,9 +38,11 @@ class EventOut(Out):
 class LevelsOut(Out):
     on_hand: int
     reserved: int
-    available: int
+    available: int = Field(description="onHand - reserved - qualityControl")
     in_transit: int
     damaged: int
+    incoming: int = Field(description="expected from open purchase order lines")
+    quality_control: int = Field(description="on hand, awaiting inspection: not available")
 
 
 class StockOut(LevelsOut):

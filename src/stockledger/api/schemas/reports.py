@@ -17,6 +17,8 @@ class MovementLevelsOut(Out):
     reserved: int
     in_transit: int
     damaged: int
+    incoming: int
+    quality_control: int
 
 
 class MovementRowOut(Out):
@@ -35,6 +37,9 @@ class MovementRowOut(Out):
     lost_in_transit: int = Field(description="the shortfall, on the destination's row")
     adjusted_up: int = Field(description="positive adjustments, counts above included")
     adjusted_down: int = Field(description="negative adjustments, counts below included")
+    expected: int = Field(description="put on order by purchase orders (incoming)")
+    inspected_accepted: int = Field(description="released from quality control as available")
+    inspected_rejected: int = Field(description="rejected at inspection: onHand to damaged")
     closing: MovementLevelsOut = Field(description="the levels at periodEnd (events before it)")
 
 

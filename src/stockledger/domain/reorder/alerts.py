@@ -1,10 +1,11 @@
 """Low-stock alerts: when a stock stream's level crosses its reorder rule, pure.
 
-`projected = available + inTransit`. At or below the reorder point an alert opens
-(LowStockDetected); available at 0 makes it a stock-out (StockOutDetected); projected above the
-point closes it (LowStockResolved). The events follow from the rule's state (is an alert open,
-of which kind) and the level the stock stream is left at, so a crossing gives exactly one event
-however the levels got there, and an open alert is never opened twice.
+`projected = available + inTransit + incoming` (what open purchase orders still bring). At or
+below the reorder point an alert opens (LowStockDetected); available at 0 makes it a stock-out
+(StockOutDetected); projected above the point closes it (LowStockResolved). The events follow
+from the rule's state (is an alert open, of which kind) and the level the stock stream is left
+at, so a crossing gives exactly one event however the levels got there, and an open alert is
+never opened twice.
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ from .events import LowStockDetected, LowStockResolved, StockOutDetected
 from .state import AlertKind, ReorderRule, ReorderState, evolve_reorder
 
 
+def projected_of(levels: Levels) -> int:
+    """What the stream will have once what is on its way arrives."""
+    return levels.available + levels.in_transit + levels.incoming
+
+
 def suggested(rule: ReorderRule, projected: int) -> int:
     """What to order: the rule's quantity, or enough to get back to point + safety stock."""
     return max(rule.reorder_quantity, rule.reorder_point + rule.safety_stock - projected)
@@ -28,7 +34,7 @@ def suggested(rule: ReorderRule, projected: int) -> int:
 def crossings(state: ReorderState, levels: Levels) -> tuple[Event, ...]:
     """The alert events the stream's new `levels` call for under the rule in `state`."""
     rule = state.rule
-    available, projected = levels.available, levels.available + levels.in_transit
+    available, projected = levels.available, projected_of(levels)
     if rule is None:  # no rule: an alert still open (the rule just went) closes
         if state.alert_id is None:
             return ()
@@ -116,7 +122,7 @@ def live(alert: Alert, levels: Levels, rule: ReorderRule | None) -> Alert:
         return alert
     if rule is None:  # the rule went: the alert closes with the next event; as it was
         return replace(alert, available=levels.available)
-    projected = levels.available + levels.in_transit
+    projected = projected_of(levels)
     return replace(
         alert,
         available=levels.available,

@@ -15,9 +15,10 @@ class ReceiveStock:
     warehouse_id: str
     quantity: int
     purchase_order_id: str
-    unit_cost: Decimal
+    unit_cost: Decimal | None  # None: the purchase order line's
     supplier: str
     receipt_id: str | None = None
+    inspect: bool = False  # into quality control, until inspected
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +60,17 @@ class CountStock:
     expected_version: int | None = None
 
 
-StockCommand = ReceiveStock | ShipStock | ReturnStock | AdjustStock | CountStock
+@dataclass(frozen=True, slots=True)
+class InspectStock:
+    inspection_id: str
+    sku: str
+    warehouse_id: str
+    accepted: int
+    rejected: int
+    lot_id: str | None = None
+
+
+StockCommand = ReceiveStock | ShipStock | ReturnStock | AdjustStock | CountStock | InspectStock
 
 
 def merge_lines(lines: tuple[Line, ...]) -> tuple[Line, ...]:

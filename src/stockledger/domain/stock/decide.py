@@ -9,12 +9,23 @@ from datetime import datetime
 from ..catalog.decide import require_active, require_open_warehouse
 from ..catalog.state import ItemState
 from ..decision import AlreadyRecorded, Decision, Pending, Place, States, get, line_streams
-from ..errors import InsufficientStock, InvalidCommand, LedgerConflict, ShortLine, VersionMismatch
+from ..errors import (
+    InsufficientQualityControl,
+    InsufficientStock,
+    InvalidCommand,
+    LedgerConflict,
+    ShortLine,
+    UnitCostRequired,
+    VersionMismatch,
+)
 from ..kit.decide import require_not_kit
-from ..streams import item_stream, kit_stream, stock_stream, warehouse_stream
+from ..purchase_order.events import PurchaseOrderReceived
+from ..purchase_order.state import PurchaseOrderState
+from ..streams import item_stream, kit_stream, po_stream, stock_stream, warehouse_stream
 from .commands import (
     AdjustStock,
     CountStock,
+    InspectStock,
     ReceiveStock,
     ReturnStock,
     ShipStock,
@@ -26,6 +37,7 @@ from .events import (
     ShippedLine,
     StockAdjusted,
     StockCounted,
+    StockInspected,
     StockReceived,
     StockReturned,
     StockShipped,
@@ -40,12 +52,22 @@ def reads(command: StockCommand, states: States) -> tuple[str, ...]:
     status a receipt or a return into the warehouse depends on, and whether the SKU is a kit
     (which holds no stock) for every command that could put units on it."""
     match command:
-        case ReceiveStock(sku=s, warehouse_id=w):  # inactive items and warehouses take none
-            return (stock_stream(s, w), item_stream(s), warehouse_stream(w), kit_stream(s))
+        case ReceiveStock(sku=s, warehouse_id=w, purchase_order_id=po):
+            # inactive items and warehouses take none, nor does a kit; the order's open line
+            # takes it off
+            return (
+                stock_stream(s, w),
+                item_stream(s),
+                warehouse_stream(w),
+                kit_stream(s),
+                po_stream(po),
+            )
         case ReturnStock(sku=s, warehouse_id=w):
             return (stock_stream(s, w), warehouse_stream(w), kit_stream(s))
         case AdjustStock(sku=s, warehouse_id=w) | CountStock(sku=s, warehouse_id=w):
             return (stock_stream(s, w), kit_stream(s))
+        case InspectStock(sku=s, warehouse_id=w):
+            return (stock_stream(s, w),)
         case ShipStock(lines=lines):
             return tuple(stock_stream(x.sku, x.warehouse_id) for x in lines or ())
 
@@ -56,6 +78,8 @@ def places(command: StockCommand) -> tuple[Place, ...]:
         case ReceiveStock(sku=s, warehouse_id=w) | ReturnStock(sku=s, warehouse_id=w):
             return ((s, w),)
         case AdjustStock(sku=s, warehouse_id=w) | CountStock(sku=s, warehouse_id=w):
+            return ((s, w),)
+        case InspectStock(sku=s, warehouse_id=w):
             return ((s, w),)
         case ShipStock(lines=lines):
             return tuple((x.sku, x.warehouse_id) for x in lines or ())
@@ -75,6 +99,8 @@ def decide(command: StockCommand, states: States, now: datetime) -> Decision:
         case CountStock():
             require_not_kit(states, command.sku, "counts")
             return _count(command, stock_of(states, command.sku, command.warehouse_id))
+        case InspectStock():
+            return _inspect(command, stock_of(states, command.sku, command.warehouse_id))
 
 
 def _receive(cmd: ReceiveStock, states: States) -> Decision:
@@ -89,15 +115,59 @@ def _receive(cmd: ReceiveStock, states: States) -> Decision:
     require_active(states, cmd.sku, "receipts")
     require_open_warehouse(states, cmd.warehouse_id, "receipts")
     method = get(states, item_stream(cmd.sku), ItemState).valuation_method
+    order = states.get(po_stream(cmd.purchase_order_id))
+    line = order.line(cmd.sku, cmd.warehouse_id) if isinstance(order, PurchaseOrderState) else None
+    unit_cost = cmd.unit_cost
+    if unit_cost is None:
+        if line is None:  # the ledger decides it (the order may have the line): 409
+            raise UnitCostRequired(cmd.purchase_order_id, cmd.sku, cmd.warehouse_id)
+        unit_cost = line.unit_cost
+    # Against an order's line that is not cancelled: what is still open comes off the line and
+    # off `incoming` (never below 0); the rest arrived beyond the line.
+    expected = over = None
+    if line is not None and isinstance(order, PurchaseOrderState) and not order.cancelled:
+        expected = min(cmd.quantity, line.open)
+        over = cmd.quantity - expected
     event = StockReceived(
         sku=cmd.sku,
         warehouse_id=cmd.warehouse_id,
         quantity=cmd.quantity,
         purchase_order_id=cmd.purchase_order_id,
-        unit_cost=cmd.unit_cost,
+        unit_cost=unit_cost,
         supplier=cmd.supplier,
         receipt_id=cmd.receipt_id,
         valuation_method=method,
+        expected=expected,
+        over_received=over,
+        inspect=True if cmd.inspect else None,
+    )
+    events: list[Pending] = [(stream, event)]
+    if expected is not None and over is not None:
+        taken = PurchaseOrderReceived(
+            cmd.purchase_order_id, cmd.sku, cmd.warehouse_id, expected, over, cmd.receipt_id
+        )
+        events.append((po_stream(cmd.purchase_order_id), taken))
+    return Decision(events=tuple(events), touched=(stream,))
+
+
+def _inspect(cmd: InspectStock, stock: StockState) -> Decision:
+    stream = stock_stream(stock.sku, stock.warehouse_id)
+    if f"inspection:{cmd.inspection_id}" in stock.processed:
+        return Decision(
+            already=AlreadyRecorded(
+                stream, StockInspected.TYPE, {"inspection_id": cmd.inspection_id}
+            ),
+            touched=(stream,),
+        )
+    if cmd.accepted < 0 or cmd.rejected < 0 or cmd.accepted + cmd.rejected == 0:
+        raise InvalidCommand("accepted and rejected are at least 0, and not both 0")
+    released = cmd.accepted + cmd.rejected
+    if released > stock.levels.quality_control:
+        raise InsufficientQualityControl(
+            stock.sku, stock.warehouse_id, released, stock.levels.quality_control
+        )
+    event = StockInspected(
+        cmd.inspection_id, stock.sku, stock.warehouse_id, cmd.accepted, cmd.rejected, cmd.lot_id
     )
     return Decision(events=((stream, event),), touched=(stream,))
 
@@ -170,14 +240,15 @@ def _adjust(cmd: AdjustStock, stock: StockState) -> Decision:
         raise InvalidCommand("quantityChange must not be 0")
     before = stock.levels.on_hand
     after = before + cmd.quantity_change
-    if after < stock.levels.reserved:  # also covers after < 0, since reserved >= 0
+    held = stock.levels.reserved + stock.levels.quality_control
+    if after < held:  # also covers after < 0, since both are >= 0
         raise InsufficientStock(
             [
                 ShortLine(
                     stock.sku, stock.warehouse_id, -cmd.quantity_change, stock.levels.available
                 )
             ],
-            f"onHand would become {after}, below the {stock.levels.reserved} reserved",
+            f"onHand would become {after}, below the {held} reserved or in quality control",
         )
     stream = stock_stream(stock.sku, stock.warehouse_id)
     event = StockAdjusted(
@@ -197,11 +268,12 @@ def _count(cmd: CountStock, stock: StockState) -> Decision:
     _check_version(stock, cmd.expected_version)
     before = stock.levels.on_hand
     counted = cmd.counted_quantity
-    if counted < stock.levels.reserved:
+    held = stock.levels.reserved + stock.levels.quality_control
+    if counted < held:
         raise InsufficientStock(
             [ShortLine(stock.sku, stock.warehouse_id, before - counted, stock.levels.available)],
-            f"Counted {counted} is below the {stock.levels.reserved} reserved; release or ship "
-            "reservations first",
+            f"Counted {counted} is below the {held} reserved or in quality control; release or "
+            "ship reservations (or inspect) first",
         )
     stream = stock_stream(stock.sku, stock.warehouse_id)
     events: list[Pending] = [
@@ -250,7 +322,8 @@ def check_capacity(decision: Decision, states: States) -> None:
         if not isinstance(state, StockState):
             continue
         levels = state.levels + delta(state, event)
-        if max(levels.on_hand, levels.reserved, levels.in_transit, levels.damaged) > MAX_LEVEL:
+        buckets = (levels.on_hand, levels.reserved, levels.in_transit, levels.damaged)
+        if max(*buckets, levels.incoming, levels.quality_control) > MAX_LEVEL:
             raise LedgerConflict(
                 f"{state.sku}@{state.warehouse_id} would hold more than {MAX_LEVEL} units"
             )

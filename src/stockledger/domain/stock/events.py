@@ -51,6 +51,11 @@ class StockReceived:
     supplier: str
     receipt_id: str | None = None
     valuation_method: ValuationMethod | None = None  # v2: how the stream values its units
+    # v3: what the receipt took off its purchase order's open line (and `incoming`), what
+    # arrived beyond that line, and whether its units wait in quality control
+    expected: int | None = None
+    over_received: int | None = None
+    inspect: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,3 +106,19 @@ class StockCounted:
     counted_quantity: int
     previous_quantity: int
     notes: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StockInspected:
+    """Units out of quality control: `accepted` become available, `rejected` move from onHand
+    to damaged (`cost`: the value that went with them)."""
+
+    __pydantic_config__: ClassVar[ConfigDict] = WIRE
+    TYPE: ClassVar[str] = "StockInspected"
+    inspection_id: str
+    sku: str
+    warehouse_id: str
+    accepted: int
+    rejected: int
+    lot_id: str | None = None
+    cost: Decimal | None = None

@@ -9,10 +9,11 @@ from typing import Any
 
 from ..costing import EMPTY, Move, StockValue, apply
 from ..events import Event
+from ..purchase_order.events import PurchaseOrderCancelled, StockExpected
 from ..reservation.events import ReservationExpired, ReservationReleased, StockReserved
 from ..streams import stock_stream
 from ..transfer.events import TransferDispatched, TransferReceived
-from .events import StockAdjusted, StockReceived, StockReturned, StockShipped
+from .events import StockAdjusted, StockInspected, StockReceived, StockReturned, StockShipped
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,10 +24,12 @@ class Levels:
     reserved: int = 0
     in_transit: int = 0
     damaged: int = 0
+    incoming: int = 0  # expected from open purchase order lines, not yet here
+    quality_control: int = 0  # on hand, awaiting inspection: not available
 
     @property
     def available(self) -> int:
-        return self.on_hand - self.reserved
+        return self.on_hand - self.reserved - self.quality_control
 
     def __add__(self, other: Levels) -> Levels:
         return Levels(
@@ -34,11 +37,19 @@ class Levels:
             self.reserved + other.reserved,
             self.in_transit + other.in_transit,
             self.damaged + other.damaged,
+            self.incoming + other.incoming,
+            self.quality_control + other.quality_control,
         )
 
     def is_valid(self) -> bool:
-        """Invariant 2: 0 <= reserved <= onHand, inTransit >= 0, damaged >= 0."""
-        return 0 <= self.reserved <= self.on_hand and self.in_transit >= 0 and self.damaged >= 0
+        """Invariant 2: 0 <= reserved, 0 <= qualityControl, reserved + qualityControl <=
+        onHand; inTransit, damaged and incoming >= 0."""
+        held = self.reserved + self.quality_control
+        return (
+            min(self.reserved, self.quality_control, self.in_transit, self.damaged) >= 0
+            and held <= self.on_hand
+            and self.incoming >= 0
+        )
 
 
 NO_CHANGE = Levels()
@@ -86,8 +97,16 @@ def _own(lines: tuple[Any, ...], state: StockState) -> int:
 def delta(state: StockState, event: Event) -> Levels:
     """How one event moves this stock stream's buckets (stored per event for set-based reads)."""
     match event:
-        case StockReceived(quantity=q):
-            return Levels(on_hand=q)
+        case StockReceived(quantity=q, expected=expected, inspect=inspect):
+            return Levels(on_hand=q, incoming=-(expected or 0), quality_control=q if inspect else 0)
+        case StockExpected(quantity=q):
+            return Levels(incoming=q)
+        case PurchaseOrderCancelled(lines=lines):
+            return Levels(incoming=-_own(lines, state))
+        case StockInspected(accepted=accepted, rejected=rejected):
+            return Levels(
+                on_hand=-rejected, damaged=rejected, quality_control=-(accepted + rejected)
+            )
         case StockReserved(lines=lines):
             return Levels(reserved=_own(lines, state))
         case ReservationReleased(lines=lines) | ReservationExpired(lines=lines):
@@ -120,6 +139,8 @@ def _processed_key(event: Event) -> str | None:
             return f"receipt:{receipt_id}"
         case StockReturned(return_id=return_id):
             return f"return:{return_id}"
+        case StockInspected(inspection_id=inspection_id):
+            return f"inspection:{inspection_id}"
         case StockShipped(shipment_id=shipment_id, reservation_id=None):
             return f"shipment:{shipment_id}"
         case _:

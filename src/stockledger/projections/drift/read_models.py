@@ -9,6 +9,7 @@ from typing import Any
 
 from ...domain.aggregates import State, evolve, initial_state
 from ...domain.events import from_data
+from ...domain.purchase_order.state import PurchaseOrderState
 from ...domain.reorder.alerts import Alert, fold_reorder
 from ...domain.reorder.state import ReorderState
 from ...domain.reservation.state import ReservationState, evolve_reservation
@@ -21,6 +22,7 @@ class ReadModelFold:
 
     def __init__(self) -> None:
         self.open_lines: Counter[str] = Counter()  # stock stream -> units of open reservations
+        self.on_order: Counter[str] = Counter()  # stock stream -> open purchase order units
         self.reservations: dict[str, ReservationState] = {}
         self.reorders: dict[str, tuple[list[ReorderState], dict[str, Alert]]] = {}
         self.catalog: dict[str, list[State]] = {}
@@ -37,6 +39,16 @@ class ReadModelFold:
         if state.is_open:
             for line in state.lines:
                 self.open_lines[f"stock:{line.sku}:{line.warehouse_id}"] += line.quantity
+
+    def purchase_order(self, stream_id: str, rows: list[Any]) -> None:
+        """What the order still expects on each stock stream it names."""
+        state = initial_state(stream_id)
+        for row in rows:
+            event = from_data(row["type"], row["data"], row["schema_version"])
+            state = evolve(state, event, row["recorded_at"])
+        if isinstance(state, PurchaseOrderState):
+            for line in state.lines:
+                self.on_order[f"stock:{line.sku}:{line.warehouse_id}"] += line.open
 
     def reorder(self, stream_id: str, rows: list[Any]) -> None:
         """The stream's state after each version (rows compare at theirs) and its alerts."""

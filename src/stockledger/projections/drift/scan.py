@@ -11,6 +11,7 @@ import asyncpg
 
 from ...domain.stock.state import Levels
 from ...domain.streams import parse_stock_stream
+from ...store.rows import levels_of
 from ..redis_stock import RedisStock
 from .read_models import ReadModelFold, check_catalog, check_reorders, check_reservations
 from .report import DriftReport, Progress
@@ -39,7 +40,7 @@ async def find_drift(
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
         postgres_rows = {
             r["stream_id"]: (
-                Levels(r["on_hand"], r["reserved"], r["in_transit"], r["damaged"]),
+                levels_of(r),
                 r["version"],
             )
             for r in await conn.fetch("SELECT * FROM stock_levels")
@@ -83,6 +84,14 @@ async def find_drift(
                     stream_id,
                     f"reserved {reserved}, active reservations hold {others.open_lines[stream_id]}",
                 )
+        for stream_id, incoming in fold.incoming.items():
+            if incoming != others.on_order[stream_id]:
+                report.add(
+                    "incoming",
+                    stream_id,
+                    f"incoming {incoming}, open purchase order lines hold "
+                    f"{others.on_order[stream_id]}",
+                )
         for row in await conn.fetch("SELECT * FROM parked_streams"):
             report.add("parked", row["stream_id"], f"{row['projection']}: {row['error']}")
         await _check_append_only(conn, report)
@@ -96,7 +105,8 @@ async def _fold_all(
     rows: list[Any] = []
     async for row in conn.cursor(
         "SELECT stream_id, version, type, schema_version, data, recorded_at, d_on_hand, "
-        "d_reserved, d_in_transit, d_damaged FROM events ORDER BY stream_id, version",
+        "d_reserved, d_in_transit, d_damaged, d_incoming, d_quality_control FROM events "
+        "ORDER BY stream_id, version",
         prefetch=5000,
     ):
         if row["stream_id"] != current:
@@ -125,6 +135,8 @@ def _close(
         others.reservation(stream_id, rows)
     elif stream_id.startswith("reorder:"):
         others.reorder(stream_id, rows)
+    elif stream_id.startswith("po:"):
+        others.purchase_order(stream_id, rows)
     elif stream_id.startswith(("item:", "warehouse:")):
         others.catalog_entry(stream_id, rows)
         if stream_id.startswith("item:"):

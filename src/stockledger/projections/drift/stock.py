@@ -47,6 +47,7 @@ class StockFold:
         self.totals: Counter[str] = Counter()  # sku -> Σ(onHand + inTransit + damaged)
         self.expected: Counter[str] = Counter()  # sku -> what business events account for
         self.reserved: dict[str, int] = {}  # stream -> reserved at its last version
+        self.incoming: dict[str, int] = {}  # stream -> incoming at its last version
         # stream -> Σ (onHand, value, inTransitValue, damagedValue) of its stock_values rows
         self.stored_values: dict[str, tuple[Any, ...]] = {}
         # sku -> its item's (recordedAt, valuationMethod) definitions: item streams are folded
@@ -150,7 +151,12 @@ class StockFold:
                     )
             change = delta(identity, event)
             stored = Levels(
-                row["d_on_hand"], row["d_reserved"], row["d_in_transit"], row["d_damaged"]
+                row["d_on_hand"],
+                row["d_reserved"],
+                row["d_in_transit"],
+                row["d_damaged"],
+                row["d_incoming"],
+                row["d_quality_control"],
             )
             if stored != change:
                 self.report.add(
@@ -166,6 +172,7 @@ class StockFold:
                 at[row["version"]] = levels
         self.totals[sku] += levels.on_hand + levels.in_transit + levels.damaged
         self.reserved[stream_id] = levels.reserved
+        self.incoming[stream_id] = levels.incoming
         self._check_value(stream_id, levels, value)
         latest = rows[-1]["version"] if rows else 0
         for projection, version in versions.items():

@@ -110,9 +110,10 @@ export function table(caption, columns, rows, { foot, rowAttrs } = {}) {
 /** The five levels of a stock level or balance: wire name -> column header. */
 export const LEVEL_LABELS = {
   onHand: 'On hand', reserved: 'Reserved', available: 'Available', inTransit: 'In transit', damaged: 'Damaged',
+  incoming: 'Incoming', qualityControl: 'Quality control',
 };
 
-/** The five levels of a stock level or balance, as table columns. */
+/** The levels of a stock level or balance, as table columns. */
 export function levelColumns(of = (row) => row) {
   return Object.entries(LEVEL_LABELS)
     .map(([key, label]) => ({ label, numeric: true, value: (row) => num(of(row)?.[key]) }));

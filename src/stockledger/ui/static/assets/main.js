@@ -11,6 +11,7 @@ import { trail, trailForm } from './pages/trail.js';
 import { alerts } from './pages/alerts.js';
 import { movements, valuation } from './pages/reports.js';
 import { audit } from './pages/audit.js';
+import { purchaseOrders } from './pages/purchasing.js';
 
 const EVERYONE = ['orders', 'warehouse', 'auditor', 'admin'];
 const READERS = ['warehouse', 'auditor', 'admin'];
@@ -19,12 +20,14 @@ const AUDITORS = ['auditor', 'admin'];
 // Which role reads what (README "Roles"); the API decides, this only keeps the menu honest.
 const CAN = {
   stock: EVERYONE, history: READERS, alerts: READERS, trails: AUDITORS, reports: READERS, audit: AUDITORS,
+  purchasing: EVERYONE,
 };
 
 export const NAV = [
   { path: '/ui/', label: 'Stock', can: 'stock', match: /^\/ui\/(stock\/.*)?$/ },
   { path: '/ui/kits', label: 'Kits', can: 'stock', match: /^\/ui\/kits(\/.*)?$/ },
   { path: '/ui/alerts', label: 'Alerts', can: 'alerts', match: /^\/ui\/alerts$/ },
+  { path: '/ui/purchase-orders', label: 'Purchase orders', can: 'purchasing', match: /^\/ui\/purchase-orders$/ },
   { path: '/ui/orders/', label: 'Trails', can: 'trails', match: /^\/ui\/(orders|correlations)\// },
   { path: '/ui/valuation', label: 'Valuation', can: 'reports', match: /^\/ui\/valuation$/ },
   { path: '/ui/reports/movements', label: 'Movements', can: 'reports', match: /^\/ui\/reports\// },
@@ -40,6 +43,7 @@ const ROUTES = [
   [/^\/ui\/kits\/?$/, kitForm],
   [/^\/ui\/kits\/([^/]+)\/?$/, kit],
   [/^\/ui\/alerts\/?$/, alerts],
+  [/^\/ui\/purchase-orders\/?$/, purchaseOrders],
   [/^\/ui\/valuation\/?$/, valuation],
   [/^\/ui\/reports\/movements\/?$/, movements],
   [/^\/ui\/audit\/?$/, audit],

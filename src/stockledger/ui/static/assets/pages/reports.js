@@ -14,6 +14,7 @@ const LABELS = {
   received: 'Received', shipped: 'Shipped', returnedResellable: 'Returned to stock',
   returnedDamaged: 'Returned damaged', returnedDisposed: 'Returned and disposed', transferredOut: 'Transferred out',
   transferredIn: 'Transferred in', lostInTransit: 'Lost in transit', adjustedUp: 'Adjusted up', adjustedDown: 'Adjusted down',
+  expected: 'Expected', inspectedAccepted: 'Inspected: accepted', inspectedRejected: 'Inspected: rejected',
 };
 for (const [key, label] of Object.entries(LEVEL_LABELS)) {
   LABELS[`opening.${key}`] = `Opening ${label.toLowerCase()}`;

@@ -3,6 +3,7 @@
 import { explain, getJson, sourceNote, v1 } from '../api.js';
 import { h, levelColumns, link, notice, num, path, streamPath, table, time } from '../dom.js';
 import { may } from '../main.js';
+import { promisePanel } from './purchasing.js';
 
 export async function sku(page, { params: [sku], current }) {
   page.append(
@@ -35,6 +36,7 @@ export async function sku(page, { params: [sku], current }) {
       table(`${sku} in every warehouse`, columns, warehouses, { foot }),
       sourceNote(answer.headers) ?? '',
       h('p', {}, 'Open a warehouse for its history, the chart and time travel.')),
+    promisePanel(sku),
   );
   if (!alerts) return;
   const section = h('section', { 'aria-labelledby': 'alerts-title' }, h('h2', { id: 'alerts-title' }, 'Open alerts'));
