@@ -28,6 +28,7 @@ from ..pipeline.relay import ensure_topic
 from ..pipeline.status import Every, report
 from ..store.rows import RecordedEvent
 from .postgres import PostgresProjection
+from .redis_refill import RedisWatch
 from .redis_stock import RedisStock
 
 log = structlog.get_logger()
@@ -66,6 +67,7 @@ class Projector:
     ) -> None:
         self.postgres = PostgresProjection(pool)
         self.redis = redis
+        self.redis_watch = RedisWatch(pool, redis) if redis is not None else None
         self.settings = settings
         self.max_records = max_records
         self.retry_seconds = retry_seconds
@@ -135,6 +137,8 @@ class Projector:
                 applied_through = datetime.fromtimestamp(records[-1].timestamp / 1000, UTC)
             elif self.redis is not None and self.redis.pending:
                 await self.redis.write([])  # Redis came back: write what it missed
+            if self.redis_watch is not None:
+                await self.redis_watch.check()  # Redis lost its data: refill it
             behind = 0
             for partition in consumer.assignment():
                 end = consumer.highwater(partition)
