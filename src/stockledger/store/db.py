@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import asyncpg
 import orjson
@@ -13,14 +14,25 @@ import orjson
 # migrates with no checkout around it; the top-level `migrations` of the repository is a
 # symlink to it, and the top-level alembic.ini serves the `alembic` command in a checkout.
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
+CONNECT_SECONDS = 2.0
 
 
 def sqlalchemy_url(dsn: str) -> str:
-    """A libpq/asyncpg DSN as SQLAlchemy's asyncpg URL."""
+    """A libpq/asyncpg DSN as SQLAlchemy's asyncpg URL. Several hosts
+    (`postgresql://u@h1:5432,h2:5432/db`) become SQLAlchemy's `?host=h1:5432&host=h2:5432`."""
     for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
         if dsn.startswith(prefix):
-            return "postgresql+asyncpg://" + dsn[len(prefix) :]
-    raise ValueError("STOCKLEDGER_DATABASE_URL must be a postgresql:// URL")
+            rest = dsn[len(prefix) :]
+            break
+    else:
+        raise ValueError("STOCKLEDGER_DATABASE_URL must be a postgresql:// URL")
+    parts = urlsplit("//" + rest)
+    user, _, hosts = parts.netloc.rpartition("@")
+    if "," not in hosts:
+        return "postgresql+asyncpg://" + rest
+    query = [*parse_qsl(parts.query), *(("host", h) for h in hosts.split(","))]
+    login = f"{user}@" if user else ""
+    return f"postgresql+asyncpg://{login}{parts.path}?{urlencode(query)}"
 
 
 async def _init_connection(conn: asyncpg.Connection[Any]) -> None:
@@ -47,6 +59,9 @@ async def create_pool(dsn: str, size: int = 10) -> asyncpg.Pool[Any]:
         init=_init_connection,
         reset=_keep_session,
         command_timeout=60,
+        # A host that does not answer (a primary being replaced) costs a request at most this
+        # long before the next host in the URL is tried, or the request is answered 503.
+        timeout=CONNECT_SECONDS,
         server_settings={"DateStyle": "ISO, MDY"},  # timestamps as text (exports) are ISO
     )
     return pool

@@ -1,0 +1,254 @@
+"""The Postgres primary dies or restarts under keyed load from two `serve` processes: every
+request is answered (a 503 with Retry-After is an answer; a hang or a 500 is a failure), every
+201 is kept, keyed retries replay, positions never go back, and the service follows the new
+primary without a restart.
+
+The primary and its synchronous standby run from the machine's Postgres binaries
+(ops/local_services/replication.py); without them these tests are skipped."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from stockledger.ops.local_services import replication
+from stockledger.ops.local_services.replication import ReplicatedPostgres
+from stockledger.store.db import migrate
+
+from ..support import eventually
+from .conftest import auth
+from .processes import serving
+
+pytestmark = pytest.mark.skipif(
+    not replication.available(), reason=f"no Postgres binaries in {replication.PG_BIN}"
+)
+
+# Keyed load, half on each process, and how long it goes on after the first 201 on the new
+# primary. CI: 8 clients, 3 s; full size (docs/ha.md): 64 clients, 30 s.
+CLIENTS = int(os.environ.get("STOCKLEDGER_FAILOVER_CLIENTS", "8"))
+AFTER_SECONDS = float(os.environ.get("STOCKLEDGER_FAILOVER_AFTER_SECONDS", "3"))
+ANSWER_SECONDS = 5.0  # every answer, 503s included, within this
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> Iterator[tuple[ReplicatedPostgres, str]]:
+    pg = ReplicatedPostgres(tmp_path / "pg")
+    pg.start()
+    try:
+        asyncio.run(_create_database(pg.primary.url()))
+        url = pg.url("stockledger")
+        migrate(url)
+        yield pg, url
+    finally:
+        pg.stop()
+
+
+async def _create_database(url: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("CREATE DATABASE stockledger")
+    finally:
+        await conn.close()
+
+
+@dataclass
+class Load:
+    """Receipts, each under its own Idempotency-Key, retried with that key until 201."""
+
+    skus: list[str]
+    statuses: Counter[int] = field(default_factory=Counter)
+    created: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> the 201 body
+    bodies: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> request body
+    slowest: float = 0.0
+    failures: list[str] = field(default_factory=list)
+    first_201_after: dict[str, float] = field(default_factory=dict)
+
+    async def client(self, http: httpx.AsyncClient, running: Callable[[], bool]) -> None:
+        while running():
+            key = uuid.uuid4().hex
+            sku = random.choice(self.skus)
+            body = {"sku": sku, "warehouseId": "WH-A", "quantity": 1, "purchaseOrderId": "PO",
+                    "unitCost": "1.00", "supplier": "S"}  # fmt: skip
+            self.bodies[key] = body
+            while True:
+                reply = await self.send(http, key, body)
+                if reply is None or reply.status_code != 503:
+                    break
+                await asyncio.sleep(float(reply.headers.get("Retry-After", "1")) / 4)
+            if reply is not None and reply.status_code == 201:
+                self.created[key] = reply.json()
+                self.first_201_after.setdefault("any", time.monotonic())
+
+    async def send(
+        self, http: httpx.AsyncClient, key: str, body: dict[str, Any]
+    ) -> httpx.Response | None:
+        started = time.monotonic()
+        headers = {**auth("admin"), "Idempotency-Key": key}
+        try:
+            reply = await http.post("/v1/receipts", json=body, headers=headers)
+        except httpx.HTTPError as error:
+            self.failures.append(f"no answer for {key}: {error!r}")
+            return None
+        took = time.monotonic() - started
+        self.slowest = max(self.slowest, took)
+        self.statuses[reply.status_code] += 1
+        if reply.status_code == 503 and "Retry-After" not in reply.headers:
+            self.failures.append(f"503 without Retry-After: {reply.text}")
+        elif reply.status_code not in (201, 503):
+            self.failures.append(f"{reply.status_code}: {reply.text}")
+        return reply
+
+
+async def _run_with_fault(
+    urls: list[str], fault: Callable[[], Any], recover: Callable[[], Any]
+) -> tuple[Load, float]:
+    """Load through both processes; `fault` mid-load, `recover` after it; returns the load
+    and the seconds from the fault to the first 201 after it."""
+    load = Load([f"FO-{uuid.uuid4().hex[:6]}-{n}" for n in range(4)])
+    clients = [httpx.AsyncClient(base_url=urls[n % len(urls)], timeout=15) for n in range(CLIENTS)]
+    stop_at = float("inf")
+    running = lambda: time.monotonic() < stop_at  # noqa: E731
+    tasks = [asyncio.create_task(load.client(c, running)) for c in clients]
+    try:
+        await eventually(lambda: _some(load), within=30, what="load under way")
+        struck = time.monotonic()
+        await asyncio.to_thread(fault)
+        load.first_201_after.clear()
+        await asyncio.to_thread(recover)
+        await eventually(
+            lambda: _back(load), within=60, interval=0.05, what="a 201 after the fault"
+        )
+        back = load.first_201_after["any"] - struck
+        stop_at = time.monotonic() + AFTER_SECONDS
+        async with asyncio.timeout(60):
+            await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        for c in clients:
+            await c.aclose()
+    return load, back
+
+
+async def _some(load: Load) -> bool:
+    return len(load.created) >= 20
+
+
+async def _back(load: Load) -> bool:
+    return "any" in load.first_201_after
+
+
+async def _check_nothing_lost(url: str, load: Load, http: httpx.AsyncClient) -> None:
+    assert load.failures == [], load.failures[:5]
+    assert load.slowest <= ANSWER_SECONDS, f"slowest answer {load.slowest:.1f} s"
+    conn = await asyncpg.connect(url)
+    try:
+        ids = [e["eventId"] for body in load.created.values() for e in body["events"]]
+        found = await conn.fetchval(
+            "SELECT count(*) FROM events WHERE event_id = ANY($1::uuid[])", ids
+        )
+        assert found == len(ids), "every 201's events are in the new primary's store"
+        per_sku = Counter(load.bodies[k]["sku"] for k in load.created)
+        for sku, count in per_sku.items():
+            on_hand = await conn.fetchval(
+                "SELECT sum(d_on_hand) FROM events WHERE stream_id = $1", f"stock:{sku}:WH-A"
+            )
+            assert on_hand == count, f"{sku}: the stream is exactly the 201s"
+        total = await conn.fetchval("SELECT count(*) FROM events")
+        for key in random.sample(sorted(load.created), 20):  # keyed retries replay
+            headers = {**auth("admin"), "Idempotency-Key": key}
+            again = await http.post("/v1/receipts", json=load.bodies[key], headers=headers)
+            assert again.status_code == 201
+            assert again.json()["events"] == load.created[key]["events"]
+        assert await conn.fetchval("SELECT count(*) FROM events") == total
+    finally:
+        await conn.close()
+
+
+async def _positions_never_go_back(url: str, fault_at: datetime, back_at: datetime) -> None:
+    """Every event recorded after the service came back sits above every event recorded
+    before the fault: the new primary's positions (xid8-based) continue the old one's."""
+    conn = await asyncpg.connect(url)
+    try:
+        old = await conn.fetchval(
+            "SELECT max(position) FROM events WHERE recorded_at < $1", fault_at
+        )
+        new = await conn.fetchval(
+            "SELECT min(position) FROM events WHERE recorded_at > $1", back_at
+        )
+    finally:
+        await conn.close()
+    assert old is not None
+    assert new is not None
+    assert old < new, (old, new)
+
+
+async def _leaders(url: str) -> int:
+    conn = await asyncpg.connect(url)
+    try:
+        held = await conn.fetchval(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
+        return int(held)
+    finally:
+        await conn.close()
+
+
+async def test_primary_killed_and_standby_promoted_loses_nothing(
+    pair: tuple[ReplicatedPostgres, str], tmp_path: Path
+) -> None:
+    pg, url = pair
+    with serving(url, tmp_path, 2) as servers:
+        async with httpx.AsyncClient(base_url=servers[0].url, timeout=15) as http:
+            marks: dict[str, datetime] = {}
+
+            def kill() -> None:
+                marks["fault"] = datetime.now(UTC)
+                pg.kill_primary()
+                time.sleep(1.0)  # no primary for a while: commands must get 503s, not hang
+
+            def promote() -> None:
+                pg.promote()
+                marks["promoted"] = datetime.now(UTC)
+
+            load, back = await _run_with_fault([s.url for s in servers], kill, promote)
+            assert load.statuses[503] > 0, "the outage was seen"
+            await _check_nothing_lost(url, load, http)
+            await _positions_never_go_back(url, marks["fault"], marks["promoted"])
+            # One expiry leader again, on the new primary.
+            await eventually(lambda: _leaders(url), within=15, what="a leader re-elected")
+            print(f"failover: first 201 {back:.1f} s after the kill, {load.statuses}")
+
+
+@pytest.mark.parametrize("mode", ["fast", "immediate"])
+async def test_primary_restarted_under_load_loses_nothing(
+    pair: tuple[ReplicatedPostgres, str], tmp_path: Path, mode: str
+) -> None:
+    pg, url = pair
+    with serving(url, tmp_path, 2) as servers:
+        async with httpx.AsyncClient(base_url=servers[0].url, timeout=15) as http:
+
+            def stop() -> None:
+                pg.stop_primary(mode)
+                time.sleep(1.0)
+
+            load, back = await _run_with_fault(
+                [s.url for s in servers], stop, lambda: pg.start_node(pg.primary)
+            )
+            await _check_nothing_lost(url, load, http)
+            await eventually(lambda: _leaders(url), within=15, what="a leader re-elected")
+            print(f"restart ({mode}): first 201 {back:.1f} s after the stop, {load.statuses}")
