@@ -14,7 +14,7 @@ import random
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,44 +24,20 @@ import asyncpg
 import httpx
 import pytest
 
-from stockledger.ops.local_services import replication
 from stockledger.ops.local_services.replication import ReplicatedPostgres
-from stockledger.store.db import migrate
 
 from ..support import eventually
 from .conftest import auth
 from .processes import serving
+from .replicated import needs_binaries
 
-pytestmark = pytest.mark.skipif(
-    not replication.available(), reason=f"no Postgres binaries in {replication.PG_BIN}"
-)
+pytestmark = needs_binaries
 
 # Keyed load, half on each process, and how long it goes on after the first 201 on the new
 # primary. CI: 8 clients, 3 s; full size (docs/ha.md): 64 clients, 30 s.
 CLIENTS = int(os.environ.get("STOCKLEDGER_FAILOVER_CLIENTS", "8"))
 AFTER_SECONDS = float(os.environ.get("STOCKLEDGER_FAILOVER_AFTER_SECONDS", "3"))
 ANSWER_SECONDS = 5.0  # every answer, 503s included, within this
-
-
-@pytest.fixture
-def pair(tmp_path: Path) -> Iterator[tuple[ReplicatedPostgres, str]]:
-    pg = ReplicatedPostgres(tmp_path / "pg")
-    pg.start()
-    try:
-        asyncio.run(_create_database(pg.primary.url()))
-        url = pg.url("stockledger")
-        migrate(url)
-        yield pg, url
-    finally:
-        pg.stop()
-
-
-async def _create_database(url: str) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute("CREATE DATABASE stockledger")
-    finally:
-        await conn.close()
 
 
 @dataclass

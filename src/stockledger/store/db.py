@@ -51,10 +51,10 @@ async def _keep_session(conn: asyncpg.Connection[Any]) -> None:
     asyncpg still rolls back a transaction left open before this is called."""
 
 
-async def create_pool(dsn: str, size: int = 10) -> asyncpg.Pool[Any]:
+async def create_pool(dsn: str, size: int = 10, *, min_size: int = 1) -> asyncpg.Pool[Any]:
     pool: asyncpg.Pool[Any] = await asyncpg.create_pool(
         dsn,
-        min_size=1,
+        min_size=min_size,
         max_size=size,
         init=_init_connection,
         reset=_keep_session,
