@@ -22,11 +22,14 @@ from typing import Any
 
 import asyncpg
 import httpx
+import orjson
 import pytest
 
 from stockledger.ops.local_services.replication import ReplicatedPostgres
+from stockledger.pipeline.leader import CLASS, RELAY_LOCK, ROLE_LOCKS
 
-from ..support import eventually
+from ..integration.kafka_reader import read_records
+from ..support import eventually, run_cli
 from .conftest import auth
 from .processes import serving
 from .replicated import needs_binaries
@@ -172,23 +175,43 @@ async def _positions_never_go_back(url: str, fault_at: datetime, back_at: dateti
     assert old < new, (old, new)
 
 
-async def _leaders(url: str) -> int:
+async def _leaders(url: str, roles: frozenset[str] = frozenset({"expiry"})) -> bool:
+    """Every one of `roles` has its leader (holds its advisory lock) on this server."""
     conn = await asyncpg.connect(url)
     try:
-        held = await conn.fetchval(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+        rows = await conn.fetch(
+            "SELECT classid::bigint AS a, objid::bigint AS b, objsubid FROM pg_locks "
+            "WHERE locktype = 'advisory' AND granted "
             "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
         )
-        return int(held)
     finally:
         await conn.close()
+    held = {(r["a"], r["b"]) for r in rows if r["objsubid"] == 2}
+    held_big = {(r["a"] << 32) | r["b"] for r in rows if r["objsubid"] == 1}
+    leading = {role for role, n in ROLE_LOCKS.items() if (CLASS, n) in held}
+    leading |= {"relay"} if RELAY_LOCK in held_big else set()
+    return roles <= leading
 
 
 async def test_primary_killed_and_standby_promoted_loses_nothing(
-    pair: tuple[ReplicatedPostgres, str], tmp_path: Path
+    pair: tuple[ReplicatedPostgres, str],
+    tmp_path: Path,
+    kafka_broker: str,
+    redis_server: str,
 ) -> None:
+    """With the whole pipeline: the topic holds exactly the new primary's events (none
+    missing, none replaced) and the read models converge (verify is clean)."""
     pg, url = pair
-    with serving(url, tmp_path, 2) as servers:
+    pipeline = {
+        "STOCKLEDGER_KAFKA_BOOTSTRAP_SERVERS": kafka_broker,
+        "STOCKLEDGER_KAFKA_TOPIC": f"failover-{uuid.uuid4().hex[:8]}",
+        "STOCKLEDGER_KAFKA_CONSUMER_GROUP": f"failover-{uuid.uuid4().hex[:8]}",
+        "STOCKLEDGER_KAFKA_PARTITIONS": "3",
+        "STOCKLEDGER_KAFKA_IDEMPOTENCE": "false",
+        "STOCKLEDGER_REDIS_URL": redis_server,
+        "STOCKLEDGER_REDIS_PREFIX": f"failover-{uuid.uuid4().hex[:8]}:",
+    }
+    with serving(url, tmp_path, 2, **pipeline) as servers:
         async with httpx.AsyncClient(base_url=servers[0].url, timeout=15) as http:
             marks: dict[str, datetime] = {}
 
@@ -205,9 +228,45 @@ async def test_primary_killed_and_standby_promoted_loses_nothing(
             assert load.statuses[503] > 0, "the outage was seen"
             await _check_nothing_lost(url, load, http)
             await _positions_never_go_back(url, marks["fault"], marks["promoted"])
-            # One expiry leader again, on the new primary.
-            await eventually(lambda: _leaders(url), within=15, what="a leader re-elected")
+            # The elected roles are led again, on the new primary.
+            roles = frozenset({"expiry", "relay", "projector", "verifier"})
+            await eventually(lambda: _leaders(url, roles), within=15, what="leaders re-elected")
+            await _topic_is_the_store(url, kafka_broker, pipeline["STOCKLEDGER_KAFKA_TOPIC"])
+            env = {k: v for k, v in pipeline.items() if k.startswith("STOCKLEDGER_REDIS")}
+            await eventually(
+                lambda: _verify_clean(url, env), within=60, interval=1, what="verify clean"
+            )
             print(f"failover: first 201 {back:.1f} s after the kill, {load.statuses}")
+
+
+async def _topic_is_the_store(url: str, bootstrap: str, topic: str) -> None:
+    """Every event of the store is on the topic, and every message on the topic is the
+    store's event with that id at the same stream and version."""
+    conn = await asyncpg.connect(url)
+    try:
+        await eventually(
+            lambda: _outbox_empty(conn), within=30, what="the outbox drained on the new primary"
+        )
+        stored = {
+            str(r["event_id"]): (r["stream_id"], r["version"])
+            for r in await conn.fetch("SELECT event_id, stream_id, version FROM events")
+        }
+    finally:
+        await conn.close()
+    sent: dict[str, tuple[str, int]] = {}
+    for record in await read_records(bootstrap, topic):
+        envelope = orjson.loads(record.value or b"{}")
+        sent[envelope["eventId"]] = (envelope["streamId"], envelope["version"])
+    assert sent == stored
+
+
+async def _outbox_empty(conn: asyncpg.Connection[Any]) -> bool:
+    return bool(await conn.fetchval("SELECT count(*) FROM outbox") == 0)
+
+
+async def _verify_clean(url: str, env: dict[str, str]) -> bool:
+    done = await asyncio.to_thread(run_cli, "verify", STOCKLEDGER_DATABASE_URL=url, **env)
+    return done.returncode == 0
 
 
 @pytest.mark.parametrize("mode", ["fast", "immediate"])

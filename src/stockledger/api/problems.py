@@ -188,7 +188,7 @@ _PRIMARY_LOST = (
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.ReadOnlySQLTransactionError,
     asyncpg.InterfaceError,
-    asyncpg.exceptions.TargetServerAttributeNotMatched,
+    asyncpg.exceptions.InternalClientError,  # no read-write host; a connection cut mid-reply
 )
 
 

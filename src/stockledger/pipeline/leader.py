@@ -42,7 +42,7 @@ UNREACHABLE: tuple[type[BaseException], ...] = (
     TimeoutError,
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
-    asyncpg.exceptions.TargetServerAttributeNotMatched,
+    asyncpg.exceptions.InternalClientError,  # no read-write host; a connection cut mid-reply
 )
 CONNECT_SECONDS = 3.0
 
