@@ -107,3 +107,24 @@ async def test_the_standby_answers_while_the_primary_is_down(
     assert [line["data"]["quantity"] for line in lines] == [2]
     refused = await api.receive(sku, "WH-A", 1, expect=503)
     assert refused.headers["Retry-After"]
+
+
+async def test_ready_says_when_the_replica_is_away(
+    served: tuple[Api, ReplicatedPostgres], ids: Any
+) -> None:
+    api, pg = served
+    sku = ids("REP")
+    await api.receive(sku, "WH-A", 1)
+    ready = (await api.http.get("/ready")).json()
+    assert ready["checks"]["replica"] == "ok"
+    standby = pg.standby.service
+    assert standby is not None
+    standby.stop()  # (the primary now waits for it at every commit: no writes here)
+    pg.standby.service = None
+    got = await api.http.get("/ready")
+    assert got.status_code == 200
+    assert got.json()["status"] == "degraded"
+    assert got.json()["checks"]["replica"].startswith("unreachable")
+    as_of, lines = await _export(api, sku)  # from the primary now
+    assert len(lines) == 1
+    assert lines[0]["position"] <= as_of
