@@ -78,6 +78,22 @@ async def test_a_lagging_standby_never_shows_beyond_its_replay(
         assert int(value.headers["X-As-Of-Position"]) < later[0]["position"]
         rows = {r["sku"]: r for r in value.json()["rows"]}
         assert rows[sku]["onHand"] == 3
+        # History, time travel and the feed: the standby's, unless strong.
+        path = f"/v1/stock/{sku}/WH-A"
+        replayed = (await api.get(f"{path}/history", role="auditor")).json()["events"]
+        assert len(replayed) == 3
+        strong = await api.get(f"{path}/history", role="auditor", consistency="strong")
+        assert len(strong.json()["events"]) == 5
+        at = await api.get(f"{path}/at", role="auditor", version=5)
+        assert at.status_code == 404, "the standby has not seen version 5"
+        at = await api.get(f"{path}/at", role="auditor", version=5, consistency="strong")
+        assert at.json()["onHand"] == 5
+        feed = await api.get("/v1/events", role="auditor", after=lines[-1]["position"])
+        assert feed.json()["events"] == []
+        feed = await api.get(
+            "/v1/events", role="auditor", after=lines[-1]["position"], consistency="strong"
+        )
+        assert [e["eventId"] for e in feed.json()["events"]][:2] == [e["eventId"] for e in later]
         # An asOfPosition the standby has not reached: the primary answers it.
         reached, lines = await _export(api, sku, asOfPosition=later[-1]["position"])
         assert reached == later[-1]["position"]

@@ -1,5 +1,8 @@
-"""Where a read pinned to a position runs: the primary, or the hot standby of
-STOCKLEDGER_READ_DATABASE_URL.
+"""Where a read runs: the primary, or the hot standby of STOCKLEDGER_READ_DATABASE_URL.
+
+History, time travel, the trails and the global feed read the standby (`on_replica`) unless
+`consistency=strong` asks for the primary: a standby shows what it has replayed, never more,
+and its commit horizon keeps the feed gap-free there as on the primary.
 
 Exports, reports and valuation reports read the events up to one position (`asOfPosition`,
 `X-As-Of-Position`). A standby's commit horizon (`pg_snapshot_xmin(pg_current_snapshot())`,
@@ -14,18 +17,22 @@ what the standby can serve.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, NamedTuple
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal, NamedTuple, TypeVar
 
 import asyncpg
 import structlog
 
 from ..audit.event_export import horizon
+from ..read.sources import ReadSources
 from ..wiring import Services
 from .problems import Problem
 
 log = structlog.get_logger()
 
 REPLICA_SECONDS = 2.0  # a standby slower than this to say its horizon is passed over
+REPLICA_DOWN = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+T = TypeVar("T")
 
 
 class Pinned(NamedTuple):
@@ -44,7 +51,7 @@ async def pinned_position(
     if services.replica is not None and standby:
         try:
             replayed = await asyncio.wait_for(horizon(services.replica), REPLICA_SECONDS)
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        except REPLICA_DOWN as error:
             log.warning("read replica unavailable; reading the primary", error=repr(error))
         else:
             if wanted is None or wanted <= replayed:
@@ -61,3 +68,17 @@ async def pinned_position(
             committedPosition=committed,
         )
     return Pinned(wanted, services.pool)
+
+
+async def on_replica(
+    services: Services,
+    consistency: Literal["eventual", "strong"],
+    read: Callable[[ReadSources], Awaitable[T]],
+) -> T:
+    """`read` on the standby, unless `strong` is asked or it does not answer: on the primary."""
+    if services.replica_reads is not None and consistency == "eventual":
+        try:
+            return await read(services.replica_reads)
+        except REPLICA_DOWN as error:
+            log.warning("read replica unavailable; reading the primary", error=repr(error))
+    return await read(services.reads)
