@@ -52,6 +52,7 @@ async def _pair(root: Path, synchronous: bool) -> tuple[ReplicatedPostgres, str]
         await conn.close()
     url = pg.url(DATABASE)
     await asyncio.to_thread(migrate, url)
+    await asyncio.to_thread(pg.wait_replayed)
     return pg, url
 
 

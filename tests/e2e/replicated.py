@@ -29,6 +29,7 @@ def pair(tmp_path: Path) -> Iterator[tuple[ReplicatedPostgres, str]]:
         asyncio.run(_create_database(pg.primary.url()))
         url = pg.url(DATABASE)
         migrate(url)
+        pg.wait_replayed()  # the standby has the schema before a test reads there
         yield pg, url
     finally:
         pg.stop()

@@ -138,11 +138,21 @@ class ReplicatedPostgres:
                 node.service.stop()
                 node.service = None
 
+    def wait_replayed(self, timeout: float = 30) -> None:
+        """Until the standby has replayed everything the primary has written so far."""
+        written = self._psql(self.primary, "SELECT pg_current_wal_lsn()")
+        query = f"SELECT pg_last_wal_replay_lsn() >= '{written}'::pg_lsn"
+        if not wait_until(lambda: self._psql(self.standby, query) == "t", timeout):
+            raise RuntimeError(f"the standby did not replay up to {written} in {timeout} s")
+
+    def _psql(self, node: Node, query: str) -> str:
+        cmd = [str(PG_BIN / "psql"), "-XAtq", "-c", query, node.url()]
+        done = subprocess.run(cmd, capture_output=True, timeout=10, check=False)
+        return done.stdout.decode().strip()
+
     def _standby_is_synchronous(self) -> bool:
         query = "SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'"
-        cmd = [str(PG_BIN / "psql"), "-XAtq", "-c", query, self.primary.url()]
-        done = subprocess.run(cmd, capture_output=True, timeout=10, check=False)
-        return done.stdout.strip() == b"1"
+        return self._psql(self.primary, query) == "1"
 
     def _run(self, binary: str, *args: str, owned: Path | None = None) -> None:
         if owned is not None:
