@@ -139,8 +139,13 @@ class Projector:
             )
             try:
                 if reconnecting:  # the store needs no broker: repair first, then rejoin
-                    await self.catch_up("reconnected to kafka")
-                    reconnecting = False
+                    try:
+                        await self.catch_up("reconnected to kafka")
+                        reconnecting = False
+                    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                        log.warning("catch-up from the store failed; retrying", error=repr(error))
+                        await asyncio.sleep(self.retry_seconds)
+                        continue
                 await ensure_topic(self.settings)  # before subscribing, which would create it
                 await consumer.start()
                 await self._consume(consumer)
