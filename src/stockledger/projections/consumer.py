@@ -118,7 +118,15 @@ class Projector:
         """Bring every stream written since shortly before the last caught-up moment to its
         latest version from the store (the topic lost messages)."""
         since = self.caught_up_at - CATCH_UP_MARGIN
-        offered = await catch_up(self.postgres.pool, since, lambda events: self._apply(events, []))
+        while True:  # until Postgres answers: a term that ended here would forget the catch-up
+            try:
+                offered = await catch_up(
+                    self.postgres.pool, since, lambda events: self._apply(events, [])
+                )
+                break
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                log.warning("catch-up from the store failed; retrying", error=repr(error))
+                await asyncio.sleep(self.retry_seconds)
         log.warning("projections caught up from the store", why=why, streams=offered)
         await report(
             self.postgres.pool,
@@ -139,13 +147,8 @@ class Projector:
             )
             try:
                 if reconnecting:  # the store needs no broker: repair first, then rejoin
-                    try:
-                        await self.catch_up("reconnected to kafka")
-                        reconnecting = False
-                    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-                        log.warning("catch-up from the store failed; retrying", error=repr(error))
-                        await asyncio.sleep(self.retry_seconds)
-                        continue
+                    await self.catch_up("reconnected to kafka")
+                    reconnecting = False
                 await ensure_topic(self.settings)  # before subscribing, which would create it
                 await consumer.start()
                 await self._consume(consumer)
