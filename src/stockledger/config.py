@@ -113,6 +113,12 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="STOCKLEDGER_", env_file=None, extra="ignore")
 
     database_url: str | None = Field(default=None, description="Postgres DSN")
+    read_database_url: str | None = Field(
+        default=None,
+        description="A hot standby that serves exports, reports, history, time travel, trails "
+        "and the feed, never beyond what it has replayed (strong reads and unreached "
+        "asOfPositions go to the primary)",
+    )
     redis_url: str | None = Field(default=None, description="Redis URL")
     redis_prefix: str = Field(
         default="stockledger:", description="Every Redis key of the deployment starts with it"

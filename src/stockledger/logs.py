@@ -1,4 +1,6 @@
-"""Structured logging (structlog): JSON lines with request and correlation ids bound."""
+"""Structured logging (structlog): JSON lines with request and correlation ids bound. The
+Kafka client's own log lines (stdlib logging) go out through the same renderer, so a broker
+that disappears shows up as JSON among the rest, not as plain text."""
 
 from __future__ import annotations
 
@@ -7,6 +9,8 @@ import sys
 from typing import TextIO, cast
 
 import structlog
+
+LIBRARIES = ("aiokafka",)  # stdlib loggers rendered like our own
 
 
 class _Stderr:
@@ -38,3 +42,19 @@ def configure(level: str = "INFO", json: bool = True) -> None:
         logger_factory=structlog.PrintLoggerFactory(cast(TextIO, _Stderr())),
         cache_logger_on_first_use=True,
     )
+    handler = logging.StreamHandler(cast(TextIO, _Stderr()))
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[
+                structlog.stdlib.add_logger_name,
+                structlog.processors.add_log_level,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+            ],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
+    )
+    for name in LIBRARIES:
+        library = logging.getLogger(name)
+        library.handlers = [handler]
+        library.propagate = False
+        library.setLevel(logging.getLevelNamesMapping().get(level.upper(), logging.INFO))

@@ -76,6 +76,9 @@ PROJECTION_APPLY = Histogram(
 PROJECTED = Counter("stockledger_projected_events_total", "Events applied", ["projection"])
 PARKED = Counter("stockledger_parked_streams_total", "Streams parked on a poison event")
 REDIS_ERRORS = Counter("stockledger_redis_errors_total", "Redis writes or reads that failed")
+REDIS_REFILLS = Counter(
+    "stockledger_redis_refills_total", "Complete fills of Redis after it lost its data"
+)
 PROJECTION_DRIFT = Counter(
     "stockledger_projection_drift_total",
     "Sampled projection rows that differ from a fold of the store at their version",

@@ -37,6 +37,8 @@ class Services:
     reads: ReadSources  # what the read side (read/) answers from: the store, the projections
     redis: aioredis.Redis | None  # the client, prefixed keys live in redis_stock
     redis_stock: RedisStock | None
+    replica: asyncpg.Pool[Any] | None = None  # STOCKLEDGER_READ_DATABASE_URL (api/pinned.py)
+    replica_reads: ReadSources | None = None  # the same reads, on the replica
 
     @property
     def reservation_ttl_seconds(self) -> int:
@@ -68,9 +70,20 @@ async def open_services(
     pipeline = settings.kafka_bootstrap_servers is not None  # else reads fold the store
     projected = ProjectedReader(pool, redis_stock) if pipeline else None
     reads = ReadSources(store, loader, StockReader(pool), projected)
+    replica, replica_reads = None, None
+    if settings.read_database_url:  # connects lazily: a standby that is down delays no start
+        size = pool_size or settings.db_pool_size
+        replica = await create_pool(settings.read_database_url, size, min_size=0)
+        replica_reads = ReadSources(
+            EventStore(replica), StateLoader(replica), StockReader(replica), None
+        )
     try:
-        yield Services(settings, pool, store, loader, ledger, reads, redis, redis_stock)
+        yield Services(
+            settings, pool, store, loader, ledger, reads, redis, redis_stock, replica, replica_reads
+        )
     finally:
+        if replica is not None:
+            await replica.close()
         await ledger.close()
         if redis is not None:
             await redis.aclose()

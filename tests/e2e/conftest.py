@@ -11,6 +11,8 @@ import pytest
 from stockledger.api.app import create_app
 from stockledger.config import Settings
 
+from .replicated import pair  # noqa: F401  (a primary with a standby, for the tests that need it)
+
 KEYS = {
     "orders": "k-orders",
     "warehouse": "k-warehouse",

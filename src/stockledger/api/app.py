@@ -51,7 +51,7 @@ from . import (
 from .audit import router as audit_router
 from .auth import Authenticate
 from .deps import services_of
-from .health import kafka_reachable, redis_checks
+from .health import kafka_reachable, redis_checks, replica_checks
 from .middleware import HttpMetrics, RequestContext
 from .oidc import TokenVerifier
 from .openapi import install_document, operation_id
@@ -286,6 +286,7 @@ def _operations(app: FastAPI, settings: Settings) -> None:
         ok = all(v == "ok" for v in checks.values())
         # Redis or Kafka away: commands still land and reads fall back: degraded, not dead.
         checks.update(await redis_checks(services.redis))
+        checks.update(await replica_checks(services.replica))
         if ok and settings.kafka_bootstrap_servers:
             reachable = await kafka_reachable(settings.kafka_bootstrap_servers)
             with contextlib.suppress(OSError, asyncpg.PostgresError, TimeoutError):

@@ -11,12 +11,12 @@ import orjson
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response, StreamingResponse
 
-from ..audit.event_export import MEDIA_TYPES, ExportQuery, Format, Tally, horizon, manifest, pages
+from ..audit.event_export import MEDIA_TYPES, ExportQuery, Format, Tally, manifest, pages
 from .auth import AUDIT, Principal, require
 from .deps import ServicesDep
 from .fastroute import FastRoute
 from .openapi import operation_id
-from .problems import Problem
+from .pinned import pinned_position
 from .schemas import audit as s
 from .schemas.problems import read_errors
 from .schemas.wire import Boundary, CorrelationId, Id
@@ -64,25 +64,6 @@ async def export_query(
 Selection = Annotated[ExportQuery, Depends(export_query)]
 
 
-async def pinned_position(
-    services: ServicesDep, wanted: int | None, what: str = "an export"
-) -> int:
-    """The position a read is pinned to: `wanted`, or everything committed now; 422 when
-    `wanted` is beyond the commit horizon (exports and reports alike)."""
-    committed = await horizon(services.pool)
-    if wanted is None:
-        return committed
-    if wanted > committed:
-        raise Problem(
-            422,
-            "validation-error",
-            f"asOfPosition {wanted} is beyond what has committed ({committed}): {what} "
-            "there could still change",
-            committedPosition=committed,
-        )
-    return wanted
-
-
 @router.get(
     "/events",
     responses={
@@ -103,10 +84,10 @@ async def export_events(
     eventId, type, streamId, version, recordedAt, schemaVersion, data, metadata, hash` with
     data and metadata as JSON text. An SKU selects its stock, reorder and item streams; a
     warehouse its stock, reorder and warehouse streams."""
-    as_of = await pinned_position(services, as_of_position)
+    as_of, pool = await pinned_position(services, as_of_position)
 
     async def body() -> AsyncIterator[bytes]:
-        async for page in pages(services.pool, query, as_of):
+        async for page in pages(pool, query, as_of):
             yield page.data
 
     name = f"events-{as_of}.{query.format}"
@@ -124,9 +105,9 @@ async def export_manifest(
     """The manifest of the export with the same parameters (pass the export's
     `X-As-Of-Position` as `asOfPosition`): count, first and last position, the SHA-256 of its
     exact bytes and a signature with the audit key. Reads the whole export to hash it."""
-    as_of = await pinned_position(services, as_of_position)
+    as_of, pool = await pinned_position(services, as_of_position)
     tally = Tally()
-    async for page in pages(services.pool, query, as_of):
+    async for page in pages(pool, query, as_of):
         tally.add(page)
     doc = manifest(tally, as_of, datetime.now(UTC), services.audit_key)
     return Response(orjson.dumps(doc), media_type="application/json")

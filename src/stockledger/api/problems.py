@@ -180,11 +180,43 @@ def to_problem(error: Exception) -> Problem:
             return Problem(422, "idempotency-key-reused", str(error))
         case DomainError():
             return Problem(422, "validation-error", str(error))
-        case asyncpg.PostgresConnectionError() | OSError() | asyncpg.CannotConnectNowError():
-            return Problem(503, "service-unavailable", "The database cannot be reached")
+        case _ if primary_lost(error):
+            return Problem(
+                503,
+                "service-unavailable",
+                "No primary database answers (it may be failing over); retry shortly",
+                headers=RETRY_SOON,
+            )
         case asyncpg.TooManyConnectionsError():
-            return Problem(503, "service-unavailable", "The database is out of connections")
+            return Problem(
+                503,
+                "service-unavailable",
+                "The database is out of connections",
+                headers=RETRY_SOON,
+            )
     return Problem(500, "internal-error", "An unexpected error occurred; it has been logged")
+
+
+RETRY_SOON = {"Retry-After": "1"}  # a failover or a restart takes seconds, not minutes
+
+# What a client meets while the primary is down, restarting or being replaced: no server, a
+# server shutting down or starting up (class 57), a connection cut mid-use, only a standby
+# (read-only transactions, or no host with target_session_attrs=read-write), and a connect or
+# acquire that timed out.
+_PRIMARY_LOST = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.ReadOnlySQLTransactionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,  # no read-write host; a connection cut mid-reply
+)
+
+
+def primary_lost(error: BaseException) -> bool:
+    """Whether `error` says the primary database is not (or no longer) there."""
+    return isinstance(error, _PRIMARY_LOST)
 
 
 def refusal(error: DomainError, instance: str) -> tuple[int, dict[str, Any]]:
@@ -239,6 +271,13 @@ def install(app: FastAPI) -> None:
 
     async def _typed(request: Request, error: Exception) -> Response:
         problem = to_problem(error)
+        if primary_lost(error):
+            # Connections to a server that went away or turned standby are useless: drop them
+            # all, so the next acquire finds the primary (the URL may list several hosts).
+            # (app.state.services: api/deps.py imports this module's neighbours)
+            services = getattr(request.app.state, "services", None)
+            if services is not None:
+                await services.pool.expire_connections()
         if problem.status >= 500:
             log.error(
                 "request failed",
@@ -263,9 +302,8 @@ def install(app: FastAPI) -> None:
         IdempotencyKeyReused,
         VersionConflictExhausted,
         asyncpg.PostgresConnectionError,
-        asyncpg.CannotConnectNowError,
         asyncpg.TooManyConnectionsError,
-        OSError,
+        *_PRIMARY_LOST,
         Exception,
     ):
         app.add_exception_handler(known, _typed)

@@ -14,6 +14,7 @@ from .deps import ServicesDep
 from .fastroute import FastRoute
 from .openapi import operation_id
 from .params import Limit, PairAfter
+from .pinned import on_replica
 from .present import (
     events_page_out,
     history_out,
@@ -43,6 +44,13 @@ HistoryReader = Annotated[Principal, require(READ_HISTORY)]
 ReservationReader = Annotated[Principal, require(READ_RESERVATIONS)]
 Auditor = Annotated[Principal, require(AUDIT)]
 Position = Annotated[int, Query(ge=0, le=2**63 - 1, description="global position cursor")]
+ReplicaConsistency = Annotated[
+    Literal["eventual", "strong"],
+    Query(
+        description="`strong` reads the primary; by default a read replica answers when there "
+        "is one (STOCKLEDGER_READ_DATABASE_URL), showing what it has replayed"
+    ),
+]
 
 
 def _json(body: Any, headers: dict[str, str] | None = None) -> Response:
@@ -162,14 +170,17 @@ async def stock_at(
         StreamVersion | None,
         Query(description="the levels right after this stream version; or give `timestamp`"),
     ] = None,
+    consistency: ReplicaConsistency = "eventual",
 ) -> Response:
     """Time travel: the levels as they were at `timestamp`, or right after `version`.
 
     Give exactly one of the two (422 otherwise)."""
     if (timestamp is None) == (version is None):
         raise Problem(422, "validation-error", "Give exactly one of timestamp or version")
-    level = await history.level_at(
-        services.reads, sku, warehouse_id, version=version, until=timestamp
+    level = await on_replica(
+        services,
+        consistency,
+        lambda reads: history.level_at(reads, sku, warehouse_id, version=version, until=timestamp),
     )
     if level is None:
         raise Problem(404, "not-found", f"{sku} in {warehouse_id} had no events by then")
@@ -192,21 +203,26 @@ async def stock_history(
     types: Annotated[str | None, Query(include_in_schema=False)] = None,
     limit: Limit = 100,
     after: Annotated[int, Query(ge=0, le=2**31 - 1, description="version cursor (`next`)")] = 0,
+    consistency: ReplicaConsistency = "eventual",
 ) -> Response:
     """Events in version order, each with the balance right after it."""
     try:
         wanted = s.event_types(types) if types is not None else None
     except ValueError as error:
         raise Problem(422, "validation-error", f"types: {error}") from None
-    entries = await history.history(
-        services.reads,
-        sku,
-        warehouse_id,
-        after_version=after,
-        types=wanted,
-        since=from_,
-        until=to,
-        limit=limit,
+    entries = await on_replica(
+        services,
+        consistency,
+        lambda reads: history.history(
+            reads,
+            sku,
+            warehouse_id,
+            after_version=after,
+            types=wanted,
+            since=from_,
+            until=to,
+            limit=limit,
+        ),
     )
     if entries is None:
         raise Problem(404, "not-found", f"No stock events for {sku} in {warehouse_id}")
@@ -267,9 +283,14 @@ async def correlation_events(
     _: Auditor,
     after: Position = 0,
     limit: Limit = 1000,
+    consistency: ReplicaConsistency = "eventual",
 ) -> Response:
     """Every event with this correlation id, across streams, in position order."""
-    found = await trails.correlation_trail(services.reads, correlation_id, after, limit)
+    found = await on_replica(
+        services,
+        consistency,
+        lambda reads: trails.correlation_trail(reads, correlation_id, after, limit),
+    )
     return _json(events_page_out(found, limit))
 
 
@@ -280,9 +301,12 @@ async def order_events(
     _: Auditor,
     after: Position = 0,
     limit: Limit = 1000,
+    consistency: ReplicaConsistency = "eventual",
 ) -> Response:
     """Every event about this order (reservations, shipments, returns), in position order."""
-    found = await trails.order_trail(services.reads, order_id, after, limit)
+    found = await on_replica(
+        services, consistency, lambda reads: trails.order_trail(reads, order_id, after, limit)
+    )
     return _json(events_page_out(found, limit))
 
 
@@ -292,6 +316,8 @@ async def all_events(
     _: Auditor,
     after: Position = 0,
     limit: Limit = 100,
+    consistency: ReplicaConsistency = "eventual",
 ) -> Response:
     """The global feed in position order; never skips an event that commits late."""
-    return _json(events_page_out(await trails.feed(services.reads, after, limit), limit))
+    found = await on_replica(services, consistency, lambda reads: trails.feed(reads, after, limit))
+    return _json(events_page_out(found, limit))

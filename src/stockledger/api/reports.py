@@ -32,9 +32,9 @@ from ..reports.turnover import COLUMNS as TURNOVER_COLUMNS
 from ..reports.turnover import TurnoverQuery, turnover_page
 from .auth import READ_REPORTS, Principal, require
 from .deps import ServicesDep
-from .exports import pinned_position
 from .fastroute import FastRoute
 from .openapi import operation_id
+from .pinned import Pinned, pinned_position
 from .problems import Problem
 from .schemas import reports as s
 from .schemas.headers import AS_OF_POSITION, NEXT_CURSOR
@@ -101,7 +101,7 @@ async def report_window(
 Window = Annotated[ReportWindow, Depends(report_window)]
 
 
-async def pinned(services: ServicesDep, window: ReportWindow, cursor_as_of: int | None) -> int:
+async def pinned(services: ServicesDep, window: ReportWindow, cursor_as_of: int | None) -> Pinned:
     """The asOfPosition of this page: the parameter, else the cursor's (every page of a walk
     reads the same events), else the commit horizon now; 422 when the two disagree or it is
     beyond the horizon."""
@@ -240,8 +240,8 @@ async def movements(
     except PeriodError as error:
         raise Problem(422, "validation-error", str(error)) from None
     after, cursor_as_of = _resume(window.after)
-    as_of = await pinned(services, window, cursor_as_of)
-    rows, last = await movement_page(services.pool, query, as_of, window.limit, after)
+    as_of, pool = await pinned(services, window, cursor_as_of)
+    rows, last = await movement_page(pool, query, as_of, window.limit, after)
     cursor = None
     if last is not None:
         cursor = encode_cursor(
@@ -297,8 +297,8 @@ async def turnover(
         query = TurnoverQuery(window.since, until, sku, warehouse_id)
     except ValueError:
         raise Problem(422, "validation-error", "from must be before to and before now") from None
-    as_of = await pinned(services, window, cursor_as_of)
-    rows, last = await turnover_page(services.pool, query, as_of, window.limit, after)
+    as_of, pool = await pinned(services, window, cursor_as_of)
+    rows, last = await turnover_page(pool, query, as_of, window.limit, after)
     cursor = (
         None if last is None else encode_cursor(TURNOVER_CURSOR, last, as_of, until.isoformat())
     )

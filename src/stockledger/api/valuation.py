@@ -21,9 +21,9 @@ from ..reports.tables import (
     encode_cursor,
 )
 from .deps import ServicesDep
-from .exports import pinned_position
 from .fastroute import FastRoute
 from .openapi import operation_id
+from .pinned import pinned_position
 from .present import stream_value_out
 from .problems import Problem
 from .reports import Reader, answers, report_response, respond
@@ -79,7 +79,7 @@ async def stream_valuation(
     average unit cost, the value in transit to it and of its damaged stock, and (FIFO) the
     cost layers on hand, oldest first. Folded from the stream's events."""
     when = at or datetime.now(UTC)
-    as_of = await pinned_position(services, None, "a valuation")
+    as_of = (await pinned_position(services, None, "a valuation", standby=False)).position
     state = await inventory_value.stream_valuation(services.reads, sku, warehouse_id, when)
     if state is None:
         raise Problem(404, "not-found", f"No stock events for {sku} in {warehouse_id} by {when}")
@@ -115,9 +115,9 @@ async def inventory_valuation(
     rows."""
     if after is None:
         when = at or datetime.now(UTC)
-        as_of = await pinned_position(services, as_of_position, "a valuation")
+        as_of, pool = await pinned_position(services, as_of_position, "a valuation")
         found = await inventory_value.inventory(
-            services.pool, when, as_of, warehouse_id=warehouse_id, limit=limit
+            pool, when, as_of, warehouse_id=warehouse_id, limit=limit
         )
         rows, totals, last = found.rows, found.totals, found.next
     else:
@@ -183,9 +183,7 @@ async def cogs_report(
     physical_count, system_correction, lost_in_transit, disposed); with totals."""
     if since >= until:
         raise Problem(422, "validation-error", "from must be before to")
-    as_of = await pinned_position(services, as_of_position, "a valuation")
-    body = await cost_of_goods.cogs(
-        services.pool, since, until, as_of, sku=sku, warehouse_id=warehouse_id
-    )
+    as_of, pool = await pinned_position(services, as_of_position, "a valuation")
+    body = await cost_of_goods.cogs(pool, since, until, as_of, sku=sku, warehouse_id=warehouse_id)
     body = {"from": since.isoformat(), "to": until.isoformat(), **body, "asOfPosition": as_of}
     return respond(request, body, body["rows"], cost_of_goods.COGS_COLUMNS, as_of, filename="cogs")

@@ -34,6 +34,18 @@ CLASS = 0x53544C47  # "STLG"
 
 Work: TypeAlias = "Callable[[asyncpg.Connection[Any]], Awaitable[None]]"
 
+# No primary to lead on: none answers, the session was cut, or only a standby is up (the URL
+# may list several hosts with target_session_attrs=read-write). The lock lived in the session,
+# so a new primary has no holder, and whoever connects to it first leads.
+UNREACHABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,  # no read-write host; a connection cut mid-reply
+)
+CONNECT_SECONDS = 3.0
+
 
 RELAY_LOCK = 0x5354_4F43_4B4C_4447  # "STOCKLDG": one relay per database
 
@@ -59,11 +71,11 @@ async def lead(
     moment it is lost (work that uses the connection itself passes watch=False and must fail
     when it goes). `errors` are further exceptions that end a term of leadership (logged)."""
     sql, args = _lock_sql(role)
-    ending: tuple[type[BaseException], ...] = (OSError, asyncpg.PostgresError, *errors)
+    ending: tuple[type[BaseException], ...] = (*UNREACHABLE, *errors)
     while True:
         try:
-            conn = await asyncpg.connect(dsn)
-        except (OSError, asyncpg.PostgresError) as error:
+            conn = await asyncpg.connect(dsn, timeout=CONNECT_SECONDS)
+        except UNREACHABLE as error:
             log.warning("leader election cannot reach postgres", role=role, error=repr(error))
             await asyncio.sleep(standby_seconds)
             continue

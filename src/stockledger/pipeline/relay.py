@@ -9,6 +9,13 @@ xid and position), hence rows of one stream are published in version order. A re
 between the broker's ack and the DELETE publishes those rows again: duplicates, never loss;
 consumers drop them by (streamId, version).
 
+A broker that loses its log (a restart without its data, a topic deleted) shows in the acks:
+a partition's offsets only grow, so an ack at or below the last one this relay saw means the
+log it was writing to is gone. That batch's rows stay in the outbox, the topic is created
+again and the outbox is published to it. What the broker had acknowledged before the loss is
+no longer on any topic: the projectors repair their read models from the store
+(projections/catch_up.py); other consumers need `stockledger republish`.
+
 One active relay: leadership is a session advisory lock held on a dedicated connection. A
 second instance is a hot standby that polls the lock and takes over when the leader's
 connection dies. The leader wakes on LISTEN/NOTIFY (sent by every append at COMMIT) and polls
@@ -172,13 +179,22 @@ HINTS = {
     "access to STOCKLEDGER_KAFKA_TOPIC",
     "message too large": "an event is larger than the broker's message.max.bytes: raise it "
     "(and the topic's max.message.bytes)",
+    "topic lost": "the broker lost the topic's log (restarted empty, or the topic was "
+    "deleted): the relay creates it again and publishes what it had not acknowledged; run "
+    "`stockledger republish --since T` for consumers that need the events acknowledged before",
     "other": "see the error; the relay retries with backoff",
 }
+
+
+class LogLost(KafkaError):  # type: ignore[misc]  # aiokafka ships no types
+    """A partition's offsets went back: the broker no longer holds what it acknowledged."""
 
 
 def classify(error: BaseException, settings: Settings) -> str:
     """The kind of a publishing failure (a label of stockledger_relay_errors_total)."""
     match error:
+        case LogLost():
+            return "topic lost"
         case (
             KafkaConnectionError()
             | NodeNotReadyError()
@@ -216,6 +232,7 @@ class Relay:
         self.backoff_seconds = backoff_seconds
         self.backoff_cap_seconds = backoff_cap_seconds
         self._wake = asyncio.Event()
+        self._offsets: dict[int, int] = {}  # partition -> offset of the last acked batch
 
     async def run(self) -> None:
         """Stand by until this instance holds the leader lock, then relay until it loses it."""
@@ -253,6 +270,9 @@ class Relay:
                     await conn.execute("SELECT 1")  # still holding the session (and the lock)?
             except (KafkaError, OSError) as error:
                 kind = classify(error, self.settings)
+                if kind == "topic lost":
+                    self._offsets.clear()  # offsets start again on the new log
+                    backoff = 0.0  # create the topic and publish again at once
                 RELAY_ERRORS.labels(kind).inc()
                 if kind != failing:
                     log.error(
@@ -265,7 +285,7 @@ class Relay:
                 if producer is not None:
                     await producer.stop()
             await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, self.backoff_cap_seconds)
+            backoff = min(max(backoff * 2, self.backoff_seconds), self.backoff_cap_seconds)
             await conn.execute("SELECT 1")  # backing off, still the leader?
 
     async def publish(self, producer: AIOKafkaProducer) -> int:
@@ -297,7 +317,8 @@ class Relay:
                         else None
                     )
                     try:
-                        await asyncio.gather(*acks)  # every ack, or the error: nothing deleted
+                        # every ack, or the error: nothing deleted
+                        self._check_offsets(await asyncio.gather(*acks))
                     except BaseException:
                         if reading is not None:
                             reading.cancel()
@@ -310,6 +331,14 @@ class Relay:
             if deleting is not None:
                 await deleting
         return sent
+
+    def _check_offsets(self, acked: Sequence[Any]) -> None:
+        """Raise LogLost when a partition's offset did not grow (its log is gone)."""
+        lost = [m.partition for m in acked if m.offset <= self._offsets.get(m.partition, -1)]
+        for m in acked:
+            self._offsets[m.partition] = max(m.offset, self._offsets.get(m.partition, -1))
+        if lost:
+            raise LogLost(f"offsets of partitions {sorted(set(lost))} went back")
 
     async def _delete(self, positions: list[int]) -> None:
         await self.pool.execute("DELETE FROM outbox WHERE position = ANY($1::bigint[])", positions)

@@ -9,7 +9,7 @@ rewritten with a compare-and-set that only refuses to go back in version.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -234,31 +234,31 @@ async def rebuild_reservations(pool: asyncpg.Pool[Any], progress: Progress) -> N
 
 
 async def rebuild_redis(pool: asyncpg.Pool[Any], redis: RedisStock, progress: Progress) -> None:
-    """Every stock hash from the event store, CAS-written (never back in version)."""
-    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
-        batch: list[StockLevel] = []
-        async for row in conn.cursor(
-            _STOCK_SUMS.format(where="stream_id LIKE 'stock:%'"), prefetch=5000
-        ):
-            batch.append(
-                StockLevel(
-                    row["sku"],
-                    row["wh"],
-                    levels_of(row),
-                    row["version"],
-                    row["updated_at"],
+    """Every stock hash from the event store, CAS-written (never back in version), and the
+    projection marked complete."""
+
+    async def batches() -> AsyncGenerator[list[StockLevel], None]:
+        async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+            batch: list[StockLevel] = []
+            async for row in conn.cursor(
+                _STOCK_SUMS.format(where="stream_id LIKE 'stock:%'"), prefetch=5000
+            ):
+                batch.append(
+                    StockLevel(
+                        row["sku"],
+                        row["wh"],
+                        levels_of(row),
+                        row["version"],
+                        row["updated_at"],
+                    )
                 )
-            )
-            progress(row["n"])
-            if len(batch) >= 2000:
-                await _write_all(redis, batch)
-                batch = []
-        await _write_all(redis, batch)
+                progress(row["n"])
+                if len(batch) >= 2000:
+                    yield batch
+                    batch = []
+            yield batch
 
-
-async def _write_all(redis: RedisStock, rows: list[StockLevel]) -> None:
-    await redis.write(rows, allow_equal=True)
-    if redis.pending:
+    if not await redis.refill(batches(), allow_equal=True):
         raise ConnectionError("Redis refused the rebuild; nothing is lost, run replay again")
 
 

@@ -1,9 +1,20 @@
 """The Redis stock projection: one hash per stock stream, written by a compare-and-set on
-version (Lua), so a late or duplicate write can never take a level back in time."""
+version (Lua), so a late or duplicate write can never take a level back in time.
+
+Redis may lose everything (restarted without its data, or FLUSHDB). A hash that is there is
+still right, but a SKU's warehouse set may be missing members, so the projection keeps a
+`filled` key that only a complete fill sets: a flush removes it with the rest. Without it,
+reads of a SKU's warehouses go to Postgres, and the projector refills every hash from the
+Postgres read model (`refill`). A fill first stores a fresh token under `refilling` and marks
+`filled` only if that token is still there at the end, so a flush during the fill is noticed
+and the fill runs again.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import uuid
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +43,15 @@ if current < next or (ARGV[8] == '1' and current == next) then
              'inTransit', ARGV[4], 'damaged', ARGV[5], 'updatedAt', ARGV[6],
              'projectedAt', ARGV[7], 'incoming', ARGV[10], 'qualityControl', ARGV[11])
   redis.call('SADD', KEYS[2], ARGV[9])
+  return 1
+end
+return 0
+"""
+# KEYS: refilling, filled. ARGV: the fill's token. Marks complete only the fill that began
+# after the last loss (a flush in between removed the token).
+_MARK_FILLED = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[2], ARGV[1])
   return 1
 end
 return 0
@@ -70,6 +90,7 @@ class RedisStock:
         self.client = client
         self.prefix = prefix
         self._cas = client.register_script(_CAS)
+        self._mark_filled = client.register_script(_MARK_FILLED)
         self.pending: dict[str, StockLevel] = {}  # rows not yet written while Redis is down
 
     def level_key(self, sku: str, warehouse_id: str) -> str:
@@ -78,6 +99,42 @@ class RedisStock:
     def sku_key(self, sku: str) -> str:
         """The set of the SKU's warehouses."""
         return f"{self.prefix}sku:{sku}"
+
+    @property
+    def filled_key(self) -> str:
+        """Set by a complete fill; gone when Redis lost its data."""
+        return f"{self.prefix}filled"
+
+    async def filled(self) -> bool:
+        """Raises RedisError/OSError when Redis is unreachable."""
+        return bool(await self.client.exists(self.filled_key))
+
+    async def refill(
+        self, batches: AsyncGenerator[Sequence[StockLevel], None], *, allow_equal: bool = False
+    ) -> bool:
+        """Write every row `batches` yields, then mark the projection complete, unless Redis
+        failed or was flushed meanwhile (False: nothing marked, try again later)."""
+        token = uuid.uuid4().hex
+        try:
+            await self.client.set(f"{self.prefix}refilling", token)
+        except (RedisError, OSError) as error:
+            REDIS_ERRORS.inc()
+            log.warning("redis refill cannot start", error=repr(error))
+            return False
+        async with contextlib.aclosing(batches):
+            async for rows in batches:
+                await self.write(rows, allow_equal=allow_equal)
+                if self.pending:
+                    return False  # Redis went away again; the next check starts over
+        try:
+            marked = await self._mark_filled(
+                keys=[f"{self.prefix}refilling", self.filled_key], args=[token]
+            )
+        except (RedisError, OSError) as error:
+            REDIS_ERRORS.inc()
+            log.warning("redis refill cannot be marked", error=repr(error))
+            return False
+        return bool(marked)
 
     async def write(self, rows: Sequence[StockLevel], *, allow_equal: bool = False) -> None:
         """CAS-write rows (and any left over from an outage); keep them for later on failure."""
@@ -124,8 +181,16 @@ class RedisStock:
         found = await self.client.hgetall(self.level_key(sku, warehouse_id))
         return _decode(sku, warehouse_id, found) if found else None
 
-    async def sku_levels(self, sku: str) -> list[Projected]:
-        warehouses = sorted(_text(w) for w in await self.client.smembers(self.sku_key(sku)))
+    async def sku_levels(self, sku: str) -> list[Projected] | None:
+        """None when the projection is not complete (Redis lost its data and is being
+        refilled): the SKU's warehouse set may lack members, so the caller reads Postgres."""
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.smembers(self.sku_key(sku))
+            pipe.exists(self.filled_key)
+            members, filled = await pipe.execute()
+        if not filled:
+            return None
+        warehouses = sorted(_text(w) for w in members)
         async with self.client.pipeline(transaction=False) as pipe:
             for warehouse_id in warehouses:
                 pipe.hgetall(self.level_key(sku, warehouse_id))

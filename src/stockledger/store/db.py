@@ -6,6 +6,7 @@ import functools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import asyncpg
 import orjson
@@ -14,14 +15,25 @@ import orjson
 # migrates with no checkout around it; the top-level `migrations` of the repository is a
 # symlink to it, and the top-level alembic.ini serves the `alembic` command in a checkout.
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
+CONNECT_SECONDS = 4.0  # under the 5 s a command may take to be answered 503
 
 
 def sqlalchemy_url(dsn: str) -> str:
-    """A libpq/asyncpg DSN as SQLAlchemy's asyncpg URL."""
+    """A libpq/asyncpg DSN as SQLAlchemy's asyncpg URL. Several hosts
+    (`postgresql://u@h1:5432,h2:5432/db`) become SQLAlchemy's `?host=h1:5432&host=h2:5432`."""
     for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
         if dsn.startswith(prefix):
-            return "postgresql+asyncpg://" + dsn[len(prefix) :]
-    raise ValueError("STOCKLEDGER_DATABASE_URL must be a postgresql:// URL")
+            rest = dsn[len(prefix) :]
+            break
+    else:
+        raise ValueError("STOCKLEDGER_DATABASE_URL must be a postgresql:// URL")
+    parts = urlsplit("//" + rest)
+    user, _, hosts = parts.netloc.rpartition("@")
+    if "," not in hosts:
+        return "postgresql+asyncpg://" + rest
+    query = [*parse_qsl(parts.query), *(("host", h) for h in hosts.split(","))]
+    login = f"{user}@" if user else ""
+    return f"postgresql+asyncpg://{login}{parts.path}?{urlencode(query)}"
 
 
 async def _init_connection(conn: asyncpg.Connection[Any]) -> None:
@@ -40,14 +52,17 @@ async def _keep_session(conn: asyncpg.Connection[Any]) -> None:
     asyncpg still rolls back a transaction left open before this is called."""
 
 
-async def create_pool(dsn: str, size: int = 10) -> asyncpg.Pool[Any]:
+async def create_pool(dsn: str, size: int = 10, *, min_size: int = 1) -> asyncpg.Pool[Any]:
     pool: asyncpg.Pool[Any] = await asyncpg.create_pool(
         dsn,
-        min_size=1,
+        min_size=min_size,
         max_size=size,
         init=_init_connection,
         reset=_keep_session,
         command_timeout=60,
+        # A host that does not answer (a primary being replaced) costs a request at most this
+        # long before the next host in the URL is tried, or the request is answered 503.
+        timeout=CONNECT_SECONDS,
         server_settings={"DateStyle": "ISO, MDY"},  # timestamps as text (exports) are ISO
     )
     return pool

@@ -15,6 +15,6 @@ class ReadyOut(Out):
         "`degraded` (200): serving, with a check that is not ok"
     )
     checks: dict[str, str] = Field(
-        description="each check (postgres, migrations, redis, kafka, outbox, relay, projector, "
-        "projections) and `ok` or what is wrong"
+        description="each check (postgres, migrations, redis, replica, kafka, outbox, relay, "
+        "projector, projections) and `ok` or what is wrong"
     )

@@ -1,0 +1,146 @@
+"""STOCKLEDGER_READ_DATABASE_URL: exports, reports and valuation reports come from a hot
+standby, never beyond what it has replayed; an asOfPosition it has not reached is answered by
+the primary, and while the primary is down the standby still answers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import httpx
+import orjson
+import pytest
+
+from stockledger.api.app import create_app
+from stockledger.config import Settings
+from stockledger.ops.local_services.replication import ReplicatedPostgres
+
+from ..support import eventually
+from .conftest import API_KEYS, Api
+from .replicated import DATABASE, needs_binaries
+
+pytestmark = needs_binaries
+
+
+@pytest.fixture
+async def served(
+    pair: tuple[ReplicatedPostgres, str],
+) -> AsyncIterator[tuple[Api, ReplicatedPostgres]]:
+    pg, url = pair
+    settings = Settings(
+        database_url=url, read_database_url=pg.standby.url(DATABASE), api_keys=API_KEYS
+    )
+    app = create_app(settings, run_expiry=False)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            yield Api(http), pg
+
+
+async def _export(api: Api, sku: str, **params: Any) -> tuple[int, list[dict[str, Any]]]:
+    got = await api.get("/v1/exports/events", role="auditor", sku=sku, **params)
+    assert got.status_code == 200, got.text
+    lines = [orjson.loads(line) for line in got.content.splitlines() if line]
+    return int(got.headers["X-As-Of-Position"]), lines
+
+
+async def _on_standby(pg: ReplicatedPostgres, sql: str) -> Any:
+    conn = await asyncpg.connect(pg.standby.url(DATABASE))
+    try:
+        return await conn.fetchval(sql)
+    finally:
+        await conn.close()
+
+
+async def test_a_lagging_standby_never_shows_beyond_its_replay(
+    served: tuple[Api, ReplicatedPostgres], ids: Any
+) -> None:
+    api, pg = served
+    sku = ids("REP")
+    for _ in range(3):
+        await api.receive(sku, "WH-A", 1)
+
+    async def replayed_three() -> bool:
+        return len((await _export(api, sku))[1]) == 3
+
+    await eventually(replayed_three, within=10, what="the standby replayed the receipts")
+    await _on_standby(pg, "SELECT pg_wal_replay_pause()")
+    try:
+        later = [(await api.receive(sku, "WH-A", 1)).json()["events"][0] for _ in range(2)]
+        as_of, lines = await _export(api, sku)
+        assert len(lines) == 3, "the standby's answer: what it has replayed"
+        assert as_of < later[0]["position"], "and its X-As-Of-Position says so"
+        assert all(line["position"] <= as_of for line in lines)
+        # A report says the same position and the same quantity.
+        value = await api.get("/v1/valuation", role="auditor", warehouseId="WH-A")
+        assert value.status_code == 200, value.text
+        assert int(value.headers["X-As-Of-Position"]) < later[0]["position"]
+        rows = {r["sku"]: r for r in value.json()["rows"]}
+        assert rows[sku]["onHand"] == 3
+        # History, time travel and the feed: the standby's, unless strong.
+        path = f"/v1/stock/{sku}/WH-A"
+        replayed = (await api.get(f"{path}/history", role="auditor")).json()["events"]
+        assert len(replayed) == 3
+        strong = await api.get(f"{path}/history", role="auditor", consistency="strong")
+        assert len(strong.json()["events"]) == 5
+        at = await api.get(f"{path}/at", role="auditor", version=5)
+        assert at.status_code == 404, "the standby has not seen version 5"
+        at = await api.get(f"{path}/at", role="auditor", version=5, consistency="strong")
+        assert at.json()["onHand"] == 5
+        feed = await api.get("/v1/events", role="auditor", after=lines[-1]["position"])
+        assert feed.json()["events"] == []
+        feed = await api.get(
+            "/v1/events", role="auditor", after=lines[-1]["position"], consistency="strong"
+        )
+        assert [e["eventId"] for e in feed.json()["events"]][:2] == [e["eventId"] for e in later]
+        # An asOfPosition the standby has not reached: the primary answers it.
+        reached, lines = await _export(api, sku, asOfPosition=later[-1]["position"])
+        assert reached == later[-1]["position"]
+        assert [line["position"] for line in lines][-2:] == [e["position"] for e in later]
+    finally:
+        await _on_standby(pg, "SELECT pg_wal_replay_resume()")
+
+    async def replayed_five() -> bool:
+        return len((await _export(api, sku))[1]) == 5
+
+    await eventually(replayed_five, within=10, what="the standby caught up")
+
+
+async def test_the_standby_answers_while_the_primary_is_down(
+    served: tuple[Api, ReplicatedPostgres], ids: Any
+) -> None:
+    api, pg = served
+    sku = ids("REP")
+    await api.receive(sku, "WH-A", 2)
+
+    async def replayed() -> bool:
+        return len((await _export(api, sku))[1]) == 1
+
+    await eventually(replayed, within=10, what="the standby replayed the receipt")
+    pg.kill_primary()
+    _, lines = await _export(api, sku)
+    assert [line["data"]["quantity"] for line in lines] == [2]
+    refused = await api.receive(sku, "WH-A", 1, expect=503)
+    assert refused.headers["Retry-After"]
+
+
+async def test_ready_says_when_the_replica_is_away(
+    served: tuple[Api, ReplicatedPostgres], ids: Any
+) -> None:
+    api, pg = served
+    sku = ids("REP")
+    await api.receive(sku, "WH-A", 1)
+    ready = (await api.http.get("/ready")).json()
+    assert ready["checks"]["replica"] == "ok"
+    standby = pg.standby.service
+    assert standby is not None
+    standby.stop()  # (the primary now waits for it at every commit: no writes here)
+    pg.standby.service = None
+    got = await api.http.get("/ready")
+    assert got.status_code == 200
+    assert got.json()["status"] == "degraded"
+    assert got.json()["checks"]["replica"].startswith("unreachable")
+    as_of, lines = await _export(api, sku)  # from the primary now
+    assert len(lines) == 1
+    assert lines[0]["position"] <= as_of
