@@ -283,6 +283,24 @@ async def test_available_to_promise_adds_open_lines_by_date(api: Api, ids: Any) 
     assert (await api.get(f"/v1/atp/{sku}", quantity=0)).status_code == 422
 
 
+async def test_a_kit_is_promised_when_its_scarcest_component_arrives(api: Api, ids: Any) -> None:
+    kit, a, b = ids("KIT"), ids("SKU"), ids("SKU")
+    body = {"components": [{"sku": a, "quantity": 2}, {"sku": b, "quantity": 1}]}
+    defined = await api.http.put(f"/v1/kits/{kit}", json=body, headers=auth("warehouse"))
+    assert defined.status_code == 201, defined.text
+    await api.receive(a, "WH-A", 4)
+    await api.receive(b, "WH-A", 5)
+    await place(api, ids("PO"), line(a, "WH-A", 6, on=7), line(b, "WH-A", 10, on=14))
+
+    body = (await api.get(f"/v1/atp/{kit}", role="orders", quantity=4)).json()
+    assert body["availableNow"] == 2  # 4 of A make 2 kits, 5 of B would make 5
+    assert body["timeline"] == [
+        {"date": day(7), "incoming": 3, "available": 5},  # A makes 5 now, B still 5
+        {"date": day(14), "incoming": 0, "available": 5},  # more B: A still limits
+    ]
+    assert body["promise"] == {"quantity": 4, "date": day(7)}
+
+
 async def test_the_movement_report_counts_expected_and_inspected_units(
     api: Api, ids: Any, pool: asyncpg.Pool[Any]
 ) -> None:

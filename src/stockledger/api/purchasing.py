@@ -14,7 +14,7 @@ from ..domain.promise import promise_date
 from ..domain.purchase_order.events import NewDate, OrderedLine
 from ..domain.purchase_order.state import PurchaseOrderState
 from ..read import purchase_orders as orders
-from ..read.promise import sku_timeline
+from ..read.promise import promise_timeline
 from ..write.ledger import Outcome, utcnow
 from .auth import READ_STOCK, Principal, require
 from .catalog import LIST_ERRORS, Writer, _json
@@ -244,10 +244,12 @@ async def available_to_promise(
     """When `quantity` can be promised: available now (one warehouse, or summed over every
     warehouse) plus the open purchase order lines by expected date (overdue ones from today),
     cumulative per date; `promise.date` is the first date it is there (null: not within
-    `horizonDays`)."""
+    `horizonDays`). For a kit: per date, the fewest kits its components allow."""
     now = utcnow()
     today = now.date()
-    available, points = await sku_timeline(services.reads, sku, warehouse_id, today, horizon_days)
+    available, points = await promise_timeline(
+        services.reads, sku, warehouse_id, today, horizon_days
+    )
     when = promise_date(available, points, quantity, today)
     body = {
         "sku": sku,
