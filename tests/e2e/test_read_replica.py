@@ -1,6 +1,7 @@
-"""STOCKLEDGER_READ_DATABASE_URL: exports, reports and valuation reports come from a hot
-standby, never beyond what it has replayed; an asOfPosition it has not reached is answered by
-the primary, and while the primary is down the standby still answers."""
+"""STOCKLEDGER_READ_DATABASE_URL: exports, reports, valuations, history, time travel, the trails
+and the feed come from a hot standby, never beyond what it has replayed (X-As-Of-Position); an
+asOfPosition it has not reached is answered by the primary, and while the primary is down the
+standby still answers."""
 
 from __future__ import annotations
 
@@ -45,6 +46,15 @@ async def _export(api: Api, sku: str, **params: Any) -> tuple[int, list[dict[str
     return int(got.headers["X-As-Of-Position"]), lines
 
 
+def _reaches_only(got: httpx.Response, events: list[dict[str, Any]], *, before: int) -> None:
+    """A standby's answer: 200, its X-As-Of-Position below `before` (the first event it has
+    not replayed), and none of its events beyond that position."""
+    assert got.status_code == 200, got.text
+    as_of = int(got.headers["X-As-Of-Position"])
+    assert as_of < before
+    assert all(event["position"] <= as_of for event in events)
+
+
 async def _on_standby(pg: ReplicatedPostgres, sql: str) -> Any:
     conn = await asyncpg.connect(pg.standby.url(DATABASE))
     try:
@@ -58,8 +68,8 @@ async def test_a_lagging_standby_never_shows_beyond_its_replay(
 ) -> None:
     api, pg = served
     sku = ids("REP")
-    for _ in range(3):
-        await api.receive(sku, "WH-A", 1)
+    for n in range(3):  # each its own purchase order: its own correlation trail
+        await api.receive(sku, "WH-A", 1, purchaseOrderId=f"PO-{sku}-{n}")
 
     async def replayed_three() -> bool:
         return len((await _export(api, sku))[1]) == 3
@@ -67,7 +77,12 @@ async def test_a_lagging_standby_never_shows_beyond_its_replay(
     await eventually(replayed_three, within=10, what="the standby replayed the receipts")
     await _on_standby(pg, "SELECT pg_wal_replay_pause()")
     try:
-        later = [(await api.receive(sku, "WH-A", 1)).json()["events"][0] for _ in range(2)]
+        later = [
+            (await api.receive(sku, "WH-A", 1, purchaseOrderId=f"PO-{sku}-L{n}")).json()["events"][
+                0
+            ]
+            for n in range(2)
+        ]
         as_of, lines = await _export(api, sku)
         assert len(lines) == 3, "the standby's answer: what it has replayed"
         assert as_of < later[0]["position"], "and its X-As-Of-Position says so"
@@ -78,22 +93,56 @@ async def test_a_lagging_standby_never_shows_beyond_its_replay(
         assert int(value.headers["X-As-Of-Position"]) < later[0]["position"]
         rows = {r["sku"]: r for r in value.json()["rows"]}
         assert rows[sku]["onHand"] == 3
-        # History, time travel and the feed: the standby's, unless strong.
+        # History, time travel, the trails and the feed: the standby's, up to the position
+        # they name, unless strong (the primary's, without a position).
         path = f"/v1/stock/{sku}/WH-A"
-        replayed = (await api.get(f"{path}/history", role="auditor")).json()["events"]
+        history = await api.get(f"{path}/history", role="auditor")
+        replayed = history.json()["events"]
         assert len(replayed) == 3
+        _reaches_only(history, replayed, before=later[0]["position"])
         strong = await api.get(f"{path}/history", role="auditor", consistency="strong")
         assert len(strong.json()["events"]) == 5
+        assert "X-As-Of-Position" not in strong.headers
         at = await api.get(f"{path}/at", role="auditor", version=5)
         assert at.status_code == 404, "the standby has not seen version 5"
+        at = await api.get(f"{path}/at", role="auditor", version=3)
+        assert at.json()["onHand"] == 3
+        _reaches_only(at, [], before=later[0]["position"])
+        at = await api.get(f"{path}/at", role="auditor", timestamp=later[-1]["recordedAt"])
+        assert at.json()["onHand"] == 3, "time travel to a later instant stops at the replay"
         at = await api.get(f"{path}/at", role="auditor", version=5, consistency="strong")
         assert at.json()["onHand"] == 5
         feed = await api.get("/v1/events", role="auditor", after=lines[-1]["position"])
         assert feed.json()["events"] == []
+        _reaches_only(feed, [], before=later[0]["position"])
         feed = await api.get(
             "/v1/events", role="auditor", after=lines[-1]["position"], consistency="strong"
         )
         assert [e["eventId"] for e in feed.json()["events"]][:2] == [e["eventId"] for e in later]
+        trail = f"/v1/correlations/{later[0]['metadata']['correlationId']}/events"
+        unseen = await api.get(trail, role="auditor")
+        assert unseen.json()["events"] == [], "the standby has not replayed that command"
+        _reaches_only(unseen, [], before=later[0]["position"])
+        seen = await api.get(
+            f"/v1/correlations/{lines[0]['metadata']['correlationId']}/events", role="auditor"
+        )
+        _reaches_only(seen, seen.json()["events"], before=later[0]["position"])
+        assert [e["eventId"] for e in seen.json()["events"]] == [lines[0]["eventId"]]
+        strong = await api.get(trail, role="auditor", consistency="strong")
+        assert [e["eventId"] for e in strong.json()["events"]] == [later[0]["eventId"]]
+        # One stream's valuation: the standby's, the primary's when strong or for an
+        # asOfPosition the standby has not reached.
+        one = await api.get(f"/v1/valuation/{sku}/WH-A", role="auditor")
+        assert one.json()["onHand"] == 3
+        _reaches_only(one, [], before=later[0]["position"])
+        one = await api.get(f"/v1/valuation/{sku}/WH-A", role="auditor", consistency="strong")
+        assert one.json()["onHand"] == 5
+        assert int(one.headers["X-As-Of-Position"]) >= later[-1]["position"]
+        one = await api.get(
+            f"/v1/valuation/{sku}/WH-A", role="auditor", asOfPosition=later[0]["position"]
+        )
+        assert one.json()["onHand"] == 4, "the primary answers, up to that position"
+        assert one.headers["X-As-Of-Position"] == str(later[0]["position"])
         # An asOfPosition the standby has not reached: the primary answers it.
         reached, lines = await _export(api, sku, asOfPosition=later[-1]["position"])
         assert reached == later[-1]["position"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Query
 
@@ -12,5 +12,12 @@ PairAfter = Annotated[
     Query(
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}:[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
         description="the `next` of the previous page (`sku:warehouseId`)",
+    ),
+]
+ReplicaConsistency = Annotated[
+    Literal["eventual", "strong"],
+    Query(
+        description="`strong` reads the primary; by default a read replica answers when there "
+        "is one (STOCKLEDGER_READ_DATABASE_URL), showing what it has replayed"
     ),
 ]

@@ -1,8 +1,9 @@
 """Where a read runs: the primary, or the hot standby of STOCKLEDGER_READ_DATABASE_URL.
 
 History, time travel, the trails and the global feed read the standby (`on_replica`) unless
-`consistency=strong` asks for the primary: a standby shows what it has replayed, never more,
-and its commit horizon keeps the feed gap-free there as on the primary.
+`consistency=strong` asks for the primary. The standby's commit horizon is read first, and the
+answer reaches no event beyond it (`X-As-Of-Position` says which): what a standby shows is
+what it had replayed, never more, and the same as the primary would show at that position.
 
 Exports, reports and valuation reports read the events up to one position (`asOfPosition`,
 `X-As-Of-Position`). A standby's commit horizon (`pg_snapshot_xmin(pg_current_snapshot())`,
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal, NamedTuple, TypeVar
+from typing import Any, Generic, Literal, NamedTuple, TypeVar
 
 import asyncpg
 import structlog
@@ -40,6 +41,12 @@ class Pinned(NamedTuple):
 
     position: int
     pool: asyncpg.Pool[Any]
+
+    def reads(self, services: Services) -> ReadSources:
+        """The read sources on the same server as `pool`."""
+        if self.pool is services.replica and services.replica_reads is not None:
+            return services.replica_reads
+        return services.reads
 
 
 async def pinned_position(
@@ -70,15 +77,29 @@ async def pinned_position(
     return Pinned(wanted, services.pool)
 
 
+class Replicated(NamedTuple, Generic[T]):
+    """An answer, and the position it reaches when a standby gave it (None: the primary)."""
+
+    answer: T
+    through: int | None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {} if self.through is None else {"X-As-Of-Position": str(self.through)}
+
+
 async def on_replica(
     services: Services,
     consistency: Literal["eventual", "strong"],
-    read: Callable[[ReadSources], Awaitable[T]],
-) -> T:
-    """`read` on the standby, unless `strong` is asked or it does not answer: on the primary."""
-    if services.replica_reads is not None and consistency == "eventual":
+    read: Callable[[ReadSources, int | None], Awaitable[T]],
+) -> Replicated[T]:
+    """`read` on the standby up to its commit horizon (the second argument), unless `strong`
+    is asked or it does not answer: on the primary, unbounded (None)."""
+    standby, standby_reads = services.replica, services.replica_reads
+    if standby is not None and standby_reads is not None and consistency == "eventual":
         try:
-            return await read(services.replica_reads)
+            through = await asyncio.wait_for(horizon(standby), REPLICA_SECONDS)
+            return Replicated(await read(standby_reads, through), through)
         except REPLICA_DOWN as error:
             log.warning("read replica unavailable; reading the primary", error=repr(error))
-    return await read(services.reads)
+    return Replicated(await read(services.reads, None), None)

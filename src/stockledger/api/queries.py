@@ -13,7 +13,7 @@ from .auth import AUDIT, READ_HISTORY, READ_RESERVATIONS, READ_STOCK, Principal,
 from .deps import ServicesDep
 from .fastroute import FastRoute
 from .openapi import operation_id
-from .params import Limit, PairAfter
+from .params import Limit, PairAfter, ReplicaConsistency
 from .pinned import on_replica
 from .present import (
     events_page_out,
@@ -44,13 +44,6 @@ HistoryReader = Annotated[Principal, require(READ_HISTORY)]
 ReservationReader = Annotated[Principal, require(READ_RESERVATIONS)]
 Auditor = Annotated[Principal, require(AUDIT)]
 Position = Annotated[int, Query(ge=0, le=2**63 - 1, description="global position cursor")]
-ReplicaConsistency = Annotated[
-    Literal["eventual", "strong"],
-    Query(
-        description="`strong` reads the primary; by default a read replica answers when there "
-        "is one (STOCKLEDGER_READ_DATABASE_URL), showing what it has replayed"
-    ),
-]
 
 
 def _json(body: Any, headers: dict[str, str] | None = None) -> Response:
@@ -177,14 +170,17 @@ async def stock_at(
     Give exactly one of the two (422 otherwise)."""
     if (timestamp is None) == (version is None):
         raise Problem(422, "validation-error", "Give exactly one of timestamp or version")
-    level = await on_replica(
+    found = await on_replica(
         services,
         consistency,
-        lambda reads: history.level_at(reads, sku, warehouse_id, version=version, until=timestamp),
+        lambda reads, through: history.level_at(
+            reads, sku, warehouse_id, version=version, until=timestamp, through=through
+        ),
     )
+    level = found.answer
     if level is None:
         raise Problem(404, "not-found", f"{sku} in {warehouse_id} had no events by then")
-    return _json(stock_out(level), {"ETag": f'"{level.version}"'})
+    return _json(stock_out(level), {"ETag": f'"{level.version}"', **found.headers})
 
 
 @router.get(
@@ -210,10 +206,10 @@ async def stock_history(
         wanted = s.event_types(types) if types is not None else None
     except ValueError as error:
         raise Problem(422, "validation-error", f"types: {error}") from None
-    entries = await on_replica(
+    found = await on_replica(
         services,
         consistency,
-        lambda reads: history.history(
+        lambda reads, through: history.history(
             reads,
             sku,
             warehouse_id,
@@ -222,13 +218,16 @@ async def stock_history(
             since=from_,
             until=to,
             limit=limit,
+            through=through,
         ),
     )
+    entries = found.answer
     if entries is None:
         raise Problem(404, "not-found", f"No stock events for {sku} in {warehouse_id}")
     more = len(entries) == limit
     return _json(
-        {"events": history_out(entries), "next": str(entries[-1].event.version) if more else None}
+        {"events": history_out(entries), "next": str(entries[-1].event.version) if more else None},
+        found.headers,
     )
 
 
@@ -289,9 +288,11 @@ async def correlation_events(
     found = await on_replica(
         services,
         consistency,
-        lambda reads: trails.correlation_trail(reads, correlation_id, after, limit),
+        lambda reads, through: trails.correlation_trail(
+            reads, correlation_id, after, limit, through
+        ),
     )
-    return _json(events_page_out(found, limit))
+    return _json(events_page_out(found.answer, limit), found.headers)
 
 
 @router.get("/orders/{order_id}/events", response_model=s.EventsOut, responses=_LIST_ERRORS)
@@ -305,9 +306,11 @@ async def order_events(
 ) -> Response:
     """Every event about this order (reservations, shipments, returns), in position order."""
     found = await on_replica(
-        services, consistency, lambda reads: trails.order_trail(reads, order_id, after, limit)
+        services,
+        consistency,
+        lambda reads, through: trails.order_trail(reads, order_id, after, limit, through),
     )
-    return _json(events_page_out(found, limit))
+    return _json(events_page_out(found.answer, limit), found.headers)
 
 
 @router.get("/events", response_model=s.EventsOut, responses=_LIST_ERRORS)
@@ -319,5 +322,7 @@ async def all_events(
     consistency: ReplicaConsistency = "eventual",
 ) -> Response:
     """The global feed in position order; never skips an event that commits late."""
-    found = await on_replica(services, consistency, lambda reads: trails.feed(reads, after, limit))
-    return _json(events_page_out(found, limit))
+    found = await on_replica(
+        services, consistency, lambda reads, through: trails.feed(reads, after, limit, through)
+    )
+    return _json(events_page_out(found.answer, limit), found.headers)

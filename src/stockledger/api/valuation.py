@@ -23,6 +23,7 @@ from ..reports.tables import (
 from .deps import ServicesDep
 from .fastroute import FastRoute
 from .openapi import operation_id
+from .params import ReplicaConsistency
 from .pinned import pinned_position
 from .present import stream_value_out
 from .problems import Problem
@@ -74,13 +75,24 @@ async def stream_valuation(
     services: ServicesDep,
     _: Reader,
     at: At = None,
+    as_of_position: AsOf = None,
+    consistency: ReplicaConsistency = "eventual",
 ) -> Response:
     """What one SKU in one warehouse was worth at `at`: its method, onHand and value, the
     average unit cost, the value in transit to it and of its damaged stock, and (FIFO) the
-    cost layers on hand, oldest first. Folded from the stream's events."""
+    cost layers on hand, oldest first. Folded from the stream's events up to `asOfPosition`
+    (default: everything committed now; a read replica's answer: what it has replayed)."""
     when = at or datetime.now(UTC)
-    as_of = (await pinned_position(services, None, "a valuation", standby=False)).position
-    state = await inventory_value.stream_valuation(services.reads, sku, warehouse_id, when)
+    pinned = await pinned_position(
+        services, as_of_position, "a valuation", standby=consistency == "eventual"
+    )
+    as_of = pinned.position
+    # The primary, asked for now, folds every event of the stream (a 201 just answered counts
+    # even while an older transaction holds the horizon); a standby or an asOfPosition: up to it.
+    everything = as_of_position is None and pinned.pool is services.pool
+    state = await inventory_value.stream_valuation(
+        pinned.reads(services), sku, warehouse_id, when, through=None if everything else as_of
+    )
     if state is None:
         raise Problem(404, "not-found", f"No stock events for {sku} in {warehouse_id} by {when}")
     body = stream_value_out(state, when)

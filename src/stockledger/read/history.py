@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from itertools import takewhile
 
 from ..domain.stock.state import StockLevel
 from .sources import ReadSources
@@ -18,9 +19,18 @@ async def level_at(
     *,
     version: int | None = None,
     until: datetime | None = None,
+    through: int | None = None,
 ) -> StockLevel | None:
     """The levels right after `version`, or as they were at `until`; None when the stream had
-    no events by then (or never reached `version`)."""
+    no events by then (or never reached `version`). With `through`, only the events at or
+    below that position count (a standby's answer never reaches past its commit horizon)."""
+    if through is not None:
+        reached = await sources.stock.version_through(sku, warehouse_id, through)
+        if version is not None and version > reached:
+            return None
+        version = reached if version is None else version
+        if version == 0:
+            return None
     found = await sources.stock.level(sku, warehouse_id, version=version, until=until)
     if found is None or (version is not None and found.version < version):
         return None
@@ -37,12 +47,14 @@ async def history(
     since: datetime | None = None,
     until: datetime | None = None,
     limit: int = 100,
+    through: int | None = None,
 ) -> list[HistoryEntry] | None:
     """Up to `limit` events after `after_version` (of `types`, recorded in [since, until]),
-    each with its balance; None when the stream never had an event."""
-    if await sources.stock.level(sku, warehouse_id) is None:
+    each with its balance; None when the stream never had an event (at or below the position
+    `through`, when given: the page then ends before the first event beyond it)."""
+    if await level_at(sources, sku, warehouse_id, through=through) is None:
         return None
-    return await sources.stock.history(
+    found = await sources.stock.history(
         sku,
         warehouse_id,
         after_version=after_version,
@@ -51,3 +63,6 @@ async def history(
         until=until,
         limit=limit,
     )
+    if through is None:
+        return found
+    return list(takewhile(lambda entry: entry.event.position <= through, found))

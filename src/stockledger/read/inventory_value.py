@@ -53,10 +53,17 @@ def stream_filter(
 
 
 async def stream_valuation(
-    sources: ReadSources, sku: str, warehouse_id: str, at: datetime
+    sources: ReadSources, sku: str, warehouse_id: str, at: datetime, *, through: int | None = None
 ) -> StockState | None:
-    """The stream as of `at` (its value folded from its events), or None before its first."""
-    state = await sources.state(stock_stream(sku, warehouse_id), until=at)
+    """The stream as of `at` (its value folded from its events, those at or below the position
+    `through` when given), or None before its first."""
+    stream = stock_stream(sku, warehouse_id)
+    version = None
+    if through is not None:
+        version = await sources.stock.version_through(sku, warehouse_id, through)
+        if not version:
+            return None
+    state = (await sources.loader.load([stream], version=version, until=at))[stream]
     return state if isinstance(state, StockState) and state.version else None
 
 

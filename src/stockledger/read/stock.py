@@ -150,6 +150,16 @@ class StockReader:
         found = await self.levels([stock_stream(sku, warehouse_id)], version=version, until=until)
         return found[0] if found else None
 
+    async def version_through(self, sku: str, warehouse_id: str, through: int) -> int:
+        """The stream's last version at or below the position `through` (0: none): one probe
+        of its newest event in the common case, a walk back only over events beyond it."""
+        found: int = await self.pool.fetchval(
+            "SELECT COALESCE(max(version), 0) FROM events WHERE stream_id = $1 AND position <= $2",
+            stock_stream(sku, warehouse_id),
+            through,
+        )
+        return found
+
     async def streams_after(self, pattern: str, after: str, limit: int) -> list[str]:
         """Stream ids matching the LIKE `pattern` (`_` and `%` of ids escaped by the caller)
         after `after`, in order: the keyset pages of the listings."""
