@@ -5,6 +5,7 @@ standby still answers."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -193,3 +194,40 @@ async def test_ready_says_when_the_replica_is_away(
     as_of, lines = await _export(api, sku)  # from the primary now
     assert len(lines) == 1
     assert lines[0]["position"] <= as_of
+
+
+async def test_an_export_the_standby_fails_before_its_first_event_comes_from_the_primary(
+    pair: tuple[ReplicatedPostgres, str], ids: Any
+) -> None:
+    pg, url = pair
+    # The standby is read as a role that may not read the events: it answers its horizon, and
+    # then fails every page of an export.
+    conn = await asyncpg.connect(pg.primary.url(DATABASE))
+    try:
+        await conn.execute("CREATE ROLE blind LOGIN")
+    finally:
+        await conn.close()
+    standby = pg.standby.url(DATABASE).replace("postgres@", "blind@", 1)
+    settings = Settings(database_url=url, read_database_url=standby, api_keys=API_KEYS)
+    app = create_app(settings, run_expiry=False)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            api = Api(http)
+            sku = ids("REP")
+            received = [(await api.receive(sku, "WH-A", 1)).json()["events"][0] for _ in range(2)]
+            await asyncio.to_thread(pg.wait_replayed)
+            as_of, lines = await _export(api, sku)
+            assert [line["eventId"] for line in lines] == [e["eventId"] for e in received]
+            assert all(line["position"] <= as_of for line in lines)
+            csv = await api.get("/v1/exports/events", role="auditor", sku=sku, format="csv")
+            assert csv.status_code == 200, csv.text
+            rows = csv.text.splitlines()
+            assert rows[0].startswith("position,eventId"), "one header"
+            assert len(rows) == 3
+            assert not rows[1].startswith("position")
+            manifest = await api.get(
+                "/v1/exports/manifest", role="auditor", sku=sku, asOfPosition=as_of
+            )
+            assert manifest.status_code == 200, manifest.text
+            assert manifest.json()["count"] == 2

@@ -8,18 +8,22 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import orjson
+import structlog
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response, StreamingResponse
 
-from ..audit.event_export import MEDIA_TYPES, ExportQuery, Format, Tally, manifest, pages
+from ..audit.event_export import MEDIA_TYPES, ExportQuery, Format, Page, Tally, manifest, pages
+from ..wiring import Services
 from .auth import AUDIT, Principal, require
 from .deps import ServicesDep
 from .fastroute import FastRoute
 from .openapi import operation_id
-from .pinned import pinned_position
+from .pinned import REPLICA_DOWN, Pinned, pinned_position
 from .schemas import audit as s
 from .schemas.problems import read_errors
 from .schemas.wire import Boundary, CorrelationId, Id
+
+log = structlog.get_logger()
 
 router = APIRouter(
     prefix="/v1/exports",
@@ -84,10 +88,11 @@ async def export_events(
     eventId, type, streamId, version, recordedAt, schemaVersion, data, metadata, hash` with
     data and metadata as JSON text. An SKU selects its stock, reorder and item streams; a
     warehouse its stock, reorder and warehouse streams."""
-    as_of, pool = await pinned_position(services, as_of_position)
+    pinned = await pinned_position(services, as_of_position)
+    as_of = pinned.position
 
     async def body() -> AsyncIterator[bytes]:
-        async for page in pages(pool, query, as_of):
+        async for page in _pages(services, pinned, query):
             yield page.data
 
     name = f"events-{as_of}.{query.format}"
@@ -105,9 +110,35 @@ async def export_manifest(
     """The manifest of the export with the same parameters (pass the export's
     `X-As-Of-Position` as `asOfPosition`): count, first and last position, the SHA-256 of its
     exact bytes and a signature with the audit key. Reads the whole export to hash it."""
-    as_of, pool = await pinned_position(services, as_of_position)
+    pinned = await pinned_position(services, as_of_position)
+    as_of = pinned.position
     tally = Tally()
-    async for page in pages(pool, query, as_of):
+    async for page in _pages(services, pinned, query):
         tally.add(page)
     doc = manifest(tally, as_of, datetime.now(UTC), services.audit_key)
     return Response(orjson.dumps(doc), media_type="application/json")
+
+
+async def _pages(services: Services, pinned: Pinned, query: ExportQuery) -> AsyncIterator[Page]:
+    """The export's pages where it is pinned. A standby that fails before the first event has
+    gone out (down, restarting, a query cancelled by a replay conflict) is replaced by the
+    primary at the same position, which holds the same events there: the client sees one
+    export. Once events have gone out the export fails as it would on the primary (the
+    response is cut short; a manifest would not match it)."""
+    started = False  # an event has gone out (a CSV header alone is the same on either server)
+    try:
+        async for page in pages(pinned.pool, query, pinned.position):
+            started = started or page.count > 0
+            yield page
+    except REPLICA_DOWN as error:
+        if started or pinned.pool is not services.replica:
+            raise
+        log.warning(
+            "read replica failed before the export began; reading the primary", error=repr(error)
+        )
+        header_sent = query.format == "csv"
+        async for page in pages(services.pool, query, pinned.position):
+            if header_sent and page.count == 0 and page.first is None:
+                header_sent = False  # the standby already sent it
+                continue
+            yield page
