@@ -51,6 +51,7 @@ def test_compose_runs_exactly_the_stack() -> None:
         set(services)
         == {
             "postgres",
+            "postgres-standby",
             "redis",
             "kafka",
             "prometheus",
@@ -60,6 +61,7 @@ def test_compose_runs_exactly_the_stack() -> None:
         | APP_SERVICES
     )
     assert services["postgres"]["image"].startswith("postgres:16")
+    assert services["postgres-standby"]["image"] == services["postgres"]["image"]
     assert services["redis"]["image"].startswith("redis:7")
     assert services["kafka"]["image"].startswith("apache/kafka:")
     assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"  # KRaft
@@ -83,12 +85,15 @@ def test_compose_commands_are_cli_commands() -> None:
 
 def test_compose_waits_for_what_each_service_needs() -> None:
     services = compose()["services"]
-    for name in ("postgres", "redis", "kafka", "api"):
+    for name in ("postgres", "postgres-standby", "redis", "kafka", "api"):
         assert services[name]["healthcheck"]["test"], name
     assert "pg_isready" in str(services["postgres"]["healthcheck"]["test"])
     assert services["redis"]["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
     assert "/health" in str(services["api"]["healthcheck"]["test"])
-    assert services["migrate"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    assert services["migrate"]["depends_on"] == {
+        "postgres": {"condition": "service_healthy"},
+        "postgres-standby": {"condition": "service_healthy"},  # the primary's commits wait for it
+    }
     for name in APP_SERVICES - {"migrate"}:
         needs = services[name]["depends_on"]
         assert needs["migrate"] == {"condition": "service_completed_successfully"}, name
@@ -96,6 +101,52 @@ def test_compose_waits_for_what_each_service_needs() -> None:
             if condition["condition"] == "service_healthy":
                 assert services[other]["healthcheck"].get("test"), f"{name} waits on {other}"
     assert {"kafka", "redis"} <= set(services["api"]["depends_on"])
+
+
+def test_compose_runs_a_synchronous_hot_standby_and_follows_a_failover() -> None:
+    """A primary that waits for its standby (nothing acknowledged lost in a failover), the
+    standby streaming from it and serving reads, and stockledger given both hosts."""
+    loaded = compose()
+    services, configs = loaded["services"], loaded["configs"]
+    primary, standby = services["postgres"], services["postgres-standby"]
+    # The primary: a replication role, its pg_hba line, and the standby it waits for, set in
+    # its own data directory at first initialisation (not on the command line the init
+    # scripts' temporary server also gets: its commits would wait for a standby not yet there).
+    init = {c["source"]: c["target"] for c in primary["configs"]}
+    assert init["replication"].startswith("/docker-entrypoint-initdb.d/")
+    assert init["replication"].endswith(".sh")
+    setup = configs["replication"]["content"]
+    assert "CREATE ROLE replicator REPLICATION LOGIN" in setup
+    assert "ALTER SYSTEM SET synchronous_standby_names = 'standby'" in setup
+    assert "host replication replicator" in setup
+    assert "synchronous_standby_names" not in str(primary["command"])
+    # The standby: a base backup on an empty volume, streaming as `standby`, a hot standby
+    # whose copy of the primary's setting is cleared (promoted, it would wait for itself).
+    assert standby["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    assert standby["entrypoint"][-1] == standby["configs"][0]["target"]
+    assert standby["configs"][0]["source"] == "standby-entrypoint"
+    entry = configs["standby-entrypoint"]["content"]
+    assert "pg_basebackup -h postgres -U replicator" in entry
+    assert "-X stream" in entry
+    assert "application_name=standby" in entry
+    assert "synchronous_standby_names = ''" in entry
+    assert "hot_standby_feedback = on" in entry
+    assert "standby.signal" in entry
+    assert "PG_VERSION" in entry, "a base backup only on an empty volume"
+    assert "postgres-standby-data:/var/lib/postgresql/data" in standby["volumes"]
+    assert "postgres-standby-data" in loaded["volumes"]
+    assert "$$" in entry, "shell variables escaped from compose's interpolation"
+    assert "${" not in entry.replace("$${", ""), "no compose variable in the script itself"
+    # stockledger: both hosts for writes (the one that takes them is chosen), the standby
+    # for the replica reads; the api starts once both are up.
+    for name in APP_SERVICES:
+        url = services[name]["environment"]["STOCKLEDGER_DATABASE_URL"]
+        assert re.search(r"@postgres:5432,postgres-standby:5432/stockledger\?", url), name
+        assert url.endswith("?target_session_attrs=read-write"), name
+    read = services["api"]["environment"]["STOCKLEDGER_READ_DATABASE_URL"]
+    assert re.search(r"@postgres-standby:5432/stockledger$", read)
+    assert "stockledger_app:" in read, "the replica reads as the application's role"
+    assert services["api"]["depends_on"]["postgres-standby"] == {"condition": "service_healthy"}
 
 
 def test_api_scales_without_a_fixed_host_port() -> None:
