@@ -145,7 +145,7 @@ async def sku_stock(sku: Id, services: ServicesDep, _: StockReader) -> Response:
     "/stock/{sku}/{warehouse_id}/at",
     response_model=StockOut,
     responses={
-        200: {"headers": {"ETag": h.ETAG}},
+        200: {"headers": {"ETag": h.ETAG, "X-As-Of-Position": h.REPLICA_AS_OF}},
         **_ERRORS,
         **problem_answers((422, "invalid parameters, or not exactly one of timestamp and version")),
     },
@@ -186,7 +186,7 @@ async def stock_at(
 @router.get(
     "/stock/{sku}/{warehouse_id}/history",
     response_model=s.HistoryOut,
-    responses=_ERRORS,
+    responses={**h.REPLICA, **_ERRORS},
     openapi_extra={"parameters": [s.EVENT_TYPES_PARAMETER]},
 )
 async def stock_history(
@@ -274,7 +274,9 @@ async def reservation(
 
 
 @router.get(
-    "/correlations/{correlation_id}/events", response_model=s.EventsOut, responses=_LIST_ERRORS
+    "/correlations/{correlation_id}/events",
+    response_model=s.EventsOut,
+    responses={**h.REPLICA, **_LIST_ERRORS},
 )
 async def correlation_events(
     correlation_id: CorrelationId,
@@ -295,7 +297,9 @@ async def correlation_events(
     return _json(events_page_out(found.answer, limit), found.headers)
 
 
-@router.get("/orders/{order_id}/events", response_model=s.EventsOut, responses=_LIST_ERRORS)
+@router.get(
+    "/orders/{order_id}/events", response_model=s.EventsOut, responses={**h.REPLICA, **_LIST_ERRORS}
+)
 async def order_events(
     order_id: Id,
     services: ServicesDep,
@@ -313,7 +317,7 @@ async def order_events(
     return _json(events_page_out(found.answer, limit), found.headers)
 
 
-@router.get("/events", response_model=s.EventsOut, responses=_LIST_ERRORS)
+@router.get("/events", response_model=s.EventsOut, responses={**h.REPLICA, **_LIST_ERRORS})
 async def all_events(
     services: ServicesDep,
     _: Auditor,

@@ -50,6 +50,12 @@ AS_OF_POSITION = header(
     {"type": "integer", "minimum": 0},
     required=True,
 )
+REPLICA_AS_OF = header(
+    "when a read replica answered: its commit horizon, the highest position the answer may "
+    "include (absent when the primary answered: everything committed)",
+    {"type": "integer", "minimum": 0},
+)
+REPLICA: dict[int | str, dict[str, Any]] = {200: {"headers": {"X-As-Of-Position": REPLICA_AS_OF}}}
 NEXT_CURSOR = header(
     "CSV only: the `after` of the next page, when there is one", {"type": "string"}
 )
