@@ -144,6 +144,14 @@ async def test_a_lagging_standby_never_shows_beyond_its_replay(
         )
         assert one.json()["onHand"] == 4, "the primary answers, up to that position"
         assert one.headers["X-As-Of-Position"] == str(later[0]["position"])
+        # An order's trail: nothing the standby has not replayed.
+        order = ids("ORD")
+        assert (await api.reserve(order, (sku, "WH-A", 1))).status_code == 201
+        orders = await api.get(f"/v1/orders/{order}/events", role="auditor")
+        assert orders.json()["events"] == []
+        _reaches_only(orders, [], before=later[0]["position"])
+        orders = await api.get(f"/v1/orders/{order}/events", role="auditor", consistency="strong")
+        assert {e["type"] for e in orders.json()["events"]} == {"StockReserved"}
         # An asOfPosition the standby has not reached: the primary answers it.
         reached, lines = await _export(api, sku, asOfPosition=later[-1]["position"])
         assert reached == later[-1]["position"]
@@ -151,10 +159,10 @@ async def test_a_lagging_standby_never_shows_beyond_its_replay(
     finally:
         await _on_standby(pg, "SELECT pg_wal_replay_resume()")
 
-    async def replayed_five() -> bool:
-        return len((await _export(api, sku))[1]) == 5
+    async def replayed_all() -> bool:
+        return len((await _export(api, sku))[1]) == 6  # five receipts and the reservation
 
-    await eventually(replayed_five, within=10, what="the standby caught up")
+    await eventually(replayed_all, within=10, what="the standby caught up")
 
 
 async def test_the_standby_answers_while_the_primary_is_down(
