@@ -115,9 +115,9 @@ class Settings(BaseSettings):
     database_url: str | None = Field(default=None, description="Postgres DSN")
     read_database_url: str | None = Field(
         default=None,
-        description="A hot standby that serves exports, reports, history, time travel, trails "
-        "and the feed, never beyond what it has replayed (strong reads and unreached "
-        "asOfPositions go to the primary)",
+        description="A hot standby that serves exports, reports, valuations, history, time "
+        "travel, trails and the feed, never beyond what it has replayed (X-As-Of-Position; "
+        "strong reads and unreached asOfPositions go to the primary)",
     )
     redis_url: str | None = Field(default=None, description="Redis URL")
     redis_prefix: str = Field(
