@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import tomllib
 from fnmatch import fnmatch
 from importlib import resources
@@ -137,6 +138,11 @@ def test_compose_runs_a_synchronous_hot_standby_and_follows_a_failover() -> None
     assert "postgres-standby-data" in loaded["volumes"]
     assert "$$" in entry, "shell variables escaped from compose's interpolation"
     assert "${" not in entry.replace("$${", ""), "no compose variable in the script itself"
+    for script in (setup, entry):  # what the container runs, once compose has unescaped `$$`
+        checked = subprocess.run(
+            ["bash", "-n"], input=script.replace("$$", "$").encode(), capture_output=True
+        )
+        assert checked.returncode == 0, checked.stderr.decode()
     # stockledger: both hosts for writes (the one that takes them is chosen), the standby
     # for the replica reads; the api starts once both are up.
     for name in APP_SERVICES:
