@@ -30,7 +30,7 @@ async def test_the_contract_is_served_without_a_key(
     committed = json.loads((DOCS / "schemas/events/StockReceived/1.json").read_text())
     assert schema.json() == committed
     assert schema.json()["properties"]["data"]["properties"]["unitCost"]["type"] == "string"
-    for missing, status in (("StockReceived/3", 404), ("NoSuchEvent/1", 404)):
+    for missing, status in (("StockReceived/4", 404), ("NoSuchEvent/1", 404)):
         got = await client.get(f"/v1/schemas/events/{missing}")
         assert got.status_code == status, got.text
         assert got.headers["content-type"].startswith("application/problem+json")

@@ -15,9 +15,13 @@ from stockledger.domain.errors import (
     InvalidCommand,
     ItemInactive,
     LedgerConflict,
+    LotExpiryMismatch,
+    LotRequired,
     NotFound,
+    NotShippedOnOrder,
     ReservationNotActive,
     ShortLine,
+    TrackingLocked,
     UnknownItem,
     UnknownWarehouse,
     ValuationMethodLocked,
@@ -26,7 +30,7 @@ from stockledger.domain.errors import (
     WarehouseNotEmpty,
 )
 from stockledger.domain.reservation.state import ReservationState, ReservationStatus
-from stockledger.domain.stock.events import Line
+from stockledger.domain.stock.events import ReservedLine
 from stockledger.domain.stock.state import Levels, StockLevel
 from stockledger.store.rows import IdempotencyRecord, RecordedEvent
 from stockledger.write.receipts import Answer, Outcome, from_receipt, receipt
@@ -44,6 +48,10 @@ ERRORS: list[DomainError] = [
     WarehouseInactive("WH-9", "transfers in"),
     WarehouseNotEmpty("WH-9", ["stock:SKU-1:WH-9"]),
     ValuationMethodLocked("SKU-1", "fifo"),
+    TrackingLocked("SKU-1", "lot"),
+    LotRequired("SKU-1", "receipts"),
+    LotExpiryMismatch("SKU-1", "WH-1", "L-1", "2027-01-31", None),
+    NotShippedOnOrder("O-1", "SKU-1", "WH-1", "L-1", 3, 1),
     UnknownItem("SKU-1"),
     UnknownWarehouse("WH-9"),
 ]
@@ -81,7 +89,7 @@ def test_a_recorded_outcome_comes_back_whole() -> None:
         bytes(range(32)),
     )
     reservation = ReservationState(
-        "R-1", 1, ReservationStatus.ACTIVE, "O-1", (Line("SKU-1", "WH-1", 2),), AT, None, AT
+        "R-1", 1, ReservationStatus.ACTIVE, "O-1", (ReservedLine("SKU-1", "WH-1", 2),), AT, None, AT
     )
     level = StockLevel("SKU-1", "WH-1", Levels(on_hand=10, reserved=2), 4, AT)
     outcome = Outcome([event], [level], reservation, already=False)

@@ -37,6 +37,7 @@ from . import (
     commands,
     contract,
     exports,
+    lots,
     me,
     problems,
     queries,
@@ -147,6 +148,7 @@ def create_app(
         reports.router,
         contract.router,
         valuation.router,
+        lots.router,
         me.router,
         webhooks.router,
     )

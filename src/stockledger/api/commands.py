@@ -157,6 +157,16 @@ def _lines(lines: list[s.LineIn]) -> tuple[Line, ...]:
     return tuple(Line(sku=x.sku, warehouse_id=x.warehouse_id, quantity=x.quantity) for x in lines)
 
 
+def _reserved_lines(lines: list[s.ReservationLineIn]) -> tuple[Line, ...]:
+    """Plain lines, and the lines that narrow the lots they may take (lot-tracked items)."""
+    return tuple(
+        c.LotLine(x.sku, x.warehouse_id, x.quantity, x.lot_id, x.min_expires_on)
+        if x.lot_id is not None or x.min_expires_on is not None
+        else Line(x.sku, x.warehouse_id, x.quantity)
+        for x in lines
+    )
+
+
 def _reservation_answers(
     *statuses: int, links: dict[str, Any] | None = None
 ) -> dict[int | str, dict[str, Any]]:
@@ -187,6 +197,8 @@ async def receive(
         body.unit_cost,
         body.supplier,
         body.receipt_id,
+        body.lot_id,
+        body.expires_on,
     )
     return await _run(request, services, who, headers, body, command)
 
@@ -207,7 +219,7 @@ async def reserve(
     """Hold stock for an order: all lines or none (409 lists the short lines)."""
     ttl = body.ttl_seconds or services.reservation_ttl_seconds
     command = c.ReserveStock(
-        str(uuid4()), body.order_id, _lines(body.lines), utcnow() + timedelta(seconds=ttl)
+        str(uuid4()), body.order_id, _reserved_lines(body.lines), utcnow() + timedelta(seconds=ttl)
     )
     answer = await execute(request, services, who, headers, body, command)
     response = reply(answer, reservation_command_out, request.url.path)
@@ -290,6 +302,7 @@ async def return_stock(
         body.quantity,
         body.reason,
         body.condition,
+        body.lot_id,
     )
     return await _run(request, services, who, headers, body, command)
 
@@ -348,6 +361,7 @@ async def adjust(
         body.notes,
         parse_if_match(if_match),
         body.unit_cost,
+        body.lot_id,
     )
     return await _run(request, services, who, headers, body, command)
 
@@ -363,6 +377,11 @@ async def count(
 ) -> Response:
     """Record a physical count; a difference becomes a `physical_count` adjustment."""
     command = c.CountStock(
-        body.sku, body.warehouse_id, body.counted_quantity, body.notes, parse_if_match(if_match)
+        body.sku,
+        body.warehouse_id,
+        body.counted_quantity,
+        body.notes,
+        parse_if_match(if_match),
+        body.lot_id,
     )
     return await _run(request, services, who, headers, body, command)

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from ..domain.catalog.state import ItemState, WarehouseState
+from ..domain.codec import encode_all
 from ..domain.reorder.alerts import Alert
 from ..domain.reorder.state import ReorderState
 from ..domain.reservation.state import ReservationState
@@ -69,7 +70,12 @@ def reservation_out(state: ReservationState) -> dict[str, Any]:
         "status": state.status.value,
         "expiresAt": state.expires_at.isoformat() if state.expires_at else None,
         "lines": [
-            {"sku": x.sku, "warehouseId": x.warehouse_id, "quantity": x.quantity}
+            {
+                "sku": x.sku,
+                "warehouseId": x.warehouse_id,
+                "quantity": x.quantity,
+                **({"lots": encode_all(x.lots)} if x.lots is not None else {}),
+            }
             for x in state.lines
         ],
     }
@@ -116,6 +122,7 @@ def item_out(state: ItemState) -> dict[str, Any]:
         "description": state.description,
         "unitOfMeasure": state.unit_of_measure,
         "valuationMethod": state.valuation_method,
+        "tracking": state.tracking,
         "active": state.active,
         "version": state.version,
         "updatedAt": state.updated_at.isoformat() if state.updated_at else None,

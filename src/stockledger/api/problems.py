@@ -20,8 +20,12 @@ from ..domain.errors import (
     InvalidCommand,
     ItemInactive,
     LedgerConflict,
+    LotExpiryMismatch,
+    LotRequired,
     NotFound,
+    NotShippedOnOrder,
     ReservationNotActive,
+    TrackingLocked,
     UnknownItem,
     UnknownWarehouse,
     ValuationMethodLocked,
@@ -47,6 +51,10 @@ TITLES = {
     "warehouse-inactive": "The warehouse is inactive",
     "warehouse-not-empty": "The warehouse still holds stock",
     "valuation-method-locked": "The valuation method is locked by stock events",
+    "tracking-locked": "The item's tracking is locked by stock events",
+    "lot-required": "The item is tracked by lot: name the lot",
+    "lot-expiry-mismatch": "The lot is held with another expiry date",
+    "not-shipped-on-order": "That did not ship on that order",
     "unknown-item": "The item was never defined (the catalog is required)",
     "unknown-warehouse": "The warehouse was never defined (the catalog is required)",
     "idempotency-key-reused": "Idempotency-Key reused for a different request",
@@ -150,6 +158,14 @@ def to_problem(error: Exception) -> Problem:
             )
         case ValuationMethodLocked(detail=detail, current=current):
             return Problem(409, "valuation-method-locked", detail, valuationMethod=current)
+        case TrackingLocked(detail=detail, current=current):
+            return Problem(409, "tracking-locked", detail, tracking=current)
+        case LotRequired(detail=detail, sku=sku):
+            return Problem(422, "lot-required", detail, sku=sku)
+        case LotExpiryMismatch(detail=detail, lot_id=lot_id, expires_on=expires_on):
+            return Problem(409, "lot-expiry-mismatch", detail, lotId=lot_id, expiresOn=expires_on)
+        case NotShippedOnOrder(detail=detail, lot_id=lot_id, shipped=shipped):
+            return Problem(409, "not-shipped-on-order", detail, lotId=lot_id, shipped=shipped)
         case UnknownItem(detail=detail, sku=sku):
             return Problem(422, "unknown-item", detail, sku=sku)
         case UnknownWarehouse(detail=detail, warehouse_id=warehouse_id):

@@ -17,6 +17,7 @@ from .reorder.commands import RemoveReorderRule, SetReorderRule
 from .reservation.commands import (
     ConfirmReservation,
     ExpireReservation,
+    LotLine,
     ReleaseReservation,
     ReserveStock,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "DefineWarehouse",
     "DispatchTransfer",
     "ExpireReservation",
+    "LotLine",
     "ReceiveStock",
     "ReceiveTransfer",
     "ReleaseReservation",

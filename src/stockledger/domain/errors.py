@@ -163,6 +163,64 @@ class ValuationMethodLocked(DomainError):
         super().__init__(self.detail)
 
 
+class TrackingLocked(DomainError):
+    """An item's tracking (none, lot, serial) cannot change once it has stock events (409)."""
+
+    def __init__(self, sku: str, current: str) -> None:
+        self.sku = sku
+        self.current = current
+        self.detail = f"Item {sku} has stock events: its tracking stays {current}"
+        super().__init__(self.detail)
+
+
+class LotRequired(DomainError):
+    """A command on a lot-tracked item that names no lot where one is needed (422)."""
+
+    def __init__(self, sku: str, action: str) -> None:
+        self.sku = sku
+        self.action = action
+        self.detail = f"Item {sku} is tracked by lot: {action} need a lotId"
+        super().__init__(self.detail)
+
+
+class LotExpiryMismatch(DomainError):
+    """A lot received again with another expiry date than the one it is held with (409)."""
+
+    def __init__(
+        self, sku: str, warehouse_id: str, lot_id: str, expires_on: str | None, given: str | None
+    ) -> None:
+        self.sku = sku
+        self.warehouse_id = warehouse_id
+        self.lot_id = lot_id
+        self.expires_on = expires_on
+        self.given = given
+        self.detail = (
+            f"Lot {lot_id} of {sku} is held in {warehouse_id} expiring on {expires_on or 'no date'}"
+            f"; this receipt says {given or 'no date'}"
+        )
+        super().__init__(self.detail)
+
+
+class NotShippedOnOrder(DomainError):
+    """A return of a lot that did not ship on that order in that quantity, net of earlier
+    returns (409)."""
+
+    def __init__(
+        self, order_id: str, sku: str, warehouse_id: str, lot_id: str, quantity: int, shipped: int
+    ) -> None:
+        self.order_id = order_id
+        self.sku = sku
+        self.warehouse_id = warehouse_id
+        self.lot_id = lot_id
+        self.quantity = quantity
+        self.shipped = shipped
+        self.detail = (
+            f"Order {order_id} has {shipped} unit(s) of lot {lot_id} of {sku} from {warehouse_id} "
+            f"shipped and not returned; cannot return {quantity}"
+        )
+        super().__init__(self.detail)
+
+
 _KINDS: dict[str, type[DomainError]] = {
     kind.__name__: kind
     for kind in (
@@ -177,6 +235,10 @@ _KINDS: dict[str, type[DomainError]] = {
         WarehouseInactive,
         WarehouseNotEmpty,
         ValuationMethodLocked,
+        TrackingLocked,
+        LotRequired,
+        LotExpiryMismatch,
+        NotShippedOnOrder,
         UnknownItem,
         UnknownWarehouse,
     )

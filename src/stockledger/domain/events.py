@@ -91,6 +91,18 @@ VALUED = frozenset(
     }
 )
 SCHEMA_VERSIONS: dict[str, int] = {name: 2 if name in VALUED else 1 for name in EVENT_TYPES}
+# Tracked stock: items say how their units are told apart (`tracking`); the stock events of a
+# lot-tracked item name their lots (`lotId`, `expiresOn`, `lots`). Untracked items hold null.
+SCHEMA_VERSIONS |= {
+    ItemDefined.TYPE: 2,
+    ItemChanged.TYPE: 2,
+    StockReceived.TYPE: 3,
+    StockReserved.TYPE: 2,
+    StockShipped.TYPE: 3,
+    StockReturned.TYPE: 3,
+    StockAdjusted.TYPE: 3,
+    StockCounted.TYPE: 2,
+}
 
 for _cls in EVENT_TYPES.values():
     adapter(_cls)  # built at import, not on the first event of each type

@@ -33,17 +33,31 @@ def _add(**fields: Any) -> Upcaster:
     return upcaster
 
 
-def _shipped_v1(data: dict[str, Any]) -> dict[str, Any]:
-    return {**data, "lines": [{"cost": None, **line} for line in data["lines"]]}
+def _lines(**fields: Any) -> Upcaster:
+    def upcaster(data: dict[str, Any]) -> dict[str, Any]:
+        return {**data, "lines": [{**fields, **line} for line in data["lines"]]}
+
+    return upcaster
 
 
 UPCASTERS: dict[tuple[str, int], Upcaster] = {
     ("StockReceived", 1): _add(valuationMethod=None),
-    ("StockShipped", 1): _shipped_v1,
+    ("StockShipped", 1): _lines(cost=None),
     ("StockReturned", 1): _add(cost=None),
     ("TransferDispatched", 1): _add(cost=None, layers=None),
     ("TransferReceived", 1): _add(cost=None, lostCost=None),
     ("StockAdjusted", 1): _add(cost=None, unitCost=None),
+    # Tracked stock. An item defined before tracking existed tracks nothing; a change said
+    # nothing about it (a sparse event: what is absent did not change).
+    ("ItemDefined", 1): _add(tracking="none"),
+    ("ItemChanged", 1): _add(),
+    # Events from before lots name none: the item was not tracked by lot.
+    ("StockReceived", 2): _add(lotId=None, expiresOn=None),
+    ("StockReserved", 1): _lines(lots=None),
+    ("StockShipped", 2): _lines(lots=None),
+    ("StockReturned", 2): _add(lotId=None),
+    ("StockAdjusted", 2): _add(lotId=None),
+    ("StockCounted", 1): _add(lotId=None),
 }
 
 
@@ -56,6 +70,14 @@ ADDED: dict[tuple[str, int], tuple[str, ...]] = {
     ("TransferDispatched", 1): ("cost", "layers"),
     ("TransferReceived", 1): ("cost", "lostCost"),
     ("StockAdjusted", 1): ("cost", "unitCost"),
+    ("ItemDefined", 1): ("tracking",),
+    ("ItemChanged", 1): ("tracking",),
+    ("StockReceived", 2): ("lotId", "expiresOn"),
+    ("StockReserved", 1): ("lines.lots",),
+    ("StockShipped", 2): ("lines.lots",),
+    ("StockReturned", 2): ("lotId",),
+    ("StockAdjusted", 2): ("lotId",),
+    ("StockCounted", 1): ("lotId",),
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 
 from pydantic import Field, GetJsonSchemaHandler
@@ -30,6 +31,22 @@ class LineIn(Body):
     quantity: Quantity
 
 
+LotId = Annotated[
+    Id, Field(description="lot-tracked items: the lot (required where the item is tracked by lot)")
+]
+
+
+class ReservationLineIn(LineIn):
+    lot_id: LotId | None = Field(
+        default=None, description="lot-tracked items: take only this lot (else FEFO)"
+    )
+    min_expires_on: date | None = Field(
+        default=None,
+        description="lot-tracked items: only lots expiring on or after this date (lots without "
+        "an expiry date always qualify)",
+    )
+
+
 class ReceiptIn(Body):
     sku: Id
     warehouse_id: Id
@@ -40,11 +57,17 @@ class ReceiptIn(Body):
     receipt_id: Id | None = Field(
         default=None, description="optional: a receipt id counts once per SKU and warehouse"
     )
+    lot_id: LotId | None = None
+    expires_on: date | None = Field(
+        default=None,
+        description="lot-tracked items: the lot's expiry date (YYYY-MM-DD), the first day it is "
+        "expired; the same lot received again must say the same date (409 lot-expiry-mismatch)",
+    )
 
 
 class ReservationIn(Body):
     order_id: Id
-    lines: Annotated[list[LineIn], Field(min_length=1, max_length=100)]
+    lines: Annotated[list[ReservationLineIn], Field(min_length=1, max_length=100)]
     ttl_seconds: Annotated[int, Field(strict=True, gt=0, le=7 * 24 * 3600), WHOLE] | None = None
 
 
@@ -111,6 +134,7 @@ class ReturnIn(Body):
     quantity: Quantity
     reason: ReturnReason
     condition: ReturnCondition
+    lot_id: LotId | None = None
 
 
 class TransferIn(Body):
@@ -136,6 +160,7 @@ class AdjustmentIn(Body):
     unit_cost: Money | None = Field(
         None, description="A gain's unit cost; without it a gain enters at the average cost"
     )
+    lot_id: LotId | None = None
 
 
 class CountIn(Body):
@@ -143,6 +168,7 @@ class CountIn(Body):
     warehouse_id: Id
     counted_quantity: Annotated[int, Field(strict=True, ge=0, le=MAX_QUANTITY), WHOLE]
     notes: Text | None = None
+    lot_id: LotId | None = None
 
 
 class CommandOut(Out):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import Field
@@ -50,10 +50,20 @@ class StockOut(LevelsOut):
     updated_at: datetime
 
 
+class LotQuantityOut(Out):
+    lot_id: str
+    quantity: int
+    expires_on: date | None
+
+
 class LineOut(Out):
     sku: str
     warehouse_id: str
     quantity: int
+    lots: list[LotQuantityOut] | None = Field(
+        default=None,
+        description="lot-tracked items: the lots allocated to the line, FEFO (absent otherwise)",
+    )
 
 
 class ReservationOut(Out):

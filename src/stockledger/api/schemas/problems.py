@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import Field
 
-from ...domain.catalog.events import ValuationMethod
+from ...domain.catalog.events import Tracking, ValuationMethod
 from .wire import Out
 
 PROBLEM_JSON = "application/problem+json"
@@ -60,6 +60,19 @@ class ProblemOut(Out):
     )
     valuation_method: ValuationMethod | None = Field(
         default=None, description="valuation-method-locked: the method in force"
+    )
+    tracking: Tracking | None = Field(
+        default=None, description="tracking-locked: the tracking in force"
+    )
+    lot_id: str | None = Field(
+        default=None, description="lot-expiry-mismatch, not-shipped-on-order: the lot"
+    )
+    expires_on: str | None = Field(
+        default=None, description="lot-expiry-mismatch: the date the lot is held with"
+    )
+    shipped: int | None = Field(
+        default=None,
+        description="not-shipped-on-order: units of the lot shipped on the order, net of returns",
     )
     committed_position: int | None = Field(
         default=None, description="an asOfPosition beyond it: what has committed"

@@ -11,7 +11,7 @@ from typing import ClassVar
 from pydantic import ConfigDict
 
 from ..codec import WIRE
-from ..stock.events import Line
+from ..stock.events import Line, ReservedLine
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +21,7 @@ class StockReserved:
     reservation_id: str
     order_id: str
     expires_at: datetime
-    lines: tuple[Line, ...]
+    lines: tuple[ReservedLine, ...]  # v2: lots allocated on lot-tracked items
 
 
 @dataclass(frozen=True, slots=True)

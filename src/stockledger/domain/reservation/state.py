@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from ..events import Event
-from ..stock.events import Line, StockShipped
+from ..stock.events import ReservedLine, StockShipped
 from .events import ReservationConfirmed, ReservationExpired, ReservationReleased, StockReserved
 
 
@@ -26,7 +26,7 @@ class ReservationState:
     version: int = 0
     status: ReservationStatus = ReservationStatus.NONE
     order_id: str = ""
-    lines: tuple[Line, ...] = ()
+    lines: tuple[ReservedLine, ...] = ()
     expires_at: datetime | None = None
     shipment_id: str | None = None
     updated_at: datetime | None = None

@@ -4,6 +4,7 @@ shipment that names a reservation ships that reservation's lines: the reservatio
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 
 from .events import AdjustmentReason, Line, ReturnCondition, ReturnReason
@@ -18,6 +19,8 @@ class ReceiveStock:
     unit_cost: Decimal
     supplier: str
     receipt_id: str | None = None
+    lot_id: str | None = None
+    expires_on: date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +40,7 @@ class ReturnStock:
     quantity: int
     reason: ReturnReason
     condition: ReturnCondition
+    lot_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +52,7 @@ class AdjustStock:
     notes: str | None = None
     expected_version: int | None = None
     unit_cost: Decimal | None = None  # what a gain's units cost (else the current average)
+    lot_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +62,7 @@ class CountStock:
     counted_quantity: int
     notes: str | None = None
     expected_version: int | None = None
+    lot_id: str | None = None
 
 
 StockCommand = ReceiveStock | ShipStock | ReturnStock | AdjustStock | CountStock

@@ -4,12 +4,21 @@ counts; and the checks every decision that moves stock meets (availability, capa
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime
 
 from ..catalog.decide import require_active, require_open_warehouse
 from ..catalog.state import ItemState
 from ..decision import AlreadyRecorded, Decision, Pending, Place, States, get, line_streams
-from ..errors import InsufficientStock, InvalidCommand, LedgerConflict, ShortLine, VersionMismatch
+from ..errors import (
+    InsufficientStock,
+    InvalidCommand,
+    LedgerConflict,
+    LotExpiryMismatch,
+    LotRequired,
+    NotShippedOnOrder,
+    ShortLine,
+    VersionMismatch,
+)
 from ..streams import item_stream, stock_stream, warehouse_stream
 from .commands import (
     AdjustStock,
@@ -22,6 +31,7 @@ from .commands import (
 )
 from .events import (
     Line,
+    LotQuantity,
     ShippedLine,
     StockAdjusted,
     StockCounted,
@@ -29,6 +39,7 @@ from .events import (
     StockReturned,
     StockShipped,
 )
+from .lots import Lot, allocatable, allocate
 from .state import StockState, delta
 
 MAX_LEVEL = 2**31 - 1  # any bucket of a stock stream: fits the 32-bit columns of every read model
@@ -40,12 +51,13 @@ def reads(command: StockCommand, states: States) -> tuple[str, ...]:
     match command:
         case ReceiveStock(sku=s, warehouse_id=w):  # inactive items and warehouses take none
             return (stock_stream(s, w), item_stream(s), warehouse_stream(w))
-        case ReturnStock(sku=s, warehouse_id=w):
-            return (stock_stream(s, w), warehouse_stream(w))
+        case ReturnStock(sku=s, warehouse_id=w):  # and whether the item is tracked
+            return (stock_stream(s, w), warehouse_stream(w), item_stream(s))
         case AdjustStock(sku=s, warehouse_id=w) | CountStock(sku=s, warehouse_id=w):
-            return (stock_stream(s, w),)
+            return (stock_stream(s, w), item_stream(s))
         case ShipStock(lines=lines):
-            return tuple(stock_stream(x.sku, x.warehouse_id) for x in lines or ())
+            stock = (stock_stream(x.sku, x.warehouse_id) for x in lines or ())
+            return (*stock, *dict.fromkeys(item_stream(x.sku) for x in lines or ()))
 
 
 def places(command: StockCommand) -> tuple[Place, ...]:
@@ -64,13 +76,31 @@ def decide(command: StockCommand, states: States, now: datetime) -> Decision:
         case ReceiveStock():
             return _receive(command, states)
         case ShipStock():
-            return _ship_direct(command, states)
+            return _ship_direct(command, states, now)
         case ReturnStock():
             return _return(command, states)
         case AdjustStock():
-            return _adjust(command, stock_of(states, command.sku, command.warehouse_id))
+            lot = _named_lot(states, command.sku, command.lot_id, "adjustments")
+            return _adjust(command, stock_of(states, command.sku, command.warehouse_id), lot)
         case CountStock():
-            return _count(command, stock_of(states, command.sku, command.warehouse_id))
+            lot = _named_lot(states, command.sku, command.lot_id, "counts")
+            return _count(command, stock_of(states, command.sku, command.warehouse_id), lot)
+
+
+def tracking(states: States, sku: str) -> str:
+    """How the item's units are told apart: none, lot or serial."""
+    return get(states, item_stream(sku), ItemState).tracking
+
+
+def _named_lot(states: States, sku: str, lot_id: str | None, action: str) -> str | None:
+    """The lot a command on a lot-tracked item must name (and an untracked one must not)."""
+    if tracking(states, sku) == "lot":
+        if lot_id is None:
+            raise LotRequired(sku, action)
+        return lot_id
+    if lot_id is not None:
+        raise InvalidCommand(f"Item {sku} is not tracked by lot: lotId does not apply")
+    return None
 
 
 def _receive(cmd: ReceiveStock, states: States) -> Decision:
@@ -84,6 +114,18 @@ def _receive(cmd: ReceiveStock, states: States) -> Decision:
     require_active(states, cmd.sku, "receipts")
     require_open_warehouse(states, cmd.warehouse_id, "receipts")
     method = get(states, item_stream(cmd.sku), ItemState).valuation_method
+    lot_id = _named_lot(states, cmd.sku, cmd.lot_id, "receipts")
+    if lot_id is None and cmd.expires_on is not None:
+        raise InvalidCommand(f"Item {cmd.sku} is not tracked by lot: expiresOn does not apply")
+    held = stock.lots.lot(lot_id) if lot_id and stock.lots else None
+    if held is not None and held.expires_on != cmd.expires_on:
+        raise LotExpiryMismatch(
+            cmd.sku,
+            cmd.warehouse_id,
+            held.lot_id,
+            _iso(held.expires_on),
+            _iso(cmd.expires_on),
+        )
     event = StockReceived(
         sku=cmd.sku,
         warehouse_id=cmd.warehouse_id,
@@ -93,11 +135,17 @@ def _receive(cmd: ReceiveStock, states: States) -> Decision:
         supplier=cmd.supplier,
         receipt_id=cmd.receipt_id,
         valuation_method=method,
+        lot_id=lot_id,
+        expires_on=cmd.expires_on if lot_id else None,
     )
     return Decision(events=((stream, event),), touched=(stream,))
 
 
-def _ship_direct(cmd: ShipStock, states: States) -> Decision:
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
+def _ship_direct(cmd: ShipStock, states: States, now: datetime) -> Decision:
     if not cmd.lines:
         raise InvalidCommand("A shipment without reservationId needs lines")
     lines = merge_lines(cmd.lines)
@@ -111,6 +159,7 @@ def _ship_direct(cmd: ShipStock, states: States) -> Decision:
             touched=touched,
         )
     check_available(states, lines)
+    lots = _fefo_lots(states, lines, now)
     events = tuple(
         (
             stock_stream(x.sku, x.warehouse_id),
@@ -123,6 +172,7 @@ def _ship_direct(cmd: ShipStock, states: States) -> Decision:
                         warehouse_id=x.warehouse_id,
                         quantity=x.quantity,
                         reserved_quantity=0,
+                        lots=lots.get((x.sku, x.warehouse_id)),
                     ),
                 ),
             ),
@@ -130,6 +180,27 @@ def _ship_direct(cmd: ShipStock, states: States) -> Decision:
         for x in lines
     )
     return Decision(events=events, touched=touched)
+
+
+def _fefo_lots(
+    states: States, lines: tuple[Line, ...], now: datetime
+) -> dict[Place, tuple[LotQuantity, ...]]:
+    """The lots a shipment without a reservation takes on lot-tracked items: FEFO."""
+    out: dict[Place, tuple[LotQuantity, ...]] = {}
+    short: list[ShortLine] = []
+    for x in lines:
+        if tracking(states, x.sku) != "lot":
+            continue
+        book = stock_of(states, x.sku, x.warehouse_id).lots
+        candidates = allocatable(book.lots if book else (), now.date())
+        held = sum(lot.available for lot in candidates)
+        if held < x.quantity:
+            short.append(ShortLine(x.sku, x.warehouse_id, x.quantity, held))
+        else:
+            out[(x.sku, x.warehouse_id)] = allocate(candidates, x.quantity)
+    if short:
+        raise InsufficientStock(short)
+    return out
 
 
 def _return(cmd: ReturnStock, states: States) -> Decision:
@@ -141,6 +212,15 @@ def _return(cmd: ReturnStock, states: States) -> Decision:
         )
     if cmd.condition != "dispose":  # disposed goods never enter the warehouse
         require_open_warehouse(states, cmd.warehouse_id, "returns")
+    lot_id = _named_lot(states, cmd.sku, cmd.lot_id, "returns")
+    if lot_id is not None:  # only what shipped on that order, net of earlier returns
+        book = get(states, stream, StockState).lots
+        sent = book.shipped_on(cmd.order_id, lot_id) if book else None
+        shipped = sent.quantity if sent else 0
+        if cmd.quantity > shipped:
+            raise NotShippedOnOrder(
+                cmd.order_id, cmd.sku, cmd.warehouse_id, lot_id, cmd.quantity, shipped
+            )
     event = StockReturned(
         cmd.return_id,
         cmd.order_id,
@@ -149,6 +229,7 @@ def _return(cmd: ReturnStock, states: States) -> Decision:
         cmd.quantity,
         cmd.reason,
         cmd.condition,
+        lot_id=lot_id,
     )
     return Decision(events=((stream, event),), touched=(stream,))
 
@@ -158,7 +239,12 @@ def _check_version(stock: StockState, expected: int | None) -> None:
         raise VersionMismatch(stock_stream(stock.sku, stock.warehouse_id), expected, stock.version)
 
 
-def _adjust(cmd: AdjustStock, stock: StockState) -> Decision:
+def _lot_or_empty(stock: StockState, lot_id: str) -> Lot:
+    held = stock.lots.lot(lot_id) if stock.lots else None
+    return held or Lot(lot_id, None, stock.updated_at or datetime.min)
+
+
+def _adjust(cmd: AdjustStock, stock: StockState, lot_id: str | None) -> Decision:
     _check_version(stock, cmd.expected_version)
     if cmd.quantity_change == 0:
         raise InvalidCommand("quantityChange must not be 0")
@@ -173,6 +259,13 @@ def _adjust(cmd: AdjustStock, stock: StockState) -> Decision:
             ],
             f"onHand would become {after}, below the {stock.levels.reserved} reserved",
         )
+    if lot_id is not None:  # and the lot itself keeps what is reserved of it
+        lot = _lot_or_empty(stock, lot_id)
+        if lot.on_hand + cmd.quantity_change < lot.reserved:
+            raise InsufficientStock(
+                [ShortLine(stock.sku, stock.warehouse_id, -cmd.quantity_change, lot.available)],
+                f"Lot {lot_id} holds {lot.on_hand} on hand, {lot.reserved} of them reserved",
+            )
     stream = stock_stream(stock.sku, stock.warehouse_id)
     event = StockAdjusted(
         stock.sku,
@@ -183,24 +276,28 @@ def _adjust(cmd: AdjustStock, stock: StockState) -> Decision:
         after,
         cmd.notes,
         unit_cost=cmd.unit_cost if cmd.quantity_change > 0 else None,
+        lot_id=lot_id,
     )
     return Decision(events=((stream, event),), touched=(stream,))
 
 
-def _count(cmd: CountStock, stock: StockState) -> Decision:
+def _count(cmd: CountStock, stock: StockState, lot_id: str | None) -> Decision:
+    """A count of the stream, or (lot-tracked) of one lot: the difference becomes an
+    adjustment of the stream's onHand, and of that lot."""
     _check_version(stock, cmd.expected_version)
-    before = stock.levels.on_hand
+    lot = _lot_or_empty(stock, lot_id) if lot_id is not None else None
+    before = lot.on_hand if lot else stock.levels.on_hand
+    reserved = lot.reserved if lot else stock.levels.reserved
     counted = cmd.counted_quantity
-    if counted < stock.levels.reserved:
+    if counted < reserved:
         raise InsufficientStock(
-            [ShortLine(stock.sku, stock.warehouse_id, before - counted, stock.levels.available)],
-            f"Counted {counted} is below the {stock.levels.reserved} reserved; release or ship "
+            [ShortLine(stock.sku, stock.warehouse_id, before - counted, before - reserved)],
+            f"Counted {counted} is below the {reserved} reserved; release or ship "
             "reservations first",
         )
     stream = stock_stream(stock.sku, stock.warehouse_id)
-    events: list[Pending] = [
-        (stream, StockCounted(stock.sku, stock.warehouse_id, counted, before, cmd.notes))
-    ]
+    count = StockCounted(stock.sku, stock.warehouse_id, counted, before, cmd.notes, lot_id)
+    events: list[Pending] = [(stream, count)]
     if counted != before:
         events.append(
             (
@@ -213,6 +310,7 @@ def _count(cmd: CountStock, stock: StockState) -> Decision:
                     before,
                     counted,
                     cmd.notes,
+                    lot_id=lot_id,
                 ),
             )
         )

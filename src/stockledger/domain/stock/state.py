@@ -13,6 +13,7 @@ from ..reservation.events import ReservationExpired, ReservationReleased, StockR
 from ..streams import stock_stream
 from ..transfer.events import TransferDispatched, TransferReceived
 from .events import StockAdjusted, StockReceived, StockReturned, StockShipped
+from .lots import LotBook, step_lots, touches_lots
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +72,8 @@ class StockState:
     # those commands append nothing (invariant 4).
     processed: frozenset[str] = frozenset()
     value: StockValue = EMPTY  # what its units cost (costing.py)
+    # A lot-tracked item's lots (lots.py); None for an untracked one. Σ lots = the levels.
+    lots: LotBook | None = None
 
     @property
     def level(self) -> StockLevel:
@@ -147,11 +150,14 @@ def _fold(
     state: StockState, events: Iterable[tuple[Event, datetime]], *, valued: bool
 ) -> StockState:
     levels, version, updated_at, value = state.levels, state.version, state.updated_at, state.value
+    lots = state.lots
     keys: list[str] = []
     for event, recorded_at in events:
         levels = levels + delta(state, event)  # delta reads only the stream's sku/warehouse
         if valued:
             value = apply(value, state.sku, state.warehouse_id, event, recorded_at)[0]
+        if (lots is not None and lots.holds) or touches_lots(event):
+            lots = step_lots(lots or LotBook(), state.sku, state.warehouse_id, event, recorded_at)
         if key := _processed_key(event):
             keys.append(key)
         version, updated_at = version + 1, recorded_at
@@ -164,4 +170,5 @@ def _fold(
         updated_at=updated_at,
         processed=state.processed.union(keys) if keys else state.processed,
         value=value,
+        lots=lots,
     )

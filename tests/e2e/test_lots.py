@@ -1,0 +1,238 @@
+"""Lot-tracked stock over HTTP on a real Postgres: lots with expiry dates received, reserved
+first-expired-first-out, shipped, returned against what shipped on the order, adjusted and
+counted per lot; every refusal appends nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from .conftest import Api, auth
+
+pytestmark = pytest.mark.asyncio
+
+
+def day(offset: int) -> str:
+    """A UTC date `offset` days from today."""
+    return (datetime.now(UTC).date() + timedelta(days=offset)).isoformat()
+
+
+async def lot_item(api: Api, sku: str) -> None:
+    body = {"name": "Yoghurt", "tracking": "lot"}
+    response = await api.http.put(f"/v1/items/{sku}", json=body, headers=auth("warehouse"))
+    assert response.status_code == 201, response.text
+    assert response.json()["tracking"] == "lot"
+
+
+async def lots_of(api: Api, sku: str, wh: str, **params: Any) -> list[dict[str, Any]]:
+    response = await api.get(f"/v1/stock/{sku}/{wh}/lots", role="warehouse", **params)
+    assert response.status_code == 200, response.text
+    lots: list[dict[str, Any]] = response.json()["lots"]
+    return lots
+
+
+async def version(api: Api, sku: str, wh: str) -> int:
+    return int((await api.stock(sku, wh, consistency="strong"))["version"])
+
+
+async def test_reservations_take_the_earliest_expiring_lot_first_and_ship_it(
+    api: Api, ids: Any
+) -> None:
+    sku = ids("YOG")
+    await lot_item(api, sku)
+    await api.receive(sku, "WH-A", 5, lotId="L-LATE", expiresOn=day(30))
+    await api.receive(sku, "WH-A", 4, lotId="L-NONE")  # no expiry date: allocated last
+    await api.receive(sku, "WH-A", 3, lotId="L-SOON", expiresOn=day(3))
+    await api.receive(sku, "WH-A", 2, lotId="L-SOON", expiresOn=day(3))  # adds to the lot
+
+    listed = await lots_of(api, sku, "WH-A")
+    assert [(x["lotId"], x["onHand"], x["expiresOn"]) for x in listed] == [
+        ("L-SOON", 5, day(3)),
+        ("L-LATE", 5, day(30)),
+        ("L-NONE", 4, None),
+    ]
+
+    order = ids("O")
+    held = await api.reserve(order, (sku, "WH-A", 7))
+    assert held.status_code == 201, held.text
+    [line] = held.json()["lines"]
+    assert line["lots"] == [
+        {"lotId": "L-SOON", "quantity": 5, "expiresOn": day(3)},
+        {"lotId": "L-LATE", "quantity": 2, "expiresOn": day(30)},
+    ]
+    reserved = [e for e in held.json()["events"] if e["streamId"].startswith("stock:")]
+    assert reserved[0]["schemaVersion"] == 2
+    assert reserved[0]["data"]["lines"][0]["lots"] == line["lots"]
+    by_lot = {x["lotId"]: (x["reserved"], x["available"]) for x in await lots_of(api, sku, "WH-A")}
+    assert by_lot == {"L-SOON": (5, 0), "L-LATE": (2, 3), "L-NONE": (0, 4)}
+
+    shipment = {
+        "shipmentId": ids("S"),
+        "orderId": order,
+        "reservationId": held.json()["reservationId"],
+    }
+    shipped = await api.post("/v1/shipments", shipment, role="orders")
+    assert shipped.status_code == 201, shipped.text
+    [stock_event] = [e for e in shipped.json()["events"] if e["streamId"].startswith("stock:")]
+    assert stock_event["data"]["lines"][0]["lots"] == line["lots"]
+    after = await lots_of(api, sku, "WH-A")
+    assert [(x["lotId"], x["onHand"], x["reserved"]) for x in after] == [
+        ("L-LATE", 3, 0),  # L-SOON shipped whole and holds nothing: left out
+        ("L-NONE", 4, 0),
+    ]
+    level = await api.stock(sku, "WH-A", consistency="strong")
+    assert (level["onHand"], level["reserved"]) == (7, 0)  # Σ lots = the stream's counts
+
+
+async def test_a_line_may_name_its_lot_or_a_minimum_expiry_and_a_release_frees_the_lots(
+    api: Api, ids: Any
+) -> None:
+    sku = ids("MILK")
+    await lot_item(api, sku)
+    await api.receive(sku, "WH-A", 4, lotId="L1", expiresOn=day(2))
+    await api.receive(sku, "WH-A", 4, lotId="L2", expiresOn=day(9))
+    body = {
+        "orderId": ids("O"),
+        "lines": [
+            {"sku": sku, "warehouseId": "WH-A", "quantity": 1, "lotId": "L2"},
+            {"sku": sku, "warehouseId": "WH-A", "quantity": 3, "minExpiresOn": day(5)},
+        ],
+    }
+    held = await api.post("/v1/reservations", body, role="orders")
+    assert held.status_code == 201, held.text
+    assert held.json()["lines"][0]["lots"] == [{"lotId": "L2", "quantity": 4, "expiresOn": day(9)}]
+
+    before = await version(api, sku, "WH-A")
+    body["lines"] = [{"sku": sku, "warehouseId": "WH-A", "quantity": 1, "minExpiresOn": day(5)}]
+    short = await api.post("/v1/reservations", body | {"orderId": ids("O")}, role="orders")
+    assert short.status_code == 409, short.text  # L2 is all held, L1 expires too soon
+    assert short.json()["type"] == "/problems/insufficient-stock"
+    assert short.json()["lines"] == [
+        {"sku": sku, "warehouseId": "WH-A", "requested": 1, "available": 0}
+    ]
+    assert await version(api, sku, "WH-A") == before  # nothing appended
+
+    rid = held.json()["reservationId"]
+    released = await api.post(f"/v1/reservations/{rid}/release", {}, role="orders")
+    assert released.status_code == 201, released.text
+    assert {x["lotId"]: x["reserved"] for x in await lots_of(api, sku, "WH-A")} == {
+        "L1": 0,
+        "L2": 0,
+    }
+
+
+async def test_lot_refusals_append_nothing(api: Api, ids: Any) -> None:
+    sku = ids("CHEESE")
+    await lot_item(api, sku)
+    missing = await api.receive(sku, "WH-A", 2, expect=422)
+    assert missing.json()["type"] == "/problems/lot-required"
+    await api.receive(sku, "WH-A", 2, lotId="L1", expiresOn=day(20))
+    before = await version(api, sku, "WH-A")
+    mismatch = await api.receive(sku, "WH-A", 2, expect=409, lotId="L1", expiresOn=day(21))
+    assert mismatch.json()["type"] == "/problems/lot-expiry-mismatch"
+    assert mismatch.json()["expiresOn"] == day(20)
+    adjust = {
+        "sku": sku,
+        "warehouseId": "WH-A",
+        "quantityChange": -1,
+        "reason": "damage",
+        "notes": "x",
+    }
+    no_lot = await api.post("/v1/adjustments", adjust, role="warehouse")
+    assert (no_lot.status_code, no_lot.json()["type"]) == (422, "/problems/lot-required")
+    too_many = await api.post("/v1/adjustments", adjust | {"quantityChange": -3, "lotId": "L1"})
+    assert too_many.json()["type"] == "/problems/insufficient-stock"
+    assert await version(api, sku, "WH-A") == before
+
+    relocked = await api.http.put(
+        f"/v1/items/{sku}", json={"name": "Yoghurt", "tracking": "none"}, headers=auth("admin")
+    )
+    assert relocked.status_code == 409, relocked.text
+    assert (relocked.json()["type"], relocked.json()["tracking"]) == (
+        "/problems/tracking-locked",
+        "lot",
+    )
+
+    plain = ids("PLAIN")
+    untracked = await api.receive(plain, "WH-A", 1, expect=422, lotId="L1")
+    assert untracked.json()["type"] == "/problems/validation-error"
+
+
+async def test_returns_go_back_into_the_lot_only_as_far_as_it_shipped_on_that_order(
+    api: Api, ids: Any
+) -> None:
+    sku = ids("JAM")
+    await lot_item(api, sku)
+    await api.receive(sku, "WH-A", 5, lotId="L1", expiresOn=day(40))
+    await api.receive(sku, "WH-A", 5, lotId="L2", expiresOn=day(50))
+    order, other = ids("O"), ids("O")
+    lines = [{"sku": sku, "warehouseId": "WH-A", "quantity": 3}]
+    shipped = await api.post(
+        "/v1/shipments", {"shipmentId": ids("S"), "orderId": order, "lines": lines}
+    )
+    assert shipped.status_code == 201, shipped.text
+    assert shipped.json()["events"][0]["data"]["lines"][0]["lots"] == [
+        {"lotId": "L1", "quantity": 3, "expiresOn": day(40)}
+    ]
+
+    def ret(order_id: str, lot: str | None, quantity: int) -> dict[str, Any]:
+        body = {
+            "returnId": ids("R"),
+            "orderId": order_id,
+            "sku": sku,
+            "warehouseId": "WH-A",
+            "quantity": quantity,
+            "reason": "customer_changed_mind",
+            "condition": "resellable",
+        }
+        return body | ({"lotId": lot} if lot else {})
+
+    before = await version(api, sku, "WH-A")
+    for body in (ret(order, "L2", 1), ret(other, "L1", 1), ret(order, "L1", 4)):
+        refused = await api.post("/v1/returns", body, role="warehouse")
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["type"] == "/problems/not-shipped-on-order"
+    no_lot = await api.post("/v1/returns", ret(order, None, 1), role="warehouse")
+    assert (no_lot.status_code, no_lot.json()["type"]) == (422, "/problems/lot-required")
+    assert await version(api, sku, "WH-A") == before
+
+    back = await api.post("/v1/returns", ret(order, "L1", 2), role="warehouse")
+    assert back.status_code == 201, back.text
+    assert back.json()["events"][0]["data"]["lotId"] == "L1"
+    again = await api.post("/v1/returns", ret(order, "L1", 2), role="warehouse")
+    assert again.status_code == 409  # 3 shipped, 2 back: only 1 more may come back
+    assert {x["lotId"]: x["onHand"] for x in await lots_of(api, sku, "WH-A")} == {"L1": 4, "L2": 5}
+
+
+async def test_counts_and_adjustments_name_their_lot_and_lots_travel_in_time(
+    api: Api, ids: Any
+) -> None:
+    sku = ids("HONEY")
+    await lot_item(api, sku)
+    await api.receive(sku, "WH-A", 6, lotId="L1", expiresOn=day(60))
+    first = await lots_of(api, sku, "WH-A")
+    at = first[0]["firstReceivedAt"]
+    count = {"sku": sku, "warehouseId": "WH-A", "countedQuantity": 4, "lotId": "L1"}
+    counted = await api.post("/v1/counts", count, role="warehouse")
+    assert counted.status_code == 201, counted.text
+    adjusted = counted.json()["events"][1]["data"]
+    assert (adjusted["lotId"], adjusted["previousQuantity"], adjusted["newQuantity"]) == (
+        "L1",
+        6,
+        4,
+    )
+    found = {
+        "sku": sku,
+        "warehouseId": "WH-A",
+        "quantityChange": 2,
+        "reason": "system_correction",
+        "notes": "found",
+        "lotId": "L9",
+    }
+    assert (await api.post("/v1/adjustments", found, role="warehouse")).status_code == 201
+    assert {x["lotId"]: x["onHand"] for x in await lots_of(api, sku, "WH-A")} == {"L1": 4, "L9": 2}
+    assert (await api.stock(sku, "WH-A", consistency="strong"))["onHand"] == 6
+    then = await lots_of(api, sku, "WH-A", at=at)
+    assert [(x["lotId"], x["onHand"]) for x in then] == [("L1", 6)]
