@@ -236,3 +236,33 @@ async def test_counts_and_adjustments_name_their_lot_and_lots_travel_in_time(
     assert (await api.stock(sku, "WH-A", consistency="strong"))["onHand"] == 6
     then = await lots_of(api, sku, "WH-A", at=at)
     assert [(x["lotId"], x["onHand"]) for x in then] == [("L1", 6)]
+
+
+async def test_a_transfer_carries_its_lots_and_their_expiry_and_a_shortfall_is_lost(
+    api: Api, ids: Any
+) -> None:
+    sku = ids("BREAD")
+    await lot_item(api, sku)
+    await api.receive(sku, "WH-A", 3, lotId="L-OLD", expiresOn=day(5))
+    await api.receive(sku, "WH-A", 4, lotId="L-NEW", expiresOn=day(12))
+    transfer = {"sku": sku, "fromWarehouseId": "WH-A", "toWarehouseId": "WH-B", "quantity": 5}
+    tid = ids("T")
+    sent = await api.post("/v1/transfers", transfer | {"transferId": tid}, role="warehouse")
+    assert sent.status_code == 201, sent.text
+    assert sent.json()["events"][0]["data"]["lots"] == [
+        {"lotId": "L-OLD", "quantity": 3, "expiresOn": day(5)},
+        {"lotId": "L-NEW", "quantity": 2, "expiresOn": day(12)},
+    ]
+    assert [(x["lotId"], x["onHand"]) for x in await lots_of(api, sku, "WH-A")] == [("L-NEW", 2)]
+
+    arrived = await api.post(f"/v1/transfers/{tid}/receive", {"receivedQuantity": 4})
+    assert arrived.status_code == 201, arrived.text
+    there = await lots_of(api, sku, "WH-B")
+    assert [(x["lotId"], x["onHand"], x["expiresOn"]) for x in there] == [
+        ("L-OLD", 3, day(5)),
+        ("L-NEW", 1, day(12)),  # one unit lost in transit
+    ]
+    named = transfer | {"transferId": ids("T"), "quantity": 3, "lotId": "L-NEW"}
+    short = await api.post("/v1/transfers", named, role="warehouse")
+    assert short.status_code == 409, short.text  # only 2 of L-NEW left in WH-A
+    assert short.json()["type"] == "/problems/insufficient-stock"

@@ -317,7 +317,12 @@ async def transfer(
 ) -> Response:
     """Dispatch between warehouses: source onHand -= q, destination inTransit += q, atomically."""
     command = c.DispatchTransfer(
-        body.transfer_id, body.sku, body.from_warehouse_id, body.to_warehouse_id, body.quantity
+        body.transfer_id,
+        body.sku,
+        body.from_warehouse_id,
+        body.to_warehouse_id,
+        body.quantity,
+        body.lot_id,
     )
     return await _run(request, services, who, headers, body, command)
 

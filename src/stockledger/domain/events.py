@@ -102,6 +102,8 @@ SCHEMA_VERSIONS |= {
     StockReturned.TYPE: 3,
     StockAdjusted.TYPE: 3,
     StockCounted.TYPE: 2,
+    TransferDispatched.TYPE: 3,
+    TransferReceived.TYPE: 3,
 }
 
 for _cls in EVENT_TYPES.values():

@@ -58,6 +58,8 @@ UPCASTERS: dict[tuple[str, int], Upcaster] = {
     ("StockReturned", 2): _add(lotId=None),
     ("StockAdjusted", 2): _add(lotId=None),
     ("StockCounted", 1): _add(lotId=None),
+    ("TransferDispatched", 2): _add(lots=None),
+    ("TransferReceived", 2): _add(lots=None),
 }
 
 
@@ -78,6 +80,8 @@ ADDED: dict[tuple[str, int], tuple[str, ...]] = {
     ("StockReturned", 2): ("lotId",),
     ("StockAdjusted", 2): ("lotId",),
     ("StockCounted", 1): ("lotId",),
+    ("TransferDispatched", 2): ("lots",),
+    ("TransferReceived", 2): ("lots",),
 }
 
 

@@ -143,6 +143,11 @@ class TransferIn(Body):
     from_warehouse_id: Id
     to_warehouse_id: Id
     quantity: Quantity
+    lot_id: Id | None = Field(
+        default=None,
+        description="lot-tracked items: move only this lot (else FEFO); the lot, its expiry "
+        "date and its cost travel with the units",
+    )
 
 
 class TransferReceiveIn(Body):

@@ -15,6 +15,7 @@ from datetime import date, datetime
 
 from ..events import Event
 from ..reservation.events import ReservationExpired, ReservationReleased, StockReserved
+from ..transfer.events import TransferDispatched, TransferReceived
 from .events import LotQuantity, StockAdjusted, StockReceived, StockReturned, StockShipped
 
 
@@ -217,6 +218,15 @@ def step_lots(
         case StockAdjusted(lot_id=str(lot_id), quantity_change=change):
             book = _with_lot(book, Lot(lot_id, None, recorded_at))
             return replace(book, lots=_moved(book.lots, lot_id, on_hand=change))
+        case TransferDispatched(lots=lots, from_warehouse_id=source) if source == warehouse_id:
+            for x in lots or ():
+                book = replace(book, lots=_moved(book.lots, x.lot_id, on_hand=-x.quantity))
+            return book
+        case TransferReceived(lots=lots):  # the lot and its expiry travel with the units
+            for x in lots or ():
+                book = _with_lot(book, Lot(x.lot_id, x.expires_on, recorded_at))
+                book = replace(book, lots=_moved(book.lots, x.lot_id, on_hand=x.quantity))
+            return book
         case _:
             return book
 
@@ -237,6 +247,8 @@ def touches_lots(event: Event) -> bool:
         case StockReceived(lot_id=str()) | StockReturned(lot_id=str()):
             return True
         case StockAdjusted(lot_id=str()):
+            return True
+        case TransferDispatched(lots=tuple()) | TransferReceived(lots=tuple()):
             return True
         case StockReserved(lines=lines):
             return any(getattr(x, "lots", None) for x in lines)

@@ -12,6 +12,7 @@ class DispatchTransfer:
     from_warehouse_id: str
     to_warehouse_id: str
     quantity: int
+    lot_id: str | None = None  # lot-tracked items: only this lot (else FEFO)
 
 
 @dataclass(frozen=True, slots=True)

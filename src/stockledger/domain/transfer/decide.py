@@ -3,13 +3,22 @@ and receipt (in transit to on hand, a shortfall recorded as lost)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from ..catalog.decide import require_active, require_open_warehouse
 from ..decision import AlreadyRecorded, Decision, Place, States, get
-from ..errors import ConflictingDuplicate, InvalidCommand, LedgerConflict, NotFound
-from ..stock.decide import check_available
-from ..stock.events import Line
+from ..errors import (
+    ConflictingDuplicate,
+    InsufficientStock,
+    InvalidCommand,
+    LedgerConflict,
+    NotFound,
+    ShortLine,
+)
+from ..stock.decide import check_available, stock_of, tracking
+from ..stock.events import Line, LotQuantity
+from ..stock.lots import LotHold, allocatable, allocate, shipped_from_hold
 from ..streams import item_stream, stock_stream, transfer_stream, warehouse_stream
 from .commands import DispatchTransfer, ReceiveTransfer, TransferCommand
 from .events import TransferDispatched, TransferReceived
@@ -42,12 +51,12 @@ def places(command: TransferCommand) -> tuple[Place, ...]:
 def decide(command: TransferCommand, states: States, now: datetime) -> Decision:
     match command:
         case DispatchTransfer():
-            return _dispatch(command, states)
+            return _dispatch(command, states, now)
         case ReceiveTransfer():
             return _receive_transfer(command, states)
 
 
-def _dispatch(cmd: DispatchTransfer, states: States) -> Decision:
+def _dispatch(cmd: DispatchTransfer, states: States, now: datetime) -> Decision:
     if cmd.from_warehouse_id == cmd.to_warehouse_id:
         raise InvalidCommand("A transfer needs two different warehouses")
     stream = transfer_stream(cmd.transfer_id)
@@ -66,9 +75,34 @@ def _dispatch(cmd: DispatchTransfer, states: States) -> Decision:
     require_active(states, cmd.sku, "transfers")
     require_open_warehouse(states, cmd.to_warehouse_id, "transfers in")
     check_available(states, (Line(cmd.sku, cmd.from_warehouse_id, cmd.quantity),))
+    lots = _lots_dispatched(cmd, states, now)
+    if lots is not None:
+        event = replace(event, lots=lots)
+    elif cmd.lot_id is not None:
+        raise InvalidCommand(f"Item {cmd.sku} is not tracked by lot: lotId does not apply")
     return Decision(
         events=((stream, event), (source, event), (target, event)), touched=(source, target)
     )
+
+
+def _lots_dispatched(
+    cmd: DispatchTransfer, states: States, now: datetime
+) -> tuple[LotQuantity, ...] | None:
+    """The lots a dispatch of a lot-tracked item carries: the one named (whatever its date), or
+    FEFO among the lots not expired by today. None: the item is not tracked by lot."""
+    if tracking(states, cmd.sku) != "lot":
+        return None
+    book = stock_of(states, cmd.sku, cmd.from_warehouse_id).lots
+    held = book.lots if book else ()
+    if cmd.lot_id is not None:
+        candidates = [x for x in held if x.lot_id == cmd.lot_id and x.available > 0]
+    else:
+        candidates = allocatable(held, now.date())
+    available = sum(x.available for x in candidates)
+    if available < cmd.quantity:
+        short = ShortLine(cmd.sku, cmd.from_warehouse_id, cmd.quantity, available)
+        raise InsufficientStock([short])
+    return allocate(candidates, cmd.quantity)
 
 
 def _receive_transfer(cmd: ReceiveTransfer, states: States) -> Decision:
@@ -95,5 +129,6 @@ def _receive_transfer(cmd: ReceiveTransfer, states: States) -> Decision:
         sent.quantity,
         received,
         sent.quantity - received,
+        lots=shipped_from_hold(LotHold("", sent.lots), received) if sent.lots else None,
     )
     return Decision(events=((stream, event), (target, event)), touched=(target,))
