@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from ..domain import commands as c
+from ..domain.stock.commands import SerialLine
 from ..domain.stock.events import Line
 from ..write.ledger import Answer, Outcome, utcnow
 from .auth import ORDERS, WAREHOUSE, Principal, require
@@ -154,10 +155,19 @@ async def _run(
 
 
 def _lines(lines: list[s.LineIn]) -> tuple[Line, ...]:
-    return tuple(Line(sku=x.sku, warehouse_id=x.warehouse_id, quantity=x.quantity) for x in lines)
+    return tuple(
+        SerialLine(x.sku, x.warehouse_id, x.quantity, tuple(x.serials))
+        if x.serials
+        else Line(sku=x.sku, warehouse_id=x.warehouse_id, quantity=x.quantity)
+        for x in lines
+    )
 
 
-def _reserved_lines(lines: list[s.ReservationLineIn]) -> tuple[Line, ...]:
+def _tuple(values: list[str] | None) -> tuple[str, ...] | None:
+    return None if values is None else tuple(values)
+
+
+def _reserved_lines(lines: list[s.LineIn]) -> tuple[Line, ...]:
     """Plain lines, and the lines that narrow the lots they may take (lot-tracked items)."""
     return tuple(
         c.LotLine(x.sku, x.warehouse_id, x.quantity, x.lot_id, x.min_expires_on)
@@ -199,6 +209,7 @@ async def receive(
         body.receipt_id,
         body.lot_id,
         body.expires_on,
+        _tuple(body.serials),
     )
     return await _run(request, services, who, headers, body, command)
 
@@ -303,6 +314,7 @@ async def return_stock(
         body.reason,
         body.condition,
         body.lot_id,
+        _tuple(body.serials),
     )
     return await _run(request, services, who, headers, body, command)
 
@@ -323,6 +335,7 @@ async def transfer(
         body.to_warehouse_id,
         body.quantity,
         body.lot_id,
+        _tuple(body.serials),
     )
     return await _run(request, services, who, headers, body, command)
 
@@ -343,8 +356,9 @@ async def receive_transfer(
 ) -> Response:
     """Arrival: inTransit -= dispatched, onHand += received; a shortfall is a recorded loss."""
     received = body.received_quantity if body else None
+    serials = _tuple(body.received_serials) if body else None
     return await _run(
-        request, services, who, headers, body, c.ReceiveTransfer(transfer_id, received)
+        request, services, who, headers, body, c.ReceiveTransfer(transfer_id, received, serials)
     )
 
 
@@ -367,6 +381,7 @@ async def adjust(
         parse_if_match(if_match),
         body.unit_cost,
         body.lot_id,
+        _tuple(body.serials),
     )
     return await _run(request, services, who, headers, body, command)
 
@@ -388,5 +403,6 @@ async def count(
         body.notes,
         parse_if_match(if_match),
         body.lot_id,
+        _tuple(body.counted_serials),
     )
     return await _run(request, services, who, headers, body, command)

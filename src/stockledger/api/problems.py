@@ -25,6 +25,9 @@ from ..domain.errors import (
     NotFound,
     NotShippedOnOrder,
     ReservationNotActive,
+    SerialInStock,
+    SerialNotInStock,
+    SerialsRequired,
     TrackingLocked,
     UnknownItem,
     UnknownWarehouse,
@@ -55,6 +58,9 @@ TITLES = {
     "lot-required": "The item is tracked by lot: name the lot",
     "lot-expiry-mismatch": "The lot is held with another expiry date",
     "not-shipped-on-order": "That did not ship on that order",
+    "serials-required": "The item is tracked by serial number: name the serials",
+    "serial-in-stock": "The serial is already in stock or in transit",
+    "serial-not-in-stock": "The serial is not in stock there",
     "unknown-item": "The item was never defined (the catalog is required)",
     "unknown-warehouse": "The warehouse was never defined (the catalog is required)",
     "idempotency-key-reused": "Idempotency-Key reused for a different request",
@@ -164,8 +170,18 @@ def to_problem(error: Exception) -> Problem:
             return Problem(422, "lot-required", detail, sku=sku)
         case LotExpiryMismatch(detail=detail, lot_id=lot_id, expires_on=expires_on):
             return Problem(409, "lot-expiry-mismatch", detail, lotId=lot_id, expiresOn=expires_on)
-        case NotShippedOnOrder(detail=detail, lot_id=lot_id, shipped=shipped):
+        case NotShippedOnOrder(detail=detail, lot_id=lot_id, shipped=shipped, serial=None):
             return Problem(409, "not-shipped-on-order", detail, lotId=lot_id, shipped=shipped)
+        case NotShippedOnOrder(detail=detail, serial=serial):
+            return Problem(409, "not-shipped-on-order", detail, serial=serial)
+        case SerialsRequired(detail=detail, sku=sku):
+            return Problem(422, "serials-required", detail, sku=sku)
+        case SerialInStock(detail=detail, serial=serial, warehouse_id=wh, status=status):
+            return Problem(
+                409, "serial-in-stock", detail, serial=serial, warehouseId=wh, serialStatus=status
+            )
+        case SerialNotInStock(detail=detail, serial=serial, warehouse_id=wh):
+            return Problem(409, "serial-not-in-stock", detail, serial=serial, warehouseId=wh)
         case UnknownItem(detail=detail, sku=sku):
             return Problem(422, "unknown-item", detail, sku=sku)
         case UnknownWarehouse(detail=detail, warehouse_id=warehouse_id):

@@ -203,10 +203,17 @@ class LotExpiryMismatch(DomainError):
 
 class NotShippedOnOrder(DomainError):
     """A return of a lot that did not ship on that order in that quantity, net of earlier
-    returns (409)."""
+    returns, or of a serial that did not ship on it or came back since (409)."""
 
     def __init__(
-        self, order_id: str, sku: str, warehouse_id: str, lot_id: str, quantity: int, shipped: int
+        self,
+        order_id: str,
+        sku: str,
+        warehouse_id: str,
+        lot_id: str | None,
+        quantity: int,
+        shipped: int,
+        serial: str | None = None,
     ) -> None:
         self.order_id = order_id
         self.sku = sku
@@ -214,10 +221,51 @@ class NotShippedOnOrder(DomainError):
         self.lot_id = lot_id
         self.quantity = quantity
         self.shipped = shipped
-        self.detail = (
-            f"Order {order_id} has {shipped} unit(s) of lot {lot_id} of {sku} from {warehouse_id} "
-            f"shipped and not returned; cannot return {quantity}"
-        )
+        self.serial = serial
+        if serial is not None:
+            self.detail = (
+                f"Serial {serial} of {sku} did not ship on order {order_id} from {warehouse_id}, "
+                "or came back since"
+            )
+        else:
+            self.detail = (
+                f"Order {order_id} has {shipped} unit(s) of lot {lot_id} of {sku} from "
+                f"{warehouse_id} shipped and not returned; cannot return {quantity}"
+            )
+        super().__init__(self.detail)
+
+
+class SerialsRequired(DomainError):
+    """A command on a serial-tracked item that names no serials where they are needed (422)."""
+
+    def __init__(self, sku: str, action: str) -> None:
+        self.sku = sku
+        self.action = action
+        self.detail = f"Item {sku} is tracked by serial number: {action} need serials"
+        super().__init__(self.detail)
+
+
+class SerialInStock(DomainError):
+    """A serial received or found that is already in stock or in transit somewhere (409)."""
+
+    def __init__(self, sku: str, serial: str, warehouse_id: str, status: str) -> None:
+        self.sku = sku
+        self.serial = serial
+        self.warehouse_id = warehouse_id
+        self.status = status
+        where = "in transit to" if status == "in_transit" else "in stock in"
+        self.detail = f"Serial {serial} of {sku} is already {where} {warehouse_id}"
+        super().__init__(self.detail)
+
+
+class SerialNotInStock(DomainError):
+    """A serial shipped, moved or written off that is not in stock in that warehouse (409)."""
+
+    def __init__(self, sku: str, warehouse_id: str, serial: str) -> None:
+        self.sku = sku
+        self.warehouse_id = warehouse_id
+        self.serial = serial
+        self.detail = f"Serial {serial} of {sku} is not in stock in {warehouse_id}"
         super().__init__(self.detail)
 
 
@@ -239,6 +287,9 @@ _KINDS: dict[str, type[DomainError]] = {
         LotRequired,
         LotExpiryMismatch,
         NotShippedOnOrder,
+        SerialsRequired,
+        SerialInStock,
+        SerialNotInStock,
         UnknownItem,
         UnknownWarehouse,
     )

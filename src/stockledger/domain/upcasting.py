@@ -51,15 +51,15 @@ UPCASTERS: dict[tuple[str, int], Upcaster] = {
     # nothing about it (a sparse event: what is absent did not change).
     ("ItemDefined", 1): _add(tracking="none"),
     ("ItemChanged", 1): _add(),
-    # Events from before lots name none: the item was not tracked by lot.
-    ("StockReceived", 2): _add(lotId=None, expiresOn=None),
+    # Events from before tracking name no lot and no serial: the item was not tracked.
+    ("StockReceived", 2): _add(lotId=None, expiresOn=None, serials=None),
     ("StockReserved", 1): _lines(lots=None),
-    ("StockShipped", 2): _lines(lots=None),
-    ("StockReturned", 2): _add(lotId=None),
-    ("StockAdjusted", 2): _add(lotId=None),
-    ("StockCounted", 1): _add(lotId=None),
-    ("TransferDispatched", 2): _add(lots=None),
-    ("TransferReceived", 2): _add(lots=None),
+    ("StockShipped", 2): _lines(lots=None, serials=None),
+    ("StockReturned", 2): _add(lotId=None, serials=None),
+    ("StockAdjusted", 2): _add(lotId=None, serials=None),
+    ("StockCounted", 1): _add(lotId=None, serials=None),
+    ("TransferDispatched", 2): _add(lots=None, serials=None),
+    ("TransferReceived", 2): _add(lots=None, serials=None, lostSerials=None),
 }
 
 
@@ -74,14 +74,14 @@ ADDED: dict[tuple[str, int], tuple[str, ...]] = {
     ("StockAdjusted", 1): ("cost", "unitCost"),
     ("ItemDefined", 1): ("tracking",),
     ("ItemChanged", 1): ("tracking",),
-    ("StockReceived", 2): ("lotId", "expiresOn"),
+    ("StockReceived", 2): ("lotId", "expiresOn", "serials"),
     ("StockReserved", 1): ("lines.lots",),
-    ("StockShipped", 2): ("lines.lots",),
-    ("StockReturned", 2): ("lotId",),
-    ("StockAdjusted", 2): ("lotId",),
-    ("StockCounted", 1): ("lotId",),
-    ("TransferDispatched", 2): ("lots",),
-    ("TransferReceived", 2): ("lots",),
+    ("StockShipped", 2): ("lines.lots", "lines.serials"),
+    ("StockReturned", 2): ("lotId", "serials"),
+    ("StockAdjusted", 2): ("lotId", "serials"),
+    ("StockCounted", 1): ("lotId", "serials"),
+    ("TransferDispatched", 2): ("lots", "serials"),
+    ("TransferReceived", 2): ("lots", "serials", "lostSerials"),
 }
 
 

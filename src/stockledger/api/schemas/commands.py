@@ -24,26 +24,37 @@ from .wire import (
     Text,
 )
 
-
-class LineIn(Body):
-    sku: Id
-    warehouse_id: Id
-    quantity: Quantity
-
-
 LotId = Annotated[
     Id, Field(description="lot-tracked items: the lot (required where the item is tracked by lot)")
 ]
+Serials = Annotated[
+    list[Id],
+    Field(
+        min_length=1,
+        max_length=10_000,
+        description="serial-tracked items: one distinct serial number per unit",
+    ),
+]
 
 
-class ReservationLineIn(LineIn):
+class LineIn(Body):
+    """A line of a reservation or a shipment."""
+
+    sku: Id
+    warehouse_id: Id
+    quantity: Quantity
     lot_id: LotId | None = Field(
-        default=None, description="lot-tracked items: take only this lot (else FEFO)"
+        default=None, description="reservations of lot-tracked items: only this lot (else FEFO)"
     )
     min_expires_on: date | None = Field(
         default=None,
-        description="lot-tracked items: only lots expiring on or after this date (lots without "
-        "an expiry date always qualify)",
+        description="reservations of lot-tracked items: only lots expiring on or after this "
+        "date (lots without an expiry date always qualify)",
+    )
+    serials: Serials | None = Field(
+        default=None,
+        description="shipments of serial-tracked items: the serials shipped, exactly the "
+        "line's quantity, each in stock in that warehouse (409 serial-not-in-stock)",
     )
 
 
@@ -63,11 +74,16 @@ class ReceiptIn(Body):
         description="lot-tracked items: the lot's expiry date (YYYY-MM-DD), the first day it is "
         "expired; the same lot received again must say the same date (409 lot-expiry-mismatch)",
     )
+    serials: Serials | None = Field(
+        default=None,
+        description="serial-tracked items: exactly `quantity` distinct serials; one in stock or "
+        "in transit anywhere is refused (409 serial-in-stock, naming where)",
+    )
 
 
 class ReservationIn(Body):
     order_id: Id
-    lines: Annotated[list[ReservationLineIn], Field(min_length=1, max_length=100)]
+    lines: Annotated[list[LineIn], Field(min_length=1, max_length=100)]
     ttl_seconds: Annotated[int, Field(strict=True, gt=0, le=7 * 24 * 3600), WHOLE] | None = None
 
 
@@ -135,6 +151,11 @@ class ReturnIn(Body):
     reason: ReturnReason
     condition: ReturnCondition
     lot_id: LotId | None = None
+    serials: Serials | None = Field(
+        default=None,
+        description="serial-tracked items (required): each shipped on that order and not back "
+        "since (409 not-shipped-on-order)",
+    )
 
 
 class TransferIn(Body):
@@ -143,6 +164,9 @@ class TransferIn(Body):
     from_warehouse_id: Id
     to_warehouse_id: Id
     quantity: Quantity
+    serials: Serials | None = Field(
+        default=None, description="serial-tracked items (required): the serials moved"
+    )
     lot_id: Id | None = Field(
         default=None,
         description="lot-tracked items: move only this lot (else FEFO); the lot, its expiry "
@@ -153,6 +177,12 @@ class TransferIn(Body):
 class TransferReceiveIn(Body):
     received_quantity: Annotated[int, Field(strict=True, ge=0, le=MAX_QUANTITY), WHOLE] | None = (
         None
+    )
+    received_serials: list[Id] | None = Field(
+        default=None,
+        max_length=10_000,
+        description="serial-tracked items: the serials that arrived (default: all); the rest "
+        "are lost in transit",
     )
 
 
@@ -166,6 +196,10 @@ class AdjustmentIn(Body):
         None, description="A gain's unit cost; without it a gain enters at the average cost"
     )
     lot_id: LotId | None = None
+    serials: Serials | None = Field(
+        default=None,
+        description="serial-tracked items (required): the serials removed, or found for a gain",
+    )
 
 
 class CountIn(Body):
@@ -174,6 +208,12 @@ class CountIn(Body):
     counted_quantity: Annotated[int, Field(strict=True, ge=0, le=MAX_QUANTITY), WHOLE]
     notes: Text | None = None
     lot_id: LotId | None = None
+    counted_serials: list[Id] | None = Field(
+        default=None,
+        max_length=10_000,
+        description="serial-tracked items (required): the serials counted, as many as "
+        "countedQuantity; the missing and the found become adjustments naming them",
+    )
 
 
 class CommandOut(Out):

@@ -74,6 +74,14 @@ class ProblemOut(Out):
         default=None,
         description="not-shipped-on-order: units of the lot shipped on the order, net of returns",
     )
+    serial: str | None = Field(
+        default=None,
+        description="serial-in-stock, serial-not-in-stock, not-shipped-on-order: the serial",
+    )
+    serial_status: str | None = Field(
+        default=None,
+        description="serial-in-stock: in_stock or in_transit, in the warehouse named",
+    )
     committed_position: int | None = Field(
         default=None, description="an asOfPosition beyond it: what has committed"
     )

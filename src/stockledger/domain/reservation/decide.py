@@ -27,11 +27,11 @@ from ..errors import (
     ReservationNotActive,
     ShortLine,
 )
-from ..stock.commands import ShipStock, merge_lines
-from ..stock.decide import check_available, stock_of
+from ..stock.commands import ShipStock, line_serials, merge_lines
+from ..stock.decide import check_available, named_serials, serials_in_stock, stock_of
 from ..stock.events import Line, LotQuantity, ReservedLine, ShippedLine, StockShipped
 from ..stock.lots import allocatable, allocate, merge, shipped_from_hold, taking
-from ..streams import item_stream, reservation_stream, stock_stream
+from ..streams import item_stream, parse_stock_stream, reservation_stream, stock_stream
 from .commands import (
     ConfirmReservation,
     ExpireReservation,
@@ -51,9 +51,11 @@ def reads(command: ReservationCommand, states: States) -> tuple[str, ...]:
         case ReserveStock(reservation_id=rid, lines=lines):
             stock = (stock_stream(x.sku, x.warehouse_id) for x in lines)
             return (reservation_stream(rid), *stock, *(item_stream(x.sku) for x in lines))
-        case ShipStock(reservation_id=str(rid), lines=lines):
+        case ShipStock(reservation_id=str(rid), lines=lines):  # and whether items are tracked
             named = (stock_stream(x.sku, x.warehouse_id) for x in lines or ())
-            return (reservation_stream(rid), *named, *_held(states, rid))
+            held = _held(states, rid)
+            items = dict.fromkeys(item_stream(parse_stock_stream(x)[0]) for x in held)
+            return (reservation_stream(rid), *named, *held, *items)
         case ShipStock():
             raise TypeError("a shipment without a reservation is stock's (stock/decide.py)")
         case _:
@@ -242,6 +244,7 @@ def _ship_reserved(
             quantity=wanted.get((s, w), 0),
             reserved_quantity=q,
             lots=_held_lots(states, res.reservation_id, s, w, wanted.get((s, w), 0)),
+            serials=_shipped_serials(states, cmd, s, w, wanted.get((s, w), 0)),
         )
         for (s, w), q in reserved.items()
     )
@@ -252,6 +255,19 @@ def _ship_reserved(
     events: list[Pending] = [(stream, make(shipped))]
     events += [(stock_stream(x.sku, x.warehouse_id), make((x,))) for x in shipped]
     return Decision(events=tuple(events), touched=line_streams(shipped))
+
+
+def _shipped_serials(
+    states: States, cmd: ShipStock, sku: str, warehouse_id: str, quantity: int
+) -> tuple[str, ...] | None:
+    """A reservation names no serials: its shipment's lines name the ones that go."""
+    if not quantity:
+        return None
+    named = line_serials(cmd.lines).get((sku, warehouse_id))
+    serials = named_serials(states, sku, named, quantity, "shipments")
+    if serials is not None:
+        serials_in_stock(stock_of(states, sku, warehouse_id), serials)
+    return serials
 
 
 def _held_lots(

@@ -11,6 +11,13 @@ from .events import AdjustmentReason, Line, ReturnCondition, ReturnReason
 
 
 @dataclass(frozen=True, slots=True)
+class SerialLine(Line):
+    """A shipment line of a serial-tracked item: the serials it ships, exactly its quantity."""
+
+    serials: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class ReceiveStock:
     sku: str
     warehouse_id: str
@@ -21,6 +28,7 @@ class ReceiveStock:
     receipt_id: str | None = None
     lot_id: str | None = None
     expires_on: date | None = None
+    serials: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +49,7 @@ class ReturnStock:
     reason: ReturnReason
     condition: ReturnCondition
     lot_id: str | None = None
+    serials: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +62,7 @@ class AdjustStock:
     expected_version: int | None = None
     unit_cost: Decimal | None = None  # what a gain's units cost (else the current average)
     lot_id: str | None = None
+    serials: tuple[str, ...] | None = None  # removed (a loss) or found (a gain)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +73,20 @@ class CountStock:
     notes: str | None = None
     expected_version: int | None = None
     lot_id: str | None = None
+    serials: tuple[str, ...] | None = None  # the serials counted (serial-tracked items)
 
 
 StockCommand = ReceiveStock | ShipStock | ReturnStock | AdjustStock | CountStock
+
+
+def line_serials(lines: tuple[Line, ...] | None) -> dict[tuple[str, str], tuple[str, ...]]:
+    """The serials the lines name, per SKU+warehouse (only lines that name some)."""
+    out: dict[tuple[str, str], tuple[str, ...]] = {}
+    for line in lines or ():
+        if isinstance(line, SerialLine) and line.serials:
+            key = (line.sku, line.warehouse_id)
+            out[key] = (*out.get(key, ()), *line.serials)
+    return out
 
 
 def merge_lines(lines: tuple[Line, ...]) -> tuple[Line, ...]:

@@ -3,6 +3,7 @@ counts; and the checks every decision that moves stock meets (availability, capa
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import date, datetime
 
@@ -16,6 +17,9 @@ from ..errors import (
     LotExpiryMismatch,
     LotRequired,
     NotShippedOnOrder,
+    SerialInStock,
+    SerialNotInStock,
+    SerialsRequired,
     ShortLine,
     VersionMismatch,
 )
@@ -27,6 +31,7 @@ from .commands import (
     ReturnStock,
     ShipStock,
     StockCommand,
+    line_serials,
     merge_lines,
 )
 from .events import (
@@ -81,15 +86,61 @@ def decide(command: StockCommand, states: States, now: datetime) -> Decision:
             return _return(command, states)
         case AdjustStock():
             lot = _named_lot(states, command.sku, command.lot_id, "adjustments")
-            return _adjust(command, stock_of(states, command.sku, command.warehouse_id), lot)
+            change = abs(command.quantity_change)
+            named = named_serials(states, command.sku, command.serials, change, "adjustments")
+            stock = stock_of(states, command.sku, command.warehouse_id)
+            if named is not None and command.quantity_change < 0:
+                serials_in_stock(stock, named)
+            elif named is not None:
+                serials_new_here(stock, named)
+            return _adjust(command, stock, lot, named)
         case CountStock():
             lot = _named_lot(states, command.sku, command.lot_id, "counts")
-            return _count(command, stock_of(states, command.sku, command.warehouse_id), lot)
+            stock = stock_of(states, command.sku, command.warehouse_id)
+            quantity = command.counted_quantity
+            counted = named_serials(states, command.sku, command.serials, quantity, "counts")
+            if counted is not None:
+                return _count_serials(command, stock, counted)
+            return _count(command, stock, lot)
 
 
 def tracking(states: States, sku: str) -> str:
     """How the item's units are told apart: none, lot or serial."""
     return get(states, item_stream(sku), ItemState).tracking
+
+
+def named_serials(
+    states: States, sku: str, serials: tuple[str, ...] | None, quantity: int, action: str
+) -> tuple[str, ...] | None:
+    """The serials a command on a serial-tracked item must name: exactly `quantity`, distinct
+    (and an item not tracked by serial names none)."""
+    if tracking(states, sku) != "serial":
+        if serials:
+            raise InvalidCommand(f"Item {sku} is not tracked by serial number: no serials apply")
+        return None
+    if serials is None:
+        raise SerialsRequired(sku, action)
+    if len(serials) != quantity or len(set(serials)) != len(serials):
+        raise InvalidCommand(
+            f"{action.capitalize()} of {sku} name {quantity} distinct serial(s), one per unit; "
+            f"got {len(set(serials))} distinct of {len(serials)}"
+        )
+    return serials
+
+
+def serials_in_stock(stock: StockState, serials: tuple[str, ...]) -> None:
+    """Each serial must be on hand in the stream's warehouse (409 serial-not-in-stock)."""
+    held = stock.serials.in_stock if stock.serials else frozenset()
+    for serial in serials:
+        if serial not in held:
+            raise SerialNotInStock(stock.sku, stock.warehouse_id, serial)
+
+
+def serials_new_here(stock: StockState, serials: Iterable[str]) -> None:
+    """A serial coming in must not already be here (the database checks everywhere else)."""
+    for serial in serials:
+        if stock.serials and (status := stock.serials.status(serial)):
+            raise SerialInStock(stock.sku, serial, stock.warehouse_id, status)
 
 
 def _named_lot(states: States, sku: str, lot_id: str | None, action: str) -> str | None:
@@ -117,6 +168,8 @@ def _receive(cmd: ReceiveStock, states: States) -> Decision:
     lot_id = _named_lot(states, cmd.sku, cmd.lot_id, "receipts")
     if lot_id is None and cmd.expires_on is not None:
         raise InvalidCommand(f"Item {cmd.sku} is not tracked by lot: expiresOn does not apply")
+    serials = named_serials(states, cmd.sku, cmd.serials, cmd.quantity, "receipts")
+    serials_new_here(stock, serials or ())
     held = stock.lots.lot(lot_id) if lot_id and stock.lots else None
     if held is not None and held.expires_on != cmd.expires_on:
         raise LotExpiryMismatch(
@@ -137,6 +190,7 @@ def _receive(cmd: ReceiveStock, states: States) -> Decision:
         valuation_method=method,
         lot_id=lot_id,
         expires_on=cmd.expires_on if lot_id else None,
+        serials=serials,
     )
     return Decision(events=((stream, event),), touched=(stream,))
 
@@ -160,6 +214,7 @@ def _ship_direct(cmd: ShipStock, states: States, now: datetime) -> Decision:
         )
     check_available(states, lines)
     lots = _fefo_lots(states, lines, now)
+    serials = shipped_serials(states, lines, line_serials(cmd.lines))
     events = tuple(
         (
             stock_stream(x.sku, x.warehouse_id),
@@ -173,6 +228,7 @@ def _ship_direct(cmd: ShipStock, states: States, now: datetime) -> Decision:
                         quantity=x.quantity,
                         reserved_quantity=0,
                         lots=lots.get((x.sku, x.warehouse_id)),
+                        serials=serials.get((x.sku, x.warehouse_id)),
                     ),
                 ),
             ),
@@ -180,6 +236,21 @@ def _ship_direct(cmd: ShipStock, states: States, now: datetime) -> Decision:
         for x in lines
     )
     return Decision(events=events, touched=touched)
+
+
+def shipped_serials(
+    states: States, lines: tuple[Line, ...], named: dict[Place, tuple[str, ...]]
+) -> dict[Place, tuple[str, ...]]:
+    """The serials each line of a serial-tracked item ships: named on the line, exactly its
+    quantity, each on hand in that warehouse."""
+    out: dict[Place, tuple[str, ...]] = {}
+    for x in lines:
+        place = (x.sku, x.warehouse_id)
+        serials = named_serials(states, x.sku, named.get(place), x.quantity, "shipments")
+        if serials is not None:
+            serials_in_stock(stock_of(states, *place), serials)
+            out[place] = serials
+    return out
 
 
 def _fefo_lots(
@@ -221,6 +292,15 @@ def _return(cmd: ReturnStock, states: States) -> Decision:
             raise NotShippedOnOrder(
                 cmd.order_id, cmd.sku, cmd.warehouse_id, lot_id, cmd.quantity, shipped
             )
+    serials = named_serials(states, cmd.sku, cmd.serials, cmd.quantity, "returns")
+    if serials is not None:  # each shipped on that order and not back since
+        held = get(states, stream, StockState).serials
+        out = held.shipped_on(cmd.order_id) if held else frozenset()
+        for serial in serials:
+            if serial not in out:
+                raise NotShippedOnOrder(
+                    cmd.order_id, cmd.sku, cmd.warehouse_id, None, cmd.quantity, 0, serial
+                )
     event = StockReturned(
         cmd.return_id,
         cmd.order_id,
@@ -230,6 +310,7 @@ def _return(cmd: ReturnStock, states: States) -> Decision:
         cmd.reason,
         cmd.condition,
         lot_id=lot_id,
+        serials=serials,
     )
     return Decision(events=((stream, event),), touched=(stream,))
 
@@ -244,7 +325,9 @@ def _lot_or_empty(stock: StockState, lot_id: str) -> Lot:
     return held or Lot(lot_id, None, stock.updated_at or datetime.min)
 
 
-def _adjust(cmd: AdjustStock, stock: StockState, lot_id: str | None) -> Decision:
+def _adjust(
+    cmd: AdjustStock, stock: StockState, lot_id: str | None, serials: tuple[str, ...] | None
+) -> Decision:
     _check_version(stock, cmd.expected_version)
     if cmd.quantity_change == 0:
         raise InvalidCommand("quantityChange must not be 0")
@@ -277,6 +360,7 @@ def _adjust(cmd: AdjustStock, stock: StockState, lot_id: str | None) -> Decision
         cmd.notes,
         unit_cost=cmd.unit_cost if cmd.quantity_change > 0 else None,
         lot_id=lot_id,
+        serials=serials,
     )
     return Decision(events=((stream, event),), touched=(stream,))
 
@@ -314,6 +398,44 @@ def _count(cmd: CountStock, stock: StockState, lot_id: str | None) -> Decision:
                 ),
             )
         )
+    return Decision(events=tuple(events), touched=(stream,))
+
+
+def _count_serials(cmd: CountStock, stock: StockState, counted: tuple[str, ...]) -> Decision:
+    """A count of a serial-tracked stream names the serials found on hand: those missing are
+    removed, those not known here are found, each an adjustment naming its serials."""
+    _check_version(stock, cmd.expected_version)
+    on_hand = stock.serials.in_stock if stock.serials else frozenset()
+    missing = tuple(sorted(on_hand - set(counted)))
+    found = tuple(sorted(set(counted) - on_hand))
+    serials_new_here(stock, found)
+    before, reserved = stock.levels.on_hand, stock.levels.reserved
+    if len(counted) < reserved:
+        raise InsufficientStock(
+            [ShortLine(stock.sku, stock.warehouse_id, len(missing), stock.levels.available)],
+            f"Counted {len(counted)} is below the {reserved} reserved; release or ship "
+            "reservations first",
+        )
+    stream = stock_stream(stock.sku, stock.warehouse_id)
+    count = StockCounted(
+        stock.sku, stock.warehouse_id, len(counted), before, cmd.notes, serials=tuple(counted)
+    )
+    events: list[Pending] = [(stream, count)]
+    level = before
+    for change, serials in ((-len(missing), missing), (len(found), found)):
+        if serials:
+            adjusted = StockAdjusted(
+                stock.sku,
+                stock.warehouse_id,
+                change,
+                "physical_count",
+                level,
+                level + change,
+                cmd.notes,
+                serials=serials,
+            )
+            events.append((stream, adjusted))
+            level += change
     return Decision(events=tuple(events), touched=(stream,))
 
 

@@ -57,6 +57,7 @@ class ShippedLine:
     reserved_quantity: int  # how much of the line's reservation the shipment consumed
     cost: Decimal | None = None  # v2: what the shipped units cost (None: a v1 event)
     lots: tuple[LotQuantity, ...] | None = None  # v3: the lots the units came from
+    serials: tuple[str, ...] | None = None  # v3: the serials shipped (serial-tracked items)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +74,7 @@ class StockReceived:
     valuation_method: ValuationMethod | None = None  # v2: how the stream values its units
     lot_id: str | None = None  # v3: the lot received (lot-tracked items)
     expires_on: date | None = None  # v3: the lot's expiry date (the first day it is expired)
+    serials: tuple[str, ...] | None = None  # v3: the serials received (serial-tracked items)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +100,7 @@ class StockReturned:
     condition: ReturnCondition
     cost: Decimal | None = None  # v2: the value the returned units came back at
     lot_id: str | None = None  # v3: the lot the units go back into
+    serials: tuple[str, ...] | None = None  # v3: the serials returned
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +117,7 @@ class StockAdjusted:
     cost: Decimal | None = None  # v2: the value that left (or came in, for a gain)
     unit_cost: Decimal | None = None  # v2: a gain's unit cost when one was given
     lot_id: str | None = None  # v3: the lot adjusted
+    serials: tuple[str, ...] | None = None  # v3: the serials removed (or found, for a gain)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,3 +130,4 @@ class StockCounted:
     previous_quantity: int
     notes: str | None = None
     lot_id: str | None = None  # v2: the lot counted (previous and counted are the lot's)
+    serials: tuple[str, ...] | None = None  # v2: the serials counted

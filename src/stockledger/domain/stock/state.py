@@ -14,6 +14,7 @@ from ..streams import stock_stream
 from ..transfer.events import TransferDispatched, TransferReceived
 from .events import StockAdjusted, StockReceived, StockReturned, StockShipped
 from .lots import LotBook, step_lots, touches_lots
+from .serials import SerialBook, step_serials, touches_serials
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +75,8 @@ class StockState:
     value: StockValue = EMPTY  # what its units cost (costing.py)
     # A lot-tracked item's lots (lots.py); None for an untracked one. Σ lots = the levels.
     lots: LotBook | None = None
+    # A serial-tracked item's serials (serials.py); None otherwise. Each bucket counts them.
+    serials: SerialBook | None = None
 
     @property
     def level(self) -> StockLevel:
@@ -150,7 +153,7 @@ def _fold(
     state: StockState, events: Iterable[tuple[Event, datetime]], *, valued: bool
 ) -> StockState:
     levels, version, updated_at, value = state.levels, state.version, state.updated_at, state.value
-    lots = state.lots
+    lots, serials = state.lots, state.serials
     keys: list[str] = []
     for event, recorded_at in events:
         levels = levels + delta(state, event)  # delta reads only the stream's sku/warehouse
@@ -158,6 +161,8 @@ def _fold(
             value = apply(value, state.sku, state.warehouse_id, event, recorded_at)[0]
         if (lots is not None and lots.holds) or touches_lots(event):
             lots = step_lots(lots or LotBook(), state.sku, state.warehouse_id, event, recorded_at)
+        if touches_serials(event):
+            serials = step_serials(serials or SerialBook(), state.warehouse_id, event)
         if key := _processed_key(event):
             keys.append(key)
         version, updated_at = version + 1, recorded_at
@@ -171,4 +176,5 @@ def _fold(
         processed=state.processed.union(keys) if keys else state.processed,
         value=value,
         lots=lots,
+        serials=serials,
     )

@@ -16,7 +16,7 @@ from ..errors import (
     NotFound,
     ShortLine,
 )
-from ..stock.decide import check_available, stock_of, tracking
+from ..stock.decide import check_available, named_serials, serials_in_stock, stock_of, tracking
 from ..stock.events import Line, LotQuantity
 from ..stock.lots import LotHold, allocatable, allocate, shipped_from_hold
 from ..streams import item_stream, stock_stream, transfer_stream, warehouse_stream
@@ -80,6 +80,10 @@ def _dispatch(cmd: DispatchTransfer, states: States, now: datetime) -> Decision:
         event = replace(event, lots=lots)
     elif cmd.lot_id is not None:
         raise InvalidCommand(f"Item {cmd.sku} is not tracked by lot: lotId does not apply")
+    serials = named_serials(states, cmd.sku, cmd.serials, cmd.quantity, "transfers")
+    if serials is not None:
+        serials_in_stock(stock_of(states, cmd.sku, cmd.from_warehouse_id), serials)
+        event = replace(event, serials=serials)
     return Decision(
         events=((stream, event), (source, event), (target, event)), touched=(source, target)
     )
@@ -105,6 +109,24 @@ def _lots_dispatched(
     return allocate(candidates, cmd.quantity)
 
 
+def _serials_received(
+    cmd: ReceiveTransfer, sent: TransferDispatched
+) -> tuple[tuple[str, ...] | None, tuple[str, ...] | None]:
+    """The serials that arrived (`receivedSerials`, default every one dispatched) and the ones
+    lost in transit; (None, None) when the transfer carries no serials."""
+    if sent.serials is None:
+        if cmd.received_serials:
+            raise InvalidCommand(f"Transfer {sent.transfer_id} carries no serials")
+        return None, None
+    arrived = sent.serials if cmd.received_serials is None else cmd.received_serials
+    unknown = [x for x in arrived if x not in sent.serials]
+    if unknown or len(set(arrived)) != len(arrived):
+        raise InvalidCommand(
+            f"receivedSerials must be distinct serials the transfer carries: {unknown or arrived}"
+        )
+    return tuple(arrived), tuple(x for x in sent.serials if x not in set(arrived))
+
+
 def _receive_transfer(cmd: ReceiveTransfer, states: States) -> Decision:
     stream = transfer_stream(cmd.transfer_id)
     transfer = get(states, stream, TransferState)
@@ -116,7 +138,12 @@ def _receive_transfer(cmd: ReceiveTransfer, states: States) -> Decision:
         return Decision(
             already=AlreadyRecorded(stream, TransferReceived.TYPE, {}), touched=(target,)
         )
+    arrived, lost = _serials_received(cmd, sent)
     received = sent.quantity if cmd.received_quantity is None else cmd.received_quantity
+    if arrived is not None:
+        if cmd.received_quantity is not None and cmd.received_quantity != len(arrived):
+            raise InvalidCommand("receivedQuantity must be the number of receivedSerials")
+        received = len(arrived)
     if not 0 <= received <= sent.quantity:
         raise LedgerConflict(
             f"receivedQuantity must be between 0 and the {sent.quantity} dispatched"
@@ -130,5 +157,7 @@ def _receive_transfer(cmd: ReceiveTransfer, states: States) -> Decision:
         received,
         sent.quantity - received,
         lots=shipped_from_hold(LotHold("", sent.lots), received) if sent.lots else None,
+        serials=arrived,
+        lost_serials=lost,
     )
     return Decision(events=((stream, event), (target, event)), touched=(target,))

@@ -26,6 +26,7 @@ class TransferDispatched:
     cost: Decimal | None = None  # v2: the value that left the source
     layers: tuple[Layer, ...] | None = None  # v2: the cost layers it carries
     lots: tuple[LotQuantity, ...] | None = None  # v3: the lots it carries (lot-tracked items)
+    serials: tuple[str, ...] | None = None  # v3: the serials it carries (serial-tracked items)
 
     def same_transfer(self, other: TransferDispatched) -> bool:
         """The same dispatch, whatever it cost (a retry is decided against a later state)."""
@@ -51,3 +52,5 @@ class TransferReceived:
     cost: Decimal | None = None  # v2: the value that arrived on hand
     lost_cost: Decimal | None = None  # v2: the value lost in transit
     lots: tuple[LotQuantity, ...] | None = None  # v3: the lots that arrived (lot-tracked items)
+    serials: tuple[str, ...] | None = None  # v3: the serials that arrived
+    lost_serials: tuple[str, ...] | None = None  # v3: the serials lost in transit
