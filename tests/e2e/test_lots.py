@@ -4,6 +4,7 @@ counted per lot; every refusal appends nothing."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -266,3 +267,68 @@ async def test_a_transfer_carries_its_lots_and_their_expiry_and_a_shortfall_is_l
     short = await api.post("/v1/transfers", named, role="warehouse")
     assert short.status_code == 409, short.text  # only 2 of L-NEW left in WH-A
     assert short.json()["type"] == "/problems/insufficient-stock"
+
+
+async def wait_for(check: Any, seconds: float = 30.0) -> Any:
+    """Poll `check()` until it returns something truthy or the deadline passes."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        found = await check()
+        if found:
+            return found
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)  # polling the condition above
+
+
+async def test_a_lot_past_its_date_expires_its_unreserved_units_and_is_written_off(
+    api: Api, ids: Any
+) -> None:
+    sku = ids("FISH")
+    await lot_item(api, sku)
+    await api.receive(sku, "WH-A", 6, lotId="L-OK", expiresOn=day(10))
+    await api.receive(sku, "WH-A", 5, lotId="L-OLD", expiresOn=day(1))
+    order = ids("O")
+    body = {
+        "orderId": order,
+        "lines": [{"sku": sku, "warehouseId": "WH-A", "quantity": 2, "lotId": "L-OLD"}],
+    }
+    assert (await api.post("/v1/reservations", body, role="orders")).status_code == 201
+    # received already expired (its date is today): the worker expires it within the minute
+    await api.receive(sku, "WH-A", 4, lotId="L-GONE", expiresOn=day(0))
+
+    async def expired() -> dict[str, Any] | None:
+        level = await api.stock(sku, "WH-A", consistency="strong")
+        return level if level["expired"] == 4 else None
+
+    level = await wait_for(expired)
+    assert (level["onHand"], level["reserved"], level["available"]) == (11, 2, 9)
+    history = await api.get(f"/v1/stock/{sku}/WH-A/history", types="LotExpired")
+    [event] = history.json()["events"]
+    assert event["data"] == {
+        "sku": sku,
+        "warehouseId": "WH-A",
+        "lotId": "L-GONE",
+        "expiresOn": day(0),
+        "quantity": 4,
+    }
+    lots = {x["lotId"]: x for x in await lots_of(api, sku, "WH-A")}
+    assert (lots["L-GONE"]["onHand"], lots["L-GONE"]["expired"]) == (0, 4)
+    late = body | {"orderId": ids("O")}
+    late["lines"] = [{"sku": sku, "warehouseId": "WH-A", "quantity": 1, "lotId": "L-GONE"}]
+    assert (await api.post("/v1/reservations", late, role="orders")).status_code == 409
+
+    write_off = {
+        "sku": sku,
+        "warehouseId": "WH-A",
+        "quantityChange": -4,
+        "reason": "expiry",
+        "notes": "binned",
+        "lotId": "L-GONE",
+    }
+    too_many = await api.post("/v1/adjustments", write_off | {"quantityChange": -5})
+    assert too_many.status_code == 409, too_many.text
+    binned = await api.post("/v1/adjustments", write_off, role="warehouse")
+    assert binned.status_code == 201, binned.text
+    level = await api.stock(sku, "WH-A", consistency="strong")
+    assert (level["onHand"], level["expired"]) == (11, 0)
+    assert "L-GONE" not in {x["lotId"] for x in await lots_of(api, sku, "WH-A")}

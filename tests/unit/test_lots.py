@@ -21,8 +21,8 @@ from stockledger.domain.errors import (
     TrackingLocked,
 )
 from stockledger.domain.reservation.events import StockReserved
-from stockledger.domain.stock.events import Line, LotQuantity
-from stockledger.domain.stock.lots import Lot
+from stockledger.domain.stock.events import Line, LotExpired, LotQuantity
+from stockledger.domain.stock.lots import Lot, LotBook
 from stockledger.domain.stock.state import StockState
 
 from .memory_ledger import T0, MemoryLedger
@@ -85,6 +85,7 @@ def check(ledger: MemoryLedger) -> None:
         lots = state.lots.lots if state.lots else ()
         assert sum(x.on_hand for x in lots) == state.levels.on_hand, state
         assert sum(x.reserved for x in lots) == state.levels.reserved, state
+        assert sum(x.expired for x in lots) == state.levels.expired, state
         for x in lots:
             assert 0 <= x.reserved <= x.on_hand, x
             assert x.expired >= 0, x
@@ -116,6 +117,8 @@ steps = st.one_of(
     st.tuples(st.just("count"), wh, lot, st.integers(0, 8)),
     st.tuples(st.just("transfer"), wh, qty, st.one_of(st.none(), lot), st.integers(0, 6)),
     st.tuples(st.just("tick"), st.integers(1, 3)),
+    st.tuples(st.just("expire"), wh, lot),
+    st.tuples(st.just("write_off"), wh, lot, qty),
 )
 
 
@@ -175,6 +178,10 @@ def run(ledger: MemoryLedger, step: tuple[Any, ...], n: int) -> None:
             ledger.handle(c.ReceiveTransfer(f"T-{n}", min(received, q)))
         case ("tick", days):
             ledger.tick(days * 86400.0)
+        case ("expire", w, lot_id):
+            ledger.handle(c.ExpireLot(SKU, w, lot_id))
+        case ("write_off", w, lot_id, q):
+            ledger.handle(c.AdjustStock(SKU, w, -q, "expiry", "binned", None, None, lot_id))
 
 
 @settings(max_examples=200, deadline=None)
@@ -260,3 +267,24 @@ def test_the_random_workloads_reach_every_lot_rule() -> None:
     # A (day 2) went first everywhere: 4 reserved and shipped, 2 back, both transferred out
     assert [(x.lot_id, x.on_hand, x.reserved) for x in w1.lots.lots] == [("B", 4, 2)]
     assert [(x.lot_id, x.on_hand) for x in w2.lots.lots] == [("A", 2), ("B", 1)]
+
+
+def test_from_its_date_a_lot_expires_its_unreserved_units_and_reserved_ones_stay() -> None:
+    ledger = lot_ledger()
+    receive(ledger, "W1", 5, "A")  # expires on day 2
+    ledger.handle(c.ReserveStock("R", "O", (Line(SKU, "W1", 2),), ledger.now + timedelta(days=9)))
+    assert not ledger.handle(c.ExpireLot(SKU, "W1", "A")).events  # not yet
+    ledger.tick(2 * 86400)
+    decision = ledger.handle(c.ExpireLot(SKU, "W1", "A"))
+    [(_, expired)] = decision.events
+    assert isinstance(expired, LotExpired)
+    assert expired.quantity == 3
+    stock = ledger.stock(SKU, "W1")
+    assert (stock.levels.on_hand, stock.levels.reserved, stock.levels.expired) == (2, 2, 3)
+    assert not ledger.handle(c.ExpireLot(SKU, "W1", "A")).events  # nothing left to expire
+    ledger.handle(c.ReleaseReservation("R"))  # released units of an expired lot expire too
+    assert ledger.handle(c.ExpireLot(SKU, "W1", "A")).events
+    ledger.handle(c.AdjustStock(SKU, "W1", -5, "expiry", "binned", None, None, "A"))
+    stock = ledger.stock(SKU, "W1")
+    assert (stock.levels.on_hand, stock.levels.expired, stock.lots) == (0, 0, LotBook())
+    check(ledger)

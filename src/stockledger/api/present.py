@@ -26,6 +26,7 @@ def levels_out(levels: Levels) -> dict[str, int]:
         "available": levels.available,
         "inTransit": levels.in_transit,
         "damaged": levels.damaged,
+        "expired": levels.expired,
     }
 
 

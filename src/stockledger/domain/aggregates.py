@@ -46,6 +46,7 @@ from .stock import decide as stock
 from .stock.commands import (
     AdjustStock,
     CountStock,
+    ExpireLot,
     ReceiveStock,
     ReturnStock,
     ShipStock,
@@ -95,6 +96,8 @@ def rules(command: Command) -> Rules:
         ):
             return reservation
         case ReceiveStock() | ShipStock() | ReturnStock() | AdjustStock() | CountStock():
+            return stock
+        case ExpireLot():
             return stock
         case DispatchTransfer() | ReceiveTransfer():
             return transfer

@@ -21,7 +21,14 @@ from .reservation.commands import (
     ReleaseReservation,
     ReserveStock,
 )
-from .stock.commands import AdjustStock, CountStock, ReceiveStock, ReturnStock, ShipStock
+from .stock.commands import (
+    AdjustStock,
+    CountStock,
+    ExpireLot,
+    ReceiveStock,
+    ReturnStock,
+    ShipStock,
+)
 from .transfer.commands import DispatchTransfer, ReceiveTransfer
 
 __all__ = [
@@ -35,6 +42,7 @@ __all__ = [
     "DefineItem",
     "DefineWarehouse",
     "DispatchTransfer",
+    "ExpireLot",
     "ExpireReservation",
     "LotLine",
     "ReceiveStock",

@@ -36,6 +36,7 @@ from .reservation.events import (
     StockReserved,
 )
 from .stock.events import (
+    LotExpired,
     StockAdjusted,
     StockCounted,
     StockReceived,
@@ -71,6 +72,7 @@ Event = (
     | LowStockDetected
     | StockOutDetected
     | LowStockResolved
+    | LotExpired
 )
 
 EVENT_TYPES: dict[str, type[Event]] = {cls.TYPE: cls for cls in get_args(Event)}

@@ -20,7 +20,7 @@ from ..domain.catalog.state import ItemState, WarehouseState
 from ..domain.reorder.alerts import Alert
 from ..domain.reorder.state import ReorderState
 from ..domain.reservation.state import ReservationState
-from ..domain.stock.state import Levels, StockLevel
+from ..domain.stock.state import Levels, StockLevel, levels_of
 from ..domain.streams import category, reorder_stream
 from ..metrics import PARKED, PROJECTED, PROJECTION_APPLY
 from ..store.rows import RecordedEvent, level_columns
@@ -51,12 +51,13 @@ _EVENT_COLUMNS = (
 )
 _UPSERT_STOCK = """
 INSERT INTO stock_levels AS s (stream_id, sku, warehouse_id, on_hand, reserved, in_transit,
-                               damaged, version, updated_at, projected_at)
+                               damaged, expired, version, updated_at, projected_at)
 SELECT *, now() FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::int[], $6::int[],
-                            $7::int[], $8::int[], $9::timestamptz[])
+                            $7::int[], $8::int[], $9::int[], $10::timestamptz[])
 ON CONFLICT (stream_id) DO UPDATE SET
     on_hand = EXCLUDED.on_hand, reserved = EXCLUDED.reserved, in_transit = EXCLUDED.in_transit,
-    damaged = EXCLUDED.damaged, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at,
+    damaged = EXCLUDED.damaged, expired = EXCLUDED.expired, version = EXCLUDED.version,
+    updated_at = EXCLUDED.updated_at,
     projected_at = now()
 WHERE s.version < EXCLUDED.version
 """
@@ -337,7 +338,7 @@ async def write_catalog(conn: Any, states: Sequence[Catalog], table: str = "cata
 
 
 def _levels(row: Any) -> Levels:
-    return Levels(row["on_hand"], row["reserved"], row["in_transit"], row["damaged"])
+    return levels_of(row)
 
 
 async def _write(conn: Any, stock: list[StockLevel], reservations: list[ReservationState]) -> None:

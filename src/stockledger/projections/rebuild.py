@@ -17,7 +17,7 @@ import asyncpg
 from ..domain.reorder.alerts import Alert
 from ..domain.reorder.state import ReorderState
 from ..domain.reservation.state import ReservationState
-from ..domain.stock.state import Levels, StockLevel
+from ..domain.stock.state import StockLevel, levels_of
 from ..store.rows import RecordedEvent
 from .postgres import write_catalog, write_reorders
 from .redis_stock import RedisStock
@@ -41,19 +41,21 @@ _STOCK_SUMS = """
 SELECT stream_id, split_part(stream_id, ':', 2) AS sku, split_part(stream_id, ':', 3) AS wh,
        sum(d_on_hand)::int AS on_hand, sum(d_reserved)::int AS reserved,
        sum(d_in_transit)::int AS in_transit, sum(d_damaged)::int AS damaged,
-       max(version) AS version, max(recorded_at) AS updated_at, count(*) AS n
+       sum(d_expired)::int AS expired, max(version) AS version, max(recorded_at) AS updated_at,
+       count(*) AS n
 FROM events WHERE {where}
 GROUP BY stream_id
 """
 _MERGE = """
 INSERT INTO {table} AS t (stream_id, sku, warehouse_id, on_hand, reserved, in_transit, damaged,
-                          version, updated_at, projected_at)
-SELECT stream_id, sku, wh, on_hand, reserved, in_transit, damaged, version, updated_at, now()
+                          expired, version, updated_at, projected_at)
+SELECT stream_id, sku, wh, on_hand, reserved, in_transit, damaged, expired, version, updated_at,
+       now()
 FROM ({sums}) s
 ON CONFLICT (stream_id) DO UPDATE SET
     on_hand = t.on_hand + EXCLUDED.on_hand, reserved = t.reserved + EXCLUDED.reserved,
     in_transit = t.in_transit + EXCLUDED.in_transit, damaged = t.damaged + EXCLUDED.damaged,
-    version = GREATEST(t.version, EXCLUDED.version),
+    expired = t.expired + EXCLUDED.expired, version = GREATEST(t.version, EXCLUDED.version),
     updated_at = GREATEST(t.updated_at, EXCLUDED.updated_at)
 """
 _HORIZON = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16"
@@ -240,7 +242,7 @@ async def rebuild_redis(pool: asyncpg.Pool[Any], redis: RedisStock, progress: Pr
                 StockLevel(
                     row["sku"],
                     row["wh"],
-                    Levels(row["on_hand"], row["reserved"], row["in_transit"], row["damaged"]),
+                    levels_of(row),
                     row["version"],
                     row["updated_at"],
                 )

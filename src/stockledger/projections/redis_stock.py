@@ -22,14 +22,15 @@ log = structlog.get_logger()
 DEFAULT_PREFIX = "stockledger:"  # STOCKLEDGER_REDIS_PREFIX: deployments can share one Redis
 
 # KEYS: stream hash, SKU's warehouse set. ARGV: version, onHand, reserved, inTransit, damaged,
-# updatedAt, projectedAt, allow_equal (replay repairs a same-version drift), warehouseId.
+# updatedAt, projectedAt, allow_equal (replay repairs a same-version drift), warehouseId,
+# expired.
 _CAS = """
 local current = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
 local incoming = tonumber(ARGV[1])
 if current < incoming or (ARGV[8] == '1' and current == incoming) then
   redis.call('HSET', KEYS[1], 'version', ARGV[1], 'onHand', ARGV[2], 'reserved', ARGV[3],
              'inTransit', ARGV[4], 'damaged', ARGV[5], 'updatedAt', ARGV[6],
-             'projectedAt', ARGV[7])
+             'projectedAt', ARGV[7], 'expired', ARGV[10])
   redis.call('SADD', KEYS[2], ARGV[9])
   return 1
 end
@@ -104,6 +105,7 @@ class RedisStock:
                             now,
                             "1" if allow_equal else "0",
                             row.warehouse_id,
+                            row.levels.expired,
                         ],
                         client=pipe,
                     )
@@ -135,7 +137,13 @@ def _decode(sku: str, warehouse_id: str, fields: dict[Any, Any]) -> Projected:
     level = StockLevel(
         sku,
         warehouse_id,
-        Levels(int(f["onHand"]), int(f["reserved"]), int(f["inTransit"]), int(f["damaged"])),
+        Levels(
+            int(f["onHand"]),
+            int(f["reserved"]),
+            int(f["inTransit"]),
+            int(f["damaged"]),
+            int(f.get("expired", 0)),
+        ),
         int(f["version"]),
         datetime.fromisoformat(f["updatedAt"]),
     )

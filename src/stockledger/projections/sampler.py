@@ -18,7 +18,7 @@ import asyncpg
 import structlog
 from redis.exceptions import RedisError
 
-from ..domain.stock.state import Levels, StockState
+from ..domain.stock.state import Levels, StockState, levels_of
 from ..metrics import PROJECTION_DRIFT
 from ..pipeline.status import report
 from ..store.snapshots import StateLoader
@@ -27,7 +27,7 @@ from .redis_stock import RedisStock
 log = structlog.get_logger()
 
 _SAMPLE = """
-SELECT stream_id, sku, warehouse_id, on_hand, reserved, in_transit, damaged, version
+SELECT stream_id, sku, warehouse_id, on_hand, reserved, in_transit, damaged, expired, version
 FROM stock_levels TABLESAMPLE BERNOULLI ($1) LIMIT $2
 """
 
@@ -50,7 +50,7 @@ async def sample_once(pool: asyncpg.Pool[Any], redis: RedisStock | None, streams
     drifts: list[str] = []
     for row in rows:
         stream_id = row["stream_id"]
-        held = Levels(row["on_hand"], row["reserved"], row["in_transit"], row["damaged"])
+        held = levels_of(row)
         if await _folded(loader, stream_id, row["version"]) != held:
             drifts.append(f"{stream_id} (postgres at v{row['version']})")
         if redis is None:

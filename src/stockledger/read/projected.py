@@ -14,7 +14,7 @@ from redis.exceptions import RedisError
 from ..domain.reorder.alerts import Alert, AlertQuery, live
 from ..domain.reorder.state import ReorderRule
 from ..domain.reservation.state import ReservationState
-from ..domain.stock.state import Levels, StockLevel
+from ..domain.stock.state import Levels, StockLevel, levels_of
 from ..domain.streams import like_prefix, stock_stream
 from ..metrics import REDIS_ERRORS
 from ..projections.redis_stock import Projected, RedisStock
@@ -23,7 +23,8 @@ from ..projections.rows import Catalog, alert_from_row, catalog_from_row, reserv
 log = structlog.get_logger()
 
 _COLUMNS = (
-    "sku, warehouse_id, on_hand, reserved, in_transit, damaged, version, updated_at, projected_at"
+    "sku, warehouse_id, on_hand, reserved, in_transit, damaged, expired, version, updated_at, "
+    "projected_at"
 )
 
 
@@ -31,7 +32,7 @@ def _row(row: asyncpg.Record) -> Projected:
     level = StockLevel(
         row["sku"],
         row["warehouse_id"],
-        Levels(row["on_hand"], row["reserved"], row["in_transit"], row["damaged"]),
+        levels_of(row),
         row["version"],
         row["updated_at"],
     )

@@ -17,14 +17,14 @@ import asyncpg
 
 from ..domain.events import from_data
 from ..domain.reorder.alerts import ALERT_EVENTS, Alert, alert_after
-from ..domain.stock.state import Levels, StockLevel
+from ..domain.stock.state import Levels, StockLevel, levels_of
 from ..domain.streams import like_prefix, parse_stock_stream, stock_stream
 from ..store.rows import RecordedEvent
 
 _LEVELS = """
 SELECT x.stream_id, snap.state -> 'levels' AS base, snap.version AS base_version,
        snap.recorded_at AS base_at, t.on_hand, t.reserved, t.in_transit, t.damaged,
-       t.version, t.updated_at
+       t.expired, t.version, t.updated_at
 FROM unnest($1::text[]) WITH ORDINALITY AS x(stream_id, n)
 -- The target as a version. For a timestamp: the last event at or before it, found in two
 -- descents of the (stream_id, recorded_at) index because recordedAt never decreases within a
@@ -49,6 +49,7 @@ CROSS JOIN LATERAL (
              AS reserved,
            COALESCE(sum(d_in_transit), 0)::int AS in_transit,
            COALESCE(sum(d_damaged), 0)::int AS damaged,
+           COALESCE(sum(d_expired), 0)::int AS expired,
            max(version) AS version, max(recorded_at) AS updated_at
     FROM events e
     WHERE e.stream_id = x.stream_id AND e.version > COALESCE(snap.version, 0)
@@ -87,7 +88,8 @@ SELECT * FROM (
     SELECT position, event_id, stream_id, version, type, schema_version, data, metadata,
            recorded_at, hash,
            sum(d_on_hand) OVER w AS on_hand, sum(d_reserved) OVER w AS reserved,
-           sum(d_in_transit) OVER w AS in_transit, sum(d_damaged) OVER w AS damaged
+           sum(d_in_transit) OVER w AS in_transit, sum(d_damaged) OVER w AS damaged,
+           sum(d_expired) OVER w AS expired
     FROM events WHERE stream_id = $1 AND version > $2
     WINDOW w AS (ORDER BY version)
 ) t
@@ -120,7 +122,7 @@ class StockReader:
         out = []
         for row in rows:
             base = row["base"] or {}
-            sums = Levels(row["on_hand"], row["reserved"], row["in_transit"], row["damaged"])
+            sums = levels_of(row)
             stream_version = row["version"] or row["base_version"]
             if not stream_version:
                 continue
@@ -224,7 +226,7 @@ class StockReader:
         return [
             HistoryEntry(
                 RecordedEvent(*list(row.values())[:10]),
-                base + Levels(row["on_hand"], row["reserved"], row["in_transit"], row["damaged"]),
+                base + levels_of(row),
             )
             for row in rows
         ]

@@ -69,18 +69,19 @@ WITH heads AS (
 ), inserted AS (
     INSERT INTO events (position, event_id, stream_id, version, type, schema_version, data,
                         metadata, recorded_at, correlation_id, order_id,
-                        d_on_hand, d_reserved, d_in_transit, d_damaged, hash)
+                        d_on_hand, d_reserved, d_in_transit, d_damaged, d_expired, hash)
     SELECT (pg_current_xact_id()::text::bigint << 16) + r.ord, r.event_id, r.stream_id,
            r.version, r.type, r.schema_version, r.data::jsonb, r.metadata::jsonb, r.recorded_at,
-           r.correlation_id, r.order_id, r.d1, r.d2, r.d3, r.d4,
+           r.correlation_id, r.order_id, r.d1, r.d2, r.d3, r.d4, r.d5,
            -- hash chain (store/hashchain.py): sha256(previous || canonical bytes), folded
            -- over the stream's new events in version order from the stored head's hash
            event_hash_chain(h.previous, r.body) OVER (PARTITION BY r.stream_id ORDER BY r.version)
     FROM unnest($3::uuid[], $4::text[], $5::int[], $6::text[], $7::int2[], $8::text[],
                 $9::text[], $10::timestamptz[], $11::text[], $12::text[],
-                $13::int[], $14::int[], $15::int[], $16::int[], $20::bytea[])
+                $13::int[], $14::int[], $15::int[], $16::int[], $17::int[], $21::bytea[])
          WITH ORDINALITY AS r(event_id, stream_id, version, type, schema_version, data, metadata,
-                              recorded_at, correlation_id, order_id, d1, d2, d3, d4, body, ord)
+                              recorded_at, correlation_id, order_id, d1, d2, d3, d4, d5, body,
+                              ord)
     JOIN heads h ON h.stream_id = r.stream_id
     WHERE (SELECT ok FROM allowed)
     RETURNING position, stream_id, version, hash
@@ -89,11 +90,11 @@ WITH heads AS (
     SELECT position, stream_id, version FROM inserted
 ), deadlines_set AS (
     INSERT INTO reservation_deadlines (reservation_id, expires_at)
-    SELECT * FROM unnest($17::text[], $18::timestamptz[]) WHERE (SELECT ok FROM allowed)
+    SELECT * FROM unnest($18::text[], $19::timestamptz[]) WHERE (SELECT ok FROM allowed)
     ON CONFLICT (reservation_id) DO UPDATE SET expires_at = EXCLUDED.expires_at
 ), deadlines_cleared AS (
     DELETE FROM reservation_deadlines
-    WHERE reservation_id = ANY($19::text[]) AND (SELECT ok FROM allowed)
+    WHERE reservation_id = ANY($20::text[]) AND (SELECT ok FROM allowed)
 )
 SELECT h.stream_id, h.expected, h.actual, (SELECT min(position) - 1 FROM inserted) AS base,
        CASE WHEN h.n = 1 THEN (SELECT array_agg(hash ORDER BY position) FROM inserted) END
@@ -281,7 +282,7 @@ class EventStore:
             "SELECT stream_id FROM events WHERE stream_id LIKE 'stock:%' "
             "AND split_part(stream_id, ':', 3) = $1 GROUP BY stream_id "
             "HAVING sum(d_on_hand) <> 0 OR sum(d_reserved) <> 0 OR sum(d_in_transit) <> 0 "
-            "OR sum(d_damaged) <> 0 ORDER BY stream_id LIMIT $2",
+            "OR sum(d_damaged) <> 0 OR sum(d_expired) <> 0 ORDER BY stream_id LIMIT $2",
             warehouse_id,
             limit,
         )

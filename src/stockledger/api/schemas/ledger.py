@@ -41,6 +41,9 @@ class LevelsOut(Out):
     available: int
     in_transit: int
     damaged: int
+    expired: int = Field(
+        default=0, description="lot-tracked items: units of lots past their date (not sellable)"
+    )
 
 
 class StockOut(LevelsOut):

@@ -76,7 +76,16 @@ class CountStock:
     serials: tuple[str, ...] | None = None  # the serials counted (serial-tracked items)
 
 
-StockCommand = ReceiveStock | ShipStock | ReturnStock | AdjustStock | CountStock
+@dataclass(frozen=True, slots=True)
+class ExpireLot:
+    """Move a lot's unreserved units to expired once its date has come (the expiry worker)."""
+
+    sku: str
+    warehouse_id: str
+    lot_id: str
+
+
+StockCommand = ReceiveStock | ShipStock | ReturnStock | AdjustStock | CountStock | ExpireLot
 
 
 def line_serials(lines: tuple[Line, ...] | None) -> dict[tuple[str, str], tuple[str, ...]]:

@@ -27,6 +27,7 @@ from ..streams import item_stream, stock_stream, warehouse_stream
 from .commands import (
     AdjustStock,
     CountStock,
+    ExpireLot,
     ReceiveStock,
     ReturnStock,
     ShipStock,
@@ -36,6 +37,7 @@ from .commands import (
 )
 from .events import (
     Line,
+    LotExpired,
     LotQuantity,
     ShippedLine,
     StockAdjusted,
@@ -60,6 +62,8 @@ def reads(command: StockCommand, states: States) -> tuple[str, ...]:
             return (stock_stream(s, w), warehouse_stream(w), item_stream(s))
         case AdjustStock(sku=s, warehouse_id=w) | CountStock(sku=s, warehouse_id=w):
             return (stock_stream(s, w), item_stream(s))
+        case ExpireLot(sku=s, warehouse_id=w):
+            return (stock_stream(s, w),)
         case ShipStock(lines=lines):
             stock = (stock_stream(x.sku, x.warehouse_id) for x in lines or ())
             return (*stock, *dict.fromkeys(item_stream(x.sku) for x in lines or ()))
@@ -71,6 +75,8 @@ def places(command: StockCommand) -> tuple[Place, ...]:
         case ReceiveStock(sku=s, warehouse_id=w) | ReturnStock(sku=s, warehouse_id=w):
             return ((s, w),)
         case AdjustStock(sku=s, warehouse_id=w) | CountStock(sku=s, warehouse_id=w):
+            return ((s, w),)
+        case ExpireLot(sku=s, warehouse_id=w):
             return ((s, w),)
         case ShipStock(lines=lines):
             return tuple((x.sku, x.warehouse_id) for x in lines or ())
@@ -94,6 +100,8 @@ def decide(command: StockCommand, states: States, now: datetime) -> Decision:
             elif named is not None:
                 serials_new_here(stock, named)
             return _adjust(command, stock, lot, named)
+        case ExpireLot():
+            return _expire_lot(command, stock_of(states, command.sku, command.warehouse_id), now)
         case CountStock():
             lot = _named_lot(states, command.sku, command.lot_id, "counts")
             stock = stock_of(states, command.sku, command.warehouse_id)
@@ -333,7 +341,10 @@ def _adjust(
         raise InvalidCommand("quantityChange must not be 0")
     before = stock.levels.on_hand
     after = before + cmd.quantity_change
-    if after < stock.levels.reserved:  # also covers after < 0, since reserved >= 0
+    write_off = lot_id is not None and cmd.reason == "expiry" and cmd.quantity_change < 0
+    if write_off:  # of expired units: onHand stays (previous/new say the expired bucket's)
+        before, after = stock.levels.expired, stock.levels.expired + cmd.quantity_change
+    elif after < stock.levels.reserved:  # also covers after < 0, since reserved >= 0
         raise InsufficientStock(
             [
                 ShortLine(
@@ -342,7 +353,14 @@ def _adjust(
             ],
             f"onHand would become {after}, below the {stock.levels.reserved} reserved",
         )
-    if lot_id is not None:  # and the lot itself keeps what is reserved of it
+    if write_off:
+        lot = _lot_or_empty(stock, lot_id)  # type: ignore[arg-type]
+        if lot.expired < -cmd.quantity_change:
+            raise InsufficientStock(
+                [ShortLine(stock.sku, stock.warehouse_id, -cmd.quantity_change, lot.expired)],
+                f"Lot {lot_id} holds {lot.expired} expired unit(s) to write off",
+            )
+    elif lot_id is not None:  # and the lot itself keeps what is reserved of it
         lot = _lot_or_empty(stock, lot_id)
         if lot.on_hand + cmd.quantity_change < lot.reserved:
             raise InsufficientStock(
@@ -399,6 +417,17 @@ def _count(cmd: CountStock, stock: StockState, lot_id: str | None) -> Decision:
             )
         )
     return Decision(events=tuple(events), touched=(stream,))
+
+
+def _expire_lot(cmd: ExpireLot, stock: StockState, now: datetime) -> Decision:
+    """From its date on (UTC), a lot's unreserved units are expired; its reserved units stay
+    reserved (the order service decides). Nothing to do before, or when none are left."""
+    stream = stock_stream(stock.sku, stock.warehouse_id)
+    lot = stock.lots.lot(cmd.lot_id) if stock.lots else None
+    if lot is None or lot.expires_on is None or lot.usable_on(now.date()) or lot.available <= 0:
+        return Decision(touched=(stream,))
+    event = LotExpired(stock.sku, stock.warehouse_id, lot.lot_id, lot.expires_on, lot.available)
+    return Decision(events=((stream, event),), touched=(stream,))
 
 
 def _count_serials(cmd: CountStock, stock: StockState, counted: tuple[str, ...]) -> Decision:

@@ -121,6 +121,19 @@ class StockAdjusted:
 
 
 @dataclass(frozen=True, slots=True)
+class LotExpired:
+    """A lot's date came (UTC): its unreserved units move from onHand to expired."""
+
+    __pydantic_config__: ClassVar[ConfigDict] = WIRE
+    TYPE: ClassVar[str] = "LotExpired"
+    sku: str
+    warehouse_id: str
+    lot_id: str
+    expires_on: date
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
 class StockCounted:
     __pydantic_config__: ClassVar[ConfigDict] = WIRE
     TYPE: ClassVar[str] = "StockCounted"

@@ -16,7 +16,14 @@ from datetime import date, datetime
 from ..events import Event
 from ..reservation.events import ReservationExpired, ReservationReleased, StockReserved
 from ..transfer.events import TransferDispatched, TransferReceived
-from .events import LotQuantity, StockAdjusted, StockReceived, StockReturned, StockShipped
+from .events import (
+    LotExpired,
+    LotQuantity,
+    StockAdjusted,
+    StockReceived,
+    StockReturned,
+    StockShipped,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,9 +222,15 @@ def step_lots(
                 book = _with_lot(book, start)
                 book = replace(book, lots=_moved(book.lots, lot_id, on_hand=q))
             return book
+        case StockAdjusted(lot_id=str(lot_id), reason="expiry", quantity_change=change) if (
+            change < 0
+        ):  # expired units written off
+            return replace(book, lots=_moved(book.lots, lot_id, expired=change))
         case StockAdjusted(lot_id=str(lot_id), quantity_change=change):
             book = _with_lot(book, Lot(lot_id, None, recorded_at))
             return replace(book, lots=_moved(book.lots, lot_id, on_hand=change))
+        case LotExpired(lot_id=lot_id, quantity=q):
+            return replace(book, lots=_moved(book.lots, lot_id, on_hand=-q, expired=q))
         case TransferDispatched(lots=lots, from_warehouse_id=source) if source == warehouse_id:
             for x in lots or ():
                 book = replace(book, lots=_moved(book.lots, x.lot_id, on_hand=-x.quantity))
@@ -246,7 +259,7 @@ def touches_lots(event: Event) -> bool:
     match event:
         case StockReceived(lot_id=str()) | StockReturned(lot_id=str()):
             return True
-        case StockAdjusted(lot_id=str()):
+        case StockAdjusted(lot_id=str()) | LotExpired():
             return True
         case TransferDispatched(lots=tuple()) | TransferReceived(lots=tuple()):
             return True

@@ -12,7 +12,7 @@ from ..events import Event
 from ..reservation.events import ReservationExpired, ReservationReleased, StockReserved
 from ..streams import stock_stream
 from ..transfer.events import TransferDispatched, TransferReceived
-from .events import StockAdjusted, StockReceived, StockReturned, StockShipped
+from .events import LotExpired, StockAdjusted, StockReceived, StockReturned, StockShipped
 from .lots import LotBook, step_lots, touches_lots
 from .serials import SerialBook, step_serials, touches_serials
 
@@ -25,6 +25,7 @@ class Levels:
     reserved: int = 0
     in_transit: int = 0
     damaged: int = 0
+    expired: int = 0  # lot-tracked items: units of lots past their date, not sellable
 
     @property
     def available(self) -> int:
@@ -36,14 +37,23 @@ class Levels:
             self.reserved + other.reserved,
             self.in_transit + other.in_transit,
             self.damaged + other.damaged,
+            self.expired + other.expired,
         )
 
     def is_valid(self) -> bool:
-        """Invariant 2: 0 <= reserved <= onHand, inTransit >= 0, damaged >= 0."""
-        return 0 <= self.reserved <= self.on_hand and self.in_transit >= 0 and self.damaged >= 0
+        """Invariant 2: 0 <= reserved <= onHand, inTransit >= 0, damaged >= 0, expired >= 0."""
+        buckets = (self.in_transit, self.damaged, self.expired)
+        return 0 <= self.reserved <= self.on_hand and min(buckets) >= 0
 
 
 NO_CHANGE = Levels()
+
+
+def levels_of(row: Any) -> Levels:
+    """The levels a row of summed deltas or a read model holds (by column name)."""
+    return Levels(
+        row["on_hand"], row["reserved"], row["in_transit"], row["damaged"], row["expired"]
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,8 +124,12 @@ def delta(state: StockState, event: Event) -> Levels:
             return Levels(in_transit=q) if state.warehouse_id == dst else NO_CHANGE
         case TransferReceived(quantity=q, received_quantity=received):
             return Levels(on_hand=received, in_transit=-q)
+        case StockAdjusted(lot_id=str(), reason="expiry", quantity_change=change) if change < 0:
+            return Levels(expired=change)  # a lot's expired units written off
         case StockAdjusted(quantity_change=change):
             return Levels(on_hand=change)
+        case LotExpired(quantity=q):
+            return Levels(on_hand=-q, expired=q)
         case _:
             return NO_CHANGE
 

@@ -1,5 +1,6 @@
 """Tracked stock: where each serial number of a serial-tracked SKU is, one row per serial in
-stock or in transit, written in the append's transaction (write/serial_places.py).
+stock or in transit (write/serial_places.py); the lots due to expire (write/lot_expiries.py),
+both written in the append's transaction; and the `expired` bucket of the stock levels.
 
 Revision ID: 0012_lots
 Revises: 0011
@@ -30,6 +31,27 @@ def upgrade() -> None:
     )
     op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON serial_places TO {APP_ROLE}")
 
+    # A lot holding unreserved units and an expiry date: the expiry worker appends LotExpired
+    # from that date on (the row goes when no unreserved unit is left).
+    op.create_table(
+        "lot_expiries",
+        sa.Column("stream_id", sa.Text(collation=C), primary_key=True),
+        sa.Column("lot_id", sa.Text(collation=C), primary_key=True),
+        sa.Column("expires_on", sa.Date, nullable=False),
+    )
+    op.create_index("lot_expiries_due", "lot_expiries", ["expires_on"])
+    op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON lot_expiries TO {APP_ROLE}")
+
+    # Lot-tracked units past their date. A constant default adds the column without rewriting
+    # the table (and without an UPDATE the append-only trigger would refuse).
+    op.add_column("events", sa.Column("d_expired", sa.Integer, nullable=False, server_default="0"))
+    op.add_column(
+        "stock_levels", sa.Column("expired", sa.Integer, nullable=False, server_default="0")
+    )
+
 
 def downgrade() -> None:
+    op.drop_column("stock_levels", "expired")
+    op.drop_column("events", "d_expired")
+    op.drop_table("lot_expiries")
     op.drop_table("serial_places")

@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from ...domain.stock.state import Levels
+from ...domain.stock.state import Levels, levels_of
 from ...domain.streams import parse_stock_stream
 from ..redis_stock import RedisStock
 from .read_models import ReadModelFold, check_catalog, check_reorders, check_reservations
@@ -39,7 +39,7 @@ async def find_drift(
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
         postgres_rows = {
             r["stream_id"]: (
-                Levels(r["on_hand"], r["reserved"], r["in_transit"], r["damaged"]),
+                levels_of(r),
                 r["version"],
             )
             for r in await conn.fetch("SELECT * FROM stock_levels")
@@ -96,7 +96,8 @@ async def _fold_all(
     rows: list[Any] = []
     async for row in conn.cursor(
         "SELECT stream_id, version, type, schema_version, data, recorded_at, d_on_hand, "
-        "d_reserved, d_in_transit, d_damaged FROM events ORDER BY stream_id, version",
+        "d_reserved, d_in_transit, d_damaged, d_expired FROM events "
+        "ORDER BY stream_id, version",
         prefetch=5000,
     ):
         if row["stream_id"] != current:

@@ -150,7 +150,11 @@ class StockFold:
                     )
             change = delta(identity, event)
             stored = Levels(
-                row["d_on_hand"], row["d_reserved"], row["d_in_transit"], row["d_damaged"]
+                row["d_on_hand"],
+                row["d_reserved"],
+                row["d_in_transit"],
+                row["d_damaged"],
+                row["d_expired"],
             )
             if stored != change:
                 self.report.add(
@@ -164,7 +168,7 @@ class StockFold:
             self.expected[sku] += business_change(stream_id, event)
             if row["version"] in versions.values():
                 at[row["version"]] = levels
-        self.totals[sku] += levels.on_hand + levels.in_transit + levels.damaged
+        self.totals[sku] += levels.on_hand + levels.in_transit + levels.damaged + levels.expired
         self.reserved[stream_id] = levels.reserved
         self._check_value(stream_id, levels, value)
         latest = rows[-1]["version"] if rows else 0
@@ -174,10 +178,11 @@ class StockFold:
             self.report.missing[projection] += 1  # not projected yet (or lost): counted
 
     def _check_value(self, stream_id: str, levels: Levels, value: StockValue) -> None:
-        """Σ layers = onHand, no negative layer, and the stream's stock_values rows add up to
-        the value its events fold to."""
+        """Σ layers = onHand (and expired: a lot past its date keeps its cost until written
+        off), no negative layer, and the stream's stock_values rows add up to the value its
+        events fold to."""
         on_hand = value.on_hand
-        if on_hand.quantity != levels.on_hand:
+        if on_hand.quantity != levels.on_hand + levels.expired:
             self.report.add(
                 "value layers",
                 stream_id,
@@ -186,7 +191,12 @@ class StockFold:
         if on_hand.value < 0 or any(x.quantity <= 0 or x.value < 0 for x in on_hand.layers):
             self.report.add("value layers", stream_id, f"a negative layer or value: {on_hand}")
         stored = self.stored_values.get(stream_id, (0, 0, 0, 0))
-        folded = (levels.on_hand, on_hand.value, value.in_transit_value, value.damaged)
+        folded = (
+            levels.on_hand + levels.expired,
+            on_hand.value,
+            value.in_transit_value,
+            value.damaged,
+        )
         if tuple(x or 0 for x in stored) != folded:
             self.report.add(
                 "stock values",
