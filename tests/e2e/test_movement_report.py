@@ -30,7 +30,7 @@ pytestmark = pytest.mark.asyncio
 PATH = "/v1/reports/movements"
 MOVES = ("received", "shipped", "returnedResellable", "returnedDamaged", "returnedDisposed",
          "transferredOut", "transferredIn", "lostInTransit", "adjustedUp",
-         "adjustedDown")  # fmt: skip
+         "adjustedDown", "lotsExpired")  # fmt: skip
 
 
 def at(day: int, hour: int = 0, month: int = 1) -> datetime:
@@ -75,8 +75,10 @@ async def known(pool: asyncpg.Pool[Any]) -> Known:
 
 def row(start: str, end: str, sku: str, wh: str, opening: tuple[int, ...],
         closing: tuple[int, ...], **moved: int) -> dict[str, Any]:  # fmt: skip
-    def levels(x: tuple[int, ...]) -> dict[str, int]:
-        return dict(zip(("onHand", "reserved", "inTransit", "damaged"), x, strict=True))
+    def levels(x: tuple[int, ...]) -> dict[str, int]:  # nothing here is lot-tracked: no expired
+        return dict(
+            zip(("onHand", "reserved", "inTransit", "damaged", "expired"), (*x, 0), strict=True)
+        )
 
     assert set(moved) <= set(MOVES)
     return {
@@ -171,7 +173,8 @@ async def test_closing_is_the_time_travel_level(api: Api, known: Known) -> None:
                              timestamp=end.isoformat())  # fmt: skip
         assert then.status_code == 200, then.text
         level = then.json()
-        assert r["closing"] == {x: level[x] for x in ("onHand", "reserved", "inTransit", "damaged")}
+        levels = ("onHand", "reserved", "inTransit", "damaged", "expired")
+        assert r["closing"] == {x: level[x] for x in levels}
 
 
 async def test_csv_is_the_json_flattened(api: Api, known: Known) -> None:
@@ -192,7 +195,7 @@ async def test_csv_is_the_json_flattened(api: Api, known: Known) -> None:
          if not isinstance(v, dict)]
         for r in body["rows"]
     ]  # fmt: skip
-    ordered = [[*f[:4], *f[14:18], *f[4:14], *f[18:]] for f in flat]
+    ordered = [[*f[:4], *f[15:20], *f[4:15], *f[20:]] for f in flat]
     assert lines[1:] == ordered
     prefers_json = {"Authorization": "Bearer k-auditor",
                     "Accept": "text/csv;q=0.5, application/json"}  # fmt: skip
@@ -265,7 +268,7 @@ async def test_as_of_position_reproduces_the_figures(
     pinned = {**params, "asOfPosition": first["asOfPosition"]}
     as_csv = {"X-API-Key": "k-auditor", "Accept": "text/csv"}
     csv_again = await api.http.get(PATH, params=pinned, headers=as_csv)
-    assert csv_again.text.splitlines()[1].split(",")[-4] == "10"  # closing.onHand then
+    assert csv_again.text.splitlines()[1].split(",")[-5] == "10"  # closing.onHand then
 
 
 async def test_a_cursor_keeps_its_position_across_appends(

@@ -13,13 +13,15 @@ rule, the report only sums and classifies the deltas it stored):
 - TransferReceived (destination): transferredIn (what arrived), lostInTransit (the shortfall).
 - StockAdjusted: adjustedUp / adjustedDown by the sign of quantityChange. A count that differs
   is recorded as StockCounted (no delta) plus StockAdjusted (reason physical_count): it shows
-  once, as that adjustment.
+  once, as that adjustment. The write-off of a lot's expired units (reason expiry) moves the
+  expired bucket, not onHand: it shows in the expired levels only.
+- LotExpired: lotsExpired (the onHand that moved to the expired bucket).
 
 Reservations move `reserved` only (in the opening and closing levels). Those are the only
 events with an onHand delta, so for every row
 `closing.onHand = opening.onHand + received - shipped + returnedResellable + transferredIn -
-transferredOut + adjustedUp - adjustedDown`, and `closing` is `opening` plus every delta of the
-period, which is the next period's `opening`.
+transferredOut + adjustedUp - adjustedDown - lotsExpired`, and `closing` is `opening` plus every
+delta of the period, which is the next period's `opening`.
 
 A row exists for each period in which the stream had an event, or non-zero opening or closing
 levels (stock sitting still is in the report). Periods are those of `periods.py`; an event
@@ -47,7 +49,7 @@ from ..store.event_store import Connection
 from .periods import Granularity, Period, periods
 
 LEVELS = (("onHand", "on_hand"), ("reserved", "reserved"), ("inTransit", "in_transit"),
-          ("damaged", "damaged"))  # fmt: skip
+          ("damaged", "damaged"), ("expired", "expired"))  # fmt: skip
 # (wire name, SQL aggregate over the stream's events of one period)
 MOVEMENTS = (
     ("received", "sum(e.d_on_hand) FILTER (WHERE e.type = 'StockReceived')"),
@@ -69,6 +71,7 @@ MOVEMENTS = (
         "adjustedDown",
         "-sum(e.d_on_hand) FILTER (WHERE e.type = 'StockAdjusted' AND e.d_on_hand < 0)",
     ),
+    ("lotsExpired", "-sum(e.d_on_hand) FILTER (WHERE e.type = 'LotExpired')"),
 )
 COLUMNS = (
     "periodStart",
@@ -102,13 +105,14 @@ WITH moves AS (
     FROM (
         -- the columns the groups need, all in events_stream_recorded (an index-only scan)
         SELECT e.stream_id, e.recorded_at, e.type, e.d_on_hand, e.d_reserved, e.d_in_transit,
-               e.d_damaged, NULL::int AS disposed, 1 AS counted
+               e.d_damaged, e.d_expired, NULL::int AS disposed, 1 AS counted
         FROM events e
         WHERE e.recorded_at < $2 AND e.position <= $5 AND {streams}
         UNION ALL
         -- disposals, the one figure in an event's data: the returns alone (events_returns),
         -- counted as no further event
-        SELECT e.stream_id, e.recorded_at, 'disposal', 0, 0, 0, 0, (e.data ->> 'quantity')::int, 0
+        SELECT e.stream_id, e.recorded_at, 'disposal', 0, 0, 0, 0, 0,
+               (e.data ->> 'quantity')::int, 0
         FROM events e
         WHERE e.type = 'StockReturned' AND e.data ->> 'condition' = 'dispose'
           AND e.recorded_at < $2 AND e.position <= $5 AND {streams}

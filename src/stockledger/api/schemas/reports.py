@@ -17,6 +17,7 @@ class MovementLevelsOut(Out):
     reserved: int
     in_transit: int
     damaged: int
+    expired: int = 0
 
 
 class MovementRowOut(Out):
@@ -35,6 +36,9 @@ class MovementRowOut(Out):
     lost_in_transit: int = Field(description="the shortfall, on the destination's row")
     adjusted_up: int = Field(description="positive adjustments, counts above included")
     adjusted_down: int = Field(description="negative adjustments, counts below included")
+    lots_expired: int = Field(
+        default=0, description="lot-tracked items: onHand moved to expired (LotExpired)"
+    )
     closing: MovementLevelsOut = Field(description="the levels at periodEnd (events before it)")
 
 

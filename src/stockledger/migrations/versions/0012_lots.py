@@ -16,6 +16,7 @@ depends_on = None
 
 APP_ROLE = "stockledger_app"
 C = "C"
+SUMMED = ["position", "type", "d_on_hand", "d_reserved", "d_in_transit", "d_damaged"]
 
 
 def upgrade() -> None:
@@ -48,9 +49,26 @@ def upgrade() -> None:
     op.add_column(
         "stock_levels", sa.Column("expired", sa.Integer, nullable=False, server_default="0")
     )
+    # The movement report's index-only scan (0010) covers the new delta too.
+    op.create_index(
+        "events_stream_recorded_summed",
+        "events",
+        ["stream_id", "recorded_at"],
+        postgresql_include=[*SUMMED, "d_expired"],
+    )
+    op.drop_index("events_stream_recorded", table_name="events")
+    op.execute("ALTER INDEX events_stream_recorded_summed RENAME TO events_stream_recorded")
 
 
 def downgrade() -> None:
+    op.create_index(
+        "events_stream_recorded_summed",
+        "events",
+        ["stream_id", "recorded_at"],
+        postgresql_include=SUMMED,
+    )
+    op.drop_index("events_stream_recorded", table_name="events")
+    op.execute("ALTER INDEX events_stream_recorded_summed RENAME TO events_stream_recorded")
     op.drop_column("stock_levels", "expired")
     op.drop_column("events", "d_expired")
     op.drop_table("lot_expiries")
