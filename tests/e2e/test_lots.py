@@ -5,7 +5,13 @@ counted per lot; every refusal appends nothing."""
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -332,3 +338,109 @@ async def test_a_lot_past_its_date_expires_its_unreserved_units_and_is_written_o
     level = await api.stock(sku, "WH-A", consistency="strong")
     assert (level["onHand"], level["expired"]) == (11, 0)
     assert "L-GONE" not in {x["lotId"] for x in await lots_of(api, sku, "WH-A")}
+
+
+async def test_a_recall_names_every_order_the_lot_went_to_and_where_the_rest_is(
+    api: Api, ids: Any, database_url: str, tmp_path: Path
+) -> None:
+    sku = ids("SALAD")
+    await lot_item(api, sku)
+    await api.receive(sku, "WH-A", 10, lotId="L-4471", expiresOn=day(20), supplier="Greens Co")
+    await api.receive(sku, "WH-B", 4, lotId="L-4471", expiresOn=day(20), supplier="Greens Co")
+    await api.receive(sku, "WH-A", 5, lotId="L-OTHER", expiresOn=day(30))
+    orders = [ids("O") for _ in range(3)]
+    for order in orders:
+        lines = [{"sku": sku, "warehouseId": "WH-A", "quantity": 2}]
+        body = {"shipmentId": ids("S"), "orderId": order, "lines": lines}
+        assert (await api.post("/v1/shipments", body)).status_code == 201
+    back = {
+        "returnId": ids("R"),
+        "orderId": orders[0],
+        "sku": sku,
+        "warehouseId": "WH-A",
+        "quantity": 1,
+        "reason": "defective",
+        "condition": "damaged",
+        "lotId": "L-4471",
+    }
+    assert (await api.post("/v1/returns", back)).status_code == 201
+    tid = ids("T")
+    move = {"transferId": tid, "sku": sku, "fromWarehouseId": "WH-A", "toWarehouseId": "WH-C"}
+    assert (await api.post("/v1/transfers", move | {"quantity": 3})).status_code == 201
+    assert (
+        await api.post(f"/v1/transfers/{tid}/receive", {"receivedQuantity": 2})
+    ).status_code == 201
+    held = await api.reserve(ids("O"), (sku, "WH-B", 1))
+    assert held.status_code == 201, held.text
+
+    response = await api.get(f"/v1/lots/{sku}/L-4471/trail", role="auditor")
+    assert response.status_code == 200, response.text
+    recall = response.json()
+    assert recall["balanced"] is True
+    assert recall["expiresOn"] == day(20)
+    assert sorted(x["orderId"] for x in recall["shipped"]) == sorted(orders)
+    assert [(x["warehouseId"], x["quantity"], x["supplier"]) for x in recall["received"]] == [
+        ("WH-A", 10, "Greens Co"),
+        ("WH-B", 4, "Greens Co"),
+    ]
+    assert recall["now"] == [
+        {"warehouseId": "WH-A", "onHand": 1, "reserved": 0, "inTransit": 0, "expired": 0},
+        {"warehouseId": "WH-B", "onHand": 4, "reserved": 1, "inTransit": 0, "expired": 0},
+        {"warehouseId": "WH-C", "onHand": 2, "reserved": 0, "inTransit": 0, "expired": 0},
+    ]
+    assert [x["quantity"] for x in recall["openReservations"]] == [1]
+    assert all("L-OTHER" not in str(e["data"].get("lotId")) for e in recall["events"])
+    assert response.headers["X-As-Of-Position"] == str(recall["asOfPosition"])
+
+    as_csv = await api.http.get(
+        f"/v1/lots/{sku}/L-4471/trail", headers={**auth("auditor"), "Accept": "text/csv"}
+    )
+    assert as_csv.status_code == 200, as_csv.text
+    rows = list(csv.DictReader(io.StringIO(as_csv.text)))
+    kinds = [r["movement"] for r in rows]
+    assert kinds.count("shipped") == 3
+    assert kinds.count("received") == 2
+    assert tuple(k for k in kinds if k.startswith(("transferred", "lost"))) == (
+        "transferred_out",
+        "transferred_in",
+        "lost_in_transit",
+    )
+    # the same spreadsheet from a terminal
+    out = tmp_path / "recall.csv"
+    env = {**os.environ, "STOCKLEDGER_DATABASE_URL": database_url}
+    command = [sys.executable, "-m", "stockledger.cli", "recall", sku, "L-4471", "-o", str(out)]
+    done = await asyncio.to_thread(
+        subprocess.run, command, env=env, capture_output=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    assert list(csv.DictReader(io.StringIO(out.read_text()))) == rows
+    missing = await api.get(f"/v1/lots/{sku}/L-NONE/trail", role="auditor")
+    assert missing.status_code == 404
+    assert (await api.get(f"/v1/lots/{sku}/L-4471/trail", role="orders")).status_code == 403
+
+
+async def test_the_expiring_list_orders_lots_by_date_and_pages(api: Api, ids: Any) -> None:
+    sku, wh = ids("EGGS"), ids("WH")
+    await lot_item(api, sku)
+    for lot, days in (("L3", 9), ("L1", 2), ("L2", 5), ("L4", 40)):
+        await api.receive(sku, wh, 2, lotId=lot, expiresOn=day(days))
+    first = await api.get(
+        "/v1/lots", role="warehouse", warehouseId=wh, limit=2, expiresBefore=day(30)
+    )
+    assert first.status_code == 200, first.text
+    assert [x["lotId"] for x in first.json()["lots"]] == ["L1", "L2"]
+    rest = await api.get(
+        "/v1/lots",
+        role="warehouse",
+        warehouseId=wh,
+        after=first.json()["next"],
+        expiresBefore=day(30),
+    )
+    assert [x["lotId"] for x in rest.json()["lots"]] == ["L3"]
+    assert rest.json()["next"] is None
+    as_csv = await api.http.get(
+        "/v1/lots", params={"sku": sku}, headers={**auth("auditor"), "Accept": "text/csv"}
+    )
+    lines = as_csv.text.splitlines()
+    assert lines[0].startswith("expiresOn,sku,warehouseId,lotId")
+    assert [line.split(",")[3] for line in lines[1:]] == ["L1", "L2", "L3", "L4"]

@@ -185,3 +185,22 @@ async def test_two_processes_racing_to_receive_one_serial_in_two_warehouses_one_
                 for wh in ("WH-A", "WH-B")
             ]
             assert sum(x.get("onHand", 0) for x in levels) == 20  # each serial once, somewhere
+
+
+async def test_a_serials_page_says_where_it_is_and_what_moved_it(api: Api, ids: Any) -> None:
+    sku = ids("TABLET")
+    await serial_item(api, sku)
+    assert (await api.post("/v1/receipts", receipt(sku, "WH-A", ["T-1", "T-2"]))).status_code == 201
+    order = ids("O")
+    line = {"sku": sku, "warehouseId": "WH-A", "quantity": 1, "serials": ["T-1"]}
+    shipped = await api.post(
+        "/v1/shipments", {"shipmentId": ids("S"), "orderId": order, "lines": [line]}
+    )
+    assert shipped.status_code == 201, shipped.text
+
+    gone = (await api.get(f"/v1/serials/{sku}/T-1", role="auditor")).json()
+    assert (gone["status"], gone.get("orderId")) == ("shipped", order), gone
+    assert [e["type"] for e in gone["events"]] == ["StockReceived", "StockShipped"]
+    here = (await api.get(f"/v1/serials/{sku}/T-2", role="warehouse")).json()
+    assert (here["status"], here["warehouseId"]) == ("in_stock", "WH-A")
+    assert (await api.get(f"/v1/serials/{sku}/T-9", role="auditor")).status_code == 404

@@ -270,3 +270,13 @@ async def backfill_read_models(settings: Settings, console: Console) -> list[str
                 await _tracked(progress, "derive stock values", total, derive)
             done.append("stock-values")
     return done
+
+
+async def recall_of(
+    settings: Settings, sku: str, lot_id: str
+) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    """`stockledger recall`: the lot's recall, as the API answers it."""
+    from ..read.recall import lot_recall
+
+    async with open_services(settings) as services:
+        return await lot_recall(services.pool, services.loader, sku, lot_id)

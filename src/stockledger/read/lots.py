@@ -3,7 +3,10 @@ plus tail), so they are exactly what the write path decides FEFO on."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
+
+import asyncpg
 
 from ..domain.stock.lots import Lot, fefo_key
 from ..domain.stock.state import StockState
@@ -20,3 +23,35 @@ async def stream_lots(
     if not isinstance(state, StockState) or not state.version:
         return None
     return sorted(state.lots.lots if state.lots else (), key=fefo_key)
+
+
+_EXPIRING = """
+SELECT sku, warehouse_id, lot_id, expires_on, on_hand, reserved, expired, first_received_at
+FROM lot_holdings
+WHERE expires_on IS NOT NULL AND ($1::date IS NULL OR expires_on < $1)
+  AND ($2::text IS NULL OR warehouse_id = $2) AND ($3::text IS NULL OR sku = $3)
+  AND (on_hand > 0 OR reserved > 0 OR expired > 0)
+  AND ($4::date IS NULL OR (expires_on, sku, warehouse_id, lot_id) > ($4, $5, $6, $7))
+ORDER BY expires_on, sku, warehouse_id, lot_id
+LIMIT $8
+"""
+
+ExpiringCursor = tuple[date, str, str, str]
+
+
+async def expiring_lots(
+    pool: asyncpg.Pool[Any],
+    expires_before: date | None,
+    warehouse_id: str | None,
+    sku: str | None,
+    after: ExpiringCursor | None,
+    limit: int,
+) -> list[asyncpg.Record]:
+    """Lots still holding units (onHand, reserved or expired), by expiry date, then sku,
+    warehouse and lot: a keyset page of the lot_holdings rows the append keeps (one index
+    range of `lot_holdings_expiring`)."""
+    a = after or (None, None, None, None)
+    rows: list[asyncpg.Record] = await pool.fetch(
+        _EXPIRING, expires_before, warehouse_id, sku, *a, limit
+    )
+    return rows

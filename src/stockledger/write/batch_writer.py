@@ -38,9 +38,10 @@ from .batch import Decided, Job, answer_of, decide_batch, fail, receipt_of
 from .cache import StateCache, states_for
 from .catalog_rules import CACHED_CATALOG, CATALOG_REFUSALS, StaleCatalog, only_read
 from .facts import fact_of, needs_facts
-from .lot_expiries import keep_due_lots
+from .lot_holdings import keep_holdings
 from .record import deadlines
 from .serial_places import SerialTaken, place_serials, serial_changes
+from .tracked_events import index_tracked
 
 log = structlog.get_logger()
 
@@ -216,7 +217,8 @@ class BatchWriter:
             await self.store.append(writes, deadlines(new_states), conn=conn) if writes else []
         )
         await place_serials(conn, serial_changes(before, new_states))
-        await keep_due_lots(conn, before, new_states)
+        await keep_holdings(conn, before, new_states)
+        await index_tracked(conn, decided, recorded)
         if keyed:
             by_id = {e.event_id: e for e in recorded}
             await self.store.save_idempotency(conn, [receipt_of(x, by_id) for x in keyed])

@@ -79,8 +79,8 @@ class ExpiryWorker:
         """Expire every lot whose date (UTC) has come; returns how many lots this call tried.
         A lot received already expired is expired at the next round (within the interval)."""
         due = await self.pool.fetch(
-            "SELECT stream_id, lot_id FROM lot_expiries WHERE expires_on <= $1 "
-            "ORDER BY expires_on LIMIT $2",
+            "SELECT stream_id, lot_id FROM lot_holdings WHERE expires_on <= $1 "
+            "AND on_hand > reserved ORDER BY expires_on LIMIT $2",
             self.clock().date(),
             self.batch,
         )
