@@ -16,6 +16,9 @@ from typing import Any
 
 import pytest
 
+from stockledger.projections.drift import find_drift
+from stockledger.store.db import create_pool
+
 from .conftest import Api, auth
 
 pytestmark = pytest.mark.asyncio
@@ -444,3 +447,40 @@ async def test_the_expiring_list_orders_lots_by_date_and_pages(api: Api, ids: An
     lines = as_csv.text.splitlines()
     assert lines[0].startswith("expiresOn,sku,warehouseId,lotId")
     assert [line.split(",")[3] for line in lines[1:]] == ["L1", "L2", "L3", "L4"]
+
+
+async def test_verify_finds_the_lots_summing_to_the_levels_at_every_version(
+    api: Api, ids: Any, database_url: str
+) -> None:
+    sku, phone = ids("PEAS"), ids("PHONE")
+    await lot_item(api, sku)
+    await api.receive(sku, "WH-A", 8, lotId="L1", expiresOn=day(3))
+    await api.receive(sku, "WH-A", 8, lotId="L2", expiresOn=day(6))
+    held = await api.reserve(ids("O"), (sku, "WH-A", 10))
+    rid = held.json()["reservationId"]
+    order = held.json()["orderId"]
+    shipped = await api.post(
+        "/v1/shipments", {"shipmentId": ids("S"), "orderId": order, "reservationId": rid}
+    )
+    assert shipped.status_code == 201, shipped.text
+    body = {"name": "Phone", "tracking": "serial"}
+    await api.http.put(f"/v1/items/{phone}", json=body, headers=auth("warehouse"))
+    await api.receive(phone, "WH-A", 3, serials=["A", "B", "C"])
+    move = {
+        "transferId": ids("T"),
+        "sku": phone,
+        "fromWarehouseId": "WH-A",
+        "toWarehouseId": "WH-B",
+    }
+    assert (
+        await api.post("/v1/transfers", move | {"quantity": 1, "serials": ["B"]})
+    ).status_code == 201
+
+    pool = await create_pool(database_url)
+    try:
+        report = await find_drift(pool, None, lambda _: None)
+    finally:
+        await pool.close()
+    mine = [f for f in report.findings if sku in f.subject or phone in f.subject]
+    assert mine == []
+    assert report.events > 0
