@@ -14,12 +14,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from stockledger.projections.drift import find_drift
 from stockledger.store.db import create_pool
 
 from .conftest import Api, auth
+from .processes import serving
 
 pytestmark = pytest.mark.asyncio
 
@@ -484,3 +486,66 @@ async def test_verify_finds_the_lots_summing_to_the_levels_at_every_version(
     mine = [f for f in report.findings if sku in f.subject or phone in f.subject]
     assert mine == []
     assert report.events > 0
+
+
+async def test_four_processes_racing_for_the_earliest_lot_never_oversell_it_and_keep_fefo(
+    database_url: str, tmp_path: Path, ids: Any
+) -> None:
+    sku, wh = ids("MILK"), "WH-A"
+    with serving(database_url, tmp_path, 4, "--no-expiry") as servers:
+        clients = [httpx.AsyncClient(base_url=s.url, timeout=30) for s in servers]
+        try:
+            defined = await clients[0].put(
+                f"/v1/items/{sku}",
+                json={"name": "Milk", "tracking": "lot"},
+                headers=auth("warehouse"),
+            )
+            assert defined.status_code == 201, defined.text
+            for lot, quantity, days in (("L-SOON", 30, 2), ("L-LATER", 30, 9)):
+                body = {
+                    "sku": sku,
+                    "warehouseId": wh,
+                    "quantity": quantity,
+                    "purchaseOrderId": "PO-1",
+                    "unitCost": "1.00",
+                    "supplier": "Dairy",
+                    "lotId": lot,
+                    "expiresOn": day(days),
+                }
+                response = await clients[0].post(
+                    "/v1/receipts", json=body, headers=auth("warehouse")
+                )
+                assert response.status_code == 201, response.text
+
+            async def reserve(n: int) -> httpx.Response:
+                line = {"sku": sku, "warehouseId": wh, "quantity": 1 + n % 2}
+                body = {"orderId": ids("O"), "lines": [line]}
+                return await clients[n % 4].post(
+                    "/v1/reservations", json=body, headers=auth("orders")
+                )
+
+            answers = await asyncio.gather(*(reserve(n) for n in range(60)))
+            held = [a.json() for a in answers if a.status_code == 201]
+            refused = [a for a in answers if a.status_code != 201]
+            assert all(a.status_code == 409 for a in refused), [a.text for a in refused]
+            taken: dict[str, int] = {}
+            for reservation in held:
+                for lot in reservation["lines"][0]["lots"]:
+                    taken[lot["lotId"]] = taken.get(lot["lotId"], 0) + lot["quantity"]
+            assert (
+                sum(taken.values()) == 60 == sum(r["lines"][0]["quantity"] for r in held)
+            )  # 60 units, 90 asked for: sold out exactly
+            assert taken == {"L-SOON": 30, "L-LATER": 30}
+            # FEFO across processes: no reservation took L-LATER while L-SOON had units left
+            ordered = sorted(held, key=lambda r: min(e["position"] for e in r["events"]))
+            later_seen = False
+            for reservation in ordered:
+                lots = [x["lotId"] for x in reservation["lines"][0]["lots"]]
+                if later_seen:
+                    assert lots == ["L-LATER"], lots
+                later_seen = later_seen or "L-LATER" in lots
+            response = await clients[1].get(f"/v1/stock/{sku}/{wh}/lots", headers=auth("warehouse"))
+            listed = {x["lotId"]: x for x in response.json()["lots"]}
+            assert [(x["reserved"], x["available"]) for x in listed.values()] == [(30, 0), (30, 0)]
+        finally:
+            await asyncio.gather(*(c.aclose() for c in clients))
