@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
+from uuid import uuid4
 
 import pytest
 from hypothesis import given, settings
@@ -20,10 +21,14 @@ from stockledger.domain.errors import (
     NotShippedOnOrder,
     TrackingLocked,
 )
+from stockledger.domain.events import SCHEMA_VERSIONS, to_data
 from stockledger.domain.reservation.events import StockReserved
 from stockledger.domain.stock.events import Line, LotExpired, LotQuantity
 from stockledger.domain.stock.lots import Lot, LotBook
 from stockledger.domain.stock.state import StockState
+from stockledger.read.recall import accounted, lot_trail
+from stockledger.store.rows import RecordedEvent
+from stockledger.write.tracked_events import lot_unit, units
 
 from .memory_ledger import T0, MemoryLedger
 
@@ -197,6 +202,35 @@ def test_random_lot_workloads_keep_the_lots_equal_to_the_levels_and_fefo_exact(
         except DomainError:
             assert len(ledger.log) == before  # a refusal appends nothing
         check(ledger)
+    check_recalls(ledger)
+
+
+def check_recalls(ledger: MemoryLedger) -> None:
+    """Each lot's recall, from the events that name it (what tracked_events indexes), accounts
+    for every unit: what its movements leave is what the streams hold of it now."""
+    versions: dict[str, int] = {}
+    recorded: list[tuple[RecordedEvent, Any]] = []
+    for n, (stream_id, event, at) in enumerate(ledger.log):
+        versions[stream_id] = versions.get(stream_id, 0) + 1
+        data = to_data(event)
+        row = RecordedEvent(
+            n, uuid4(), stream_id, versions[stream_id], event.TYPE,
+            SCHEMA_VERSIONS[event.TYPE], data, {}, at,
+        )  # fmt: skip
+        recorded.append((row, event))
+    for lot_id in EXPIRY:
+        events = [
+            row
+            for row, event in recorded
+            if row.stream_id.startswith("stock:") and (SKU, lot_unit(lot_id)) in units(event)
+        ]
+        trail = lot_trail(SKU, lot_id, events)
+        held = 0
+        for wh in WAREHOUSES:
+            book = ledger.stock(SKU, wh).lots
+            found = book.lot(lot_id) if book else None
+            held += found.on_hand + found.expired if found else 0
+        assert accounted(trail) == held + sum(trail.in_transit.values()), lot_id
 
 
 def test_fefo_takes_the_earliest_expiry_then_the_first_receipt_and_no_expiry_last() -> None:
@@ -267,6 +301,7 @@ def test_the_random_workloads_reach_every_lot_rule() -> None:
     # A (day 2) went first everywhere: 4 reserved and shipped, 2 back, both transferred out
     assert [(x.lot_id, x.on_hand, x.reserved) for x in w1.lots.lots] == [("B", 4, 2)]
     assert [(x.lot_id, x.on_hand) for x in w2.lots.lots] == [("A", 2), ("B", 1)]
+    check_recalls(ledger)  # one unit of A was lost in transit: the recall still balances
 
 
 def test_from_its_date_a_lot_expires_its_unreserved_units_and_reserved_ones_stay() -> None:

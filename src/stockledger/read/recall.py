@@ -170,6 +170,24 @@ def _lot_movements(trail: Trail, lot_id: str) -> None:
                 pass  # a reservation moves no unit: the open ones are listed from the state
 
 
+def lot_trail(sku: str, lot_id: str, events: list[RecordedEvent]) -> Trail:
+    """The lot's movements sorted from its events (stock streams' copies, position order)."""
+    trail = Trail(sku, lot_unit(lot_id), events[-1].position if events else 0, events)
+    _lot_movements(trail, lot_id)
+    return trail
+
+
+def accounted(trail: Trail) -> int:
+    """The units the movements say the lot holds: received - shipped + returned into it +
+    adjusted (found, lost, written off) - lost in transit. A recall is balanced when that is
+    what the lot holds now (onHand + inTransit + expired, wherever it is)."""
+    received: int = sum(x["quantity"] for x in trail.received)
+    shipped: int = sum(x["quantity"] for x in trail.shipped)
+    back: int = sum(x["quantity"] for x in trail.returned if x["condition"] == "resellable")
+    adjusted: int = sum(x["quantity"] for x in trail.adjusted)
+    return received - shipped + back + adjusted - trail.lost
+
+
 def _dispatched_of(trail: Trail, transfer_id: str) -> int:
     return sum(x["quantity"] for x in trail.transferred if x["transferId"] == transfer_id)
 
@@ -186,8 +204,7 @@ async def lot_recall(
     events, held = await trail_events(pool, sku, lot_unit(lot_id), lot_id)
     if not events:
         return None
-    trail = Trail(sku, lot_unit(lot_id), events[-1].position, events)
-    _lot_movements(trail, lot_id)
+    trail = lot_trail(sku, lot_id, events)
     in_transit = {w: q for w, q in trail.in_transit.items() if q}
     places = sorted({*(r["warehouse_id"] for r in held), *in_transit})
     by_place = {r["warehouse_id"]: r for r in held}
@@ -216,14 +233,7 @@ async def lot_recall(
         for hold in state.lots.holds
         if _lot_quantity(hold.lots, lot_id)
     ]
-    received = sum(x["quantity"] for x in trail.received)
-    shipped = sum(x["quantity"] for x in trail.shipped)
-    back = sum(x["quantity"] for x in trail.returned if x["condition"] == "resellable")
-    adjusted = sum(x["quantity"] for x in trail.adjusted)
-    held_now = sum(x["onHand"] + x["inTransit"] + x["expired"] for x in now)
-    # Every unit received is accounted for: what is held now = received - shipped + returned
-    # into the lot + adjusted (found, lost, written off) - lost in transit.
-    balanced = received - shipped + back + adjusted - trail.lost == held_now
+    balanced = accounted(trail) == sum(x["onHand"] + x["inTransit"] + x["expired"] for x in now)
     body = {
         "sku": sku,
         "lotId": lot_id,
