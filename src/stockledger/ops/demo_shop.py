@@ -21,6 +21,7 @@ from uuid import UUID
 from ..domain import commands as c
 from ..domain.catalog.events import ValuationMethod
 from ..domain.stock.events import AdjustmentReason, Line, ReturnCondition, ReturnReason
+from .tracked_shop import TrackedShop
 
 if TYPE_CHECKING:
     from ..write.bulk import BulkLedger
@@ -81,6 +82,7 @@ class MeisShop:
         """Carry out every action in time order, from `start` up to the plan's `end`; yields the
         number of days already done after each one."""
         self._catalog(self.start)
+        TrackedShop(self).start(self.start)
         for i in range(len(self.skus)):
             for w in range(len(self.warehouses)):
                 self._reorder(i, w, self.start + timedelta(seconds=self.rng.uniform(0, 6 * HOUR)))

@@ -64,7 +64,11 @@ async def keep_holdings(
     conn: Connection, before: Mapping[str, State], after: Mapping[str, State]
 ) -> None:
     """Rewrite the rows of every lot-tracked stream the batch changed, in its transaction."""
-    changed, rows = holdings(before, after)
+    await write_holdings(conn, *holdings(before, after))
+
+
+async def write_holdings(conn: Connection, changed: list[str], rows: list[Row]) -> None:
+    """The rows of the streams `changed`, replaced by `rows`."""
     if not changed:
         return
     await conn.execute(_CLEAR, changed)

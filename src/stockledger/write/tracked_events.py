@@ -89,6 +89,10 @@ def tracked_rows(
 async def index_tracked(
     conn: Connection, decided: Sequence[Decided], recorded: Sequence[RecordedEvent]
 ) -> None:
-    rows = tracked_rows(decided, {e.event_id: e for e in recorded})
+    await write_tracked(conn, tracked_rows(decided, {e.event_id: e for e in recorded}))
+
+
+async def write_tracked(conn: Connection, rows: Sequence[tuple[str, str, int]]) -> None:
+    """(sku, unit, position) rows, in the caller's transaction."""
     if rows:
         await conn.execute(_INDEX, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
