@@ -290,9 +290,12 @@ def test_the_movements_page_labels_its_columns(console: Console, shop: Shop) -> 
 MOVEMENT_HEADERS = [
     "Period start", "Period end", "SKU", "Warehouse",
     "Opening on hand", "Opening reserved", "Opening in transit", "Opening damaged",
+    "Opening expired",
     "Received", "Shipped", "Returned to stock", "Returned damaged", "Returned and disposed",
     "Transferred out", "Transferred in", "Lost in transit", "Adjusted up", "Adjusted down",
+    "Lots expired",
     "Closing on hand", "Closing reserved", "Closing in transit", "Closing damaged",
+    "Closing expired",
 ]  # fmt: skip
 
 

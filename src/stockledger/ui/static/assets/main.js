@@ -10,6 +10,7 @@ import { trail, trailForm } from './pages/trail.js';
 import { alerts } from './pages/alerts.js';
 import { movements, valuation } from './pages/reports.js';
 import { audit } from './pages/audit.js';
+import { expiring, recall, serial } from './pages/lots.js';
 
 const EVERYONE = ['orders', 'warehouse', 'auditor', 'admin'];
 const READERS = ['warehouse', 'auditor', 'admin'];
@@ -23,6 +24,7 @@ const CAN = {
 export const NAV = [
   { path: '/ui/', label: 'Stock', can: 'stock', match: /^\/ui\/(stock\/.*)?$/ },
   { path: '/ui/alerts', label: 'Alerts', can: 'alerts', match: /^\/ui\/alerts$/ },
+  { path: '/ui/lots', label: 'Lots', can: 'history', match: /^\/ui\/(lots|serials)(\/.*)?$/ },
   { path: '/ui/orders/', label: 'Trails', can: 'trails', match: /^\/ui\/(orders|correlations)\// },
   { path: '/ui/valuation', label: 'Valuation', can: 'reports', match: /^\/ui\/valuation$/ },
   { path: '/ui/reports/movements', label: 'Movements', can: 'reports', match: /^\/ui\/reports\// },
@@ -36,6 +38,9 @@ const ROUTES = [
   [/^\/ui\/(orders|correlations)\/?$/, trailForm],
   [/^\/ui\/(orders|correlations)\/([^/]+)\/?$/, trail],
   [/^\/ui\/alerts\/?$/, alerts],
+  [/^\/ui\/lots\/?$/, expiring],
+  [/^\/ui\/lots\/([^/]+)\/([^/]+)\/?$/, recall],
+  [/^\/ui\/serials\/([^/]+)\/([^/]+)\/?$/, serial],
   [/^\/ui\/valuation\/?$/, valuation],
   [/^\/ui\/reports\/movements\/?$/, movements],
   [/^\/ui\/audit\/?$/, audit],
