@@ -24,6 +24,7 @@ from stockledger.projections.drift import find_drift
 from stockledger.projections.rebuild import rebuild_stock_levels
 from stockledger.projections.redis_stock import RedisStock
 
+from ..e2e.conftest import auth
 from ..support import eventually
 from .kafka_reader import read_records
 from .pipeline import Pipeline, start_pipeline
@@ -588,6 +589,24 @@ async def test_every_message_on_the_topic_validates_against_its_published_schema
     """Last in the module: the topic then holds what every test above wrote (stock, catalog,
     rules and alerts), each message held to /v1/schemas/events/{type}/{schemaVersion}."""
     await pipe.api.receive(ids("SCHEMA"), "WH-S", 1)
+    lot, serial = ids("LOT"), ids("SERIAL")  # tracked stock: lots and serials on the wire
+    for sku, tracking in ((lot, "lot"), (serial, "serial")):
+        defined = await pipe.api.http.put(
+            f"/v1/items/{sku}",
+            json={"name": "Tracked", "tracking": tracking},
+            headers=auth("admin"),
+        )
+        assert defined.status_code == 201, defined.text
+    await pipe.api.receive(lot, "WH-S", 4, lotId="L-1", expiresOn="2099-01-01")
+    await pipe.api.receive(serial, "WH-S", 2, serials=["SN-1", "SN-2"])
+    held = await pipe.api.reserve(ids("O"), (lot, "WH-S", 2))
+    assert held.status_code == 201, held.text
+    shipment = {"shipmentId": ids("S"), "orderId": held.json()["orderId"]}
+    shipment |= {"reservationId": held.json()["reservationId"]}
+    assert (await pipe.api.post("/v1/shipments", shipment)).status_code == 201
+    line = {"sku": serial, "warehouseId": "WH-S", "quantity": 1, "serials": ["SN-1"]}
+    direct = {"shipmentId": ids("S"), "orderId": ids("O"), "lines": [line]}
+    assert (await pipe.api.post("/v1/shipments", direct)).status_code == 201
     await pipe.wait_caught_up()
     records = await read_records(kafka_broker, pipe.settings.kafka_topic)
     validators: dict[tuple[str, int], Draft202012Validator] = {}
@@ -606,3 +625,9 @@ async def test_every_message_on_the_topic_validates_against_its_published_schema
         assert record.key == message["streamId"].encode()
         seen.add(kind)
     assert {"StockReceived", "StockReserved", "LowStockDetected", "ItemDefined"} <= seen
+    lots = [
+        orjson.loads(r.value or b"")["data"]
+        for r in records
+        if r.key == f"stock:{lot}:WH-S".encode()
+    ]
+    assert [x.get("lotId") for x in lots][:1] == ["L-1"]  # v3 receipts carry their lot
