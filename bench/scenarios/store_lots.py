@@ -1,4 +1,4 @@
-"""L1: the expiring-lots list (GET /v1/lots) over 45,000 lot-tracked streams holding 5 lots each.
+"""E1: the expiring-lots list (GET /v1/lots) over 45,000 lot-tracked streams holding 5 lots each.
 
 The rows are what the write path keeps beside the events (`lot_holdings`: one per lot holding
 units, written in the append's transaction), generated directly: 225,000 lots with expiry dates
@@ -53,7 +53,7 @@ def _rows(streams: int) -> list[list[object]]:
     return columns
 
 
-@scenario("L1", "expiring-lots list over 45,000 streams x 5 lots")
+@scenario("E1", "expiring-lots list over 45,000 streams x 5 lots")
 async def run(context: Context) -> list[Result]:
     streams = 4_500 if context.quick else STREAMS
     url = await fresh_database("stockledger_bench_lots")
@@ -79,7 +79,7 @@ async def run(context: Context) -> list[Result]:
         load = load_average()
         return [
             Result(
-                scenario=f"L1 GET /v1/lots?expiresBefore=+14d, {streams:,} streams x {LOTS} lots "
+                scenario=f"E1 GET /v1/lots?expiresBefore=+14d, {streams:,} streams x {LOTS} lots "
                 "(first page and a keyset page deep in the list, 100 lots each)",
                 figure=f"{min(first) * 1000:.1f} ms first page, {min(deep) * 1000:.1f} ms deep "
                 f"page ({load})",
