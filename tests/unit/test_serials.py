@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
 from stockledger.domain import commands as c
@@ -123,6 +123,7 @@ def test_a_serial_is_never_in_two_places_and_each_streams_serials_are_its_levels
     script: list[tuple[Any, ...]],
 ) -> None:
     serials = SerialLedger()
+    note(repr(script))
     for n, step in enumerate(script):
         before = len(serials.ledger.log)
         try:
@@ -131,6 +132,25 @@ def test_a_serial_is_never_in_two_places_and_each_streams_serials_are_its_levels
             if step[0] != "transfer":  # a transfer's receipt follows its dispatch
                 assert len(serials.ledger.log) == before
         check(serials)
+
+
+def test_a_serial_received_again_after_it_shipped_cannot_also_come_back_from_the_order() -> None:
+    serials = SerialLedger()
+    serials.handle(c.ReceiveStock(SKU, "W1", 1, "PO", Decimal(9), "S", serials=("A",)))
+    serials.handle(c.ShipStock("S", "O", None, (SerialLine(SKU, "W1", 1, ("A",)),)))
+    serials.handle(c.ReceiveStock(SKU, "W1", 1, "PO", Decimal(9), "S", serials=("A",)))
+    with pytest.raises(SerialInStock):
+        serials.handle(
+            c.ReturnStock("R", "O", SKU, "W1", 1, "defective", "resellable", None, ("A",))
+        )
+    serials.handle(c.ReceiveStock(SKU, "W2", 1, "PO", Decimal(9), "S", serials=("B",)))
+    serials.handle(c.ShipStock("S2", "O2", None, (SerialLine(SKU, "W2", 1, ("B",)),)))
+    serials.handle(c.ReceiveStock(SKU, "W1", 1, "PO", Decimal(9), "S", serials=("B",)))
+    with pytest.raises(SerialInStock):  # in stock elsewhere: the places refuse it
+        serials.handle(
+            c.ReturnStock("R2", "O2", SKU, "W2", 1, "defective", "damaged", None, ("B",))
+        )
+    check(serials)
 
 
 def test_serial_rules_refuse_what_would_lose_track() -> None:

@@ -302,13 +302,15 @@ def _return(cmd: ReturnStock, states: States) -> Decision:
             )
     serials = named_serials(states, cmd.sku, cmd.serials, cmd.quantity, "returns")
     if serials is not None:  # each shipped on that order and not back since
-        held = get(states, stream, StockState).serials
-        out = held.shipped_on(cmd.order_id) if held else frozenset()
+        stock = get(states, stream, StockState)
+        out = stock.serials.shipped_on(cmd.order_id) if stock.serials else frozenset()
         for serial in serials:
             if serial not in out:
                 raise NotShippedOnOrder(
                     cmd.order_id, cmd.sku, cmd.warehouse_id, None, cmd.quantity, 0, serial
                 )
+        if cmd.condition != "dispose":  # received here again since it left: not this unit
+            serials_new_here(stock, serials)
     event = StockReturned(
         cmd.return_id,
         cmd.order_id,
