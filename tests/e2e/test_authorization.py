@@ -39,6 +39,10 @@ MATRIX: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/v1/stock/{sku}"): ANYONE,
     ("GET", "/v1/stock/{sku}/{warehouse_id}/at"): HISTORY,
     ("GET", "/v1/stock/{sku}/{warehouse_id}/history"): HISTORY,
+    ("GET", "/v1/stock/{sku}/{warehouse_id}/lots"): HISTORY,
+    ("GET", "/v1/lots"): HISTORY,
+    ("GET", "/v1/lots/{sku}/{lot_id}/trail"): HISTORY,
+    ("GET", "/v1/serials/{sku}/{serial}"): HISTORY,
     ("GET", "/v1/reservations/{reservation_id}"): RESERVATIONS,
     ("GET", "/v1/correlations/{correlation_id}/events"): AUDIT,
     ("GET", "/v1/orders/{order_id}/events"): AUDIT,
@@ -112,6 +116,8 @@ async def test_every_endpoint_allows_and_denies_exactly_the_matrix(
             type="StockReceived",
             schemaVersion=1,
             webhook_id=uuid.uuid4(),
+            lot_id=ids("L"),
+            serial=ids("SN"),
             delivery_id=uuid.uuid4(),
         )
         for role in (None, *ROLES):

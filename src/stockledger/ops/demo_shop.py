@@ -82,7 +82,8 @@ class MeisShop:
         """Carry out every action in time order, from `start` up to the plan's `end`; yields the
         number of days already done after each one."""
         self._catalog(self.start)
-        TrackedShop(self).start(self.start)
+        if self.plan.tracked and not self.plan.schema_v1:
+            TrackedShop(self).start(self.start)
         for i in range(len(self.skus)):
             for w in range(len(self.warehouses)):
                 self._reorder(i, w, self.start + timedelta(seconds=self.rng.uniform(0, 6 * HOUR)))

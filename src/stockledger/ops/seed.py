@@ -63,6 +63,9 @@ class SeedPlan:
     # it: no costs on the events, no stock_values rows, snapshots without values. Reads go
     # through the upcasters; `stockledger migrate` derives the value rows.
     schema_v1: bool = False
+    # Mei's tracked stock (ops/tracked_shop.py): perishables in lots, devices by serial. A v1
+    # ledger cannot hold it (lots and serials came later), so `schema_v1` leaves it out.
+    tracked: bool = True
 
     def __post_init__(self) -> None:
         if min(self.skus, self.warehouses, self.days) < 1:
