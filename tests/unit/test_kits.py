@@ -16,7 +16,7 @@ from stockledger.domain.kit.events import Component, KitChanged, KitDefined, Kit
 from stockledger.domain.kit.state import KitState
 from stockledger.domain.kit.views import kit_available
 from stockledger.domain.reservation.state import ReservationState, ReservationStatus
-from stockledger.domain.stock.events import Line
+from stockledger.domain.stock.events import Line, ReservedLine
 from stockledger.domain.stock.state import Levels
 from stockledger.write.facts import fact_of
 
@@ -109,7 +109,11 @@ def test_a_kit_line_reserves_every_component_and_shows_as_the_kit(shop: MemoryLe
     assert shop.stock("SPOON", "W1").levels == Levels(on_hand=9, reserved=1)
     held = reservation(shop, "R1")
     assert held.kits == (KitLine("GIFT", "W1", 2, (Component("MUG", 2), Component("TEA", 1))),)
-    assert set(held.lines) == {Line("MUG", "W1", 4), Line("TEA", "W1", 2), Line("SPOON", "W1", 1)}
+    assert set(held.lines) == {
+        ReservedLine("MUG", "W1", 4),
+        ReservedLine("TEA", "W1", 2),
+        ReservedLine("SPOON", "W1", 1),
+    }
 
 
 def test_lines_sharing_a_component_are_summed_before_the_check(shop: MemoryLedger) -> None:
