@@ -488,8 +488,8 @@ async def test_verify_finds_the_lots_summing_to_the_levels_at_every_version(
         for stream in (f"stock:{sku}:WH-A", f"stock:{phone}:WH-A", f"stock:{phone}:WH-B"):
             rows = await pool.fetch(
                 "SELECT stream_id, version, type, schema_version, data, recorded_at, d_on_hand, "
-                "d_reserved, d_in_transit, d_damaged, d_expired FROM events WHERE stream_id = $1 "
-                "ORDER BY version",
+                "d_reserved, d_in_transit, d_damaged, d_incoming, d_quality_control, d_expired "
+                "FROM events WHERE stream_id = $1 ORDER BY version",
                 stream,
             )
             assert rows
