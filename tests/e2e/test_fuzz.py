@@ -157,7 +157,8 @@ def positive_data_acceptance(ctx: Any, response: Any, case: Any) -> bool | None:
     (412 naming the current one), an Idempotency-Key this principal used for another request
     (the contract: 422 idempotency-key-reused; `idempotency_keys` checks it was), a transfer
     to the warehouse it leaves (a rule across two fields), time travel without exactly one of
-    `timestamp` and `version` (a rule across two parameters), an export or report pinned past what
+    `timestamp` and `version` (a rule across two parameters), an expiring-lots cursor this server
+    never handed out, an export or report pinned past what
     has committed (the position grows with time), a report's window or cursor refused
     (`_report_window_refused`), and a webhook URL whose host does not resolve or resolves to a
     private address (DNS says so, not the document). A request whose path is not valid
@@ -204,6 +205,13 @@ def positive_data_acceptance(ctx: Any, response: Any, case: Any) -> bool | None:
         and _report_window_refused(case.query or {})
     ):
         return None
+    if (
+        refusal == "/problems/validation-error"
+        and response.status_code == 422
+        and case.operation.path == "/v1/lots"
+        and "after" in query
+    ):
+        return None  # an `after` this server never handed out (not a date)
     if (
         refusal == "/problems/validation-error"
         and response.status_code == 422

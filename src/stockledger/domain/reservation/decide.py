@@ -21,7 +21,6 @@ from ..decision import (
 from ..errors import (
     ConflictingDuplicate,
     InsufficientStock,
-    InvalidCommand,
     LedgerConflict,
     NotFound,
     ReservationNotActive,
@@ -129,7 +128,7 @@ def _allocate_lots(
         place = (line.sku, line.warehouse_id)
         if get(states, item_stream(line.sku), ItemState).tracking != "lot":
             if lot_id is not None or min_expires_on is not None:
-                raise InvalidCommand(f"Item {line.sku} is not tracked by lot: no lotId to choose")
+                raise LedgerConflict(f"Item {line.sku} is not tracked by lot: no lotId to choose")
             continue
         if place not in working:
             book = stock_of(states, *place).lots
