@@ -169,8 +169,8 @@ async def test_lot_refusals_append_nothing(api: Api, ids: Any) -> None:
     )
 
     plain = ids("PLAIN")
-    untracked = await api.receive(plain, "WH-A", 1, expect=422, lotId="L1")
-    assert untracked.json()["type"] == "/problems/validation-error"
+    untracked = await api.receive(plain, "WH-A", 1, expect=409, lotId="L1")
+    assert untracked.json()["type"] == "/problems/conflict"  # the item is not tracked by lot
 
 
 async def test_returns_go_back_into_the_lot_only_as_far_as_it_shipped_on_that_order(

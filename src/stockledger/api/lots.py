@@ -22,7 +22,7 @@ from .problems import Problem
 from .reports import CSV, wants_csv
 from .schemas import lots as s
 from .schemas.problems import READ_ERRORS, problem_answers
-from .schemas.wire import Id, Instant
+from .schemas.wire import Id, Instant, IsoDate
 
 router = APIRouter(
     prefix="/v1", tags=["lots"], route_class=FastRoute, generate_unique_id_function=operation_id
@@ -84,7 +84,7 @@ async def expiring_lots_route(
     services: ServicesDep,
     _: LotReader,
     expires_before: Annotated[
-        date | None,
+        IsoDate | None,
         Query(alias="expiresBefore", description="only lots expiring before this date"),
     ] = None,
     warehouse_id: Annotated[Id | None, Query(alias="warehouseId")] = None,

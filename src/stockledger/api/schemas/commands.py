@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
 
 from pydantic import Field, GetJsonSchemaHandler
@@ -17,6 +16,7 @@ from .wire import (
     WHOLE,
     Body,
     Id,
+    IsoDate,
     Money,
     Out,
     Quantity,
@@ -46,7 +46,7 @@ class LineIn(Body):
     lot_id: LotId | None = Field(
         default=None, description="reservations of lot-tracked items: only this lot (else FEFO)"
     )
-    min_expires_on: date | None = Field(
+    min_expires_on: IsoDate | None = Field(
         default=None,
         description="reservations of lot-tracked items: only lots expiring on or after this "
         "date (lots without an expiry date always qualify)",
@@ -78,7 +78,7 @@ class ReceiptIn(Body):
         "POST /v1/inspections releases them",
     )
     lot_id: LotId | None = None
-    expires_on: date | None = Field(
+    expires_on: IsoDate | None = Field(
         default=None,
         description="lot-tracked items: the lot's expiry date (YYYY-MM-DD), the first day it is "
         "expired; the same lot received again must say the same date (409 lot-expiry-mismatch)",

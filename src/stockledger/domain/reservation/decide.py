@@ -21,7 +21,6 @@ from ..decision import (
 from ..errors import (
     ConflictingDuplicate,
     InsufficientStock,
-    InvalidCommand,
     LedgerConflict,
     NotFound,
     ReservationNotActive,
@@ -118,7 +117,7 @@ def _reserve(cmd: ReserveStock, states: States, now: datetime) -> Decision:
     for kit in kits:
         line = next(x for x in cmd.lines if x.sku == kit.sku)
         if isinstance(line, LotLine) and (line.lot_id or line.min_expires_on):
-            raise InvalidCommand(f"{kit.sku} is a kit: its components' lots are taken FEFO")
+            raise LedgerConflict(f"{kit.sku} is a kit: its components' lots are taken FEFO")
     lots = _allocate_lots(held, states, now)
     reserved = tuple(
         ReservedLine(x.sku, x.warehouse_id, x.quantity, lots.get((x.sku, x.warehouse_id)))
@@ -147,7 +146,7 @@ def _allocate_lots(
         place = (line.sku, line.warehouse_id)
         if get(states, item_stream(line.sku), ItemState).tracking != "lot":
             if lot_id is not None or min_expires_on is not None:
-                raise InvalidCommand(f"Item {line.sku} is not tracked by lot: no lotId to choose")
+                raise LedgerConflict(f"Item {line.sku} is not tracked by lot: no lotId to choose")
             continue
         if place not in working:
             book = stock_of(states, *place).lots

@@ -144,7 +144,7 @@ def named_serials(
     (and an item not tracked by serial names none)."""
     if tracking(states, sku) != "serial":
         if serials:
-            raise InvalidCommand(f"Item {sku} is not tracked by serial number: no serials apply")
+            raise LedgerConflict(f"Item {sku} is not tracked by serial number: no serials apply")
         return None
     if serials is None:
         raise SerialsRequired(sku, action)
@@ -178,7 +178,7 @@ def _named_lot(states: States, sku: str, lot_id: str | None, action: str) -> str
             raise LotRequired(sku, action)
         return lot_id
     if lot_id is not None:
-        raise InvalidCommand(f"Item {sku} is not tracked by lot: lotId does not apply")
+        raise LedgerConflict(f"Item {sku} is not tracked by lot: lotId does not apply")
     return None
 
 
@@ -209,7 +209,7 @@ def _receive(cmd: ReceiveStock, states: States) -> Decision:
         over = cmd.quantity - expected
     lot_id = _named_lot(states, cmd.sku, cmd.lot_id, "receipts")
     if lot_id is None and cmd.expires_on is not None:
-        raise InvalidCommand(f"Item {cmd.sku} is not tracked by lot: expiresOn does not apply")
+        raise LedgerConflict(f"Item {cmd.sku} is not tracked by lot: expiresOn does not apply")
     serials = named_serials(states, cmd.sku, cmd.serials, cmd.quantity, "receipts")
     serials_new_here(stock, serials or ())
     held = stock.lots.lot(lot_id) if lot_id and stock.lots else None

@@ -81,7 +81,7 @@ def _dispatch(cmd: DispatchTransfer, states: States, now: datetime) -> Decision:
     if lots is not None:
         event = replace(event, lots=lots)
     elif cmd.lot_id is not None:
-        raise InvalidCommand(f"Item {cmd.sku} is not tracked by lot: lotId does not apply")
+        raise LedgerConflict(f"Item {cmd.sku} is not tracked by lot: lotId does not apply")
     serials = named_serials(states, cmd.sku, cmd.serials, cmd.quantity, "transfers")
     if serials is not None:
         serials_in_stock(stock_of(states, cmd.sku, cmd.from_warehouse_id), serials)
