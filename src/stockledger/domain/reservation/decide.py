@@ -111,13 +111,13 @@ def _reserve(cmd: ReserveStock, states: States, now: datetime) -> Decision:
     lines = merge_lines(held)
     for sku in dict.fromkeys((*(x.sku for x in kits), *(x.sku for x in lines))):
         require_active(states, sku, "reservations")
-    check_available(states, lines)
     # A kit's lot-tracked components are allocated FEFO like any line; a kit line cannot
     # choose their lots.
     for kit in kits:
         line = next(x for x in cmd.lines if x.sku == kit.sku)
         if isinstance(line, LotLine) and (line.lot_id or line.min_expires_on):
             raise LedgerConflict(f"{kit.sku} is a kit: its components' lots are taken FEFO")
+    check_available(states, lines)
     lots = _allocate_lots(held, states, now)
     reserved = tuple(
         ReservedLine(x.sku, x.warehouse_id, x.quantity, lots.get((x.sku, x.warehouse_id)))
