@@ -16,6 +16,7 @@ from stockledger.domain import commands as c
 from stockledger.domain.errors import (
     DomainError,
     InsufficientStock,
+    LedgerConflict,
     LotExpiryMismatch,
     LotRequired,
     NotShippedOnOrder,
@@ -324,4 +325,27 @@ def test_from_its_date_a_lot_expires_its_unreserved_units_and_reserved_ones_stay
     ledger.handle(c.AdjustStock(SKU, "W1", -5, "expiry", "binned", None, None, "A"))
     stock = ledger.stock(SKU, "W1")
     assert (stock.levels.on_hand, stock.levels.expired, stock.lots) == (0, 0, LotBook())
+    check(ledger)
+
+
+def test_an_inspection_of_a_lot_rejects_units_out_of_that_lot() -> None:
+    """Quality control on a lot-tracked item: the inspection names the lot (422 without), its
+    rejected units leave that lot as they leave onHand, and the lots keep summing to the
+    levels."""
+    ledger = lot_ledger()
+    receipt = c.ReceiveStock(
+        SKU, "W1", 6, "PO", Decimal("2"), "S", inspect=True, lot_id="A", expires_on=expires("A")
+    )
+    ledger.handle(receipt)
+    receive(ledger, "W1", 2, "B")
+    with pytest.raises(LotRequired):
+        ledger.handle(c.InspectStock("I-1", SKU, "W1", accepted=4, rejected=2))
+    with pytest.raises(LedgerConflict, match="rejects 3"):  # B holds 2
+        ledger.handle(c.InspectStock("I-1", SKU, "W1", accepted=0, rejected=3, lot_id="B"))
+    ledger.handle(c.InspectStock("I-1", SKU, "W1", accepted=4, rejected=2, lot_id="A"))
+    levels = ledger.stock(SKU, "W1").levels
+    assert (levels.on_hand, levels.damaged, levels.quality_control) == (6, 2, 0)
+    lots = ledger.stock(SKU, "W1").lots
+    assert lots is not None
+    assert [(x.lot_id, x.on_hand) for x in lots.lots] == [("A", 4), ("B", 2)]
     check(ledger)

@@ -78,7 +78,9 @@ def reads(command: StockCommand, states: States) -> tuple[str, ...]:
             return (stock_stream(s, w), warehouse_stream(w), kit_stream(s), item_stream(s))
         case AdjustStock(sku=s, warehouse_id=w) | CountStock(sku=s, warehouse_id=w):
             return (stock_stream(s, w), kit_stream(s), item_stream(s))
-        case InspectStock(sku=s, warehouse_id=w) | ExpireLot(sku=s, warehouse_id=w):
+        case InspectStock(sku=s, warehouse_id=w):  # and whether the item is tracked by lot
+            return (stock_stream(s, w), item_stream(s))
+        case ExpireLot(sku=s, warehouse_id=w):
             return (stock_stream(s, w),)
         case ShipStock(lines=lines):
             stock = (stock_stream(x.sku, x.warehouse_id) for x in lines or ())
@@ -129,7 +131,8 @@ def decide(command: StockCommand, states: States, now: datetime) -> Decision:
                 return _count_serials(command, stock, counted)
             return _count(command, stock, lot)
         case InspectStock():
-            return _inspect(command, stock_of(states, command.sku, command.warehouse_id))
+            lot = _named_lot(states, command.sku, command.lot_id, "inspections")
+            return _inspect(command, stock_of(states, command.sku, command.warehouse_id), lot)
 
 
 def tracking(states: States, sku: str) -> str:
@@ -246,7 +249,9 @@ def _receive(cmd: ReceiveStock, states: States) -> Decision:
     return Decision(events=tuple(events), touched=(stream,))
 
 
-def _inspect(cmd: InspectStock, stock: StockState) -> Decision:
+def _inspect(cmd: InspectStock, stock: StockState, lot_id: str | None) -> Decision:
+    """Units out of quality control; on a lot-tracked item, the lot named (required) gives up
+    the rejected units, so the lots keep summing to the levels."""
     stream = stock_stream(stock.sku, stock.warehouse_id)
     if f"inspection:{cmd.inspection_id}" in stock.processed:
         return Decision(
@@ -262,8 +267,14 @@ def _inspect(cmd: InspectStock, stock: StockState) -> Decision:
         raise InsufficientQualityControl(
             stock.sku, stock.warehouse_id, released, stock.levels.quality_control
         )
+    if lot_id is not None and _lot_or_empty(stock, lot_id).available < cmd.rejected:
+        lot = _lot_or_empty(stock, lot_id)
+        raise LedgerConflict(
+            f"Lot {lot_id} of {stock.sku} holds {lot.available} unreserved unit(s) in "
+            f"{stock.warehouse_id}; the inspection rejects {cmd.rejected}"
+        )
     event = StockInspected(
-        cmd.inspection_id, stock.sku, stock.warehouse_id, cmd.accepted, cmd.rejected, cmd.lot_id
+        cmd.inspection_id, stock.sku, stock.warehouse_id, cmd.accepted, cmd.rejected, lot_id
     )
     return Decision(events=((stream, event),), touched=(stream,))
 

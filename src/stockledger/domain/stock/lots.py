@@ -20,6 +20,7 @@ from .events import (
     LotExpired,
     LotQuantity,
     StockAdjusted,
+    StockInspected,
     StockReceived,
     StockReturned,
     StockShipped,
@@ -229,6 +230,8 @@ def step_lots(
         case StockAdjusted(lot_id=str(lot_id), quantity_change=change):
             book = _with_lot(book, Lot(lot_id, None, recorded_at))
             return replace(book, lots=_moved(book.lots, lot_id, on_hand=change))
+        case StockInspected(lot_id=str(lot_id), rejected=rejected):  # out of the lot, damaged
+            return replace(book, lots=_moved(book.lots, lot_id, on_hand=-rejected))
         case LotExpired(lot_id=lot_id, quantity=q):
             return replace(book, lots=_moved(book.lots, lot_id, on_hand=-q, expired=q))
         case TransferDispatched(lots=lots, from_warehouse_id=source) if source == warehouse_id:
@@ -259,7 +262,7 @@ def touches_lots(event: Event) -> bool:
     match event:
         case StockReceived(lot_id=str()) | StockReturned(lot_id=str()):
             return True
-        case StockAdjusted(lot_id=str()) | LotExpired():
+        case StockAdjusted(lot_id=str()) | LotExpired() | StockInspected(lot_id=str()):
             return True
         case TransferDispatched(lots=tuple()) | TransferReceived(lots=tuple()):
             return True
