@@ -569,3 +569,31 @@ async def test_four_processes_racing_for_the_earliest_lot_never_oversell_it_and_
             assert [(x["reserved"], x["available"]) for x in listed.values()] == [(30, 0), (30, 0)]
         finally:
             await asyncio.gather(*(c.aclose() for c in clients))
+
+
+async def test_a_lot_received_for_inspection_waits_in_quality_control_until_inspected(
+    api: Api, ids: Any
+) -> None:
+    sku = ids("MILK")
+    await lot_item(api, sku)
+    held = await api.receive(sku, "WH-A", 6, lotId="L1", expiresOn=day(3), inspect=True)
+    assert held.status_code == 201, held.text
+    await api.receive(sku, "WH-A", 2, lotId="L2", expiresOn=day(6))
+    [first, _] = await lots_of(api, sku, "WH-A")
+    assert (first["lotId"], first["onHand"], first["available"]) == ("L1", 6, 0)
+    reserved = await api.reserve(ids("O"), (sku, "WH-A", 2))  # FEFO passes over L1 for now
+    assert [x["lotId"] for x in reserved.json()["lines"][0]["lots"]] == ["L2"]
+
+    body = {"inspectionId": ids("INS"), "sku": sku, "warehouseId": "WH-A", "accepted": 5,
+            "rejected": 1}  # fmt: skip
+    missing = await api.post("/v1/inspections", body, "warehouse")
+    assert (missing.status_code, missing.json()["type"]) == (422, "/problems/lot-required")
+    wrong = await api.post("/v1/inspections", body | {"lotId": "L2"}, "warehouse")
+    assert wrong.status_code == 409, wrong.text
+    assert wrong.json()["type"] == "/problems/insufficient-quality-control"
+    done = await api.post("/v1/inspections", body | {"lotId": "L1"}, "warehouse")
+    assert done.status_code == 201, done.text
+    [first, _] = await lots_of(api, sku, "WH-A")
+    assert (first["lotId"], first["onHand"], first["available"]) == ("L1", 5, 5)
+    level = (await api.get(f"/v1/stock/{sku}/WH-A")).json()
+    assert (level["onHand"], level["damaged"], level["qualityControl"]) == (7, 1, 0)

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from stockledger.domain import commands as c
 from stockledger.domain.errors import (
     DomainError,
+    InsufficientQualityControl,
     InsufficientStock,
-    LedgerConflict,
     LotExpiryMismatch,
     LotRequired,
     NotShippedOnOrder,
@@ -329,9 +329,10 @@ def test_from_its_date_a_lot_expires_its_unreserved_units_and_reserved_ones_stay
 
 
 def test_an_inspection_of_a_lot_rejects_units_out_of_that_lot() -> None:
-    """Quality control on a lot-tracked item: the inspection names the lot (422 without), its
-    rejected units leave that lot as they leave onHand, and the lots keep summing to the
-    levels."""
+    """Quality control on a lot-tracked item, per lot: FEFO passes over units awaiting
+    inspection, the inspection names the lot (422 without) and releases only what that lot holds
+    in quality control, its rejected units leave the lot as they leave onHand, and the lots keep
+    summing to the levels."""
     ledger = lot_ledger()
     receipt = c.ReceiveStock(
         SKU, "W1", 6, "PO", Decimal("2"), "S", inspect=True, lot_id="A", expires_on=expires("A")
@@ -340,12 +341,18 @@ def test_an_inspection_of_a_lot_rejects_units_out_of_that_lot() -> None:
     receive(ledger, "W1", 2, "B")
     with pytest.raises(LotRequired):
         ledger.handle(c.InspectStock("I-1", SKU, "W1", accepted=4, rejected=2))
-    with pytest.raises(LedgerConflict, match="rejects 3"):  # B holds 2
-        ledger.handle(c.InspectStock("I-1", SKU, "W1", accepted=0, rejected=3, lot_id="B"))
+    with pytest.raises(InsufficientQualityControl):  # B's units were not held for inspection
+        ledger.handle(c.InspectStock("I-1", SKU, "W1", accepted=0, rejected=1, lot_id="B"))
+    # FEFO passes over what waits in quality control: A expires first, but only B is available
+    ledger.handle(c.ReserveStock("R1", "O1", (Line(SKU, "W1", 2),), T0 + timedelta(days=1)))
+    reserved: Any = ledger.state("reservation:R1").lines  # type: ignore[union-attr]
+    assert [x.lots for x in reserved] == [(LotQuantity("B", 2, expires("B")),)]
+    with pytest.raises(InsufficientStock):
+        ledger.handle(c.ReserveStock("R2", "O2", (Line(SKU, "W1", 1),), T0 + timedelta(days=1)))
     ledger.handle(c.InspectStock("I-1", SKU, "W1", accepted=4, rejected=2, lot_id="A"))
     levels = ledger.stock(SKU, "W1").levels
     assert (levels.on_hand, levels.damaged, levels.quality_control) == (6, 2, 0)
     lots = ledger.stock(SKU, "W1").lots
     assert lots is not None
-    assert [(x.lot_id, x.on_hand) for x in lots.lots] == [("A", 4), ("B", 2)]
+    assert [(x.lot_id, x.on_hand, x.available) for x in lots.lots] == [("A", 4, 4), ("B", 2, 0)]
     check(ledger)

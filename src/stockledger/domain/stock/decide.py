@@ -267,12 +267,9 @@ def _inspect(cmd: InspectStock, stock: StockState, lot_id: str | None) -> Decisi
         raise InsufficientQualityControl(
             stock.sku, stock.warehouse_id, released, stock.levels.quality_control
         )
-    if lot_id is not None and _lot_or_empty(stock, lot_id).available < cmd.rejected:
-        lot = _lot_or_empty(stock, lot_id)
-        raise LedgerConflict(
-            f"Lot {lot_id} of {stock.sku} holds {lot.available} unreserved unit(s) in "
-            f"{stock.warehouse_id}; the inspection rejects {cmd.rejected}"
-        )
+    checked = _lot_or_empty(stock, lot_id).quality_control if lot_id is not None else None
+    if checked is not None and released > checked:  # the lot's own units in quality control
+        raise InsufficientQualityControl(stock.sku, stock.warehouse_id, released, checked)
     event = StockInspected(
         cmd.inspection_id, stock.sku, stock.warehouse_id, cmd.accepted, cmd.rejected, lot_id
     )
@@ -442,10 +439,11 @@ def _adjust(
             )
     elif lot_id is not None:  # and the lot itself keeps what is reserved of it
         lot = _lot_or_empty(stock, lot_id)
-        if lot.on_hand + cmd.quantity_change < lot.reserved:
+        if lot.on_hand + cmd.quantity_change < lot.reserved + lot.quality_control:
             raise InsufficientStock(
                 [ShortLine(stock.sku, stock.warehouse_id, -cmd.quantity_change, lot.available)],
-                f"Lot {lot_id} holds {lot.on_hand} on hand, {lot.reserved} of them reserved",
+                f"Lot {lot_id} holds {lot.on_hand} on hand, {lot.reserved} of them reserved and "
+                f"{lot.quality_control} in quality control",
             )
     stream = stock_stream(stock.sku, stock.warehouse_id)
     event = StockAdjusted(
@@ -471,7 +469,7 @@ def _count(cmd: CountStock, stock: StockState, lot_id: str | None) -> Decision:
     before = lot.on_hand if lot else stock.levels.on_hand
     reserved = lot.reserved if lot else stock.levels.reserved
     counted = cmd.counted_quantity
-    held = reserved + (stock.levels.quality_control if lot is None else 0)
+    held = reserved + (lot.quality_control if lot else stock.levels.quality_control)
     if counted < held:
         raise InsufficientStock(
             [ShortLine(stock.sku, stock.warehouse_id, before - counted, before - held)],

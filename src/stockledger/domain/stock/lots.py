@@ -35,10 +35,11 @@ class Lot:
     on_hand: int = 0
     reserved: int = 0
     expired: int = 0
+    quality_control: int = 0  # on hand, awaiting inspection (a receipt with `inspect`)
 
     @property
     def available(self) -> int:
-        return self.on_hand - self.reserved
+        return self.on_hand - self.reserved - self.quality_control
 
     @property
     def holds_units(self) -> bool:
@@ -180,9 +181,10 @@ def step_lots(
 ) -> LotBook:
     """How one event appended to the stream `stock:{sku}:{warehouse_id}` moves its lots."""
     match event:
-        case StockReceived(lot_id=str(lot_id), quantity=q, expires_on=expires_on):
+        case StockReceived(lot_id=str(lot_id), quantity=q, expires_on=expires_on, inspect=inspect):
             book = _with_lot(book, Lot(lot_id, expires_on, recorded_at))
-            return replace(book, lots=_moved(book.lots, lot_id, on_hand=q))
+            checked = q if inspect else 0
+            return replace(book, lots=_moved(book.lots, lot_id, on_hand=q, quality_control=checked))
         case StockReserved(reservation_id=rid, lines=lines):
             own = [
                 x.lots
@@ -230,8 +232,11 @@ def step_lots(
         case StockAdjusted(lot_id=str(lot_id), quantity_change=change):
             book = _with_lot(book, Lot(lot_id, None, recorded_at))
             return replace(book, lots=_moved(book.lots, lot_id, on_hand=change))
-        case StockInspected(lot_id=str(lot_id), rejected=rejected):  # out of the lot, damaged
-            return replace(book, lots=_moved(book.lots, lot_id, on_hand=-rejected))
+        case StockInspected(lot_id=str(lot_id), accepted=accepted, rejected=rejected):
+            # out of the lot's quality control; the rejected units out of it, to damaged
+            released = accepted + rejected
+            moved = _moved(book.lots, lot_id, on_hand=-rejected, quality_control=-released)
+            return replace(book, lots=moved)
         case LotExpired(lot_id=lot_id, quantity=q):
             return replace(book, lots=_moved(book.lots, lot_id, on_hand=-q, expired=q))
         case TransferDispatched(lots=lots, from_warehouse_id=source) if source == warehouse_id:
