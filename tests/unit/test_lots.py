@@ -94,6 +94,7 @@ def check(ledger: MemoryLedger) -> None:
         assert sum(x.on_hand for x in lots) == state.levels.on_hand, state
         assert sum(x.reserved for x in lots) == state.levels.reserved, state
         assert sum(x.expired for x in lots) == state.levels.expired, state
+        assert sum(x.quality_control for x in lots) == state.levels.quality_control, state
         for x in lots:
             assert 0 <= x.reserved <= x.on_hand, x
             assert x.expired >= 0, x
