@@ -581,6 +581,8 @@ async def test_a_lot_received_for_inspection_waits_in_quality_control_until_insp
     await api.receive(sku, "WH-A", 2, lotId="L2", expiresOn=day(6))
     [first, _] = await lots_of(api, sku, "WH-A")
     assert (first["lotId"], first["onHand"], first["available"]) == ("L1", 6, 0)
+    listed = await api.get("/v1/lots", role="warehouse", sku=sku)
+    assert [(x["lotId"], x["available"]) for x in listed.json()["lots"]] == [("L1", 0), ("L2", 2)]
     reserved = await api.reserve(ids("O"), (sku, "WH-A", 2))  # FEFO passes over L1 for now
     assert [x["lotId"] for x in reserved.json()["lines"][0]["lots"]] == ["L2"]
 

@@ -116,7 +116,7 @@ async def expiring_lots_route(
             "lotId": r["lot_id"],
             "onHand": r["on_hand"],
             "reserved": r["reserved"],
-            "available": r["on_hand"] - r["reserved"],
+            "available": r["on_hand"] - r["reserved"] - r["quality_control"],
             "expired": r["expired"],
             "firstReceivedAt": r["first_received_at"].isoformat(),
         }

@@ -26,7 +26,8 @@ async def stream_lots(
 
 
 _EXPIRING = """
-SELECT sku, warehouse_id, lot_id, expires_on, on_hand, reserved, expired, first_received_at
+SELECT sku, warehouse_id, lot_id, expires_on, on_hand, reserved, expired, quality_control,
+       first_received_at
 FROM lot_holdings
 WHERE expires_on IS NOT NULL AND ($1::date IS NULL OR expires_on < $1)
   AND ($2::text IS NULL OR warehouse_id = $2) AND ($3::text IS NULL OR sku = $3)

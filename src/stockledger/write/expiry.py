@@ -80,7 +80,7 @@ class ExpiryWorker:
         A lot received already expired is expired at the next round (within the interval)."""
         due = await self.pool.fetch(
             "SELECT stream_id, lot_id FROM lot_holdings WHERE expires_on <= $1 "
-            "AND on_hand > reserved ORDER BY expires_on LIMIT $2",
+            "AND on_hand > reserved + quality_control ORDER BY expires_on LIMIT $2",
             self.clock().date(),
             self.batch,
         )

@@ -21,12 +21,12 @@ from ..store.event_store import Connection
 _CLEAR = "DELETE FROM lot_holdings WHERE stream_id = ANY($1::text[])"
 _SET = """
 INSERT INTO lot_holdings (stream_id, lot_id, sku, warehouse_id, expires_on, on_hand, reserved,
-                          expired, first_received_at)
+                          expired, first_received_at, quality_control)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::date[], $6::int[],
-                     $7::int[], $8::int[], $9::timestamptz[])
+                     $7::int[], $8::int[], $9::timestamptz[], $10::int[])
 """
 
-Row = tuple[str, str, str, str, date | None, int, int, int, datetime]
+Row = tuple[str, str, str, str, date | None, int, int, int, datetime, int]
 
 
 def holdings(
@@ -54,6 +54,7 @@ def holdings(
                 x.reserved,
                 x.expired,
                 x.first_received_at,
+                x.quality_control,
             )
             for x in (state.lots.lots if state.lots else ())
         ]

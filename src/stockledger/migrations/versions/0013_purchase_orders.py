@@ -69,9 +69,15 @@ def upgrade() -> None:
     )
     op.create_index("purchase_order_lines_supplier", "purchase_order_lines", ["supplier"])
     op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON purchase_order_lines TO {APP_ROLE}")
+    # A lot's units awaiting inspection (0012's lot_holdings): neither available nor expiring.
+    op.add_column(
+        "lot_holdings",
+        sa.Column("quality_control", sa.Integer, nullable=False, server_default="0"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_column("lot_holdings", "quality_control")
     op.drop_table("purchase_order_lines")
     op.drop_index("events_stream_recorded", table_name="events")
     op.create_index(
