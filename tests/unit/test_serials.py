@@ -16,6 +16,7 @@ from stockledger.domain import commands as c
 from stockledger.domain.errors import (
     DomainError,
     InvalidCommand,
+    LedgerConflict,
     NotShippedOnOrder,
     SerialInStock,
     SerialNotInStock,
@@ -159,6 +160,10 @@ def test_serial_rules_refuse_what_would_lose_track() -> None:
         serials.handle(c.ReceiveStock(SKU, "W1", 1, "PO", Decimal(9), "S"))
     with pytest.raises(InvalidCommand):
         serials.handle(c.ReceiveStock(SKU, "W1", 2, "PO", Decimal(9), "S", serials=("A", "A")))
+    with pytest.raises(LedgerConflict, match="skip quality control"):  # no serial to reject
+        serials.handle(
+            c.ReceiveStock(SKU, "W1", 1, "PO", Decimal(9), "S", inspect=True, serials=("Q",))
+        )
     serials.handle(c.ReceiveStock(SKU, "W1", 2, "PO", Decimal(9), "S", serials=("A", "B")))
     with pytest.raises(SerialInStock):  # here: the domain; elsewhere: the places
         serials.handle(c.ReceiveStock(SKU, "W1", 1, "PO", Decimal(9), "S", serials=("A",)))

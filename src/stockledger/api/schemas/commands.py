@@ -75,7 +75,8 @@ class ReceiptIn(Body):
     inspect: bool | None = Field(
         default=None,
         description="true: the units wait in qualityControl (on hand, not available) until "
-        "POST /v1/inspections releases them",
+        "POST /v1/inspections releases them (lot-tracked items: per lot; serial-tracked items "
+        "skip quality control, 409)",
     )
     lot_id: LotId | None = None
     expires_on: IsoDate | None = Field(

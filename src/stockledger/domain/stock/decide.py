@@ -214,6 +214,10 @@ def _receive(cmd: ReceiveStock, states: States) -> Decision:
     if lot_id is None and cmd.expires_on is not None:
         raise LedgerConflict(f"Item {cmd.sku} is not tracked by lot: expiresOn does not apply")
     serials = named_serials(states, cmd.sku, cmd.serials, cmd.quantity, "receipts")
+    if serials is not None and cmd.inspect:  # an inspection names no serials to reject
+        raise LedgerConflict(
+            f"Item {cmd.sku} is tracked by serial number: its receipts skip quality control"
+        )
     serials_new_here(stock, serials or ())
     held = stock.lots.lot(lot_id) if lot_id and stock.lots else None
     if held is not None and held.expires_on != cmd.expires_on:
