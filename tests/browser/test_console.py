@@ -290,12 +290,12 @@ def test_the_movements_page_labels_its_columns(console: Console, shop: Shop) -> 
 MOVEMENT_HEADERS = [
     "Period start", "Period end", "SKU", "Warehouse",
     "Opening on hand", "Opening reserved", "Opening in transit", "Opening damaged",
-    "Opening incoming", "Opening quality control",
+    "Opening incoming", "Opening quality control", "Opening expired",
     "Received", "Shipped", "Returned to stock", "Returned damaged", "Returned and disposed",
     "Transferred out", "Transferred in", "Lost in transit", "Adjusted up", "Adjusted down",
-    "Expected", "Inspected: accepted", "Inspected: rejected",
+    "Expected", "Inspected: accepted", "Inspected: rejected", "Lots expired",
     "Closing on hand", "Closing reserved", "Closing in transit", "Closing damaged",
-    "Closing incoming", "Closing quality control",
+    "Closing incoming", "Closing quality control", "Closing expired",
 ]  # fmt: skip
 
 

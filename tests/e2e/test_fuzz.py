@@ -158,8 +158,9 @@ def positive_data_acceptance(ctx: Any, response: Any, case: Any) -> bool | None:
     (the contract: 422 idempotency-key-reused; `idempotency_keys` checks it was), a transfer
     to the warehouse it leaves (a rule across two fields), an inspection of nothing (accepted and
     rejected both 0), a purchase order with two lines for one SKU and warehouse (a rule across
-    list items), time travel without exactly one of
-    `timestamp` and `version` (a rule across two parameters), an export or report pinned past what
+    list items), time travel without exactly one of `timestamp` and `version` (a rule across
+    two parameters), an expiring-lots cursor this server never handed out, an export or report
+    pinned past what
     has committed (the position grows with time), a report's window or cursor refused
     (`_report_window_refused`), and a webhook URL whose host does not resolve or resolves to a
     private address (DNS says so, not the document). A request whose path is not valid
@@ -223,6 +224,13 @@ def positive_data_acceptance(ctx: Any, response: Any, case: Any) -> bool | None:
         and _report_window_refused(case.query or {})
     ):
         return None
+    if (
+        refusal == "/problems/validation-error"
+        and response.status_code == 422
+        and case.operation.path == "/v1/lots"
+        and "after" in query
+    ):
+        return None  # an `after` this server never handed out (not a date)
     if (
         refusal == "/problems/validation-error"
         and response.status_code == 422

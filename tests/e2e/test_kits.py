@@ -5,6 +5,7 @@ stock of its own; every refusal appends nothing."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -226,3 +227,39 @@ async def test_a_kit_defined_by_another_process_is_reserved_at_once(
     assert (await api.stock(part, "WH-C"))["reserved"] == 3
     refused = await other.receive(kit, "WH-C", 1, expect=409)
     assert refused.json()["type"] == "/problems/kit-has-no-stock"
+
+
+async def test_a_kit_of_a_lot_tracked_component_takes_its_lots_fefo_and_ships_them(
+    api: Api, ids: Any
+) -> None:
+    kit, cheese, cracker = ids("PLATTER"), ids("CHEESE"), ids("CRACKER")
+    defined = await api.http.put(
+        f"/v1/items/{cheese}", json={"name": "Cheese", "tracking": "lot"}, headers=auth("admin")
+    )
+    assert defined.status_code == 201, defined.text
+    soon, later = (datetime.now(UTC).date() + timedelta(days=n) for n in (3, 9))
+    await api.receive(cheese, "WH-A", 4, lotId="LATE", expiresOn=later.isoformat())
+    await api.receive(cheese, "WH-A", 4, lotId="SOON", expiresOn=soon.isoformat())
+    await api.receive(cracker, "WH-A", 10)
+    assert (await put_kit(api, kit, (cheese, 3), (cracker, 1))).status_code == 201
+
+    held = await api.reserve(ids("O"), (kit, "WH-A", 2))
+    assert held.status_code == 201, held.text
+    [line] = held.json()["lines"]
+    parts = {x["sku"]: x for x in line["components"]}
+    assert parts[cheese]["lots"] == [
+        {"lotId": "SOON", "quantity": 4, "expiresOn": soon.isoformat()},
+        {"lotId": "LATE", "quantity": 2, "expiresOn": later.isoformat()},
+    ]
+    assert "lots" not in parts[cracker]
+    order, rid = held.json()["orderId"], held.json()["reservationId"]
+    shipment = {"shipmentId": ids("S"), "orderId": order, "reservationId": rid}
+    assert (await api.post("/v1/shipments", shipment)).status_code == 201
+    lots = await api.get(f"/v1/stock/{cheese}/WH-A/lots", role="warehouse")
+    assert [(x["lotId"], x["onHand"], x["reserved"]) for x in lots.json()["lots"]] == [
+        ("LATE", 2, 0)
+    ]
+    named = {"orderId": ids("O"), "lines": [{"sku": kit, "warehouseId": "WH-A", "quantity": 1,
+                                             "lotId": "LATE"}]}  # fmt: skip
+    refused = await api.post("/v1/reservations", named)
+    assert refused.status_code == 409, refused.text

@@ -24,7 +24,7 @@ from .past_ledger import PastLedger
 
 pytestmark = pytest.mark.asyncio
 
-LEVELS = ("onHand", "reserved", "inTransit", "damaged", "incoming", "qualityControl")
+LEVELS = ("onHand", "reserved", "inTransit", "damaged", "incoming", "qualityControl", "expired")
 CONDITIONS: tuple[ReturnCondition, ...] = ("resellable", "damaged", "dispose")
 
 
@@ -133,13 +133,14 @@ def oracle(writes: list[StreamWrite], since: datetime, until: datetime,
 
 MOVES = ("received", "shipped", "returnedResellable", "returnedDamaged", "returnedDisposed",
          "transferredOut", "transferredIn", "lostInTransit", "adjustedUp",
-         "adjustedDown", "expected", "inspectedAccepted", "inspectedRejected")  # fmt: skip
+         "adjustedDown", "expected", "inspectedAccepted", "inspectedRejected",
+         "lotsExpired")  # fmt: skip
 
 
 def _levels(x: Levels) -> dict[str, int]:
     return {"onHand": x.on_hand, "reserved": x.reserved, "inTransit": x.in_transit,
             "damaged": x.damaged, "incoming": x.incoming,
-            "qualityControl": x.quality_control}  # fmt: skip
+            "qualityControl": x.quality_control, "expired": x.expired}  # fmt: skip
 
 
 async def _all(api: Api, **params: Any) -> list[dict[str, Any]]:
@@ -187,7 +188,8 @@ def _check_identity_and_chain(rows: list[dict[str, Any]]) -> None:
     for r in rows:
         o, k = r["opening"], r["closing"]
         moved = (r["received"] - r["shipped"] + r["returnedResellable"] + r["transferredIn"]
-                 - r["transferredOut"] + r["adjustedUp"] - r["adjustedDown"])  # fmt: skip
+                 - r["transferredOut"] + r["adjustedUp"] - r["adjustedDown"]
+                 - r["lotsExpired"])  # fmt: skip
         assert k["onHand"] == o["onHand"] + moved, r
         assert k["damaged"] == o["damaged"] + r["returnedDamaged"], r
         if previous is not None and previous["warehouseId"] == r["warehouseId"]:

@@ -30,7 +30,8 @@ pytestmark = pytest.mark.asyncio
 PATH = "/v1/reports/movements"
 MOVES = ("received", "shipped", "returnedResellable", "returnedDamaged", "returnedDisposed",
          "transferredOut", "transferredIn", "lostInTransit", "adjustedUp",
-         "adjustedDown", "expected", "inspectedAccepted", "inspectedRejected")  # fmt: skip
+         "adjustedDown", "expected", "inspectedAccepted", "inspectedRejected",
+         "lotsExpired")  # fmt: skip
 
 
 def at(day: int, hour: int = 0, month: int = 1) -> datetime:
@@ -76,8 +77,9 @@ async def known(pool: asyncpg.Pool[Any]) -> Known:
 def row(start: str, end: str, sku: str, wh: str, opening: tuple[int, ...],
         closing: tuple[int, ...], **moved: int) -> dict[str, Any]:  # fmt: skip
     def levels(x: tuple[int, ...]) -> dict[str, int]:
-        names = ("onHand", "reserved", "inTransit", "damaged", "incoming", "qualityControl")
-        return dict(zip(names, (*x, 0, 0, 0, 0, 0, 0)[:6], strict=True))
+        names = ("onHand", "reserved", "inTransit", "damaged", "incoming", "qualityControl",
+                 "expired")  # fmt: skip
+        return dict(zip(names, (*x, 0, 0, 0, 0, 0, 0, 0)[:7], strict=True))
 
     assert set(moved) <= set(MOVES)
     return {
@@ -172,7 +174,8 @@ async def test_closing_is_the_time_travel_level(api: Api, known: Known) -> None:
                              timestamp=end.isoformat())  # fmt: skip
         assert then.status_code == 200, then.text
         level = then.json()
-        names = ("onHand", "reserved", "inTransit", "damaged", "incoming", "qualityControl")
+        names = ("onHand", "reserved", "inTransit", "damaged", "incoming", "qualityControl",
+                 "expired")  # fmt: skip
         assert r["closing"] == {x: level[x] for x in names}
 
 
@@ -194,7 +197,7 @@ async def test_csv_is_the_json_flattened(api: Api, known: Known) -> None:
          if not isinstance(v, dict)]
         for r in body["rows"]
     ]  # fmt: skip
-    ordered = [[*f[:4], *f[17:23], *f[4:17], *f[23:]] for f in flat]
+    ordered = [[*f[:4], *f[18:25], *f[4:18], *f[25:]] for f in flat]
     assert lines[1:] == ordered
     prefers_json = {"Authorization": "Bearer k-auditor",
                     "Accept": "text/csv;q=0.5, application/json"}  # fmt: skip
@@ -267,7 +270,7 @@ async def test_as_of_position_reproduces_the_figures(
     pinned = {**params, "asOfPosition": first["asOfPosition"]}
     as_csv = {"X-API-Key": "k-auditor", "Accept": "text/csv"}
     csv_again = await api.http.get(PATH, params=pinned, headers=as_csv)
-    assert csv_again.text.splitlines()[1].split(",")[-6] == "10"  # closing.onHand then
+    assert csv_again.text.splitlines()[1].split(",")[-7] == "10"  # closing.onHand then
 
 
 async def test_a_cursor_keeps_its_position_across_appends(

@@ -318,7 +318,7 @@ async def test_the_movement_report_counts_expected_and_inspected_units(
     assert (row["expected"], row["received"]) == (12, 12)
     assert (row["inspectedAccepted"], row["inspectedRejected"]) == (9, 3)
     assert row["closing"] == {"onHand": 9, "reserved": 0, "inTransit": 0, "damaged": 3,
-                              "incoming": 0, "qualityControl": 0}  # fmt: skip
+                              "incoming": 0, "qualityControl": 0, "expired": 0}  # fmt: skip
 
 
 async def test_verify_holds_incoming_to_the_open_lines(

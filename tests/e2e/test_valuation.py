@@ -82,7 +82,7 @@ async def test_fifo_ships_the_oldest_layers_first_and_records_their_cost(
     assert (first["schemaVersion"], first["data"]["valuationMethod"]) == (3, "fifo")
     await _receive(api, sku, "WH-A", 10, "3.00")
     shipped = await _ship(api, sku, "WH-A", 15)
-    assert shipped["schemaVersion"] == 2
+    assert shipped["schemaVersion"] == 3
     assert Decimal(shipped["data"]["lines"][0]["cost"]) == Decimal("35.00")
     now = await _valuation(api, sku, "WH-A")
     assert (now["method"], now["onHand"], now["value"], now["unitCost"]) == (

@@ -612,7 +612,7 @@ async def test_every_message_on_the_topic_validates_against_its_published_schema
     pipe: Pipeline, kafka_broker: str, ids: Any
 ) -> None:
     """Last in the module: the topic then holds what every test above wrote (stock, catalog,
-    rules and alerts, a purchase order's life), each message held to
+    rules and alerts, a purchase order's life, tracked stock), each message held to
     /v1/schemas/events/{type}/{schemaVersion}."""
     sku, po, other = ids("SCHEMA"), ids("PO"), ids("PO")
     await pipe.api.receive(sku, "WH-S", 1)
@@ -635,6 +635,24 @@ async def test_every_message_on_the_topic_validates_against_its_published_schema
     ):  # fmt: skip
         reply = await pipe.api.post(path, body, role="warehouse")
         assert reply.status_code in (200, 201), reply.text
+    lot, serial = ids("LOT"), ids("SERIAL")  # tracked stock: lots and serials on the wire
+    for item, tracking in ((lot, "lot"), (serial, "serial")):
+        defined = await pipe.api.http.put(
+            f"/v1/items/{item}",
+            json={"name": "Tracked", "tracking": tracking},
+            headers=auth("admin"),
+        )
+        assert defined.status_code == 201, defined.text
+    await pipe.api.receive(lot, "WH-S", 4, lotId="L-1", expiresOn="2099-01-01")
+    await pipe.api.receive(serial, "WH-S", 2, serials=["SN-1", "SN-2"])
+    held = await pipe.api.reserve(ids("O"), (lot, "WH-S", 2))
+    assert held.status_code == 201, held.text
+    shipment = {"shipmentId": ids("S"), "orderId": held.json()["orderId"]}
+    shipment |= {"reservationId": held.json()["reservationId"]}
+    assert (await pipe.api.post("/v1/shipments", shipment)).status_code == 201
+    shipped = {"sku": serial, "warehouseId": "WH-S", "quantity": 1, "serials": ["SN-1"]}
+    direct = {"shipmentId": ids("S"), "orderId": ids("O"), "lines": [shipped]}
+    assert (await pipe.api.post("/v1/shipments", direct)).status_code == 201
     await pipe.wait_caught_up()
     records = await read_records(kafka_broker, pipe.settings.kafka_topic)
     validators: dict[tuple[str, int], Draft202012Validator] = {}
@@ -657,3 +675,9 @@ async def test_every_message_on_the_topic_validates_against_its_published_schema
     purchasing = {"PurchaseOrderPlaced", "StockExpected", "PurchaseOrderRescheduled",
                   "PurchaseOrderReceived", "StockInspected", "PurchaseOrderCancelled"}  # fmt: skip
     assert purchasing <= seen
+    lots = [
+        orjson.loads(r.value or b"")["data"]
+        for r in records
+        if r.key == f"stock:{lot}:WH-S".encode()
+    ]
+    assert [x.get("lotId") for x in lots][:1] == ["L-1"]  # v3 receipts carry their lot

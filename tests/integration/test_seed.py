@@ -21,6 +21,7 @@ from stockledger.domain.events import EVENT_TYPES
 from stockledger.domain.stock.state import Levels, StockState
 from stockledger.domain.streams import parse_stock_stream
 from stockledger.ops.seed import SeedPlan, SeedResult, seed_database, simulate
+from stockledger.read.recall import lot_recall
 from stockledger.store.db import create_pool
 from stockledger.store.event_store import EventStore
 from stockledger.store.snapshots import StateLoader, fold
@@ -156,12 +157,14 @@ async def test_same_random_seed_same_events_and_the_database_holds_them(
     rows = await pool.fetch(
         "SELECT stream_id, sum(d_on_hand)::int AS a, sum(d_reserved)::int AS b, "
         "sum(d_in_transit)::int AS c, sum(d_damaged)::int AS d, sum(d_incoming)::int AS e, "
-        "sum(d_quality_control)::int AS f FROM events WHERE stream_id LIKE $1 GROUP BY stream_id",
+        "sum(d_quality_control)::int AS f, sum(d_expired)::int AS g FROM events "
+        "WHERE stream_id LIKE $1 GROUP BY stream_id",
         f"stock:{PLAN.prefix}%",
     )
-    levels = {r["stream_id"]: Levels(*(r[x] for x in "abcdef")) for r in rows}
+    levels = {r["stream_id"]: Levels(*(r[x] for x in "abcdefg")) for r in rows}
     assert levels == expected
-    assert len(expected) == PLAN.skus * PLAN.warehouses
+    # every SKU in every warehouse, and the tracked ones (3 perishables, 2 devices) in two
+    assert len(expected) == PLAN.skus * PLAN.warehouses + 5 * 2
 
 
 def _fields(plan: SeedPlan) -> dict[str, Any]:
@@ -303,3 +306,20 @@ def test_cli_seeds_prints_a_summary_and_refuses_to_seed_twice(database_url: str)
     again = runner.invoke(app, args, env=env)
     assert again.exit_code == 1
     assert "already has events" in again.output
+
+
+async def test_the_seed_holds_expired_lots_lots_expiring_this_week_and_serials(
+    seeded: SeedResult, pool: asyncpg.Pool[Any]
+) -> None:
+    lots = await pool.fetch("SELECT * FROM lot_holdings WHERE sku LIKE $1", f"{PLAN.prefix}FRESH-%")
+    today = PLAN.end.date()
+    assert any(x["expired"] > 0 for x in lots)  # past their date, not yet written off
+    assert any(today <= x["expires_on"] < today + timedelta(days=7) for x in lots)
+    assert await pool.fetchval(
+        "SELECT count(*) FROM serial_places WHERE sku LIKE $1", f"{PLAN.prefix}DEVICE-%"
+    )
+    sku, lot = lots[0]["sku"], lots[0]["lot_id"]
+    found = await lot_recall(pool, StateLoader(pool), sku, lot)
+    assert found is not None
+    assert found[0]["balanced"] is True
+    assert found[0]["received"]

@@ -174,6 +174,7 @@ SEED = SeedPlan(
     end=datetime(2026, 11, 1, tzinfo=UTC),
     snapshot_every=5,
     chunk_events=2_000,
+    tracked=False,  # the same history written as v1 must be one a v1 ledger could hold
 )
 
 

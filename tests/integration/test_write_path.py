@@ -17,7 +17,7 @@ from stockledger.domain import commands as c
 from stockledger.domain.aggregates import initial_state
 from stockledger.domain.errors import InsufficientStock
 from stockledger.domain.reservation.state import ReservationState
-from stockledger.domain.stock.events import Line
+from stockledger.domain.stock.events import Line, ReservedLine
 from stockledger.domain.stock.state import StockState
 from stockledger.store.event_store import EventStore
 from stockledger.store.snapshots import StateLoader, fold
@@ -194,7 +194,9 @@ async def test_a_reservation_opened_and_closed_in_one_append_leaves_no_deadline(
             Levels(),
         )
 
-    opened = StockReserved(rid, "O", utcnow() + timedelta(minutes=5), line)
+    opened = StockReserved(
+        rid, "O", utcnow() + timedelta(minutes=5), (ReservedLine("SKU", "WH", 1),)
+    )
     closed = ReservationReleased(rid, "O", line, "changed mind")
     await EventStore(pool).append(
         [StreamWrite(f"reservation:{rid}", 0, (new(opened), new(closed)))]

@@ -18,7 +18,7 @@ from stockledger.domain.errors import (
     VersionMismatch,
 )
 from stockledger.domain.reservation.state import ReservationState, ReservationStatus
-from stockledger.domain.stock.events import Line, StockAdjusted, StockCounted
+from stockledger.domain.stock.events import Line, ReservedLine, StockAdjusted, StockCounted
 from stockledger.domain.stock.state import Levels
 
 from .memory_ledger import MemoryLedger
@@ -65,7 +65,10 @@ def test_reservation_holds_every_line_and_sums_repeated_lines(ledger: MemoryLedg
     reserve(ledger, "R1", ("SKU-1", "WH-A", 3), ("SKU-1", "WH-A", 2), ("SKU-2", "WH-A", 5))
     assert ledger.stock("SKU-1", "WH-A").levels == Levels(on_hand=10, reserved=5)
     assert ledger.stock("SKU-2", "WH-A").levels.available == 0
-    assert reservation(ledger, "R1").lines == (Line("SKU-1", "WH-A", 5), Line("SKU-2", "WH-A", 5))
+    assert reservation(ledger, "R1").lines == (
+        ReservedLine("SKU-1", "WH-A", 5),
+        ReservedLine("SKU-2", "WH-A", 5),
+    )
 
 
 def test_reservation_is_all_or_nothing_and_names_every_short_line(ledger: MemoryLedger) -> None:

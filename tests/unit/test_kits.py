@@ -11,12 +11,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from stockledger.domain import commands as c
-from stockledger.domain.errors import InsufficientStock, InvalidCommand, KitHasNoStock
+from stockledger.domain.errors import (
+    InsufficientStock,
+    InvalidCommand,
+    KitHasNoStock,
+    LedgerConflict,
+)
 from stockledger.domain.kit.events import Component, KitChanged, KitDefined, KitLine
 from stockledger.domain.kit.state import KitState
 from stockledger.domain.kit.views import kit_available
 from stockledger.domain.reservation.state import ReservationState, ReservationStatus
-from stockledger.domain.stock.events import Line
+from stockledger.domain.stock.events import Line, LotQuantity, ReservedLine
 from stockledger.domain.stock.state import Levels
 from stockledger.write.facts import fact_of
 
@@ -109,7 +114,11 @@ def test_a_kit_line_reserves_every_component_and_shows_as_the_kit(shop: MemoryLe
     assert shop.stock("SPOON", "W1").levels == Levels(on_hand=9, reserved=1)
     held = reservation(shop, "R1")
     assert held.kits == (KitLine("GIFT", "W1", 2, (Component("MUG", 2), Component("TEA", 1))),)
-    assert set(held.lines) == {Line("MUG", "W1", 4), Line("TEA", "W1", 2), Line("SPOON", "W1", 1)}
+    assert set(held.lines) == {
+        ReservedLine("MUG", "W1", 4),
+        ReservedLine("TEA", "W1", 2),
+        ReservedLine("SPOON", "W1", 1),
+    }
 
 
 def test_lines_sharing_a_component_are_summed_before_the_check(shop: MemoryLedger) -> None:
@@ -181,3 +190,42 @@ def test_kit_availability_is_the_most_kits_a_reservation_can_take(
         reserve(ledger, "most", ("KIT", shown))
     with pytest.raises(InsufficientStock):
         reserve(ledger, "one-more", ("KIT", 1))
+
+
+def test_a_kits_lot_tracked_component_is_taken_fefo_like_any_line() -> None:
+    """CHEESE is tracked by lot: a kit naming it takes the earliest-expiring lot first, summed
+    with a plain line of CHEESE against the same lots; a kit line cannot choose a lot."""
+    ledger = MemoryLedger()
+    ledger.handle(c.DefineItem("CHEESE", "Cheese", tracking="lot"))
+    soon, later = ledger.now.date() + timedelta(3), ledger.now.date() + timedelta(9)
+    for lot, expires_on in (("LATE", later), ("SOON", soon)):
+        ledger.handle(
+            c.ReceiveStock(
+                "CHEESE", "W1", 4, "PO", Decimal("1"), "S", lot_id=lot, expires_on=expires_on
+            )
+        )
+    receive(ledger, "CRACKER", 10)
+    ledger.handle(define(ledger, "PLATTER", ("CHEESE", 3), ("CRACKER", 1)))
+
+    reserve(ledger, "R1", ("PLATTER", 1))
+    held = reservation(ledger, "R1")
+    cheese = next(x for x in held.lines if x.sku == "CHEESE")
+    assert cheese.lots == (LotQuantity("SOON", 3, soon),)
+    assert next(x for x in held.lines if x.sku == "CRACKER").lots is None
+
+    reserve(ledger, "R2", ("PLATTER", 1), ("CHEESE", 1))  # 3 + 1: SOON's last unit, then LATE
+    cheese = next(x for x in reservation(ledger, "R2").lines if x.sku == "CHEESE")
+    assert cheese == ReservedLine(
+        "CHEESE", "W1", 4, (LotQuantity("SOON", 1, soon), LotQuantity("LATE", 3, later))
+    )
+    with pytest.raises(InsufficientStock):  # one unit of LATE is left
+        reserve(ledger, "R3", ("PLATTER", 1))
+    with pytest.raises(LedgerConflict, match="is a kit"):
+        ledger.handle(
+            c.ReserveStock(
+                "R4",
+                "order-R4",
+                (c.LotLine("PLATTER", "W1", 1, "LATE"),),
+                ledger.now + timedelta(1),
+            )
+        )

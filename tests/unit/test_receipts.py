@@ -17,11 +17,18 @@ from stockledger.domain.errors import (
     ItemInactive,
     KitHasNoStock,
     LedgerConflict,
+    LotExpiryMismatch,
+    LotRequired,
     NotFound,
+    NotShippedOnOrder,
     PurchaseOrderClosed,
     PurchaseOrderExists,
     ReservationNotActive,
+    SerialInStock,
+    SerialNotInStock,
+    SerialsRequired,
     ShortLine,
+    TrackingLocked,
     UnitCostRequired,
     UnknownItem,
     UnknownWarehouse,
@@ -31,7 +38,7 @@ from stockledger.domain.errors import (
     WarehouseNotEmpty,
 )
 from stockledger.domain.reservation.state import ReservationState, ReservationStatus
-from stockledger.domain.stock.events import Line
+from stockledger.domain.stock.events import ReservedLine
 from stockledger.domain.stock.state import Levels, StockLevel
 from stockledger.store.rows import IdempotencyRecord, RecordedEvent
 from stockledger.write.receipts import Answer, Outcome, from_receipt, receipt
@@ -49,6 +56,13 @@ ERRORS: list[DomainError] = [
     WarehouseInactive("WH-9", "transfers in"),
     WarehouseNotEmpty("WH-9", ["stock:SKU-1:WH-9"]),
     ValuationMethodLocked("SKU-1", "fifo"),
+    TrackingLocked("SKU-1", "lot"),
+    LotRequired("SKU-1", "receipts"),
+    LotExpiryMismatch("SKU-1", "WH-1", "L-1", "2027-01-31", None),
+    NotShippedOnOrder("O-1", "SKU-1", "WH-1", "L-1", 3, 1),
+    SerialsRequired("SKU-1", "receipts"),
+    SerialInStock("SKU-1", "SN-1", "WH-2", "in_stock"),
+    SerialNotInStock("SKU-1", "WH-1", "SN-1"),
     UnknownItem("SKU-1"),
     UnknownWarehouse("WH-9"),
     KitHasNoStock("GIFT-1", "receipts go to its components"),
@@ -91,7 +105,7 @@ def test_a_recorded_outcome_comes_back_whole() -> None:
         bytes(range(32)),
     )
     reservation = ReservationState(
-        "R-1", 1, ReservationStatus.ACTIVE, "O-1", (Line("SKU-1", "WH-1", 2),), AT, None, AT
+        "R-1", 1, ReservationStatus.ACTIVE, "O-1", (ReservedLine("SKU-1", "WH-1", 2),), AT, None, AT
     )
     level = StockLevel("SKU-1", "WH-1", Levels(on_hand=10, reserved=2), 4, AT)
     outcome = Outcome([event], [level], reservation, already=False)

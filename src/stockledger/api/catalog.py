@@ -80,7 +80,8 @@ async def define_item(
 ) -> Response:
     """Define an item (201, `ItemDefined`), or change the fields that differ (200, `ItemChanged`
     with only those; no event when nothing differs). `valuationMethod` cannot change once the
-    SKU has stock events (409 `valuation-method-locked`)."""
+    SKU has stock events (409 `valuation-method-locked`), nor `tracking` (409
+    `tracking-locked`)."""
     command = c.DefineItem(
         sku,
         body.name,
@@ -88,6 +89,7 @@ async def define_item(
         body.unit_of_measure,
         body.valuation_method,
         parse_if_match(if_match),
+        tracking=body.tracking,
     )
     return await _run(request, services, who, headers, body, command)
 

@@ -15,6 +15,7 @@ from fastapi.responses import Response
 
 from ..config import Role
 from ..domain import commands as c
+from ..domain.stock.commands import SerialLine
 from ..domain.stock.events import Line
 from ..write.ledger import Answer, Outcome, utcnow
 from .auth import ORDERS, WAREHOUSE, Principal, require
@@ -167,7 +168,26 @@ async def _run(
 
 
 def _lines(lines: list[s.LineIn]) -> tuple[Line, ...]:
-    return tuple(Line(sku=x.sku, warehouse_id=x.warehouse_id, quantity=x.quantity) for x in lines)
+    return tuple(
+        SerialLine(x.sku, x.warehouse_id, x.quantity, tuple(x.serials))
+        if x.serials
+        else Line(sku=x.sku, warehouse_id=x.warehouse_id, quantity=x.quantity)
+        for x in lines
+    )
+
+
+def _tuple(values: list[str] | None) -> tuple[str, ...] | None:
+    return None if values is None else tuple(values)
+
+
+def _reserved_lines(lines: list[s.LineIn]) -> tuple[Line, ...]:
+    """Plain lines, and the lines that narrow the lots they may take (lot-tracked items)."""
+    return tuple(
+        c.LotLine(x.sku, x.warehouse_id, x.quantity, x.lot_id, x.min_expires_on)
+        if x.lot_id is not None or x.min_expires_on is not None
+        else Line(x.sku, x.warehouse_id, x.quantity)
+        for x in lines
+    )
 
 
 # What each body means as a command: one function per operation, shared by its route and the
@@ -184,13 +204,16 @@ def receipt_command(body: s.ReceiptIn) -> c.Command:
         body.supplier,
         body.receipt_id,
         bool(body.inspect),
+        body.lot_id,
+        body.expires_on,
+        _tuple(body.serials),
     )
 
 
 def reservation_command(body: s.ReservationIn, default_ttl_seconds: int) -> c.Command:
     ttl = body.ttl_seconds or default_ttl_seconds
     return c.ReserveStock(
-        str(uuid4()), body.order_id, _lines(body.lines), utcnow() + timedelta(seconds=ttl)
+        str(uuid4()), body.order_id, _reserved_lines(body.lines), utcnow() + timedelta(seconds=ttl)
     )
 
 
@@ -216,17 +239,27 @@ def return_command(body: s.ReturnIn) -> c.Command:
         body.quantity,
         body.reason,
         body.condition,
+        body.lot_id,
+        _tuple(body.serials),
     )
 
 
 def transfer_command(body: s.TransferIn) -> c.Command:
     return c.DispatchTransfer(
-        body.transfer_id, body.sku, body.from_warehouse_id, body.to_warehouse_id, body.quantity
+        body.transfer_id,
+        body.sku,
+        body.from_warehouse_id,
+        body.to_warehouse_id,
+        body.quantity,
+        body.lot_id,
+        _tuple(body.serials),
     )
 
 
 def transfer_receipt_command(transfer_id: str, body: s.TransferReceiveIn | None) -> c.Command:
-    return c.ReceiveTransfer(transfer_id, body.received_quantity if body else None)
+    received = body.received_quantity if body else None
+    serials = _tuple(body.received_serials) if body else None
+    return c.ReceiveTransfer(transfer_id, received, serials)
 
 
 def adjustment_command(body: s.AdjustmentIn, if_match: int | None) -> c.Command:
@@ -238,11 +271,21 @@ def adjustment_command(body: s.AdjustmentIn, if_match: int | None) -> c.Command:
         body.notes,
         if_match,
         body.unit_cost,
+        body.lot_id,
+        _tuple(body.serials),
     )
 
 
 def count_command(body: s.CountIn, if_match: int | None) -> c.Command:
-    return c.CountStock(body.sku, body.warehouse_id, body.counted_quantity, body.notes, if_match)
+    return c.CountStock(
+        body.sku,
+        body.warehouse_id,
+        body.counted_quantity,
+        body.notes,
+        if_match,
+        body.lot_id,
+        _tuple(body.counted_serials),
+    )
 
 
 def _reservation_answers(

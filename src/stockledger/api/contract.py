@@ -72,12 +72,15 @@ def _data(type_name: str, version: int, refs: str) -> dict[str, Any]:
     schema = TypeAdapter(model).json_schema(
         by_alias=True, mode="serialization", ref_template=refs + "{model}"
     )
+    _name_by_title(schema, refs)
+    renamed: set[str] = set()
     for step in range(SCHEMA_VERSIONS[type_name] - 1, 0, -1):
         for path in ADDED.get((type_name, step), ()):
             if step >= version:
                 _drop(schema, path, refs)
-            elif "." in path:
-                _rename(schema, path, refs, step + 1)
+            elif "." in path and path.partition(".")[0] not in renamed:
+                _rename(schema, path, refs, step + 1)  # by the newest version that changed it
+                renamed.add(path.partition(".")[0])
     return dict(_clean(schema))
 
 
@@ -88,10 +91,10 @@ def _drop(schema: dict[str, Any], path: str, refs: str) -> None:
     if rest:
         ref = schema["properties"][head]["items"]["$ref"].removeprefix(refs)
         schema["$defs"][ref]["properties"].pop(rest, None)
-        return
-    schema["properties"].pop(head, None)
-    if head in schema.get("required", []):
-        schema["required"].remove(head)
+    else:
+        schema["properties"].pop(head, None)
+        if head in schema.get("required", []):
+            schema["required"].remove(head)
     pruned = True
     while pruned:  # until no sub-schema is left that only a removed one referred to
         used = repr(schema["properties"]) + repr(list(schema.get("$defs", {}).values()))
@@ -101,6 +104,18 @@ def _drop(schema: dict[str, Any], path: str, refs: str) -> None:
         pruned = bool(unused)
     if schema.get("$defs") == {}:
         del schema["$defs"]
+
+
+def _name_by_title(schema: dict[str, Any], refs: str) -> None:
+    """Sub-schemas under the title their class gives them (a reservation's `ReservedLine` is
+    titled `Line`, the name its items had before they gained `lots`), where none has it yet."""
+    for name, sub in list(schema.get("$defs", {}).items()):
+        title = sub.get("title")
+        if title and title != name and title not in schema["$defs"]:
+            schema["$defs"][title] = schema["$defs"].pop(name)
+            text = orjson.dumps(schema).decode().replace(f'"{refs}{name}"', f'"{refs}{title}"')
+            schema.clear()
+            schema.update(orjson.loads(text))
 
 
 def _rename(schema: dict[str, Any], path: str, refs: str, version: int) -> None:

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from ..domain.catalog.state import ItemState, WarehouseState
+from ..domain.codec import encode_all
 from ..domain.kit.state import KitState
 from ..domain.reorder.alerts import Alert
 from ..domain.reorder.state import ReorderState
@@ -30,6 +31,7 @@ def levels_out(levels: Levels) -> dict[str, int]:
         "damaged": levels.damaged,
         "incoming": levels.incoming,
         "qualityControl": levels.quality_control,
+        "expired": levels.expired,
     }
 
 
@@ -79,15 +81,28 @@ def reservation_out(state: ReservationState) -> dict[str, Any]:
 
 def reservation_lines_out(state: ReservationState) -> list[dict[str, Any]]:
     """The lines as the order named them: each kit line with its components (the units it
-    holds of each), then what the reservation holds beyond its kits' components."""
+    holds of each), then what the reservation holds beyond its kits' components. A line or
+    component that alone holds its stock stream shows the lots allocated there (lot-tracked
+    items); the reservation's events carry every stream's lots."""
     beyond = Counter({(x.sku, x.warehouse_id): x.quantity for x in state.lines})
+    held = {(x.sku, x.warehouse_id): x for x in state.lines}
+
+    def lots(place: tuple[str, str], units: int) -> dict[str, Any]:
+        line = held.get(place)
+        if line is None or line.lots is None or line.quantity != units:
+            return {}
+        return {"lots": encode_all(line.lots)}
+
     kits: list[dict[str, Any]] = []
     for kit in state.kits:
         parts = []
         for part in kit.components:
             units = kit.quantity * part.quantity
-            beyond[(part.sku, kit.warehouse_id)] -= units
-            parts.append({"sku": part.sku, "perKit": part.quantity, "quantity": units})
+            place = (part.sku, kit.warehouse_id)
+            beyond[place] -= units
+            parts.append(
+                {"sku": part.sku, "perKit": part.quantity, "quantity": units, **lots(place, units)}
+            )
         kits.append(
             {
                 "sku": kit.sku,
@@ -97,7 +112,12 @@ def reservation_lines_out(state: ReservationState) -> list[dict[str, Any]]:
             }
         )
     plain = [
-        {"sku": x.sku, "warehouseId": x.warehouse_id, "quantity": beyond[(x.sku, x.warehouse_id)]}
+        {
+            "sku": x.sku,
+            "warehouseId": x.warehouse_id,
+            "quantity": beyond[(x.sku, x.warehouse_id)],
+            **lots((x.sku, x.warehouse_id), beyond[(x.sku, x.warehouse_id)]),
+        }
         for x in state.lines
         if beyond[(x.sku, x.warehouse_id)] > 0
     ]
@@ -167,6 +187,7 @@ def item_out(state: ItemState) -> dict[str, Any]:
         "description": state.description,
         "unitOfMeasure": state.unit_of_measure,
         "valuationMethod": state.valuation_method,
+        "tracking": state.tracking,
         "active": state.active,
         "version": state.version,
         "updatedAt": state.updated_at.isoformat() if state.updated_at else None,

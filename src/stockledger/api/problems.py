@@ -22,10 +22,17 @@ from ..domain.errors import (
     ItemInactive,
     KitHasNoStock,
     LedgerConflict,
+    LotExpiryMismatch,
+    LotRequired,
     NotFound,
+    NotShippedOnOrder,
     PurchaseOrderClosed,
     PurchaseOrderExists,
     ReservationNotActive,
+    SerialInStock,
+    SerialNotInStock,
+    SerialsRequired,
+    TrackingLocked,
     UnitCostRequired,
     UnknownItem,
     UnknownWarehouse,
@@ -52,6 +59,13 @@ TITLES = {
     "warehouse-inactive": "The warehouse is inactive",
     "warehouse-not-empty": "The warehouse still holds stock",
     "valuation-method-locked": "The valuation method is locked by stock events",
+    "tracking-locked": "The item's tracking is locked by stock events",
+    "lot-required": "The item is tracked by lot: name the lot",
+    "lot-expiry-mismatch": "The lot is held with another expiry date",
+    "not-shipped-on-order": "That did not ship on that order",
+    "serials-required": "The item is tracked by serial number: name the serials",
+    "serial-in-stock": "The serial is already in stock or in transit",
+    "serial-not-in-stock": "The serial is not in stock there",
     "unknown-item": "The item was never defined (the catalog is required)",
     "unknown-warehouse": "The warehouse was never defined (the catalog is required)",
     "kit-has-no-stock": "A kit holds no stock of its own",
@@ -160,6 +174,24 @@ def to_problem(error: Exception) -> Problem:
             )
         case ValuationMethodLocked(detail=detail, current=current):
             return Problem(409, "valuation-method-locked", detail, valuationMethod=current)
+        case TrackingLocked(detail=detail, current=current):
+            return Problem(409, "tracking-locked", detail, tracking=current)
+        case LotRequired(detail=detail, sku=sku):
+            return Problem(422, "lot-required", detail, sku=sku)
+        case LotExpiryMismatch(detail=detail, lot_id=lot_id, expires_on=expires_on):
+            return Problem(409, "lot-expiry-mismatch", detail, lotId=lot_id, expiresOn=expires_on)
+        case NotShippedOnOrder(detail=detail, lot_id=lot_id, shipped=shipped, serial=None):
+            return Problem(409, "not-shipped-on-order", detail, lotId=lot_id, shipped=shipped)
+        case NotShippedOnOrder(detail=detail, serial=serial):
+            return Problem(409, "not-shipped-on-order", detail, serial=serial)
+        case SerialsRequired(detail=detail, sku=sku):
+            return Problem(422, "serials-required", detail, sku=sku)
+        case SerialInStock(detail=detail, serial=serial, warehouse_id=wh, status=status):
+            return Problem(
+                409, "serial-in-stock", detail, serial=serial, warehouseId=wh, serialStatus=status
+            )
+        case SerialNotInStock(detail=detail, serial=serial, warehouse_id=wh):
+            return Problem(409, "serial-not-in-stock", detail, serial=serial, warehouseId=wh)
         case UnknownItem(detail=detail, sku=sku):
             return Problem(422, "unknown-item", detail, sku=sku)
         case UnknownWarehouse(detail=detail, warehouse_id=warehouse_id):

@@ -10,8 +10,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
+import orjson
 import typer
 
+from ..read.recall import MOVEMENT_COLUMNS
+from ..reports.tables import csv_bytes
 from .common import DATABASE, WHEN, as_utc, check_ids, console, load_settings, utc_if_naive
 
 if TYPE_CHECKING:
@@ -248,4 +251,40 @@ def verify_export_file(
     console.print(
         f"[green]export verified[/green]: {check.count:,} events, sha256 matches, "
         f"{check.links:,} hash-chain links recomputed, {signature}"
+    )
+
+
+def recall(
+    sku: Annotated[str, typer.Argument(metavar="SKU", help="the SKU")],
+    lot_id: Annotated[str, typer.Argument(metavar="LOT", help="the lot recalled")],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="write the CSV here (default: stdout)")
+    ] = None,
+    format: Annotated[str, typer.Option(help="csv (one row per movement) or json")] = "csv",
+) -> None:
+    """Every movement of one lot, as GET /v1/lots/{sku}/{lotId}/trail answers it: the sortable
+    spreadsheet a food-safety recall asks for (CSV), or the whole answer (JSON)."""
+    from ..ops.jobs import recall_of
+
+    if format not in ("json", "csv"):
+        raise typer.BadParameter("choose json or csv", param_hint="--format")
+    found = asyncio.run(recall_of(load_settings(DATABASE), sku, lot_id))
+    if found is None:
+        console.print(f"[red]no event names lot {lot_id} of {sku}[/red]")
+        raise typer.Exit(1)
+    body, movements = found
+    data = (
+        orjson.dumps(body, option=orjson.OPT_INDENT_2)
+        if format == "json"
+        else csv_bytes(movements, MOVEMENT_COLUMNS)
+    )
+    if output is None:
+        sys.stdout.buffer.write(data)
+    else:
+        output.write_bytes(data)
+    balanced = "balanced" if body["balanced"] else "[red]NOT balanced[/red]"
+    where = f" to {output}" if output is not None else ""
+    console.print(
+        f"[green]{len(movements):,} movements[/green] of lot {lot_id}{where}; {balanced} "
+        f"(asOfPosition {body['asOfPosition']})"
     )

@@ -57,6 +57,7 @@ from .stock import decide as stock
 from .stock.commands import (
     AdjustStock,
     CountStock,
+    ExpireLot,
     InspectStock,
     ReceiveStock,
     ReturnStock,
@@ -133,6 +134,8 @@ def rules(command: Command) -> Rules:
             | CountStock()
             | InspectStock()
         ):
+            return stock
+        case ExpireLot():
             return stock
         case DispatchTransfer() | ReceiveTransfer():
             return transfer

@@ -23,12 +23,14 @@ from .reorder.commands import RemoveReorderRule, SetReorderRule
 from .reservation.commands import (
     ConfirmReservation,
     ExpireReservation,
+    LotLine,
     ReleaseReservation,
     ReserveStock,
 )
 from .stock.commands import (
     AdjustStock,
     CountStock,
+    ExpireLot,
     InspectStock,
     ReceiveStock,
     ReturnStock,
@@ -49,8 +51,10 @@ __all__ = [
     "DefineKit",
     "DefineWarehouse",
     "DispatchTransfer",
+    "ExpireLot",
     "ExpireReservation",
     "InspectStock",
+    "LotLine",
     "PlacePurchaseOrder",
     "ReceiveStock",
     "ReceiveTransfer",

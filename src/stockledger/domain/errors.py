@@ -174,6 +174,26 @@ class KitHasNoStock(DomainError):
         super().__init__(self.detail)
 
 
+class TrackingLocked(DomainError):
+    """An item's tracking (none, lot, serial) cannot change once it has stock events (409)."""
+
+    def __init__(self, sku: str, current: str) -> None:
+        self.sku = sku
+        self.current = current
+        self.detail = f"Item {sku} has stock events: its tracking stays {current}"
+        super().__init__(self.detail)
+
+
+class LotRequired(DomainError):
+    """A command on a lot-tracked item that names no lot where one is needed (422)."""
+
+    def __init__(self, sku: str, action: str) -> None:
+        self.sku = sku
+        self.action = action
+        self.detail = f"Item {sku} is tracked by lot: {action} need a lotId"
+        super().__init__(self.detail)
+
+
 class PurchaseOrderExists(DomainError):
     """A purchase order id placed before with another body (409)."""
 
@@ -222,6 +242,92 @@ class InsufficientQualityControl(DomainError):
         super().__init__(self.detail)
 
 
+class LotExpiryMismatch(DomainError):
+    """A lot received again with another expiry date than the one it is held with (409)."""
+
+    def __init__(
+        self, sku: str, warehouse_id: str, lot_id: str, expires_on: str | None, given: str | None
+    ) -> None:
+        self.sku = sku
+        self.warehouse_id = warehouse_id
+        self.lot_id = lot_id
+        self.expires_on = expires_on
+        self.given = given
+        self.detail = (
+            f"Lot {lot_id} of {sku} is held in {warehouse_id} expiring on {expires_on or 'no date'}"
+            f"; this receipt says {given or 'no date'}"
+        )
+        super().__init__(self.detail)
+
+
+class NotShippedOnOrder(DomainError):
+    """A return of a lot that did not ship on that order in that quantity, net of earlier
+    returns, or of a serial that did not ship on it or came back since (409)."""
+
+    def __init__(
+        self,
+        order_id: str,
+        sku: str,
+        warehouse_id: str,
+        lot_id: str | None,
+        quantity: int,
+        shipped: int,
+        serial: str | None = None,
+    ) -> None:
+        self.order_id = order_id
+        self.sku = sku
+        self.warehouse_id = warehouse_id
+        self.lot_id = lot_id
+        self.quantity = quantity
+        self.shipped = shipped
+        self.serial = serial
+        if serial is not None:
+            self.detail = (
+                f"Serial {serial} of {sku} did not ship on order {order_id} from {warehouse_id}, "
+                "or came back since"
+            )
+        else:
+            self.detail = (
+                f"Order {order_id} has {shipped} unit(s) of lot {lot_id} of {sku} from "
+                f"{warehouse_id} shipped and not returned; cannot return {quantity}"
+            )
+        super().__init__(self.detail)
+
+
+class SerialsRequired(DomainError):
+    """A command on a serial-tracked item that names no serials where they are needed (422)."""
+
+    def __init__(self, sku: str, action: str) -> None:
+        self.sku = sku
+        self.action = action
+        self.detail = f"Item {sku} is tracked by serial number: {action} need serials"
+        super().__init__(self.detail)
+
+
+class SerialInStock(DomainError):
+    """A serial received or found that is already in stock or in transit somewhere (409)."""
+
+    def __init__(self, sku: str, serial: str, warehouse_id: str, status: str) -> None:
+        self.sku = sku
+        self.serial = serial
+        self.warehouse_id = warehouse_id
+        self.status = status
+        where = "in transit to" if status == "in_transit" else "in stock in"
+        self.detail = f"Serial {serial} of {sku} is already {where} {warehouse_id}"
+        super().__init__(self.detail)
+
+
+class SerialNotInStock(DomainError):
+    """A serial shipped, moved or written off that is not in stock in that warehouse (409)."""
+
+    def __init__(self, sku: str, warehouse_id: str, serial: str) -> None:
+        self.sku = sku
+        self.warehouse_id = warehouse_id
+        self.serial = serial
+        self.detail = f"Serial {serial} of {sku} is not in stock in {warehouse_id}"
+        super().__init__(self.detail)
+
+
 _KINDS: dict[str, type[DomainError]] = {
     kind.__name__: kind
     for kind in (
@@ -236,6 +342,13 @@ _KINDS: dict[str, type[DomainError]] = {
         WarehouseInactive,
         WarehouseNotEmpty,
         ValuationMethodLocked,
+        TrackingLocked,
+        LotRequired,
+        LotExpiryMismatch,
+        NotShippedOnOrder,
+        SerialsRequired,
+        SerialInStock,
+        SerialNotInStock,
         UnknownItem,
         UnknownWarehouse,
         KitHasNoStock,

@@ -44,6 +44,7 @@ from .reservation.events import (
     StockReserved,
 )
 from .stock.events import (
+    LotExpired,
     StockAdjusted,
     StockCounted,
     StockInspected,
@@ -88,6 +89,7 @@ Event = (
     | PurchaseOrderReceived
     | PurchaseOrderCancelled
     | StockInspected
+    | LotExpired
 )
 
 EVENT_TYPES: dict[str, type[Event]] = {cls.TYPE: cls for cls in get_args(Event)}
@@ -108,11 +110,25 @@ VALUED = frozenset(
     }
 )
 SCHEMA_VERSIONS: dict[str, int] = {name: 2 if name in VALUED else 1 for name in EVENT_TYPES}
-# Version 2 of a reservation records the lines that named a kit (`kits`).
-SCHEMA_VERSIONS[StockReserved.TYPE] = 2
-# Version 3 of a receipt records what it took off its purchase order's line (`expected`), what
-# arrived beyond it (`overReceived`) and whether it went into quality control (`inspect`).
-SCHEMA_VERSIONS[StockReceived.TYPE] = 3
+# Version 2 of a reservation records the lines that named a kit (`kits`) and, for lot-tracked
+# items, the lots each line took (`lines[].lots`). Version 3 of a receipt records what it took
+# off its purchase order's line (`expected`), what arrived beyond it (`overReceived`), whether
+# it went into quality control (`inspect`) and, for tracked items, its lot (`lotId`,
+# `expiresOn`) or its serials (`serials`).
+# Tracked stock: items say how their units are told apart (`tracking`); the stock events of a
+# lot-tracked item name their lots (`lotId`, `expiresOn`, `lots`). Untracked items hold null.
+SCHEMA_VERSIONS |= {
+    ItemDefined.TYPE: 2,
+    ItemChanged.TYPE: 2,
+    StockReceived.TYPE: 3,
+    StockReserved.TYPE: 2,
+    StockShipped.TYPE: 3,
+    StockReturned.TYPE: 3,
+    StockAdjusted.TYPE: 3,
+    StockCounted.TYPE: 2,
+    TransferDispatched.TYPE: 3,
+    TransferReceived.TYPE: 3,
+}
 
 for _cls in EVENT_TYPES.values():
     adapter(_cls)  # built at import, not on the first event of each type

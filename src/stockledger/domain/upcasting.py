@@ -6,8 +6,9 @@ replay, verify, reports) goes through `events.from_data(type, data, schemaVersio
 the upcasters from the stored version up to the current one. An upcaster maps one version's
 data to the next, purely, and may only fill in what the new version adds.
 
-Version 2 -> 3 of a receipt adds what it did to its purchase order's line and whether it went
-into quality control: an older receipt did neither (`null`).
+Version 2 -> 3 of a receipt adds what it did to its purchase order's line, whether it went
+into quality control and, for tracked items, its lot or serials: an older receipt did none of
+that (`null`).
 
 Version 1 -> 2 adds what a movement cost. A v1 event never recorded it, so the upcaster fills
 it in as unknown (`null`): the valuation fold derives it by the same rules the write path
@@ -15,7 +16,8 @@ applies (`costing.apply`), from the stream's own cost layers. Two figures a stre
 alone are left to its context (the end of this module): a v1 receipt's valuation method, and a
 v1 transfer's layers at its destination.
 
-A reservation's version 1 -> 2 adds the lines that named a kit: a v1 reservation named none.
+A reservation's version 1 -> 2 adds the lines that named a kit and the lots each line took: a
+v1 reservation named no kit and took no lot (one upcaster does both).
 """
 
 from __future__ import annotations
@@ -38,19 +40,49 @@ def _add(**fields: Any) -> Upcaster:
     return upcaster
 
 
-def _shipped_v1(data: dict[str, Any]) -> dict[str, Any]:
-    return {**data, "lines": [{"cost": None, **line} for line in data["lines"]]}
+def _lines(**fields: Any) -> Upcaster:
+    def upcaster(data: dict[str, Any]) -> dict[str, Any]:
+        return {**data, "lines": [{**fields, **line} for line in data["lines"]]}
+
+    return upcaster
+
+
+def _both(first: Upcaster, then: Upcaster) -> Upcaster:
+    def upcaster(data: dict[str, Any]) -> dict[str, Any]:
+        return then(first(data))
+
+    return upcaster
 
 
 UPCASTERS: dict[tuple[str, int], Upcaster] = {
     ("StockReceived", 1): _add(valuationMethod=None),
-    ("StockShipped", 1): _shipped_v1,
+    ("StockShipped", 1): _lines(cost=None),
     ("StockReturned", 1): _add(cost=None),
     ("TransferDispatched", 1): _add(cost=None, layers=None),
     ("TransferReceived", 1): _add(cost=None, lostCost=None),
     ("StockAdjusted", 1): _add(cost=None, unitCost=None),
-    ("StockReserved", 1): _add(kits=[]),
-    ("StockReceived", 2): _add(expected=None, overReceived=None, inspect=None),
+    # Tracked stock. An item defined before tracking existed tracks nothing; a change said
+    # nothing about it (a sparse event: what is absent did not change).
+    ("ItemDefined", 1): _add(tracking="none"),
+    ("ItemChanged", 1): _add(),
+    # A receipt from before v3 took nothing off a purchase order, skipped quality control and
+    # named no lot and no serial (the item was not tracked).
+    ("StockReceived", 2): _add(
+        expected=None,
+        overReceived=None,
+        inspect=None,
+        lotId=None,
+        expiresOn=None,
+        serials=None,
+    ),
+    # A v1 reservation named no kit, and its lines took no lots.
+    ("StockReserved", 1): _both(_add(kits=[]), _lines(lots=None)),
+    ("StockShipped", 2): _lines(lots=None, serials=None),
+    ("StockReturned", 2): _add(lotId=None, serials=None),
+    ("StockAdjusted", 2): _add(lotId=None, serials=None),
+    ("StockCounted", 1): _add(lotId=None, serials=None),
+    ("TransferDispatched", 2): _add(lots=None, serials=None),
+    ("TransferReceived", 2): _add(lots=None, serials=None, lostSerials=None),
 }
 
 
@@ -63,8 +95,16 @@ ADDED: dict[tuple[str, int], tuple[str, ...]] = {
     ("TransferDispatched", 1): ("cost", "layers"),
     ("TransferReceived", 1): ("cost", "lostCost"),
     ("StockAdjusted", 1): ("cost", "unitCost"),
-    ("StockReserved", 1): ("kits",),
-    ("StockReceived", 2): ("expected", "overReceived", "inspect"),
+    ("ItemDefined", 1): ("tracking",),
+    ("ItemChanged", 1): ("tracking",),
+    ("StockReceived", 2): ("expected", "overReceived", "inspect", "lotId", "expiresOn", "serials"),
+    ("StockReserved", 1): ("kits", "lines.lots"),
+    ("StockShipped", 2): ("lines.lots", "lines.serials"),
+    ("StockReturned", 2): ("lotId", "serials"),
+    ("StockAdjusted", 2): ("lotId", "serials"),
+    ("StockCounted", 1): ("lotId", "serials"),
+    ("TransferDispatched", 2): ("lots", "serials"),
+    ("TransferReceived", 2): ("lots", "serials", "lostSerials"),
 }
 
 

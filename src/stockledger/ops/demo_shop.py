@@ -26,6 +26,7 @@ from ..domain.catalog.events import ValuationMethod
 from ..domain.kit.events import Component
 from ..domain.purchase_order.events import NewDate, OrderedLine
 from ..domain.stock.events import AdjustmentReason, Line, ReturnCondition, ReturnReason
+from .tracked_shop import TrackedShop
 
 if TYPE_CHECKING:
     from ..write.bulk import BulkLedger
@@ -90,6 +91,8 @@ class MeisShop:
         """Carry out every action in time order, from `start` up to the plan's `end`; yields the
         number of days already done after each one."""
         self._catalog(self.start)
+        if self.plan.tracked and not self.plan.schema_v1:
+            TrackedShop(self).start(self.start)
         for i in range(len(self.skus)):
             for w in range(len(self.warehouses)):
                 self._reorder(i, w, self.start + timedelta(seconds=self.rng.uniform(0, 6 * HOUR)))

@@ -273,3 +273,13 @@ async def backfill_read_models(settings: Settings, console: Console) -> list[str
         if done:  # bulk-filled: analysed and visible now, not when autovacuum comes by
             await settle(pool, (*LEDGER_TABLES, *(table for _, table, _ in _BACKFILLS)))
     return done
+
+
+async def recall_of(
+    settings: Settings, sku: str, lot_id: str
+) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    """`stockledger recall`: the lot's recall, as the API answers it."""
+    from ..read.recall import lot_recall
+
+    async with open_services(settings) as services:
+        return await lot_recall(services.pool, services.loader, sku, lot_id)

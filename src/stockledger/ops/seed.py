@@ -27,8 +27,12 @@ from rich.table import Table
 from ..domain.streams import is_valid_id
 from ..domain.upcasting import as_written_in
 from ..store.db import create_pool, settle
-from ..store.event_store import MAX_EVENTS_PER_TRANSACTION, EventStore
+from ..store.event_store import MAX_EVENTS_PER_TRANSACTION, Connection, EventStore
+from ..store.rows import RecordedEvent
 from ..write.bulk import BulkLedger, Chunk
+from ..write.lot_holdings import write_holdings
+from ..write.serial_places import place_serials
+from ..write.tracked_events import write_tracked
 from .demo_shop import MeisShop
 
 _SNAPSHOTS = """
@@ -62,6 +66,9 @@ class SeedPlan:
     # The purchasing desk's orders on the last day (ops/demo_shop.py). A ledger from before
     # purchase orders had none: `schema_v1` leaves them out whatever this says.
     purchasing: bool = True
+    # Mei's tracked stock (ops/tracked_shop.py): perishables in lots, devices by serial. A v1
+    # ledger cannot hold it (lots and serials came later), so `schema_v1` leaves it out.
+    tracked: bool = True
 
     def __post_init__(self) -> None:
         if min(self.skus, self.warehouses, self.days) < 1:
@@ -127,11 +134,26 @@ def _without_value(state: str) -> str:
 
 
 async def _write(pool: asyncpg.Pool[Any], store: EventStore, chunk: Chunk) -> None:
-    await store.append(chunk.writes, chunk.deadlines, orders=chunk.orders)
+    if chunk.tracked or chunk.holdings[0] or chunk.serials.claims or chunk.serials.releases:
+        async with store.transaction(w.stream_id for w in chunk.writes) as conn:
+            recorded = await store.append(
+                chunk.writes, chunk.deadlines, conn=conn, orders=chunk.orders
+            )
+            await _write_tracked(conn, chunk, recorded)
+    else:
+        await store.append(chunk.writes, chunk.deadlines, orders=chunk.orders)
     if chunk.snapshots:
         await pool.execute(
             _SNAPSHOTS, *(list(column) for column in zip(*chunk.snapshots, strict=True))
         )
+
+
+async def _write_tracked(conn: Connection, chunk: Chunk, recorded: list[RecordedEvent]) -> None:
+    """Tracked stock's rows beside the chunk's events, as the write path writes them."""
+    positions = {e.event_id: e.position for e in recorded}
+    await place_serials(conn, chunk.serials)
+    await write_holdings(conn, *chunk.holdings)
+    await write_tracked(conn, [(sku, unit, positions[e]) for e, sku, unit in chunk.tracked])
 
 
 async def seed_database(

@@ -51,15 +51,16 @@ _EVENT_COLUMNS = (
 )
 _UPSERT_STOCK = """
 INSERT INTO stock_levels AS s (stream_id, sku, warehouse_id, on_hand, reserved, in_transit,
-                               damaged, incoming, quality_control, version, updated_at,
-                               projected_at)
+                               damaged, incoming, quality_control, expired, version,
+                               updated_at, projected_at)
 SELECT *, now() FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::int[], $6::int[],
-                            $7::int[], $8::int[], $9::int[], $10::int[], $11::timestamptz[])
+                            $7::int[], $8::int[], $9::int[], $10::int[], $11::int[],
+                            $12::timestamptz[])
 ON CONFLICT (stream_id) DO UPDATE SET
     on_hand = EXCLUDED.on_hand, reserved = EXCLUDED.reserved, in_transit = EXCLUDED.in_transit,
     damaged = EXCLUDED.damaged, incoming = EXCLUDED.incoming,
-    quality_control = EXCLUDED.quality_control, version = EXCLUDED.version,
-    updated_at = EXCLUDED.updated_at, projected_at = now()
+    quality_control = EXCLUDED.quality_control, expired = EXCLUDED.expired,
+    version = EXCLUDED.version, updated_at = EXCLUDED.updated_at, projected_at = now()
 WHERE s.version < EXCLUDED.version
 """
 _UPSERT_RESERVATION = """

@@ -42,22 +42,24 @@ SELECT stream_id, split_part(stream_id, ':', 2) AS sku, split_part(stream_id, ':
        sum(d_on_hand)::int AS on_hand, sum(d_reserved)::int AS reserved,
        sum(d_in_transit)::int AS in_transit, sum(d_damaged)::int AS damaged,
        sum(d_incoming)::int AS incoming, sum(d_quality_control)::int AS quality_control,
-       max(version) AS version, max(recorded_at) AS updated_at, count(*) AS n
+       sum(d_expired)::int AS expired, max(version) AS version, max(recorded_at) AS updated_at,
+       count(*) AS n
 FROM events WHERE {where}
 GROUP BY stream_id
 """
 _MERGE = """
 INSERT INTO {table} AS t (stream_id, sku, warehouse_id, on_hand, reserved, in_transit, damaged,
-                          incoming, quality_control, version, updated_at, projected_at)
+                          incoming, quality_control, expired, version, updated_at,
+                          projected_at)
 SELECT stream_id, sku, wh, on_hand, reserved, in_transit, damaged, incoming, quality_control,
-       version, updated_at, now()
+       expired, version, updated_at, now()
 FROM ({sums}) s
 ON CONFLICT (stream_id) DO UPDATE SET
     on_hand = t.on_hand + EXCLUDED.on_hand, reserved = t.reserved + EXCLUDED.reserved,
     in_transit = t.in_transit + EXCLUDED.in_transit, damaged = t.damaged + EXCLUDED.damaged,
     incoming = t.incoming + EXCLUDED.incoming,
     quality_control = t.quality_control + EXCLUDED.quality_control,
-    version = GREATEST(t.version, EXCLUDED.version),
+    expired = t.expired + EXCLUDED.expired, version = GREATEST(t.version, EXCLUDED.version),
     updated_at = GREATEST(t.updated_at, EXCLUDED.updated_at)
 """
 _HORIZON = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16"

@@ -34,14 +34,15 @@ DEFAULT_PREFIX = "stockledger:"  # STOCKLEDGER_REDIS_PREFIX: deployments can sha
 
 # KEYS: stream hash, SKU's warehouse set. ARGV: version, onHand, reserved, inTransit, damaged,
 # updatedAt, projectedAt, allow_equal (replay repairs a same-version drift), warehouseId,
-# incoming, qualityControl.
+# incoming, qualityControl, expired.
 _CAS = """
 local current = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
 local next = tonumber(ARGV[1])
 if current < next or (ARGV[8] == '1' and current == next) then
   redis.call('HSET', KEYS[1], 'version', ARGV[1], 'onHand', ARGV[2], 'reserved', ARGV[3],
              'inTransit', ARGV[4], 'damaged', ARGV[5], 'updatedAt', ARGV[6],
-             'projectedAt', ARGV[7], 'incoming', ARGV[10], 'qualityControl', ARGV[11])
+             'projectedAt', ARGV[7], 'incoming', ARGV[10], 'qualityControl', ARGV[11],
+             'expired', ARGV[12])
   redis.call('SADD', KEYS[2], ARGV[9])
   return 1
 end
@@ -164,6 +165,7 @@ class RedisStock:
                             row.warehouse_id,
                             row.levels.incoming,
                             row.levels.quality_control,
+                            row.levels.expired,
                         ],
                         client=pipe,
                     )
@@ -210,6 +212,7 @@ def _decode(sku: str, warehouse_id: str, fields: dict[Any, Any]) -> Projected:
             int(f["damaged"]),
             int(f.get("incoming", 0)),  # hashes written before purchase orders lack both
             int(f.get("qualityControl", 0)),
+            int(f.get("expired", 0)),  # and before lots, this one
         ),
         int(f["version"]),
         datetime.fromisoformat(f["updatedAt"]),

@@ -11,12 +11,13 @@ from pydantic import TypeAdapter
 
 from ..domain.aggregates import initial_state
 from ..domain.catalog.state import ItemState, WarehouseState
+from ..domain.codec import decode, encode_all
 from ..domain.events import from_data
 from ..domain.kit.events import KitLine
 from ..domain.reorder.alerts import Alert, fold_reorder
 from ..domain.reorder.state import ReorderRule, ReorderState
 from ..domain.reservation.state import ReservationState, ReservationStatus, evolve_reservation
-from ..domain.stock.events import Line
+from ..domain.stock.events import LotQuantity, ReservedLine
 from ..domain.stock.state import StockLevel, StockState, delta
 from ..domain.streams import item_stream, parse_reorder_stream, parse_stock_stream, warehouse_stream
 from ..store.rows import RecordedEvent
@@ -44,7 +45,7 @@ def reservation_from_row(row: Any) -> ReservationState:
         version=row["version"],
         status=ReservationStatus(row["status"]),
         order_id=row["order_id"],
-        lines=tuple(Line(**x) for x in row["lines"] if "components" not in x),
+        lines=tuple(_reserved_line(**x) for x in row["lines"] if "components" not in x),
         kits=tuple(_KIT_LINE.validate_python(x) for x in row["lines"] if "components" in x),
         expires_at=row["expires_at"],
         updated_at=row["updated_at"],
@@ -60,15 +61,29 @@ def apply_reservation(state: ReservationState, events: Iterable[RecordedEvent]) 
 
 
 def lines_json(state: ReservationState) -> list[dict[str, Any]]:
-    """The `lines` column: what each stock stream holds, then the kit lines (the entries with
-    `components`), so the view shows the reservation as the order named it."""
+    """The `lines` column: what each stock stream holds (with the lots it took, lot-tracked
+    items), then the kit lines (the entries with `components`), so the view shows the
+    reservation as the order named it."""
     held = [
-        {"sku": x.sku, "warehouse_id": x.warehouse_id, "quantity": x.quantity} for x in state.lines
+        {
+            "sku": x.sku,
+            "warehouse_id": x.warehouse_id,
+            "quantity": x.quantity,
+            **({"lots": encode_all(x.lots)} if x.lots is not None else {}),
+        }
+        for x in state.lines
     ]
     return held + [_KIT_LINE.dump_python(x, mode="json") for x in state.kits]
 
 
 _KIT_LINE = TypeAdapter(KitLine)
+
+
+def _reserved_line(
+    sku: str, warehouse_id: str, quantity: int, lots: list[Any] | None = None
+) -> ReservedLine:
+    held = None if lots is None else tuple(decode(LotQuantity, x) for x in lots)
+    return ReservedLine(sku, warehouse_id, quantity, held)
 
 
 def reorder_from_row(row: Any) -> ReorderState:

@@ -29,7 +29,7 @@ log = structlog.get_logger()
 
 _SAMPLE = """
 SELECT stream_id, sku, warehouse_id, on_hand, reserved, in_transit, damaged, incoming,
-       quality_control, version
+       quality_control, expired, version
 FROM stock_levels TABLESAMPLE BERNOULLI ($1) LIMIT $2
 """
 

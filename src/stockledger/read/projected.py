@@ -25,7 +25,7 @@ log = structlog.get_logger()
 
 _COLUMNS = (
     "sku, warehouse_id, on_hand, reserved, in_transit, damaged, incoming, quality_control, "
-    "version, updated_at, projected_at"
+    "expired, version, updated_at, projected_at"
 )
 
 

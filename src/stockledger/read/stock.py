@@ -24,7 +24,7 @@ from ..store.rows import RecordedEvent, levels_of
 _LEVELS = """
 SELECT x.stream_id, snap.state -> 'levels' AS base, snap.version AS base_version,
        snap.recorded_at AS base_at, t.on_hand, t.reserved, t.in_transit, t.damaged,
-       t.incoming, t.quality_control, t.version, t.updated_at
+       t.incoming, t.quality_control, t.expired, t.version, t.updated_at
 FROM unnest($1::text[]) WITH ORDINALITY AS x(stream_id, n)
 -- The target as a version. For a timestamp: the last event at or before it, found in two
 -- descents of the (stream_id, recorded_at) index because recordedAt never decreases within a
@@ -51,6 +51,7 @@ CROSS JOIN LATERAL (
            COALESCE(sum(d_damaged), 0)::int AS damaged,
            COALESCE(sum(d_incoming), 0)::int AS incoming,
            COALESCE(sum(d_quality_control), 0)::int AS quality_control,
+           COALESCE(sum(d_expired), 0)::int AS expired,
            max(version) AS version, max(recorded_at) AS updated_at
     FROM events e
     WHERE e.stream_id = x.stream_id AND e.version > COALESCE(snap.version, 0)
@@ -90,7 +91,8 @@ SELECT * FROM (
            recorded_at, hash,
            sum(d_on_hand) OVER w AS on_hand, sum(d_reserved) OVER w AS reserved,
            sum(d_in_transit) OVER w AS in_transit, sum(d_damaged) OVER w AS damaged,
-           sum(d_incoming) OVER w AS incoming, sum(d_quality_control) OVER w AS quality_control
+           sum(d_incoming) OVER w AS incoming, sum(d_quality_control) OVER w AS quality_control,
+           sum(d_expired) OVER w AS expired
     FROM events WHERE stream_id = $1 AND version > $2
     WINDOW w AS (ORDER BY version)
 ) t

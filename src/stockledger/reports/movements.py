@@ -13,16 +13,18 @@ rule, the report only sums and classifies the deltas it stored):
 - TransferReceived (destination): transferredIn (what arrived), lostInTransit (the shortfall).
 - StockAdjusted: adjustedUp / adjustedDown by the sign of quantityChange. A count that differs
   is recorded as StockCounted (no delta) plus StockAdjusted (reason physical_count): it shows
-  once, as that adjustment.
+  once, as that adjustment. The write-off of a lot's expired units (reason expiry) moves the
+  expired bucket, not onHand: it shows in the expired levels only.
 - StockExpected: expected (what purchase orders put on order: `incoming`).
 - StockInspected: inspectedAccepted (out of qualityControl, now available) and
   inspectedRejected (out of onHand into damaged).
+- LotExpired: lotsExpired (the onHand that moved to the expired bucket).
 
 Reservations move `reserved` only (in the opening and closing levels). Those (and a rejection
 at inspection) are the only events with an onHand delta, so for every row
 `closing.onHand = opening.onHand + received - shipped + returnedResellable + transferredIn -
-transferredOut + adjustedUp - adjustedDown - inspectedRejected`, and `closing` is `opening` plus
-every delta of the period, which is the next period's `opening`.
+transferredOut + adjustedUp - adjustedDown - inspectedRejected - lotsExpired`, and `closing` is
+`opening` plus every delta of the period, which is the next period's `opening`.
 
 A row exists for each period in which the stream had an event, or non-zero opening or closing
 levels (stock sitting still is in the report). Periods are those of `periods.py`; an event
@@ -51,7 +53,7 @@ from .periods import Granularity, Period, periods
 
 LEVELS = (("onHand", "on_hand"), ("reserved", "reserved"), ("inTransit", "in_transit"),
           ("damaged", "damaged"), ("incoming", "incoming"),
-          ("qualityControl", "quality_control"))  # fmt: skip
+          ("qualityControl", "quality_control"), ("expired", "expired"))  # fmt: skip
 # (wire name, SQL aggregate over the stream's events of one period)
 MOVEMENTS = (
     ("received", "sum(e.d_on_hand) FILTER (WHERE e.type = 'StockReceived')"),
@@ -79,6 +81,7 @@ MOVEMENTS = (
         "sum(-e.d_quality_control - e.d_damaged) FILTER (WHERE e.type = 'StockInspected')",
     ),
     ("inspectedRejected", "sum(e.d_damaged) FILTER (WHERE e.type = 'StockInspected')"),
+    ("lotsExpired", "-sum(e.d_on_hand) FILTER (WHERE e.type = 'LotExpired')"),
 )
 COLUMNS = (
     "periodStart",
@@ -112,14 +115,14 @@ WITH moves AS (
     FROM (
         -- the columns the groups need, all in events_stream_recorded (an index-only scan)
         SELECT e.stream_id, e.recorded_at, e.type, e.d_on_hand, e.d_reserved, e.d_in_transit,
-               e.d_damaged, e.d_incoming, e.d_quality_control, NULL::int AS disposed,
-               1 AS counted
+               e.d_damaged, e.d_incoming, e.d_quality_control, e.d_expired,
+               NULL::int AS disposed, 1 AS counted
         FROM events e
         WHERE e.recorded_at < $2 AND e.position <= $5 AND {streams}
         UNION ALL
         -- disposals, the one figure in an event's data: the returns alone (events_returns),
         -- counted as no further event
-        SELECT e.stream_id, e.recorded_at, 'disposal', 0, 0, 0, 0, 0, 0,
+        SELECT e.stream_id, e.recorded_at, 'disposal', 0, 0, 0, 0, 0, 0, 0,
                (e.data ->> 'quantity')::int, 0
         FROM events e
         WHERE e.type = 'StockReturned' AND e.data ->> 'condition' = 'dispose'

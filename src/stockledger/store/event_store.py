@@ -73,19 +73,20 @@ WITH heads AS (
     INSERT INTO events (position, event_id, stream_id, version, type, schema_version, data,
                         metadata, recorded_at, correlation_id, order_id,
                         d_on_hand, d_reserved, d_in_transit, d_damaged, d_incoming,
-                        d_quality_control, hash)
+                        d_quality_control, d_expired, hash)
     SELECT (pg_current_xact_id()::text::bigint << 16) + r.ord, r.event_id, r.stream_id,
            r.version, r.type, r.schema_version, r.data::jsonb, r.metadata::jsonb, r.recorded_at,
-           r.correlation_id, r.order_id, r.d1, r.d2, r.d3, r.d4, r.d5, r.d6,
+           r.correlation_id, r.order_id, r.d1, r.d2, r.d3, r.d4, r.d5, r.d6, r.d7,
            -- hash chain (store/hashchain.py): sha256(previous || canonical bytes), folded
            -- over the stream's new events in version order from the stored head's hash
            event_hash_chain(h.previous, r.body) OVER (PARTITION BY r.stream_id ORDER BY r.version)
     FROM unnest($3::uuid[], $4::text[], $5::int[], $6::text[], $7::int2[], $8::text[],
                 $9::text[], $10::timestamptz[], $11::text[], $12::text[],
                 $13::int[], $14::int[], $15::int[], $16::int[], $21::int[], $22::int[],
-                $20::bytea[])
+                $23::int[], $20::bytea[])
          WITH ORDINALITY AS r(event_id, stream_id, version, type, schema_version, data, metadata,
-                              recorded_at, correlation_id, order_id, d1, d2, d3, d4, d5, d6, body,
+                              recorded_at, correlation_id, order_id, d1, d2, d3, d4, d5, d6, d7,
+                              body,
                               ord)
     JOIN heads h ON h.stream_id = r.stream_id
     WHERE (SELECT ok FROM allowed)
@@ -315,7 +316,8 @@ class EventStore:
             "SELECT stream_id FROM events WHERE stream_id LIKE 'stock:%' "
             "AND split_part(stream_id, ':', 3) = $1 GROUP BY stream_id "
             "HAVING sum(d_on_hand) <> 0 OR sum(d_reserved) <> 0 OR sum(d_in_transit) <> 0 "
-            "OR sum(d_damaged) <> 0 OR sum(d_incoming) <> 0 ORDER BY stream_id LIMIT $2",
+            "OR sum(d_damaged) <> 0 OR sum(d_incoming) <> 0 OR sum(d_expired) <> 0 "
+            "ORDER BY stream_id LIMIT $2",
             warehouse_id,
             limit,
         )

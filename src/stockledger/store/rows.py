@@ -35,7 +35,8 @@ class NewEvent:
 
 def worth_a_row(delta: Levels, move: Move) -> bool:
     """Whether an event moved units or value of its stock stream (a stock_values row)."""
-    return move.moves_value or bool(delta.on_hand or delta.in_transit or delta.damaged)
+    valued = delta.on_hand + delta.expired  # a lot past its date keeps its cost (units valued)
+    return move.moves_value or bool(valued or delta.in_transit or delta.damaged)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +63,9 @@ SELECT * FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::int[], $5:
 
 
 def level_columns(levels: Sequence[Levels]) -> list[list[int]]:
-    """The on_hand, reserved, in_transit, damaged, incoming and quality_control columns of
-    these levels, in that order, as the unnest() arguments of a batched insert."""
+    """The on_hand, reserved, in_transit, damaged, incoming, quality_control and expired
+    columns of these levels, in that order (LEVEL_NAMES), as the unnest() arguments of a
+    batched insert."""
     return [
         [x.on_hand for x in levels],
         [x.reserved for x in levels],
@@ -71,10 +73,19 @@ def level_columns(levels: Sequence[Levels]) -> list[list[int]]:
         [x.damaged for x in levels],
         [x.incoming for x in levels],
         [x.quality_control for x in levels],
+        [x.expired for x in levels],
     ]
 
 
-LEVEL_NAMES = ("on_hand", "reserved", "in_transit", "damaged", "incoming", "quality_control")
+LEVEL_NAMES = (
+    "on_hand",
+    "reserved",
+    "in_transit",
+    "damaged",
+    "incoming",
+    "quality_control",
+    "expired",
+)
 
 
 def levels_of(row: Any) -> Levels:
@@ -89,7 +100,7 @@ def value_rows(rows: Sequence[ValueRow]) -> list[list[Any]]:
         [r.position for r in rows],
         [r.stream_id for r in rows],
         [r.recorded_at for r in rows],
-        [r.delta.on_hand for r in rows],
+        [r.delta.on_hand + r.delta.expired for r in rows],
         [r.delta.in_transit for r in rows],
         [r.delta.damaged for r in rows],
         [r.move.value for r in rows],

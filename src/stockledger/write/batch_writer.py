@@ -26,7 +26,9 @@ from uuid import UUID
 
 import structlog
 
+from ..domain import commands as c
 from ..domain.aggregates import State
+from ..domain.errors import SerialInStock
 from ..domain.streams import category
 from ..metrics import BATCH_SIZE, CONFLICTS, REFUSED_CONFLICTS, RETRIES
 from ..store.event_store import Connection, EventStore
@@ -36,7 +38,10 @@ from .batch import Decided, Job, answer_of, decide_batch, fail, receipt_of
 from .cache import StateCache, states_for
 from .catalog_rules import CACHED_CATALOG, CATALOG_REFUSALS, StaleCatalog, only_read, stale_kit
 from .facts import fact_of, needs_facts
+from .lot_holdings import keep_holdings
 from .record import deadlines, order_lines
+from .serial_places import SerialTaken, place_serials, serial_changes
+from .tracked_events import index_tracked
 
 log = structlog.get_logger()
 
@@ -127,6 +132,18 @@ class BatchWriter:
                 jobs = [job for job in jobs if not job.future.done()]
                 if not jobs:
                     return
+            except SerialTaken as taken:
+                # Serials another place holds (write/serial_places.py): the commands that
+                # brought them in are refused, naming where; the rest run again at once (the
+                # batch only shrinks, so this ends).
+                refused: list[tuple[Job, Exception]] = [
+                    (job, r) for job in jobs if (r := _serial_refusal(job.command, taken))
+                ]
+                for job, refusal in refused or [(job, taken) for job in jobs]:
+                    fail(job, refusal)  # (none to blame: a bug; every job gets the error)
+                jobs = [job for job in jobs if not job.future.done()]
+                if not jobs:
+                    return
 
     async def _write_cached(self, jobs: list[Job]) -> None:
         states = await self._states_for(jobs)
@@ -143,7 +160,7 @@ class BatchWriter:
             raise StaleCatalog
         await self._prefetch_already(decided)
         try:
-            recorded = await self._record(decided, writes, new_states, None)
+            recorded = await self._record(decided, writes, new_states, None, states)
         except ConcurrencyConflict:
             self.cache.drop(w.stream_id for w in writes)
             raise
@@ -163,7 +180,7 @@ class BatchWriter:
                 job.decided_as = None if fact is None else await fact.in_store(self.store, conn)
             decided, writes, new_states = self._decide(jobs, states)
             await self._prefetch_already(decided)
-            recorded = await self._record(decided, writes, new_states, conn)
+            recorded = await self._record(decided, writes, new_states, conn, states)
         self._commit(states, new_states, decided, recorded)
 
     async def _states_for(
@@ -188,16 +205,18 @@ class BatchWriter:
         writes: list[StreamWrite],
         new_states: Mapping[str, State],
         conn: Connection | None,
+        before: Mapping[str, State],
     ) -> list[RecordedEvent]:
-        """Append the batch's events, their due-reservation rows and the receipts of its keyed
-        commands in one transaction (`conn`'s, or one of its own)."""
+        """Append the batch's events, their due-reservation rows, the places of the serials
+        they moved and the receipts of its keyed commands in one transaction (`conn`'s, or one
+        of its own)."""
         keyed = [item for item in decided if item.keyed]
         if not writes and not keyed:
             return []
         if conn is None:
             checked = [w.stream_id for w in writes if not w.events]
             async with self.store.transaction((w.stream_id for w in writes), checked) as own:
-                return await self._record(decided, writes, new_states, own)
+                return await self._record(decided, writes, new_states, own, before)
         recorded = (
             await self.store.append(
                 writes, deadlines(new_states), conn=conn, orders=order_lines(new_states)
@@ -205,6 +224,9 @@ class BatchWriter:
             if writes
             else []
         )
+        await place_serials(conn, serial_changes(before, new_states))
+        await keep_holdings(conn, before, new_states)
+        await index_tracked(conn, decided, recorded)
         if keyed:
             by_id = {e.event_id: e for e in recorded}
             await self.store.save_idempotency(conn, [receipt_of(x, by_id) for x in keyed])
@@ -248,3 +270,20 @@ class BatchWriter:
         if len(self._contended) > 10_000:  # bounded: forget what has cooled down
             self._contended = {s: t for s, t in self._contended.items() if t > now}
         self._contended[stream_id] = now + CONTENDED_SECONDS
+
+
+def _serial_refusal(command: c.Command, taken: SerialTaken) -> SerialInStock | None:
+    """The refusal of a command that brought in a serial another place holds (None: it did
+    not; the place that won is not refused)."""
+    match command:
+        case c.ReceiveStock(serials=tuple(serials)) | c.ReturnStock(serials=tuple(serials)):
+            pass
+        case c.AdjustStock(serials=tuple(serials)) | c.CountStock(serials=tuple(serials)):
+            pass
+        case _:
+            return None
+    for serial in serials:
+        place = taken.taken.get((command.sku, serial))
+        if place is not None and place.warehouse_id != command.warehouse_id:
+            return SerialInStock(command.sku, serial, place.warehouse_id, place.status)
+    return None

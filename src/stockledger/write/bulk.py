@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import orjson
 
@@ -26,7 +26,10 @@ from ..domain.transfer.state import TransferState, TransferStatus
 from ..store.rows import Deadlines, NewEvent, OrderLineRow, StreamWrite
 from ..store.snapshots import state_to_json
 from .facts import fact_of
+from .lot_holdings import Row, holdings
 from .record import Caller, deadlines, order_lines, record, states_of
+from .serial_places import SerialChanges, serial_changes
+from .tracked_events import units
 
 
 @dataclass(slots=True)
@@ -36,6 +39,11 @@ class Chunk:
     snapshots: list[tuple[str, int, datetime, str]]  # stream, version, recordedAt, state JSON
     events: int
     orders: list[OrderLineRow] = field(default_factory=list)
+    # tracked stock, as the write path keeps it beside the events (write/serial_places.py,
+    # lot_holdings.py, tracked_events.py): empty for untracked items
+    serials: SerialChanges = field(default_factory=SerialChanges)
+    holdings: tuple[list[str], list[Row]] = ([], [])
+    tracked: list[tuple[UUID, str, str]] = field(default_factory=list)  # event id, sku, unit
 
 
 class BulkLedger:
@@ -47,6 +55,8 @@ class BulkLedger:
         self.pending = 0
         self._events: dict[str, tuple[int, list[NewEvent]]] = {}
         self._changed: dict[str, State] = {}  # the chunk's streams, as it leaves them
+        self._before: dict[str, State] = {}  # ... and tracked stock streams as it found them
+        self._tracked: list[tuple[UUID, str, str]] = []
         self._snapshots: list[tuple[str, int, datetime, str]] = []
         self.counts: Counter[str] = Counter()
         self.refused: Counter[str] = Counter()
@@ -79,6 +89,11 @@ class BulkLedger:
         for stream_id, event in recording.events:
             self._events.setdefault(stream_id, (states[stream_id].version, []))[1].append(event)
             self.counts[event.type] += 1
+        pairs = zip(recording.decision.events, recording.events, strict=True)
+        for (stream_id, appended), (_, new) in pairs:
+            if category(stream_id) == "stock":
+                moved = dict.fromkeys(units(appended))
+                self._tracked += [(new.event_id, s, u) for s, u in moved]
         for stream_id, state in recording.states.items():
             if state.version != states[stream_id].version:
                 self._keep(stream_id, states[stream_id], state)
@@ -94,6 +109,9 @@ class BulkLedger:
             json = orjson.dumps(state_to_json(state)).decode()
             self._snapshots.append((stream_id, state.version, state.updated_at or self.now, json))
         self._changed[stream_id] = state
+        tracked = isinstance(state, StockState) and (state.lots or state.serials)
+        if tracked and stream_id not in self._before:
+            self._before[stream_id] = before
         ended = (isinstance(state, ReservationState) and not state.is_open) or (
             isinstance(state, TransferState) and state.status is TransferStatus.RECEIVED
         )
@@ -105,14 +123,19 @@ class BulkLedger:
     def take(self) -> Chunk:
         """The buffered events as one transaction's writes (each stream at its version before)."""
         writes = [StreamWrite(s, v, tuple(events)) for s, (v, events) in self._events.items()]
+        tracked = {s: self._changed[s] for s in self._before}
         chunk = Chunk(
             writes,
             deadlines(self._changed),
             self._snapshots,
             self.pending,
             order_lines(self._changed),
+            serial_changes(self._before, tracked),
+            holdings(self._before, tracked),
+            self._tracked,
         )
         self._events, self._changed, self._snapshots, self.pending = {}, {}, [], 0
+        self._before, self._tracked = {}, []
         return chunk
 
     def still_open(self) -> Counter[str]:

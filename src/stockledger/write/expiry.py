@@ -1,4 +1,5 @@
-"""Expiry worker: appends ReservationExpired for due reservations through the one write path.
+"""Expiry worker: appends ReservationExpired for due reservations, and LotExpired for lots whose
+date has come, through the one write path.
 
 Due reservations come from `reservation_deadlines`, which the append transaction keeps in step
 with the reservation stream (never a lagging projection). Racing a confirm or a ship, or another
@@ -16,7 +17,8 @@ from typing import Any
 import asyncpg
 import structlog
 
-from ..domain.commands import ExpireReservation
+from ..domain.commands import ExpireLot, ExpireReservation
+from ..domain.streams import parse_stock_stream
 from ..metrics import EXPIRATIONS, EXPIRY_OVERDUE
 from .ledger import Caller, Ledger, utcnow
 
@@ -73,6 +75,26 @@ class ExpiryWorker:
             log.info("reservations expired", count=expired)
         return expired
 
+    async def expire_lots(self) -> int:
+        """Expire every lot whose date (UTC) has come; returns how many lots this call tried.
+        A lot received already expired is expired at the next round (within the interval)."""
+        due = await self.pool.fetch(
+            "SELECT stream_id, lot_id FROM lot_holdings WHERE expires_on <= $1 "
+            "AND on_hand > reserved + quality_control ORDER BY expires_on LIMIT $2",
+            self.clock().date(),
+            self.batch,
+        )
+        commands = [ExpireLot(*parse_stock_stream(r["stream_id"]), r["lot_id"]) for r in due]
+        results = await asyncio.gather(
+            *(self.ledger.execute(x, SYSTEM) for x in commands), return_exceptions=True
+        )
+        for command, result in zip(commands, results, strict=True):
+            if isinstance(result, BaseException):
+                log.warning("lot expiry failed", lot=command, error=repr(result))
+        if due:
+            log.info("lots expired", count=len(due))
+        return len(due)
+
     async def forget_old_idempotency_keys(self) -> None:
         await self.ledger.store.forget_idempotency_before(self.clock() - IDEMPOTENCY_RETENTION)
 
@@ -82,6 +104,8 @@ class ExpiryWorker:
             try:
                 while await self.run_once() == self.batch:
                     pass  # a backlog: keep going without waiting
+                while await self.expire_lots() == self.batch:
+                    pass
                 if rounds % 3600 == 0:
                     await self.forget_old_idempotency_keys()
             except (OSError, asyncpg.PostgresError) as error:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from ...domain.catalog.events import ValuationMethod
+from ...domain.catalog.events import Tracking, ValuationMethod
 from .ledger import EventOut
 from .wire import Body, Out, Text
 
@@ -22,6 +22,11 @@ class ItemIn(Body):
         str, StringConstraints(min_length=1, max_length=32, pattern=r"^[^\x00]+$")
     ] = "each"
     valuation_method: ValuationMethod = "fifo"
+    tracking: Tracking = Field(
+        default="none",
+        description="none; lot (lots with expiry dates, FEFO); serial (one serial number per "
+        "unit). Locked once the SKU has stock events (409 tracking-locked)",
+    )
 
 
 class WarehouseIn(Body):
@@ -43,6 +48,7 @@ class ItemOut(Out):
     description: str
     unit_of_measure: str
     valuation_method: ValuationMethod
+    tracking: Tracking
     active: bool
     version: int
     updated_at: datetime | None

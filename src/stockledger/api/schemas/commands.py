@@ -16,6 +16,7 @@ from .wire import (
     WHOLE,
     Body,
     Id,
+    IsoDate,
     Money,
     Out,
     Quantity,
@@ -23,11 +24,38 @@ from .wire import (
     Text,
 )
 
+LotId = Annotated[
+    Id, Field(description="lot-tracked items: the lot (required where the item is tracked by lot)")
+]
+Serials = Annotated[
+    list[Id],
+    Field(
+        min_length=1,
+        max_length=10_000,
+        description="serial-tracked items: one distinct serial number per unit",
+    ),
+]
+
 
 class LineIn(Body):
+    """A line of a reservation or a shipment."""
+
     sku: Id
     warehouse_id: Id
     quantity: Quantity
+    lot_id: LotId | None = Field(
+        default=None, description="reservations of lot-tracked items: only this lot (else FEFO)"
+    )
+    min_expires_on: IsoDate | None = Field(
+        default=None,
+        description="reservations of lot-tracked items: only lots expiring on or after this "
+        "date (lots without an expiry date always qualify)",
+    )
+    serials: Serials | None = Field(
+        default=None,
+        description="shipments of serial-tracked items: the serials shipped, exactly the "
+        "line's quantity, each in stock in that warehouse (409 serial-not-in-stock)",
+    )
 
 
 class ReceiptIn(Body):
@@ -47,7 +75,19 @@ class ReceiptIn(Body):
     inspect: bool | None = Field(
         default=None,
         description="true: the units wait in qualityControl (on hand, not available) until "
-        "POST /v1/inspections releases them",
+        "POST /v1/inspections releases them (lot-tracked items: per lot; serial-tracked items "
+        "skip quality control, 409)",
+    )
+    lot_id: LotId | None = None
+    expires_on: IsoDate | None = Field(
+        default=None,
+        description="lot-tracked items: the lot's expiry date (YYYY-MM-DD), the first day it is "
+        "expired; the same lot received again must say the same date (409 lot-expiry-mismatch)",
+    )
+    serials: Serials | None = Field(
+        default=None,
+        description="serial-tracked items: exactly `quantity` distinct serials; one in stock or "
+        "in transit anywhere is refused (409 serial-in-stock, naming where)",
     )
 
 
@@ -120,6 +160,12 @@ class ReturnIn(Body):
     quantity: Quantity
     reason: ReturnReason
     condition: ReturnCondition
+    lot_id: LotId | None = None
+    serials: Serials | None = Field(
+        default=None,
+        description="serial-tracked items (required): each shipped on that order and not back "
+        "since (409 not-shipped-on-order)",
+    )
 
 
 class TransferIn(Body):
@@ -128,11 +174,25 @@ class TransferIn(Body):
     from_warehouse_id: Id
     to_warehouse_id: Id
     quantity: Quantity
+    serials: Serials | None = Field(
+        default=None, description="serial-tracked items (required): the serials moved"
+    )
+    lot_id: Id | None = Field(
+        default=None,
+        description="lot-tracked items: move only this lot (else FEFO); the lot, its expiry "
+        "date and its cost travel with the units",
+    )
 
 
 class TransferReceiveIn(Body):
     received_quantity: Annotated[int, Field(strict=True, ge=0, le=MAX_QUANTITY), WHOLE] | None = (
         None
+    )
+    received_serials: list[Id] | None = Field(
+        default=None,
+        max_length=10_000,
+        description="serial-tracked items: the serials that arrived (default: all); the rest "
+        "are lost in transit",
     )
 
 
@@ -145,6 +205,11 @@ class AdjustmentIn(Body):
     unit_cost: Money | None = Field(
         None, description="A gain's unit cost; without it a gain enters at the average cost"
     )
+    lot_id: LotId | None = None
+    serials: Serials | None = Field(
+        default=None,
+        description="serial-tracked items (required): the serials removed, or found for a gain",
+    )
 
 
 class CountIn(Body):
@@ -152,6 +217,13 @@ class CountIn(Body):
     warehouse_id: Id
     counted_quantity: Annotated[int, Field(strict=True, ge=0, le=MAX_QUANTITY), WHOLE]
     notes: Text | None = None
+    lot_id: LotId | None = None
+    counted_serials: list[Id] | None = Field(
+        default=None,
+        max_length=10_000,
+        description="serial-tracked items (required): the serials counted, as many as "
+        "countedQuantity; the missing and the found become adjustments naming them",
+    )
 
 
 class CommandOut(Out):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import Field
@@ -43,6 +43,9 @@ class LevelsOut(Out):
     damaged: int
     incoming: int = Field(description="expected from open purchase order lines")
     quality_control: int = Field(description="on hand, awaiting inspection: not available")
+    expired: int = Field(
+        default=0, description="lot-tracked items: units of lots past their date (not sellable)"
+    )
 
 
 class StockOut(LevelsOut):
@@ -52,10 +55,21 @@ class StockOut(LevelsOut):
     updated_at: datetime
 
 
+class LotQuantityOut(Out):
+    lot_id: str
+    quantity: int
+    expires_on: date | None
+
+
 class ReservedComponentOut(Out):
     sku: str
     per_kit: int = Field(description="units of the component in one kit, when it was reserved")
     quantity: int = Field(description="units of the component the kit line holds")
+    lots: list[LotQuantityOut] | None = Field(
+        default=None,
+        description="lot-tracked components: the lots allocated, FEFO, when the kit line alone "
+        "holds that stock stream",
+    )
 
 
 class LineOut(Out):
@@ -65,6 +79,10 @@ class LineOut(Out):
     components: list[ReservedComponentOut] | None = Field(
         default=None,
         description="a line naming a kit: the components it reserved (the kit as it was then)",
+    )
+    lots: list[LotQuantityOut] | None = Field(
+        default=None,
+        description="lot-tracked items: the lots allocated to the line, FEFO (absent otherwise)",
     )
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import Field
 
-from ...domain.catalog.events import ValuationMethod
+from ...domain.catalog.events import Tracking, ValuationMethod
 from .wire import Out
 
 PROBLEM_JSON = "application/problem+json"
@@ -60,6 +60,27 @@ class ProblemOut(Out):
     )
     valuation_method: ValuationMethod | None = Field(
         default=None, description="valuation-method-locked: the method in force"
+    )
+    tracking: Tracking | None = Field(
+        default=None, description="tracking-locked: the tracking in force"
+    )
+    lot_id: str | None = Field(
+        default=None, description="lot-expiry-mismatch, not-shipped-on-order: the lot"
+    )
+    expires_on: str | None = Field(
+        default=None, description="lot-expiry-mismatch: the date the lot is held with"
+    )
+    shipped: int | None = Field(
+        default=None,
+        description="not-shipped-on-order: units of the lot shipped on the order, net of returns",
+    )
+    serial: str | None = Field(
+        default=None,
+        description="serial-in-stock, serial-not-in-stock, not-shipped-on-order: the serial",
+    )
+    serial_status: str | None = Field(
+        default=None,
+        description="serial-in-stock: in_stock or in_transit, in the warehouse named",
     )
     committed_position: int | None = Field(
         default=None, description="an asOfPosition beyond it: what has committed"

@@ -68,7 +68,11 @@ class InspectionIn(Body):
     inspection_id: Id = Field(description="counts once per SKU and warehouse")
     sku: Id
     warehouse_id: Id
-    lot_id: Id | None = None
+    lot_id: Id | None = Field(
+        default=None,
+        description="lot-tracked items: the lot inspected (required, 422 lot-required); its "
+        "rejected units leave that lot. Other items name none (409)",
+    )
     accepted: Count
     rejected: Count
 

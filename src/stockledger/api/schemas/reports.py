@@ -19,6 +19,7 @@ class MovementLevelsOut(Out):
     damaged: int
     incoming: int
     quality_control: int
+    expired: int = 0
 
 
 class MovementRowOut(Out):
@@ -40,6 +41,9 @@ class MovementRowOut(Out):
     expected: int = Field(description="put on order by purchase orders (incoming)")
     inspected_accepted: int = Field(description="released from quality control as available")
     inspected_rejected: int = Field(description="rejected at inspection: onHand to damaged")
+    lots_expired: int = Field(
+        default=0, description="lot-tracked items: onHand moved to expired (LotExpired)"
+    )
     closing: MovementLevelsOut = Field(description="the levels at periodEnd (events before it)")
 
 

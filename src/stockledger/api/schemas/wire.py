@@ -6,7 +6,7 @@ the two bases: `Body` (a request: camelCase, unknown fields refused, so a client
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated
 
@@ -185,3 +185,18 @@ class Out(BaseModel):
     """An answer (documentation: the routes render their bodies with `present`)."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+def _iso_date(value: object) -> object:
+    """Only `YYYY-MM-DD` text is a date here (not a number of seconds, not an instant)."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _DATE.match(value):
+        raise ValueError("a date is YYYY-MM-DD")
+    return value
+
+
+# A calendar date (an expiry date, a lot's minimum expiry): `YYYY-MM-DD`, nothing else.
+IsoDate = Annotated[
+    date, BeforeValidator(_iso_date), WithJsonSchema({"type": "string", "format": "date"})
+]

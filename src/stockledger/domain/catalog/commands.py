@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .events import ValuationMethod
+from .events import Tracking, ValuationMethod
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,9 +17,10 @@ class DefineItem:
     unit_of_measure: str = "each"
     valuation_method: ValuationMethod = "fifo"
     expected_version: int | None = None
-    # Whether the SKU has stock events (its valuation method is then locked), looked up by the
-    # write path under the item's lock (None until then).
+    # Whether the SKU has stock events (its valuation method and tracking are then locked),
+    # looked up by the write path under the item's lock (None until then).
     stocked: bool | None = None
+    tracking: Tracking = "none"
 
 
 @dataclass(frozen=True, slots=True)

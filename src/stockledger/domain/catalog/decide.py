@@ -9,6 +9,7 @@ from ..decision import Decision, Place, States, get
 from ..errors import (
     ItemInactive,
     NotFound,
+    TrackingLocked,
     UnknownItem,
     UnknownWarehouse,
     ValuationMethodLocked,
@@ -104,7 +105,12 @@ def _define_item(cmd: DefineItem, item: ItemState) -> Decision:
         raise VersionMismatch(stream, cmd.expected_version, item.version)
     if not item.version:
         defined = ItemDefined(
-            cmd.sku, cmd.name, cmd.description, cmd.unit_of_measure, cmd.valuation_method
+            cmd.sku,
+            cmd.name,
+            cmd.description,
+            cmd.unit_of_measure,
+            cmd.valuation_method,
+            cmd.tracking,
         )
         return Decision(events=((stream, defined),))
     changed = ItemChanged(
@@ -113,12 +119,15 @@ def _define_item(cmd: DefineItem, item: ItemState) -> Decision:
         description=_changed(cmd.description, item.description),
         unit_of_measure=_changed(cmd.unit_of_measure, item.unit_of_measure),
         valuation_method=_changed(cmd.valuation_method, item.valuation_method),
+        tracking=_changed(cmd.tracking, item.tracking),
     )
-    if changed.valuation_method is not None:
+    if changed.valuation_method is not None or changed.tracking is not None:
         if cmd.stocked is None:
             raise TypeError("DefineItem: the write path looks up `stocked` first")
-        if cmd.stocked:
+        if cmd.stocked and changed.valuation_method is not None:
             raise ValuationMethodLocked(cmd.sku, item.valuation_method)
+        if cmd.stocked:  # lots and serials already recorded would lose their meaning
+            raise TrackingLocked(cmd.sku, item.tracking)
     if changed == ItemChanged(cmd.sku):
         return Decision()  # nothing changed: no event
     return Decision(events=((stream, changed),))

@@ -11,6 +11,8 @@ from pydantic import ConfigDict
 from ..codec import WIRE
 
 ValuationMethod = Literal["fifo", "moving_average"]
+# How an SKU's units are told apart: not at all, by lot (with an expiry date), or one by one.
+Tracking = Literal["none", "lot", "serial"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +24,7 @@ class ItemDefined:
     description: str
     unit_of_measure: str
     valuation_method: ValuationMethod
+    tracking: Tracking = "none"  # v2
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +36,7 @@ class ItemChanged:
     description: str | None = None
     unit_of_measure: str | None = None
     valuation_method: ValuationMethod | None = None
+    tracking: Tracking | None = None  # v2
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from .events import (
     ItemChanged,
     ItemDeactivated,
     ItemDefined,
+    Tracking,
     ValuationMethod,
     WarehouseChanged,
     WarehouseDeactivated,
@@ -29,6 +30,7 @@ class ItemState:
     description: str = ""
     unit_of_measure: str = "each"
     valuation_method: ValuationMethod = "fifo"
+    tracking: Tracking = "none"
     active: bool = True
     updated_at: datetime | None = None
 
@@ -42,6 +44,7 @@ def evolve_item(state: ItemState, event: Event, recorded_at: datetime) -> ItemSt
                 description=event.description,
                 unit_of_measure=event.unit_of_measure,
                 valuation_method=event.valuation_method,
+                tracking=event.tracking,
             )
         case ItemChanged():
             state = replace(
@@ -50,6 +53,7 @@ def evolve_item(state: ItemState, event: Event, recorded_at: datetime) -> ItemSt
                 description=_given(event.description, state.description),
                 unit_of_measure=_given(event.unit_of_measure, state.unit_of_measure),
                 valuation_method=_given(event.valuation_method, state.valuation_method),
+                tracking=_given(event.tracking, state.tracking),
             )
         case ItemDeactivated():
             state = replace(state, active=False)

@@ -4,10 +4,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from ..stock.commands import ShipStock
 from ..stock.events import Line
+
+
+@dataclass(frozen=True, slots=True)
+class LotLine(Line):
+    """A reservation line on a lot-tracked item that narrows the lots it may take: only
+    `lot_id`, or only lots expiring on or after `min_expires_on`."""
+
+    lot_id: str | None = None
+    min_expires_on: date | None = None
 
 
 @dataclass(frozen=True, slots=True)

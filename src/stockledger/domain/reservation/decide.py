@@ -4,8 +4,10 @@ what it holds."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from ..catalog.decide import require_active
+from ..catalog.state import ItemState
 from ..decision import (
     AlreadyRecorded,
     Decision,
@@ -16,15 +18,24 @@ from ..decision import (
     line_streams,
     per_line,
 )
-from ..errors import ConflictingDuplicate, LedgerConflict, NotFound, ReservationNotActive
+from ..errors import (
+    ConflictingDuplicate,
+    InsufficientStock,
+    LedgerConflict,
+    NotFound,
+    ReservationNotActive,
+    ShortLine,
+)
 from ..kit.decide import expand
-from ..stock.commands import ShipStock, merge_lines
-from ..stock.decide import check_available
-from ..stock.events import Line, ShippedLine, StockShipped
-from ..streams import item_stream, kit_stream, reservation_stream, stock_stream
+from ..stock.commands import ShipStock, line_serials, merge_lines
+from ..stock.decide import check_available, named_serials, serials_in_stock, stock_of
+from ..stock.events import Line, LotQuantity, ReservedLine, ShippedLine, StockShipped
+from ..stock.lots import allocatable, allocate, merge, shipped_from_hold, taking
+from ..streams import item_stream, kit_stream, parse_stock_stream, reservation_stream, stock_stream
 from .commands import (
     ConfirmReservation,
     ExpireReservation,
+    LotLine,
     ReleaseReservation,
     ReservationCommand,
     ReserveStock,
@@ -47,9 +58,11 @@ def reads(command: ReservationCommand, states: States) -> tuple[str, ...]:
             stock = tuple(stock_stream(x.sku, x.warehouse_id) for x in lines)
             items = tuple(item_stream(s) for s in skus)
             return (reservation_stream(rid), *kits, *stock, *items)
-        case ShipStock(reservation_id=str(rid), lines=shipped):
+        case ShipStock(reservation_id=str(rid), lines=shipped):  # and whether items are tracked
             named = (stock_stream(x.sku, x.warehouse_id) for x in shipped or ())
-            return (reservation_stream(rid), *named, *_held(states, rid))
+            held = _held(states, rid)
+            owned = dict.fromkeys(item_stream(parse_stock_stream(x)[0]) for x in held)
+            return (reservation_stream(rid), *named, *held, *owned)
         case ShipStock():
             raise TypeError("a shipment without a reservation is stock's (stock/decide.py)")
         case _:
@@ -76,10 +89,10 @@ def places(command: ReservationCommand) -> tuple[Place, ...]:
 def decide(command: ReservationCommand, states: States, now: datetime) -> Decision:
     match command:
         case ReserveStock():
-            return _reserve(command, states)
+            return _reserve(command, states, now)
         case ShipStock(reservation_id=str(rid)):
             return _ship_reserved(
-                command, get(states, reservation_stream(rid), ReservationState), now
+                command, get(states, reservation_stream(rid), ReservationState), states, now
             )
         case ShipStock():
             raise TypeError("a shipment without a reservation is stock's (stock/decide.py)")
@@ -88,7 +101,7 @@ def decide(command: ReservationCommand, states: States, now: datetime) -> Decisi
             return _lifecycle(command, res, now)
 
 
-def _reserve(cmd: ReserveStock, states: States) -> Decision:
+def _reserve(cmd: ReserveStock, states: States, now: datetime) -> Decision:
     stream = reservation_stream(cmd.reservation_id)
     if get(states, stream, ReservationState).version:
         raise ConflictingDuplicate(f"Reservation {cmd.reservation_id} already exists")
@@ -98,13 +111,57 @@ def _reserve(cmd: ReserveStock, states: States) -> Decision:
     lines = merge_lines(held)
     for sku in dict.fromkeys((*(x.sku for x in kits), *(x.sku for x in lines))):
         require_active(states, sku, "reservations")
+    # A kit's lot-tracked components are allocated FEFO like any line; a kit line cannot
+    # choose their lots.
+    for kit in kits:
+        line = next(x for x in cmd.lines if x.sku == kit.sku)
+        if isinstance(line, LotLine) and (line.lot_id or line.min_expires_on):
+            raise LedgerConflict(f"{kit.sku} is a kit: its components' lots are taken FEFO")
     check_available(states, lines)
+    lots = _allocate_lots(held, states, now)
+    reserved = tuple(
+        ReservedLine(x.sku, x.warehouse_id, x.quantity, lots.get((x.sku, x.warehouse_id)))
+        for x in lines
+    )
 
-    def make(ls: tuple[Line, ...]) -> StockReserved:
-        own = kits if ls is lines else ()  # the kit lines go on the reservation's stream
+    def make(ls: tuple[ReservedLine, ...]) -> StockReserved:
+        own = kits if ls is reserved else ()  # the kit lines go on the reservation's stream
         return StockReserved(cmd.reservation_id, cmd.order_id, cmd.expires_at, ls, own)
 
-    return Decision(events=tuple(per_line(stream, lines, make)), touched=line_streams(lines))
+    return Decision(events=tuple(per_line(stream, reserved, make)), touched=line_streams(lines))
+
+
+def _allocate_lots(
+    lines: tuple[Line, ...], states: States, now: datetime
+) -> dict[Place, tuple[LotQuantity, ...]]:
+    """The lots each line on a lot-tracked item takes, FEFO, line after line against what the
+    earlier lines took; refused with every short line when a line's lots do not hold enough
+    (lots expired by today, or outside its `lotId` / `minExpiresOn`, do not count)."""
+    working: dict[Place, tuple[Any, ...]] = {}
+    taken: dict[Place, list[LotQuantity]] = {}
+    short: list[ShortLine] = []
+    for line in lines:
+        lot_id = line.lot_id if isinstance(line, LotLine) else None
+        min_expires_on = line.min_expires_on if isinstance(line, LotLine) else None
+        place = (line.sku, line.warehouse_id)
+        if get(states, item_stream(line.sku), ItemState).tracking != "lot":
+            if lot_id is not None or min_expires_on is not None:
+                raise LedgerConflict(f"Item {line.sku} is not tracked by lot: no lotId to choose")
+            continue
+        if place not in working:
+            book = stock_of(states, *place).lots
+            working[place] = book.lots if book else ()
+        candidates = allocatable(working[place], now.date(), lot_id, min_expires_on)
+        held = sum(x.available for x in candidates)
+        if held < line.quantity:
+            short.append(ShortLine(line.sku, line.warehouse_id, line.quantity, held))
+            continue
+        allocation = allocate(candidates, line.quantity)
+        working[place] = taking(working[place], allocation)
+        taken.setdefault(place, []).extend(allocation)
+    if short:
+        raise InsufficientStock(short)
+    return {place: merge(parts) for place, parts in taken.items()}
 
 
 def _lifecycle(
@@ -125,7 +182,7 @@ def _lifecycle(
                 events=tuple(
                     per_line(
                         stream,
-                        res.lines,
+                        _plain(res.lines),
                         lambda ls: ReservationExpired(res.reservation_id, res.order_id, ls),
                     )
                 ),
@@ -150,7 +207,7 @@ def _lifecycle(
                 events=tuple(
                     per_line(
                         stream,
-                        res.lines,
+                        _plain(res.lines),
                         lambda ls: ReservationReleased(
                             res.reservation_id, res.order_id, ls, cmd.reason
                         ),
@@ -158,6 +215,11 @@ def _lifecycle(
                 ),
                 touched=touched,
             )
+
+
+def _plain(lines: tuple[ReservedLine, ...]) -> tuple[Line, ...]:
+    """A reservation's lines without their lots (each stock stream knows what it holds)."""
+    return tuple(Line(x.sku, x.warehouse_id, x.quantity) for x in lines)
 
 
 def _require_open(res: ReservationState, now: datetime, action: str) -> None:
@@ -170,7 +232,9 @@ def _require_open(res: ReservationState, now: datetime, action: str) -> None:
         raise ReservationNotActive(res.reservation_id, status.value, action)
 
 
-def _ship_reserved(cmd: ShipStock, res: ReservationState, now: datetime) -> Decision:
+def _ship_reserved(
+    cmd: ShipStock, res: ReservationState, states: States, now: datetime
+) -> Decision:
     stream = reservation_stream(res.reservation_id)
     if res.status is ReservationStatus.NONE:
         raise NotFound(f"Reservation {res.reservation_id}")
@@ -191,7 +255,14 @@ def _ship_reserved(cmd: ShipStock, res: ReservationState, now: datetime) -> Deci
                 f"{reserved.get(key, 0)}"
             )
     shipped = tuple(
-        ShippedLine(sku=s, warehouse_id=w, quantity=wanted.get((s, w), 0), reserved_quantity=q)
+        ShippedLine(
+            sku=s,
+            warehouse_id=w,
+            quantity=wanted.get((s, w), 0),
+            reserved_quantity=q,
+            lots=_held_lots(states, res.reservation_id, s, w, wanted.get((s, w), 0)),
+            serials=_shipped_serials(states, cmd, s, w, wanted.get((s, w), 0)),
+        )
         for (s, w), q in reserved.items()
     )
 
@@ -201,3 +272,25 @@ def _ship_reserved(cmd: ShipStock, res: ReservationState, now: datetime) -> Deci
     events: list[Pending] = [(stream, make(shipped))]
     events += [(stock_stream(x.sku, x.warehouse_id), make((x,))) for x in shipped]
     return Decision(events=tuple(events), touched=line_streams(shipped))
+
+
+def _shipped_serials(
+    states: States, cmd: ShipStock, sku: str, warehouse_id: str, quantity: int
+) -> tuple[str, ...] | None:
+    """A reservation names no serials: its shipment's lines name the ones that go."""
+    if not quantity:
+        return None
+    named = line_serials(cmd.lines).get((sku, warehouse_id))
+    serials = named_serials(states, sku, named, quantity, "shipments")
+    if serials is not None:
+        serials_in_stock(stock_of(states, sku, warehouse_id), serials)
+    return serials
+
+
+def _held_lots(
+    states: States, reservation_id: str, sku: str, warehouse_id: str, quantity: int
+) -> tuple[LotQuantity, ...] | None:
+    """The lots a shipment of a reservation's line takes: the ones the reservation holds."""
+    book = stock_of(states, sku, warehouse_id).lots
+    hold = book.hold(reservation_id) if book else None
+    return shipped_from_hold(hold, quantity) if hold else None

@@ -12,7 +12,7 @@ from pydantic import ConfigDict
 
 from ..codec import WIRE
 from ..kit.events import KitLine
-from ..stock.events import Line
+from ..stock.events import Line, ReservedLine
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +22,7 @@ class StockReserved:
     reservation_id: str
     order_id: str
     expires_at: datetime
-    lines: tuple[Line, ...]
+    lines: tuple[ReservedLine, ...]  # v2: lots allocated on lot-tracked items
     # v2: the lines that named a kit, with the components they were reserved as (on the
     # reservation's stream; `lines` holds what every stock stream reserved, kits' components
     # summed with the other lines)

@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from ..events import Event
 from ..kit.events import KitLine
-from ..stock.events import Line, StockShipped
+from ..stock.events import ReservedLine, StockShipped
 from .events import ReservationConfirmed, ReservationExpired, ReservationReleased, StockReserved
 
 
@@ -27,7 +27,7 @@ class ReservationState:
     version: int = 0
     status: ReservationStatus = ReservationStatus.NONE
     order_id: str = ""
-    lines: tuple[Line, ...] = ()  # what it holds on each stock stream
+    lines: tuple[ReservedLine, ...] = ()  # what it holds on each stock stream
     expires_at: datetime | None = None
     shipment_id: str | None = None
     updated_at: datetime | None = None

@@ -4,9 +4,17 @@ shipment that names a reservation ships that reservation's lines: the reservatio
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 
 from .events import AdjustmentReason, Line, ReturnCondition, ReturnReason
+
+
+@dataclass(frozen=True, slots=True)
+class SerialLine(Line):
+    """A shipment line of a serial-tracked item: the serials it ships, exactly its quantity."""
+
+    serials: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +27,9 @@ class ReceiveStock:
     supplier: str
     receipt_id: str | None = None
     inspect: bool = False  # into quality control, until inspected
+    lot_id: str | None = None
+    expires_on: date | None = None
+    serials: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +49,8 @@ class ReturnStock:
     quantity: int
     reason: ReturnReason
     condition: ReturnCondition
+    lot_id: str | None = None
+    serials: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +62,8 @@ class AdjustStock:
     notes: str | None = None
     expected_version: int | None = None
     unit_cost: Decimal | None = None  # what a gain's units cost (else the current average)
+    lot_id: str | None = None
+    serials: tuple[str, ...] | None = None  # removed (a loss) or found (a gain)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +73,8 @@ class CountStock:
     counted_quantity: int
     notes: str | None = None
     expected_version: int | None = None
+    lot_id: str | None = None
+    serials: tuple[str, ...] | None = None  # the serials counted (serial-tracked items)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +87,28 @@ class InspectStock:
     lot_id: str | None = None
 
 
-StockCommand = ReceiveStock | ShipStock | ReturnStock | AdjustStock | CountStock | InspectStock
+@dataclass(frozen=True, slots=True)
+class ExpireLot:
+    """Move a lot's unreserved units to expired once its date has come (the expiry worker)."""
+
+    sku: str
+    warehouse_id: str
+    lot_id: str
+
+
+StockCommand = (
+    ReceiveStock | ShipStock | ReturnStock | AdjustStock | CountStock | InspectStock | ExpireLot
+)
+
+
+def line_serials(lines: tuple[Line, ...] | None) -> dict[tuple[str, str], tuple[str, ...]]:
+    """The serials the lines name, per SKU+warehouse (only lines that name some)."""
+    out: dict[tuple[str, str], tuple[str, ...]] = {}
+    for line in lines or ():
+        if isinstance(line, SerialLine) and line.serials:
+            key = (line.sku, line.warehouse_id)
+            out[key] = (*out.get(key, ()), *line.serials)
+    return out
 
 
 def merge_lines(lines: tuple[Line, ...]) -> tuple[Line, ...]:

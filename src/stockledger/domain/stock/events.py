@@ -8,6 +8,7 @@ hold only that stream's line, on the reservation's stream all of them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import ClassVar, Literal
 
@@ -30,6 +31,24 @@ class Line:
 
 
 @dataclass(frozen=True, slots=True)
+class LotQuantity:
+    """Units of one lot: what a reservation allocated, a shipment took (lot-tracked items)."""
+
+    __pydantic_config__: ClassVar[ConfigDict] = WIRE
+    lot_id: str
+    quantity: int
+    expires_on: date | None = None
+
+
+# A reservation's line; on a lot-tracked item with the lots allocated to it (FEFO). Its schema
+# keeps the name and title its items had before they gained `lots` (the released v1 schema).
+@dataclass(frozen=True, slots=True)
+class ReservedLine(Line):
+    __pydantic_config__: ClassVar[ConfigDict] = ConfigDict(**WIRE, title="Line")
+    lots: tuple[LotQuantity, ...] | None = None  # v2 (None: the item is not tracked by lot)
+
+
+@dataclass(frozen=True, slots=True)
 class ShippedLine:
     __pydantic_config__: ClassVar[ConfigDict] = WIRE
     sku: str
@@ -37,6 +56,8 @@ class ShippedLine:
     quantity: int
     reserved_quantity: int  # how much of the line's reservation the shipment consumed
     cost: Decimal | None = None  # v2: what the shipped units cost (None: a v1 event)
+    lots: tuple[LotQuantity, ...] | None = None  # v3: the lots the units came from
+    serials: tuple[str, ...] | None = None  # v3: the serials shipped (serial-tracked items)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +77,9 @@ class StockReceived:
     expected: int | None = None
     over_received: int | None = None
     inspect: bool | None = None
+    lot_id: str | None = None  # v3: the lot received (lot-tracked items)
+    expires_on: date | None = None  # v3: the lot's expiry date (the first day it is expired)
+    serials: tuple[str, ...] | None = None  # v3: the serials received (serial-tracked items)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +104,8 @@ class StockReturned:
     reason: ReturnReason
     condition: ReturnCondition
     cost: Decimal | None = None  # v2: the value the returned units came back at
+    lot_id: str | None = None  # v3: the lot the units go back into
+    serials: tuple[str, ...] | None = None  # v3: the serials returned
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +121,21 @@ class StockAdjusted:
     notes: str | None = None
     cost: Decimal | None = None  # v2: the value that left (or came in, for a gain)
     unit_cost: Decimal | None = None  # v2: a gain's unit cost when one was given
+    lot_id: str | None = None  # v3: the lot adjusted
+    serials: tuple[str, ...] | None = None  # v3: the serials removed (or found, for a gain)
+
+
+@dataclass(frozen=True, slots=True)
+class LotExpired:
+    """A lot's date came (UTC): its unreserved units move from onHand to expired."""
+
+    __pydantic_config__: ClassVar[ConfigDict] = WIRE
+    TYPE: ClassVar[str] = "LotExpired"
+    sku: str
+    warehouse_id: str
+    lot_id: str
+    expires_on: date
+    quantity: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +147,8 @@ class StockCounted:
     counted_quantity: int
     previous_quantity: int
     notes: str | None = None
+    lot_id: str | None = None  # v2: the lot counted (previous and counted are the lot's)
+    serials: tuple[str, ...] | None = None  # v2: the serials counted
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,16 @@ from ..purchase_order.events import PurchaseOrderCancelled, StockExpected
 from ..reservation.events import ReservationExpired, ReservationReleased, StockReserved
 from ..streams import stock_stream
 from ..transfer.events import TransferDispatched, TransferReceived
-from .events import StockAdjusted, StockInspected, StockReceived, StockReturned, StockShipped
+from .events import (
+    LotExpired,
+    StockAdjusted,
+    StockInspected,
+    StockReceived,
+    StockReturned,
+    StockShipped,
+)
+from .lots import LotBook, step_lots, touches_lots
+from .serials import SerialBook, step_serials, touches_serials
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +35,7 @@ class Levels:
     damaged: int = 0
     incoming: int = 0  # expected from open purchase order lines, not yet here
     quality_control: int = 0  # on hand, awaiting inspection: not available
+    expired: int = 0  # lot-tracked items: units of lots past their date, not sellable
 
     @property
     def available(self) -> int:
@@ -39,16 +49,17 @@ class Levels:
             self.damaged + other.damaged,
             self.incoming + other.incoming,
             self.quality_control + other.quality_control,
+            self.expired + other.expired,
         )
 
     def is_valid(self) -> bool:
         """Invariant 2: 0 <= reserved, 0 <= qualityControl, reserved + qualityControl <=
-        onHand; inTransit, damaged and incoming >= 0."""
+        onHand; inTransit, damaged, incoming and expired >= 0."""
         held = self.reserved + self.quality_control
         return (
             min(self.reserved, self.quality_control, self.in_transit, self.damaged) >= 0
             and held <= self.on_hand
-            and self.incoming >= 0
+            and min(self.incoming, self.expired) >= 0
         )
 
 
@@ -82,6 +93,10 @@ class StockState:
     # those commands append nothing (invariant 4).
     processed: frozenset[str] = frozenset()
     value: StockValue = EMPTY  # what its units cost (costing.py)
+    # A lot-tracked item's lots (lots.py); None for an untracked one. Σ lots = the levels.
+    lots: LotBook | None = None
+    # A serial-tracked item's serials (serials.py); None otherwise. Each bucket counts them.
+    serials: SerialBook | None = None
 
     @property
     def level(self) -> StockLevel:
@@ -127,8 +142,12 @@ def delta(state: StockState, event: Event) -> Levels:
             return Levels(in_transit=q) if state.warehouse_id == dst else NO_CHANGE
         case TransferReceived(quantity=q, received_quantity=received):
             return Levels(on_hand=received, in_transit=-q)
+        case StockAdjusted(lot_id=str(), reason="expiry", quantity_change=change) if change < 0:
+            return Levels(expired=change)  # a lot's expired units written off
         case StockAdjusted(quantity_change=change):
             return Levels(on_hand=change)
+        case LotExpired(quantity=q):
+            return Levels(on_hand=-q, expired=q)
         case _:
             return NO_CHANGE
 
@@ -168,11 +187,16 @@ def _fold(
     state: StockState, events: Iterable[tuple[Event, datetime]], *, valued: bool
 ) -> StockState:
     levels, version, updated_at, value = state.levels, state.version, state.updated_at, state.value
+    lots, serials = state.lots, state.serials
     keys: list[str] = []
     for event, recorded_at in events:
         levels = levels + delta(state, event)  # delta reads only the stream's sku/warehouse
         if valued:
             value = apply(value, state.sku, state.warehouse_id, event, recorded_at)[0]
+        if (lots is not None and lots.holds) or touches_lots(event):
+            lots = step_lots(lots or LotBook(), state.sku, state.warehouse_id, event, recorded_at)
+        if touches_serials(event):
+            serials = step_serials(serials or SerialBook(), state.warehouse_id, event)
         if key := _processed_key(event):
             keys.append(key)
         version, updated_at = version + 1, recorded_at
@@ -185,4 +209,6 @@ def _fold(
         updated_at=updated_at,
         processed=state.processed.union(keys) if keys else state.processed,
         value=value,
+        lots=lots,
+        serials=serials,
     )

@@ -10,6 +10,7 @@ from typing import ClassVar
 from pydantic import ConfigDict
 
 from ..codec import WIRE
+from ..stock.events import LotQuantity
 from ..valuation import Layer
 
 
@@ -24,6 +25,8 @@ class TransferDispatched:
     quantity: int
     cost: Decimal | None = None  # v2: the value that left the source
     layers: tuple[Layer, ...] | None = None  # v2: the cost layers it carries
+    lots: tuple[LotQuantity, ...] | None = None  # v3: the lots it carries (lot-tracked items)
+    serials: tuple[str, ...] | None = None  # v3: the serials it carries (serial-tracked items)
 
     def same_transfer(self, other: TransferDispatched) -> bool:
         """The same dispatch, whatever it cost (a retry is decided against a later state)."""
@@ -48,3 +51,6 @@ class TransferReceived:
     lost_quantity: int
     cost: Decimal | None = None  # v2: the value that arrived on hand
     lost_cost: Decimal | None = None  # v2: the value lost in transit
+    lots: tuple[LotQuantity, ...] | None = None  # v3: the lots that arrived (lot-tracked items)
+    serials: tuple[str, ...] | None = None  # v3: the serials that arrived
+    lost_serials: tuple[str, ...] | None = None  # v3: the serials lost in transit

@@ -11,14 +11,14 @@ promise read it; `open_lines` (sku, expected date, only lines still open) is the
 promise reads.
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012_lots
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0011"
+down_revision = "0012_lots"
 branch_labels = None
 depends_on = None
 
@@ -31,12 +31,12 @@ def upgrade() -> None:
     for column in ("d_incoming", "d_quality_control"):
         op.add_column("events", sa.Column(column, sa.Integer, nullable=False, server_default="0"))
     # The movements report reads a page as an index-only scan of events_stream_recorded, which
-    # carries the deltas it sums: the two new ones join them (0010).
+    # carries the deltas it sums: the two new ones join them (0010, and 0012's d_expired).
     op.create_index(
         "events_stream_recorded_summed",
         "events",
         ["stream_id", "recorded_at"],
-        postgresql_include=[*SUMMED, "d_incoming", "d_quality_control"],
+        postgresql_include=[*SUMMED, "d_expired", "d_incoming", "d_quality_control"],
     )
     op.drop_index("events_stream_recorded", table_name="events")
     op.execute("ALTER INDEX events_stream_recorded_summed RENAME TO events_stream_recorded")
@@ -69,14 +69,20 @@ def upgrade() -> None:
     )
     op.create_index("purchase_order_lines_supplier", "purchase_order_lines", ["supplier"])
     op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON purchase_order_lines TO {APP_ROLE}")
+    # A lot's units awaiting inspection (0012's lot_holdings): neither available nor expiring.
+    op.add_column(
+        "lot_holdings",
+        sa.Column("quality_control", sa.Integer, nullable=False, server_default="0"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_column("lot_holdings", "quality_control")
     op.drop_table("purchase_order_lines")
     op.drop_index("events_stream_recorded", table_name="events")
     op.create_index(
         "events_stream_recorded", "events", ["stream_id", "recorded_at"],
-        postgresql_include=SUMMED,
+        postgresql_include=[*SUMMED, "d_expired"],
     )  # fmt: skip
     op.drop_column("stock_levels", "quality_control")
     op.drop_column("stock_levels", "incoming")

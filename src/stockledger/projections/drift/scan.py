@@ -105,7 +105,7 @@ async def _fold_all(
     rows: list[Any] = []
     async for row in conn.cursor(
         "SELECT stream_id, version, type, schema_version, data, recorded_at, d_on_hand, "
-        "d_reserved, d_in_transit, d_damaged, d_incoming, d_quality_control FROM events "
+        "d_reserved, d_in_transit, d_damaged, d_incoming, d_quality_control, d_expired FROM events "
         "ORDER BY stream_id, version",
         prefetch=5000,
     ):

@@ -13,6 +13,8 @@ from ...domain.costing import StockValue, method_at, recorded_figures
 from ...domain.costing import apply as apply_cost
 from ...domain.events import Event, from_data
 from ...domain.stock.events import StockAdjusted, StockReceived, StockReturned, StockShipped
+from ...domain.stock.lots import LotBook, step_lots, touches_lots
+from ...domain.stock.serials import SerialBook, step_serials, touches_serials
 from ...domain.stock.state import Levels, StockState, delta
 from ...domain.streams import parse_stock_stream, stock_stream
 from ...domain.transfer.events import TransferReceived
@@ -59,6 +61,8 @@ class StockFold:
         # stock streams with a v1 transfer in whose source is not folded yet: their rows,
         # folded once every stream has been read (`finish`)
         self.deferred: dict[str, list[Any]] = {}
+        # (sku, serial) -> the stock stream holding it (in stock, in transit to it, damaged)
+        self.serial_places: dict[tuple[str, str], str] = {}
 
     def item(self, stream_id: str, rows: list[Any]) -> None:
         """Remember an item's valuation methods (a v1 receipt is valued by its item's then)."""
@@ -137,6 +141,8 @@ class StockFold:
             p: rows_[stream_id][1] for p, rows_ in self.wanted.items() if stream_id in rows_
         }
         value = EMPTY_VALUE
+        lots: LotBook | None = None
+        serials: SerialBook | None = None
         for row in rows:
             event = from_data(row["type"], self._data(stream_id, row), row["schema_version"])
             value, move = apply_cost(value, sku, warehouse_id, event, row["recorded_at"])
@@ -157,6 +163,7 @@ class StockFold:
                 row["d_damaged"],
                 row["d_incoming"],
                 row["d_quality_control"],
+                row["d_expired"],
             )
             if stored != change:
                 self.report.add(
@@ -167,10 +174,20 @@ class StockFold:
             levels = levels + change
             if not levels.is_valid():
                 self.report.add("invariant", f"{stream_id}@{row['version']}", f"{levels}")
+            if (lots is not None and lots.holds) or touches_lots(event):
+                lots = step_lots(lots or LotBook(), sku, warehouse_id, event, row["recorded_at"])
+            if touches_serials(event):
+                serials = step_serials(serials or SerialBook(), warehouse_id, event)
+            if lots is not None or serials is not None:
+                self._check_units(f"{stream_id}@{row['version']}", levels, lots, serials)
             self.expected[sku] += business_change(stream_id, event)
             if row["version"] in versions.values():
                 at[row["version"]] = levels
-        self.totals[sku] += levels.on_hand + levels.in_transit + levels.damaged
+        self.totals[sku] += levels.on_hand + levels.in_transit + levels.damaged + levels.expired
+        for serial in serials.held() if serials else ():
+            if (other := self.serial_places.get((sku, serial))) is not None:
+                self.report.add("serials", stream_id, f"serial {serial} is also held by {other}")
+            self.serial_places[(sku, serial)] = stream_id
         self.reserved[stream_id] = levels.reserved
         self.incoming[stream_id] = levels.incoming
         self._check_value(stream_id, levels, value)
@@ -180,11 +197,30 @@ class StockFold:
         for projection in self.wanted.keys() - versions.keys():
             self.report.missing[projection] += 1  # not projected yet (or lost): counted
 
+    def _check_units(
+        self, where: str, levels: Levels, lots: LotBook | None, serials: SerialBook | None
+    ) -> None:
+        """A tracked stream's lots sum to its onHand, reserved and expired; its serials count
+        its onHand, inTransit and damaged (at every version)."""
+        if lots is not None:
+            summed = (
+                sum(x.on_hand for x in lots.lots),
+                sum(x.reserved for x in lots.lots),
+                sum(x.expired for x in lots.lots),
+            )
+            if summed != (levels.on_hand, levels.reserved, levels.expired):
+                self.report.add("lots", where, f"lots sum to {summed}, the stream holds {levels}")
+        if serials is not None:
+            counted = (len(serials.in_stock), len(serials.in_transit), len(serials.damaged))
+            if counted != (levels.on_hand, levels.in_transit, levels.damaged):
+                self.report.add("serials", where, f"{counted} serials, the stream holds {levels}")
+
     def _check_value(self, stream_id: str, levels: Levels, value: StockValue) -> None:
-        """Σ layers = onHand, no negative layer, and the stream's stock_values rows add up to
-        the value its events fold to."""
+        """Σ layers = onHand (and expired: a lot past its date keeps its cost until written
+        off), no negative layer, and the stream's stock_values rows add up to the value its
+        events fold to."""
         on_hand = value.on_hand
-        if on_hand.quantity != levels.on_hand:
+        if on_hand.quantity != levels.on_hand + levels.expired:
             self.report.add(
                 "value layers",
                 stream_id,
@@ -193,7 +229,12 @@ class StockFold:
         if on_hand.value < 0 or any(x.quantity <= 0 or x.value < 0 for x in on_hand.layers):
             self.report.add("value layers", stream_id, f"a negative layer or value: {on_hand}")
         stored = self.stored_values.get(stream_id, (0, 0, 0, 0))
-        folded = (levels.on_hand, on_hand.value, value.in_transit_value, value.damaged)
+        folded = (
+            levels.on_hand + levels.expired,
+            on_hand.value,
+            value.in_transit_value,
+            value.damaged,
+        )
         if tuple(x or 0 for x in stored) != folded:
             self.report.add(
                 "stock values",

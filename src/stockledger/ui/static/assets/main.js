@@ -12,6 +12,7 @@ import { alerts } from './pages/alerts.js';
 import { movements, valuation } from './pages/reports.js';
 import { audit } from './pages/audit.js';
 import { purchaseOrders } from './pages/purchasing.js';
+import { expiring, recall, serial } from './pages/lots.js';
 
 const EVERYONE = ['orders', 'warehouse', 'auditor', 'admin'];
 const READERS = ['warehouse', 'auditor', 'admin'];
@@ -28,6 +29,7 @@ export const NAV = [
   { path: '/ui/kits', label: 'Kits', can: 'stock', match: /^\/ui\/kits(\/.*)?$/ },
   { path: '/ui/alerts', label: 'Alerts', can: 'alerts', match: /^\/ui\/alerts$/ },
   { path: '/ui/purchase-orders', label: 'Purchase orders', can: 'purchasing', match: /^\/ui\/purchase-orders$/ },
+  { path: '/ui/lots', label: 'Lots', can: 'history', match: /^\/ui\/(lots|serials)(\/.*)?$/ },
   { path: '/ui/orders/', label: 'Trails', can: 'trails', match: /^\/ui\/(orders|correlations)\// },
   { path: '/ui/valuation', label: 'Valuation', can: 'reports', match: /^\/ui\/valuation$/ },
   { path: '/ui/reports/movements', label: 'Movements', can: 'reports', match: /^\/ui\/reports\// },
@@ -44,6 +46,9 @@ const ROUTES = [
   [/^\/ui\/kits\/([^/]+)\/?$/, kit],
   [/^\/ui\/alerts\/?$/, alerts],
   [/^\/ui\/purchase-orders\/?$/, purchaseOrders],
+  [/^\/ui\/lots\/?$/, expiring],
+  [/^\/ui\/lots\/([^/]+)\/([^/]+)\/?$/, recall],
+  [/^\/ui\/serials\/([^/]+)\/([^/]+)\/?$/, serial],
   [/^\/ui\/valuation\/?$/, valuation],
   [/^\/ui\/reports\/movements\/?$/, movements],
   [/^\/ui\/audit\/?$/, audit],

@@ -8,6 +8,7 @@ import { chart } from '../chart.js';
 import { eventButton } from '../drawer.js';
 import { field, fromLocalInput, h, levelColumns, link, localInput, notice, num, path, streamPath, table, time, when } from '../dom.js';
 import { may, navigate } from '../main.js';
+import { lotsSection } from './lots.js';
 
 const PAGE = 100;
 const LEVELS = [['onHand', 'On hand'], ['reserved', 'Reserved'], ['available', 'Available'], ['inTransit', 'In transit'], ['damaged', 'Damaged']];
@@ -54,6 +55,9 @@ export async function stream(page, { params: [sku, warehouseId], query, current 
   if (!history) {
     return page.append(notice('warn', "Your key's role may not read this stream's history or its past levels."));
   }
+  const lots = await lotsSection(sku, warehouseId, at); // lot-tracked items only
+  if (!current()) return;
+  if (lots) page.append(lots);
 
   let asOf = null;
   let travelNote = null;
