@@ -7,6 +7,7 @@ import asyncio
 import time
 
 import pytest
+import structlog
 from structlog.testing import capture_logs
 
 from stockledger.api import app as app_module
@@ -28,6 +29,8 @@ async def test_a_stuck_task_does_not_hold_up_the_shutdown(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(app_module, "STOP_SECONDS", 0.3)
+    # a fresh logger: one cached by an earlier test's configuration would bypass the capture
+    monkeypatch.setattr(app_module, "log", structlog.get_logger())
     release = asyncio.Event()
     stuck = asyncio.create_task(_stubborn(release), name="projector")
     failed = asyncio.create_task(_fails(), name="expiry")
