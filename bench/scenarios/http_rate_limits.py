@@ -33,7 +33,7 @@ async def reserve_rate_limited(context: Context) -> list[Result]:
             if not runs["without"]:
                 context.console.print(f"setup: receiving {len(streams):,} streams")
                 await server.receive(streams, UNITS)
-            stats = await server.drive(_spec(server, prefix, streams, seconds), f"P1L-{label}")
+            stats = await server.drive(p1_spec(server, prefix, streams, seconds), f"P1L-{label}")
             context.console.print(
                 f"{label} limits: {stats.rate_of(201):,.0f}/s {statuses(stats)}; {load_note(stats)}"
             )
@@ -41,7 +41,8 @@ async def reserve_rate_limited(context: Context) -> list[Result]:
     return [_result(runs["with"][0], runs["without"], seconds)]
 
 
-def _spec(server: Server, prefix: str, streams: list[tuple[str, str]], seconds: float) -> Spec:
+def p1_spec(server: Server, prefix: str, streams: list[tuple[str, str]], seconds: float) -> Spec:
+    """P1's load: one single-line reservation per stream, 64 clients."""
     reserve = [
         server.raw(
             "POST",

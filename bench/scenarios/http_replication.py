@@ -27,9 +27,10 @@ import asyncpg
 import httpx
 
 from bench.harness import SPLIT, Server, harness, latency, load_note, per_second, statuses
-from bench.loadgen import Spec, Stats
+from bench.loadgen import Stats
 from bench.results import Result
 from bench.runner import Context, scenario
+from bench.scenarios.http_rate_limits import p1_spec
 from stockledger.ops.local_services import replication
 from stockledger.ops.local_services.replication import ReplicatedPostgres
 from stockledger.store.db import migrate
@@ -60,19 +61,6 @@ def _streams(prefix: str) -> list[tuple[str, str]]:
     return [(f"{prefix}-{n:04d}", wh) for n in range(SKUS) for wh in WAREHOUSES]
 
 
-def _spec(server: Server, prefix: str, streams: list[tuple[str, str]], seconds: float) -> Spec:
-    reserve = [
-        server.raw(
-            "POST",
-            "/v1/reservations",
-            "orders",
-            {"orderId": f"{prefix}-O{i}", "lines": [{"sku": s, "warehouseId": w, "quantity": 1}]},
-        )
-        for i, (s, w) in enumerate(streams)
-    ]
-    return server.spec(reserve, connections=CLIENTS, duration=seconds, warmup=WARMUP)
-
-
 @scenario("P1S", "P1 on a primary with a synchronous standby vs an asynchronous one")
 async def reserve_with_synchronous_standby(context: Context) -> list[Result]:
     h = await harness()
@@ -89,7 +77,7 @@ async def reserve_with_synchronous_standby(context: Context) -> list[Result]:
                     context.console.print(f"{label}: receiving {len(streams):,} streams")
                     await server.receive(streams, UNITS)
                     stats = await server.drive(
-                        _spec(server, prefix, streams, seconds), f"P1S-{label}"
+                        p1_spec(server, prefix, streams, seconds), f"P1S-{label}"
                     )
                     context.console.print(f"{label}: {stats.rate_of(201):,.0f}/s {statuses(stats)}")
                     runs[synchronous] = stats
@@ -127,7 +115,7 @@ async def failover_under_load(context: Context) -> list[Result]:
                 context.console.print(f"setup: receiving {len(streams):,} streams")
                 await server.receive(streams, UNITS)
                 load = asyncio.create_task(
-                    server.drive(_spec(server, prefix, streams, seconds), "F1")
+                    server.drive(p1_spec(server, prefix, streams, seconds), "F1")
                 )
                 await asyncio.sleep(kill_after)
                 killed = time.monotonic()
@@ -187,13 +175,13 @@ async def export_from_replica(context: Context) -> list[Result]:
                 streams = _streams(prefix)
                 context.console.print(f"setup: receiving {len(streams):,} streams")
                 await server.receive(streams, UNITS)
-                alone = await server.drive(_spec(server, prefix, streams, seconds), "X1-alone")
+                alone = await server.drive(p1_spec(server, prefix, streams, seconds), "X1-alone")
                 exporting = asyncio.Event()
                 exported = asyncio.create_task(_export_loop(server, exporting))
                 try:
                     await exporting.wait()
                     shared = await server.drive(
-                        _spec(server, f"{prefix}b", streams, seconds), "X1-exporting"
+                        p1_spec(server, f"{prefix}b", streams, seconds), "X1-exporting"
                     )
                 finally:
                     exported.cancel()
